@@ -1,0 +1,45 @@
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import { errorBody } from './http/error-body.js';
+import { errorHandler } from './http/error-handler.js';
+import { healthRoutes } from './http/routes/health.js';
+import { jwksRoutes } from './http/routes/jwks.js';
+import { revokeRoutes } from './http/routes/revoke.js';
+import { tokenRoutes } from './http/routes/token.js';
+import type { Services } from './services.js';
+
+/** Largest request body accepted (form posts are a few hundred bytes). */
+const BODY_LIMIT = 64 * 1024;
+
+/** The one Fastify factory, used by `main` and by every test. Holds no globals. */
+export async function buildApp(deps: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    trustProxy: deps.config.server.trustProxy,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+    clientErrorHandler: answerClientError,
+  });
+
+  await app.register(errorHandler, { basicRealm: 'Wharf' });
+  await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  await app.register(tokenRoutes, { tokens: deps.tokens });
+  await app.register(revokeRoutes, { refreshTokens: deps.refreshTokens });
+  await app.register(jwksRoutes, { keys: deps.keys });
+  await app.register(healthRoutes, { cache: deps.cache });
+  return app;
+}
+
+/** Errors Node raises before a request exists (oversized headers, garbage bytes), in the same JSON shape. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+  const [status, text, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'request timed out']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = JSON.stringify(errorBody('invalid_request', 'INVALID_REQUEST', message));
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}

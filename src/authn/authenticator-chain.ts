@@ -1,0 +1,27 @@
+import type { Identity } from '../domain/identity.js';
+import type { AuthnResult, LoginContext, PasswordAuthenticator } from './authenticator.js';
+
+/** Tries backends in the configured order; the first that recognises the credential decides. */
+export class AuthenticatorChain {
+  constructor(private readonly backends: readonly PasswordAuthenticator[]) {}
+
+  async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
+    for (const backend of this.backends) {
+      const result = await backend.login(username, password, context);
+      if (result.kind !== 'no_match') return result;
+    }
+    return { kind: 'no_match' };
+  }
+
+  /** False when the backend that proved `identity` is gone or no longer vouches for it. */
+  async stillValid(identity: Identity): Promise<boolean> {
+    const backend = this.backends.find((b) => b.type === identity.provider);
+    if (!backend) return false;
+    return backend.stillValid ? backend.stillValid(identity) : true;
+  }
+
+  /** The configured backend types, in order. */
+  types(): string[] {
+    return this.backends.map((b) => b.type);
+  }
+}

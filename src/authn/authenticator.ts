@@ -1,0 +1,30 @@
+import type { Identity } from '../domain/identity.js';
+
+/** The outcome of one backend's look at a credential. Deny is explicit; no_match passes on. */
+export type AuthnResult =
+  | { readonly kind: 'no_match' }
+  | { readonly kind: 'denied'; readonly reason: string }
+  | { readonly kind: 'ok'; readonly identity: Identity };
+
+/** Facts about the request a backend may use (never logged with the password). */
+export interface LoginContext {
+  readonly clientIp: string;
+  readonly service: string;
+}
+
+/** A backend that checks a username and password (HTTP Basic on the token endpoint). */
+export interface PasswordAuthenticator {
+  /** The backend type, recorded as the identity's `provider`. */
+  readonly type: string;
+  /**
+   * Returns `no_match` when the credential is not this backend's to judge (unknown user, foreign
+   * token format), `denied` when it is and it is wrong, `ok` with the identity otherwise.
+   * Throws TemporarilyUnavailableError only when no decision can be made.
+   */
+  login(username: string, password: string, context: LoginContext): Promise<AuthnResult>;
+  /**
+   * Whether an identity this backend proved earlier still stands (used when a refresh token is
+   * redeemed). Backends without a way to tell omit it, and the identity stands.
+   */
+  stillValid?(identity: Identity): Promise<boolean>;
+}

@@ -1,0 +1,60 @@
+import bcrypt from 'bcrypt';
+import type { Cache } from '../../cache/cache.js';
+import { keyedHash } from '../../cache/keyed-hash.js';
+import type { Identity } from '../../domain/identity.js';
+import type { AuthnResult, PasswordAuthenticator } from '../authenticator.js';
+import type { StaticAuthnConfig } from './static-config.js';
+
+/** Dependencies of the static backend. */
+export interface StaticAuthenticatorDeps {
+  cache: Cache;
+  hashKey: Buffer;
+}
+
+// Compared against when the user is unknown, so both paths cost one bcrypt check.
+const DUMMY_HASH = bcrypt.hashSync('wharf-timing-equaliser', 10);
+
+/**
+ * Users with bcrypt hashes from the config. bcrypt costs 50-250 ms of CPU, so a success is
+ * remembered under a keyed hash of (user, password, hash) for `verifiedCacheSeconds`, and
+ * concurrent checks of the same credential share one bcrypt run. bcrypt's native binding runs
+ * on the libuv threadpool, off the event loop.
+ */
+export class StaticAuthenticator implements PasswordAuthenticator {
+  readonly type = 'static';
+  private readonly inFlight = new Map<string, Promise<boolean>>();
+
+  constructor(
+    private readonly config: StaticAuthnConfig,
+    private readonly deps: StaticAuthenticatorDeps,
+  ) {}
+
+  async login(username: string, password: string): Promise<AuthnResult> {
+    const user = Object.hasOwn(this.config.users, username) ? this.config.users[username] : undefined;
+    if (!user) {
+      await bcrypt.compare(password, DUMMY_HASH);
+      return { kind: 'no_match' };
+    }
+    const key = `static:${keyedHash(this.deps.hashKey, 'static', username, password, user.passwordHash)}`;
+    const ttl = this.config.verifiedCacheSeconds;
+    if (ttl > 0 && (await this.deps.cache.get(key))) return this.ok(username);
+
+    let check = this.inFlight.get(key);
+    if (!check) {
+      check = bcrypt.compare(password, user.passwordHash).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, check);
+    }
+    if (!(await check)) return { kind: 'denied', reason: 'invalid username or password' };
+    if (ttl > 0) await this.deps.cache.set(key, '1', ttl);
+    return this.ok(username);
+  }
+
+  async stillValid(identity: Identity): Promise<boolean> {
+    return Object.hasOwn(this.config.users, identity.account);
+  }
+
+  private ok(username: string): AuthnResult {
+    const attributes = this.config.users[username]?.attributes ?? {};
+    return { kind: 'ok', identity: { account: username, provider: this.type, subject: username, attributes } };
+  }
+}

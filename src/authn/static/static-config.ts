@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+/** One static user. */
+export const staticUserSchema = z.strictObject({
+  /** bcrypt hash made with `wharf hash-password` ($2a$/$2b$/$2y$). */
+  passwordHash: z.string().regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, 'must be a bcrypt hash (make one with `wharf hash-password`)'),
+  /** Extra identity attributes (e.g. groups) passed to authorizers. */
+  attributes: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** `type: static`: users with bcrypt password hashes in the config file. */
+export const staticAuthnSchema = z.strictObject({
+  type: z.literal('static'),
+  /** Map of username to user. */
+  users: z.record(z.string().min(1).max(255), staticUserSchema).default({}),
+  /** How long a successful bcrypt check is remembered (keyed hash of the credentials). Default 60 s; 0 disables. */
+  verifiedCacheSeconds: z.number().int().min(0).max(3600).default(60),
+});
+
+export type StaticAuthnConfig = z.infer<typeof staticAuthnSchema>;

@@ -1,0 +1,26 @@
+import type { Identity } from '../domain/identity.js';
+import type { Scope } from '../domain/scope.js';
+
+/** What is being asked, by whom. `identity` is undefined for anonymous requests. */
+export interface AuthorizationRequest {
+  readonly identity: Identity | undefined;
+  readonly service: string;
+  readonly clientIp: string;
+  readonly scopes: readonly Scope[];
+}
+
+/** The decision on one requested scope. */
+export interface ScopeDecision {
+  readonly scope: Scope;
+  /** Granted actions: a subset of `scope.actions`, possibly empty. */
+  readonly granted: readonly string[];
+  /** Which mechanism decided (`acl`, `webhook`, `cache`...), for the audit log. */
+  readonly source: string;
+  /** Why, in a few words (matching rule, denial reason). */
+  readonly reason: string;
+}
+
+/** Decides, per requested scope, which actions are allowed. Deny by default. */
+export interface Authorizer {
+  authorize(request: AuthorizationRequest): Promise<ScopeDecision[]>;
+}

@@ -1,0 +1,62 @@
+import { intersectActions } from '../../domain/access.js';
+import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
+import { compileGlob } from '../glob.js';
+import type { AclRule, StaticAclConfig } from './static-acl-config.js';
+
+interface CompiledRule {
+  rule: AclRule;
+  index: number;
+  account: RegExp;
+  type: RegExp;
+  service: RegExp;
+  /** The name glob depends on the account when it holds `${account}`, so it is compiled per request. */
+  name: RegExp | undefined;
+}
+
+/**
+ * Static ACL rules: for authenticated accounts the first matching rule wins; anonymous clients
+ * may only pull what the anonymous allow list names and the deny list does not. Deny by default.
+ */
+export class StaticAclAuthorizer implements Authorizer {
+  private readonly rules: CompiledRule[];
+  private readonly anonymousPull: RegExp[];
+  private readonly anonymousDeny: RegExp[];
+
+  constructor(config: StaticAclConfig) {
+    this.rules = config.rules.map((rule, index) => ({
+      rule,
+      index,
+      account: compileGlob(rule.account),
+      type: compileGlob(rule.type),
+      service: compileGlob(rule.service),
+      name: rule.name.includes('${account}') ? undefined : compileGlob(rule.name),
+    }));
+    this.anonymousPull = config.anonymous.pull.map((g) => compileGlob(g));
+    this.anonymousDeny = config.anonymous.deny.map((g) => compileGlob(g));
+  }
+
+  async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    return request.scopes.map((scope) => {
+      if (!request.identity) return this.anonymous(scope);
+      const account = request.identity.account;
+      for (const c of this.rules) {
+        if (!c.account.test(account) || !c.type.test(scope.type) || !c.service.test(request.service)) continue;
+        const name = c.name ?? compileGlob(c.rule.name, account);
+        if (!name.test(scope.name)) continue;
+        const label = c.rule.comment ?? `rule ${c.index}`;
+        return { scope, granted: intersectActions(scope.actions, c.rule.actions), source: 'acl', reason: label };
+      }
+      return { scope, granted: [], source: 'acl', reason: 'no rule matched' };
+    });
+  }
+
+  private anonymous(scope: AuthorizationRequest['scopes'][number]): ScopeDecision {
+    const listed =
+      scope.type === 'repository' &&
+      this.anonymousPull.some((g) => g.test(scope.name)) &&
+      !this.anonymousDeny.some((g) => g.test(scope.name));
+    return listed
+      ? { scope, granted: intersectActions(scope.actions, ['pull']), source: 'acl', reason: 'anonymous pull list' }
+      : { scope, granted: [], source: 'acl', reason: 'anonymous access not allowed' };
+  }
+}

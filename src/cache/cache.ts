@@ -1,0 +1,14 @@
+/**
+ * The broker's shared state: verified credentials, refresh tokens, later introspection results
+ * and webhook decisions. Keys are always keyed hashes of secrets, never secrets themselves.
+ * Values are strings (JSON) so every backend stores the same bytes.
+ */
+export interface Cache {
+  get(key: string): Promise<string | undefined>;
+  /** Stores `value` for `ttlSeconds` (a whole number > 0). */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Whether the backend currently answers (readiness). */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}

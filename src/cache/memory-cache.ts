@@ -1,0 +1,47 @@
+import { LRUCache } from 'lru-cache';
+import type { Cache } from './cache.js';
+
+/** Options of the in-process cache. */
+export interface MemoryCacheOptions {
+  /** Most entries kept; the least recently used go first. */
+  maxEntries: number;
+  /** Injected clock in ms, so tests can expire entries without sleeping. */
+  now?: () => number;
+}
+
+/** The embedded default: a bounded LRU with per-entry TTLs, for a single instance. */
+export class MemoryCache implements Cache {
+  private readonly lru: LRUCache<string, { value: string; expiresAt: number }>;
+  private readonly now: () => number;
+
+  constructor(options: MemoryCacheOptions) {
+    this.now = options.now ?? Date.now;
+    this.lru = new LRUCache({ max: options.maxEntries });
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const entry = this.lru.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      this.lru.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    this.lru.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
+  }
+
+  async delete(key: string): Promise<void> {
+    this.lru.delete(key);
+  }
+
+  async healthy(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.lru.clear();
+  }
+}

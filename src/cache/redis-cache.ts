@@ -1,0 +1,54 @@
+import { Redis } from 'ioredis';
+import type { Cache } from './cache.js';
+
+/** Options of the Redis cache. */
+export interface RedisCacheOptions {
+  /** `redis://` or `rediss://` URL. */
+  url: string;
+  /** Prefix for every key, so several deployments can share one Redis. Default `wharf:`. */
+  keyPrefix?: string;
+  /** Per-command timeout in ms; a hung Redis must not hang a token request. Default 500. */
+  commandTimeoutMs?: number;
+}
+
+/** Shared state for many replicas, through ioredis. */
+export class RedisCache implements Cache {
+  private readonly redis: Redis;
+
+  constructor(options: RedisCacheOptions) {
+    this.redis = new Redis(options.url, {
+      keyPrefix: options.keyPrefix ?? 'wharf:',
+      commandTimeout: options.commandTimeoutMs ?? 500,
+      // Fail fast while disconnected instead of queueing requests behind a dead server.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      lazyConnect: false,
+    });
+    // ioredis emits 'error' on every failed reconnect; the readiness check reports it instead.
+    this.redis.on('error', () => {});
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.redis.get(key)) ?? undefined;
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.redis.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.redis.del(key);
+  }
+
+  async healthy(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}

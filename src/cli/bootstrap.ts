@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import bcrypt from 'bcrypt';
+import type { Config } from '../config/schema.js';
+import { loadKeys, type LoadedKeys } from '../tokens/key-files.js';
+import type { CliIo } from './io.js';
+
+/** Name of the demo account of the embedded defaults. */
+export const DEMO_USER = 'demo';
+
+/** Resolved state that `serve` and `registry-config` share. */
+export interface Bootstrap {
+  keys: LoadedKeys;
+  hashKey: Buffer;
+  /** The config with the demo user (when enabled) added to the authenticator chain. */
+  config: Config;
+  /** Set only when a demo password was generated now; print it once. */
+  generatedDemoPassword?: string;
+}
+
+/** Loads or generates keys, the hash key and the demo user. */
+export async function bootstrap(config: Config, io: CliIo): Promise<Bootstrap> {
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const keys = await loadKeys({
+    ...config.keys,
+    generatedDir: join(dataDir, 'keys'),
+    kidFormat: config.token.kidFormat,
+  });
+  const hashKey = await loadHashKey(config, io, dataDir);
+  if (!config.demoUser) return { keys, hashKey, config };
+
+  const demo = await demoPasswordHash(dataDir, io.env.WHARF_DEMO_PASSWORD);
+  const demoBackend = { type: 'static' as const, users: { [DEMO_USER]: { passwordHash: demo.hash, attributes: {} } }, verifiedCacheSeconds: 60 };
+  const withDemo: Config = { ...config, authn: [demoBackend, ...config.authn] };
+  return demo.generated ? { keys, hashKey, config: withDemo, generatedDemoPassword: demo.generated } : { keys, hashKey, config: withDemo };
+}
+
+async function loadHashKey(config: Config, io: CliIo, dataDir: string): Promise<Buffer> {
+  const fromEnv = io.env.WHARF_HASH_KEY;
+  if (fromEnv) {
+    if (fromEnv.length < 32) throw new Error('WHARF_HASH_KEY must be at least 32 characters');
+    return Buffer.from(fromEnv);
+  }
+  const file = config.hashKeyFile ?? join(dataDir, 'hash-key');
+  try {
+    return Buffer.from((await readFile(file, 'utf8')).trim());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || config.hashKeyFile) throw err;
+  }
+  const key = randomBytes(32).toString('hex');
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return Buffer.from(key);
+}
+
+async function demoPasswordHash(dataDir: string, fromEnv: string | undefined): Promise<{ hash: string; generated?: string }> {
+  if (fromEnv) return { hash: await bcrypt.hash(fromEnv, 10) };
+  const file = join(dataDir, 'demo-password.bcrypt');
+  try {
+    return { hash: (await readFile(file, 'utf8')).trim() };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const password = randomBytes(18).toString('base64url');
+  const hash = await bcrypt.hash(password, 10);
+  await writeFile(file, `${hash}\n`, { mode: 0o600 });
+  return { hash, generated: password };
+}
+
+/** The URL clients reach Wharf at. */
+export function publicUrl(config: Config): string {
+  if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  return `http://${host}:${config.server.port}`;
+}

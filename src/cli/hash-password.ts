@@ -1,0 +1,21 @@
+import { parseArgs } from 'node:util';
+import bcrypt from 'bcrypt';
+import type { CliIo } from './io.js';
+
+/** `wharf hash-password [--cost N]`: reads a password on stdin, prints its bcrypt hash for the config. */
+export async function hashPasswordCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { cost: { type: 'string', default: '11' } } });
+  const cost = Number(values.cost);
+  if (!Number.isInteger(cost) || cost < 10 || cost > 15) {
+    io.stderr('--cost must be a whole number from 10 to 15\n');
+    return 2;
+  }
+  const password = (await io.readStdin()).replace(/\r?\n$/, '');
+  if (password === '') {
+    io.stderr('no password on standard input (try: printf %s "$PASSWORD" | wharf hash-password)\n');
+    return 2;
+  }
+  if (Buffer.byteLength(password) > 72) io.stderr('warning: bcrypt uses only the first 72 bytes of a password\n');
+  io.stdout(`${await bcrypt.hash(password, cost)}\n`);
+  return 0;
+}

@@ -1,0 +1,64 @@
+import { mkdir, writeFile, access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createPrivateKey } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { createRootCa, createSigningLeaf } from '../tokens/certificates.js';
+import type { CliIo } from './io.js';
+
+/**
+ * `wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]`: a root CA for the
+ * registry's rootcertbundle and a signing key certified by it. Refuses to overwrite.
+ */
+export async function keysCommand(argv: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'generate') {
+    io.stderr('usage: wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]\n');
+    return 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: { out: { type: 'string' }, alg: { type: 'string', default: 'ES256' }, 'leaf-days': { type: 'string', default: '90' } },
+  });
+  if (!values.out) {
+    io.stderr('--out DIR is required\n');
+    return 2;
+  }
+  const alg = values.alg;
+  if (alg !== 'ES256' && alg !== 'RS256') {
+    io.stderr('--alg must be ES256 or RS256\n');
+    return 2;
+  }
+  const leafDays = Number(values['leaf-days']);
+  if (!Number.isInteger(leafDays) || leafDays < 1 || leafDays > 3650) {
+    io.stderr('--leaf-days must be a whole number from 1 to 3650\n');
+    return 2;
+  }
+  const out = resolve(values.out);
+  const files = { ca: join(out, 'ca.pem'), caKey: join(out, 'ca-key.pem'), key: join(out, 'signing-key.pem'), chain: join(out, 'signing-chain.pem') };
+  for (const f of Object.values(files)) {
+    if (await access(f).then(() => true, () => false)) {
+      io.stderr(`${f} exists; refusing to overwrite keys\n`);
+      return 1;
+    }
+  }
+  await mkdir(out, { recursive: true, mode: 0o700 });
+  const ca = await createRootCa(alg, 'Wharf root CA', 3650);
+  const leaf = await createSigningLeaf(alg, { privateKey: createPrivateKey(ca.privateKeyPem), certificatePem: ca.certificatePem }, 'Wharf token signing', leafDays);
+  await writeFile(files.caKey, ca.privateKeyPem, { mode: 0o600 });
+  await writeFile(files.ca, ca.certificatePem);
+  await writeFile(files.key, leaf.privateKeyPem, { mode: 0o600 });
+  await writeFile(files.chain, leaf.certificatePem);
+  io.stdout(
+    [
+      `wrote ${files.ca} (registry rootcertbundle), ${files.key} and ${files.chain} (Wharf signing key).`,
+      `${files.caKey} signs certificates only: keep it off the server, offline if you can.`,
+      'config:',
+      '  keys:',
+      `    signingKeyFile: ${files.key}`,
+      `    certificateChainFile: ${files.chain}`,
+      `    rootCertificateFile: ${files.ca}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { staticAuthnSchema } from '../authn/static/static-config.js';
+import { staticAclSchema } from '../authz/static-acl/static-acl-config.js';
+
+const seconds = (max: number) => z.number().int().min(1).max(max);
+
+/** Authenticator backends, a discriminated union on `type`; each backend owns its schema. */
+export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema]);
+
+/** Cache backends. */
+export const cacheSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('memory'),
+    /** Most entries kept in process. Default 100000. */
+    maxEntries: z.number().int().min(100).default(100_000),
+  }),
+  z.strictObject({
+    type: z.literal('redis'),
+    /** `redis://` or `rediss://` URL (env WHARF_REDIS_URL). */
+    url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+    /** Prefix of every key. Default `wharf:`. */
+    keyPrefix: z.string().default('wharf:'),
+  }),
+]);
+
+/** The whole configuration; every field has its default beside it. */
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      /** Listen address (env HOST). Default 127.0.0.1. */
+      host: z.string().default('127.0.0.1'),
+      /** Listen port (env PORT). Default 5001. */
+      port: z.number().int().min(0).max(65535).default(5001),
+      /** Public base URL clients reach Wharf at; the realm is `${publicUrl}/token` (env WHARF_PUBLIC_URL). Default `http://host:port`. */
+      publicUrl: z.url().optional(),
+      /** Trust X-Forwarded-* from proxies in front: true, or addresses/CIDRs (fastify `trustProxy`). Default false. */
+      trustProxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+    })
+    .prefault({}),
+
+  /** Directory for generated keys and state (env WHARF_DATA_DIR). Default `./data`. */
+  dataDir: z.string().default('./data'),
+
+  token: z
+    .strictObject({
+      /** JWT `iss`; must equal the registry's `auth.token.issuer` (env WHARF_ISSUER). Default `wharf`. */
+      issuer: z.string().min(1).default('wharf'),
+      /** Registry service name; must equal `auth.token.service` and becomes `aud` (env WHARF_SERVICE). Default `registry`. */
+      service: z.string().min(1).default('registry'),
+      /** Token lifetime in seconds. Default 300. At least 60, or clients re-fetch every minute. */
+      lifetimeSeconds: z.number().int().min(60).max(86_400).default(300),
+      /** Longer lifetimes when a token grants a given action (e.g. `push: 3600` for big uploads). Default none. */
+      actionLifetimeSeconds: z.record(z.string(), z.number().int().min(60).max(86_400)).default({}),
+      /** Which `kid` to put in the header: `libtrust` (registry 2.8) or `thumbprint` (RFC 7638, registry 3.x jwks). Default libtrust. */
+      kidFormat: z.enum(['libtrust', 'thumbprint']).default('libtrust'),
+      /** Send the certificate chain as `x5c`. Default true. */
+      x5c: z.boolean().default(true),
+    })
+    .prefault({}),
+
+  keys: z
+    .strictObject({
+      /** Algorithm of generated keys: ES256 (default) or RS256. File keys use their own type. */
+      algorithm: z.enum(['ES256', 'RS256']).default('ES256'),
+      /** PEM private key of the signing key. Default: a generated development key under `dataDir/keys`. */
+      signingKeyFile: z.string().optional(),
+      /** PEM certificate chain of the signing key, leaf first. */
+      certificateChainFile: z.string().optional(),
+      /** PEM root certificate(s) the registry trusts. Default: the chain's last certificate. */
+      rootCertificateFile: z.string().optional(),
+      /** Further certificates whose keys stay in the JWKS (rotation). Default none. */
+      publishCertificateFiles: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+
+  refreshTokens: z
+    .strictObject({
+      /** Issue refresh tokens (docker's `identitytoken`) on offline requests. Default true. */
+      enabled: z.boolean().default(true),
+      /** Maximum age in seconds; not extended by use. Default 90 days. */
+      maxAgeSeconds: seconds(10 * 365 * 86_400).default(90 * 86_400),
+    })
+    .prefault({}),
+
+  /** Cache backend. Default in-process memory (env WHARF_REDIS_URL switches to Redis). */
+  cache: cacheSchema.default({ type: 'memory', maxEntries: 100_000 }),
+
+  /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself). Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
+  hashKeyFile: z.string().optional(),
+
+  /** Authenticator chain, tried in order; the first that recognises the username decides. */
+  authn: z.array(authnSchema).default([]),
+
+  /** Authorization. */
+  authz: z
+    .strictObject({
+      acl: staticAclSchema.prefault({}),
+    })
+    .prefault({}),
+
+  /** Create the `demo` user (password from WHARF_DEMO_PASSWORD, else generated and printed once). Default true only when no config file is given. */
+  demoUser: z.boolean().default(false),
+
+  log: z
+    .strictObject({
+      /** pino level (env WHARF_LOG_LEVEL). Default info. */
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+/** Validated configuration with every default filled in. */
+export type Config = z.infer<typeof configSchema>;
+/** Configuration as written in a file. */
+export type ConfigInput = z.input<typeof configSchema>;

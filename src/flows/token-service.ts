@@ -1,0 +1,155 @@
+import type { Logger } from 'pino';
+import type { AuthenticatorChain } from '../authn/authenticator-chain.js';
+import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
+import type { Authorizer } from '../authz/authorizer.js';
+import type { Grant } from '../domain/access.js';
+import { InvalidGrantError, InvalidRequestError, UnauthorizedError } from '../domain/errors.js';
+import type { Identity } from '../domain/identity.js';
+import { formatScope, parseScopes } from '../domain/scope.js';
+import type { TokenMinter } from '../tokens/minter.js';
+
+/** How the client proved who it is. */
+export type TokenCredentials =
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'password'; readonly username: string; readonly password: string }
+  | { readonly kind: 'refresh_token'; readonly refreshToken: string };
+
+/** A token request after HTTP parsing, whatever its wire form (GET query or POST form). */
+export interface TokenRequest {
+  /** `service`; when absent, the configured service is assumed. */
+  readonly service: string | undefined;
+  /** Raw scope strings (each may hold several space-separated scopes). */
+  readonly scopes: readonly string[];
+  /** `account`: when sent with a password it must equal the username. */
+  readonly account: string | undefined;
+  readonly credentials: TokenCredentials;
+  /** Whether a refresh token was asked for (`offline_token=true` / `access_type=offline`). */
+  readonly offline: boolean;
+  readonly clientId: string | undefined;
+  readonly clientIp: string;
+  /** `password` and `refresh_token` for POST, `get` for the GET form; for the audit log. */
+  readonly grantType: string;
+}
+
+/** The token endpoint's answer, in the distribution token spec's field names. */
+export interface TokenResponse {
+  token: string;
+  access_token: string;
+  expires_in: number;
+  issued_at: string;
+  refresh_token?: string;
+  scope?: string;
+}
+
+/** Settings the token service needs. */
+export interface TokenServiceOptions {
+  service: string;
+  lifetimeSeconds: number;
+  actionLifetimeSeconds: Readonly<Record<string, number>>;
+  refreshTokensEnabled: boolean;
+}
+
+/** Dependencies of the token service. */
+export interface TokenServiceDeps {
+  authenticators: AuthenticatorChain;
+  authorizer: Authorizer;
+  refreshTokens: RefreshTokenStore;
+  minter: TokenMinter;
+  logger: Logger;
+}
+
+/** Authenticates, authorizes and mints: the token endpoint without HTTP. */
+export class TokenService {
+  constructor(
+    private readonly options: TokenServiceOptions,
+    private readonly deps: TokenServiceDeps,
+  ) {}
+
+  async issue(request: TokenRequest): Promise<TokenResponse> {
+    const service = request.service ?? this.options.service;
+    if (service !== this.options.service) {
+      throw new InvalidRequestError(`unknown service ${JSON.stringify(service.slice(0, 100))}: this endpoint serves ${JSON.stringify(this.options.service)}`);
+    }
+    const scopes = parseScopes(request.scopes);
+    const identity = await this.authenticate(request, service);
+    const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
+    const access: Grant[] = decisions.filter((d) => d.granted.length > 0).map((d) => ({ ...d.scope, actions: [...d.granted] }));
+
+    const minted = this.deps.minter.mint({
+      subject: identity?.account ?? '',
+      audience: service,
+      access,
+      lifetimeSeconds: this.lifetimeFor(access),
+    });
+    const response: TokenResponse = {
+      token: minted.token,
+      access_token: minted.token,
+      expires_in: minted.expiresIn,
+      issued_at: minted.issuedAt.toISOString(),
+    };
+    if (request.offline && identity && request.credentials.kind === 'password' && this.options.refreshTokensEnabled) {
+      response.refresh_token = await this.deps.refreshTokens.issue(identity, service);
+    }
+    if (request.grantType !== 'get') response.scope = access.map(formatScope).join(' ');
+
+    this.deps.logger.info(
+      {
+        event: 'token_issued',
+        account: identity?.account ?? '',
+        provider: identity?.provider ?? 'anonymous',
+        grantType: request.grantType,
+        clientId: request.clientId,
+        clientIp: request.clientIp,
+        requested: scopes.map(formatScope),
+        decisions: decisions.map((d) => ({ scope: formatScope(d.scope), granted: d.granted, source: d.source, reason: d.reason })),
+        refreshTokenIssued: response.refresh_token !== undefined,
+        jti: minted.jti,
+      },
+      'token issued',
+    );
+    return response;
+  }
+
+  private async authenticate(request: TokenRequest, service: string): Promise<Identity | undefined> {
+    const credentials = request.credentials;
+    switch (credentials.kind) {
+      case 'anonymous':
+        return undefined;
+      case 'refresh_token': {
+        const identity = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
+        if (!identity || !(await this.deps.authenticators.stillValid(identity))) {
+          this.deny(request, 'refresh token invalid, expired, revoked or for another service');
+          throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
+        }
+        return identity;
+      }
+      case 'password': {
+        if (request.account !== undefined && request.account !== '' && request.account !== credentials.username) {
+          this.deny(request, 'account parameter differs from the username');
+          throw new UnauthorizedError('the account parameter does not match the username');
+        }
+        const result = await this.deps.authenticators.login(credentials.username, credentials.password, { clientIp: request.clientIp, service });
+        if (result.kind === 'ok') return result.identity;
+        this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', credentials.username);
+        throw new UnauthorizedError('invalid username or password');
+      }
+    }
+  }
+
+  private lifetimeFor(access: readonly Grant[]): number {
+    let lifetime = this.options.lifetimeSeconds;
+    for (const grant of access) {
+      for (const action of grant.actions) {
+        lifetime = Math.max(lifetime, this.options.actionLifetimeSeconds[action] ?? 0);
+      }
+    }
+    return lifetime;
+  }
+
+  private deny(request: TokenRequest, reason: string, username?: string): void {
+    this.deps.logger.info(
+      { event: 'token_denied', account: username ?? request.account ?? '', grantType: request.grantType, clientIp: request.clientIp, reason },
+      'token request refused',
+    );
+  }
+}

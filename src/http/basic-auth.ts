@@ -1,0 +1,32 @@
+import { InvalidRequestError, UnauthorizedError } from '../domain/errors.js';
+
+/** Longest Authorization header accepted; platform tokens and JWT passwords fit easily. */
+export const MAX_AUTHORIZATION_LENGTH = 8192;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Username and password from an HTTP Basic header, or undefined when there is no header. */
+export function parseBasicAuth(header: string | string[] | undefined): { username: string; password: string } | undefined {
+  if (header === undefined) return undefined;
+  if (Array.isArray(header)) throw new InvalidRequestError('more than one Authorization header');
+  if (header.length > MAX_AUTHORIZATION_LENGTH) throw new InvalidRequestError(`Authorization header longer than ${MAX_AUTHORIZATION_LENGTH} bytes`);
+  const space = header.indexOf(' ');
+  const scheme = space < 0 ? header : header.slice(0, space);
+  if (scheme.toLowerCase() !== 'basic') {
+    throw new UnauthorizedError(`unsupported authorization scheme ${JSON.stringify(scheme.slice(0, 20))}: use HTTP Basic with your username and password or token`);
+  }
+  const encoded = header.slice(space + 1).trim();
+  if (space < 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) {
+    throw new InvalidRequestError('Basic credentials are not valid base64');
+  }
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(encoded, 'base64'));
+  } catch {
+    throw new InvalidRequestError('Basic credentials are not valid UTF-8');
+  }
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new InvalidRequestError('Basic credentials must be username:password');
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

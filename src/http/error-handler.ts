@@ -1,0 +1,40 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { TooManyRequestsError, UnauthorizedError, WharfError } from '../domain/errors.js';
+import { errorBody } from './error-body.js';
+
+// Messages for fastify's own 4xx errors; theirs can echo request bytes back.
+const CLIENT_ERROR_MESSAGES: Record<number, string> = {
+  400: 'malformed request',
+  404: 'not found',
+  405: 'method not allowed',
+  413: 'request body too large',
+  414: 'request URI too long',
+  415: 'unsupported content type: send application/x-www-form-urlencoded',
+  431: 'request headers too large',
+};
+
+/** Maps every error to the one error shape; 5xx details go to the log only. */
+export const errorHandler = fp(async (app: FastifyInstance, options: { basicRealm: string }) => {
+  app.setErrorHandler((err: FastifyError | WharfError, request, reply) => {
+    if (err instanceof WharfError) {
+      if (err instanceof UnauthorizedError) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
+      if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
+      if (err.status >= 500) request.log.error({ err }, 'request failed');
+      const message = err.expose ? err.message : 'internal error';
+      return reply.status(err.status).send(errorBody(err.code, err.registryCode, message));
+    }
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed');
+      return reply.status(500).send(errorBody('server_error', 'UNKNOWN', 'internal error'));
+    }
+    request.log.info({ code: err.code, status }, 'client error');
+    const code = status === 404 ? 'not_found' : 'invalid_request';
+    return reply.status(status).send(errorBody(code, code.toUpperCase(), CLIENT_ERROR_MESSAGES[status] ?? 'invalid request'));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(errorBody('not_found', 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`));
+  });
+});

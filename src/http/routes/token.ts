@@ -1,0 +1,92 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { InvalidRequestError, UnsupportedGrantTypeError, UnsupportedMediaTypeError } from '../../domain/errors.js';
+import { isAcceptableUsername } from '../../domain/identity.js';
+import type { TokenCredentials, TokenService } from '../../flows/token-service.js';
+import { parseBasicAuth } from '../basic-auth.js';
+
+type Params = Record<string, string | string[] | undefined>;
+
+const MAX_PARAM_LENGTH = 1024;
+
+/**
+ * The distribution token endpoint: `GET /token` (docker, skopeo, podman with Basic auth or
+ * anonymous) and `POST /token` (OAuth2 form: password and refresh_token grants).
+ */
+export async function tokenRoutes(app: FastifyInstance, options: { tokens: TokenService }): Promise<void> {
+  const { tokens } = options;
+
+  app.get('/token', async (request) => {
+    const query = (request.query ?? {}) as Params;
+    const basic = parseBasicAuth(request.headers.authorization);
+    return tokens.issue({
+      service: one(query, 'service'),
+      scopes: many(query, 'scope'),
+      account: one(query, 'account'),
+      credentials: passwordCredentials(basic?.username, basic?.password),
+      offline: one(query, 'offline_token')?.toLowerCase() === 'true',
+      clientId: one(query, 'client_id'),
+      clientIp: request.ip,
+      grantType: 'get',
+    });
+  });
+
+  app.post('/token', async (request) => {
+    if (!isForm(request)) throw new UnsupportedMediaTypeError('send the token request as application/x-www-form-urlencoded');
+    const body = (request.body ?? {}) as Params;
+    const grantType = one(body, 'grant_type');
+    let credentials: TokenCredentials;
+    if (grantType === 'password') {
+      const basic = parseBasicAuth(request.headers.authorization);
+      const username = one(body, 'username') ?? basic?.username;
+      const password = one(body, 'password') ?? basic?.password;
+      if (!username || password === undefined) throw new InvalidRequestError('grant_type=password needs username and password');
+      credentials = passwordCredentials(username, password);
+    } else if (grantType === 'refresh_token') {
+      const refreshToken = one(body, 'refresh_token');
+      if (!refreshToken) throw new InvalidRequestError('grant_type=refresh_token needs refresh_token');
+      credentials = { kind: 'refresh_token', refreshToken };
+    } else if (grantType === undefined) {
+      throw new InvalidRequestError('grant_type is required (password or refresh_token)');
+    } else {
+      throw new UnsupportedGrantTypeError(`unsupported grant_type ${JSON.stringify(grantType.slice(0, 60))}: use password or refresh_token`);
+    }
+    return tokens.issue({
+      service: one(body, 'service'),
+      scopes: many(body, 'scope'),
+      account: undefined,
+      credentials,
+      offline: one(body, 'access_type') === 'offline',
+      clientId: one(body, 'client_id'),
+      clientIp: request.ip,
+      grantType,
+    });
+  });
+}
+
+function passwordCredentials(username: string | undefined, password: string | undefined): TokenCredentials {
+  // No header, or an empty `:` pair some clients send before they have credentials: anonymous.
+  if (username === undefined || (username === '' && password === '')) return { kind: 'anonymous' };
+  if (username === '') throw new InvalidRequestError('a username is required with a password');
+  if (!isAcceptableUsername(username)) throw new InvalidRequestError('username is too long or contains control characters');
+  return { kind: 'password', username, password: password ?? '' };
+}
+
+function isForm(request: FastifyRequest): boolean {
+  const type = request.headers['content-type'];
+  return typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded';
+}
+
+/** A parameter that may appear at most once. */
+function one(params: Params, name: string): string | undefined {
+  const value = params[name];
+  if (Array.isArray(value)) throw new InvalidRequestError(`parameter ${name} given more than once`);
+  if (value !== undefined && value.length > MAX_PARAM_LENGTH) throw new InvalidRequestError(`parameter ${name} is too long`);
+  return value;
+}
+
+/** A parameter that may repeat (scope). */
+function many(params: Params, name: string): string[] {
+  const value = params[name];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}

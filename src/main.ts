@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The only file that reads argv and the environment, listens, and handles signals.
+import { text } from 'node:stream/consumers';
+import { ConfigError } from './config/load.js';
+import { runCli } from './cli/index.js';
+
+const io = {
+  env: process.env,
+  stdout: (s: string) => void process.stdout.write(s),
+  stderr: (s: string) => void process.stderr.write(s),
+  readStdin: () => text(process.stdin),
+};
+
+try {
+  const result = await runCli(process.argv.slice(2), io);
+  if (typeof result === 'number') {
+    process.exitCode = result;
+  } else {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      result.app.log.info({ signal }, 'shutting down');
+      // Fastify stops accepting, lets in-flight requests finish, then closes; a hard deadline guards hung sockets.
+      setTimeout(() => process.exit(1), 10_000).unref();
+      result.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  }
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`wharf: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
