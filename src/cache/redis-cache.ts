@@ -28,6 +28,22 @@ export class RedisCache implements Cache {
     this.redis.on('error', () => {});
   }
 
+  /** Resolves once connected; rejects after `timeoutMs` so a dead Redis is reported, not waited on. */
+  async ready(timeoutMs = 5000): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        reject(new Error(`redis not ready after ${timeoutMs} ms (status ${this.redis.status})`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.redis.once('ready', onReady);
+    });
+  }
+
   async get(key: string): Promise<string | undefined> {
     return (await this.redis.get(key)) ?? undefined;
   }

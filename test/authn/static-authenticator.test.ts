@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcrypt';
+import { describe, expect, it, vi } from 'vitest';
+import { StaticAuthenticator } from '../../src/authn/static/static-authenticator.js';
+import { MemoryCache } from '../../src/cache/memory-cache.js';
+
+async function setup(verifiedCacheSeconds = 60) {
+  const password = randomBytes(9).toString('base64url');
+  const cache = new MemoryCache({ maxEntries: 1000 });
+  const auth = new StaticAuthenticator(
+    { type: 'static', users: { alice: { passwordHash: await bcrypt.hash(password, 10), attributes: { groups: ['dev'] } } }, verifiedCacheSeconds },
+    { cache, hashKey: randomBytes(32) },
+  );
+  return { auth, password, cache };
+}
+
+describe('StaticAuthenticator', () => {
+  it('accepts the right password, denies a wrong one, passes on unknown users', async () => {
+    const { auth, password } = await setup();
+    expect(await auth.login('alice', password)).toEqual({
+      kind: 'ok',
+      identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } },
+    });
+    expect(await auth.login('alice', `${password}x`)).toEqual({ kind: 'denied', reason: 'invalid username or password' });
+    expect(await auth.login('mallory', password)).toEqual({ kind: 'no_match' });
+    expect(await auth.login('__proto__', password)).toEqual({ kind: 'no_match' });
+  });
+
+  it('runs bcrypt once for a burst of logins with the same credentials, and caches no raw secret', async () => {
+    const { auth, password, cache } = await setup();
+    const compare = vi.spyOn(bcrypt, 'compare');
+    try {
+      const results = await Promise.all(Array.from({ length: 20 }, () => auth.login('alice', password)));
+      expect(results.every((r) => r.kind === 'ok')).toBe(true);
+      for (let i = 0; i < 5; i++) expect((await auth.login('alice', password)).kind).toBe('ok');
+      expect(compare).toHaveBeenCalledTimes(1);
+      // A wrong password is never served from the cache.
+      expect((await auth.login('alice', 'wrong')).kind).toBe('denied');
+      expect(compare).toHaveBeenCalledTimes(2);
+    } finally {
+      compare.mockRestore();
+    }
+    const dump = JSON.stringify([...(cache as unknown as { lru: Map<string, unknown> }).lru.entries()]);
+    expect(dump).not.toContain(password);
+    expect(dump).not.toContain('alice');
+  });
+
+  it('checks bcrypt every time when the verified cache is off', async () => {
+    const { auth, password } = await setup(0);
+    const compare = vi.spyOn(bcrypt, 'compare');
+    try {
+      await auth.login('alice', password);
+      await auth.login('alice', password);
+      expect(compare).toHaveBeenCalledTimes(2);
+    } finally {
+      compare.mockRestore();
+    }
+  });
+});

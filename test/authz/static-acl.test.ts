@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { Identity } from '../../src/domain/identity.js';
+import { parseScope } from '../../src/domain/scope.js';
+
+const who = (account: string): Identity => ({ account, provider: 'static', subject: account, attributes: {} });
+
+function acl(input: unknown) {
+  return new StaticAclAuthorizer(parseConfig({ authz: { acl: input } }, {}).authz.acl);
+}
+
+async function granted(authorizer: StaticAclAuthorizer, identity: Identity | undefined, scope: string, service = 'registry') {
+  const [decision] = await authorizer.authorize({ identity, service, clientIp: '127.0.0.1', scopes: [parseScope(scope)] });
+  return decision!.granted;
+}
+
+describe('StaticAclAuthorizer', () => {
+  it('by default lets each account push and pull its own namespace and nothing else', async () => {
+    const a = acl({});
+    expect(await granted(a, who('alice'), 'repository:alice/app:pull,push,delete')).toEqual(['pull', 'push']);
+    expect(await granted(a, who('alice'), 'repository:alice/deep/nested:pull')).toEqual(['pull']);
+    expect(await granted(a, who('alice'), 'repository:bob/app:pull')).toEqual([]);
+    expect(await granted(a, who('alice'), 'repository:alicex/app:pull')).toEqual([]);
+    expect(await granted(a, undefined, 'repository:alice/app:pull')).toEqual([]);
+    expect(await granted(a, who('alice'), 'registry:catalog:*')).toEqual([]);
+  });
+
+  it('uses the first matching rule, even when a later one is more generous', async () => {
+    const a = acl({ rules: [{ account: 'ci-*', name: 'team/*', actions: ['pull'] }, { account: '*', name: '*', actions: ['*'] }] });
+    expect(await granted(a, who('ci-bot'), 'repository:team/app:pull,push')).toEqual(['pull']);
+    expect(await granted(a, who('dev'), 'repository:team/app:pull,push,delete')).toEqual(['pull', 'push', 'delete']);
+  });
+
+  it('treats push as implying pull, and * as everything requested', async () => {
+    const a = acl({ rules: [{ name: 'p/*', actions: ['push'] }, { type: 'registry', name: 'catalog', actions: ['*'] }] });
+    expect(await granted(a, who('x'), 'repository:p/a:pull')).toEqual(['pull']);
+    expect(await granted(a, who('x'), 'repository:p/a:delete')).toEqual([]);
+    expect(await granted(a, who('x'), 'registry:catalog:*')).toEqual(['*']);
+  });
+
+  it('substitutes ${account} literally, never as a pattern', async () => {
+    const a = acl({ rules: [{ name: 'home/${account}', actions: ['pull'] }] });
+    expect(await granted(a, who('a.b'), 'repository:home/a.b:pull')).toEqual(['pull']);
+    expect(await granted(a, who('a.b'), 'repository:home/axb:pull')).toEqual([]);
+  });
+
+  it('matches service and type', async () => {
+    const a = acl({ rules: [{ service: 'prod', name: '*', actions: ['pull'] }] });
+    expect(await granted(a, who('x'), 'repository:a:pull', 'prod')).toEqual(['pull']);
+    expect(await granted(a, who('x'), 'repository:a:pull', 'staging')).toEqual([]);
+    expect(await granted(a, who('x'), 'repository(plugin):a:pull', 'prod')).toEqual(['pull']);
+  });
+
+  it('lets anonymous clients pull only the allow list minus the deny list', async () => {
+    const a = acl({ anonymous: { pull: ['public/*'], deny: ['public/internal-*'] } });
+    expect(await granted(a, undefined, 'repository:public/base:pull,push')).toEqual(['pull']);
+    expect(await granted(a, undefined, 'repository:public/internal-tools:pull')).toEqual([]);
+    expect(await granted(a, undefined, 'repository:private/x:pull')).toEqual([]);
+    expect(await granted(a, undefined, 'registry:catalog:*')).toEqual([]);
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import type { Cache } from '../../src/cache/cache.js';
+
+/**
+ * The behaviour every Cache backend must have. `advance` moves the backend's clock (or waits, for
+ * backends whose TTL runs on a server clock; kept to whole seconds there).
+ */
+export function cacheContract(name: string, make: () => Promise<{ cache: Cache; expire: (key: string) => Promise<void> }>) {
+  describe(`${name} cache contract`, () => {
+    it('returns what was set, and undefined for unknown keys', async () => {
+      const { cache } = await make();
+      await cache.set('a', 'value-a', 60);
+      expect(await cache.get('a')).toBe('value-a');
+      expect(await cache.get('missing')).toBeUndefined();
+    });
+
+    it('overwrites and deletes', async () => {
+      const { cache } = await make();
+      await cache.set('k', 'one', 60);
+      await cache.set('k', 'two', 60);
+      expect(await cache.get('k')).toBe('two');
+      await cache.delete('k');
+      expect(await cache.get('k')).toBeUndefined();
+      await cache.delete('never-set');
+    });
+
+    it('forgets entries when their TTL has passed', async () => {
+      const { cache, expire } = await make();
+      await cache.set('short', 'v', 1);
+      await cache.set('long', 'v', 3600);
+      await expire('short');
+      expect(await cache.get('short')).toBeUndefined();
+      expect(await cache.get('long')).toBe('v');
+    });
+
+    it('stores strings byte for byte, unicode and JSON included', async () => {
+      const { cache } = await make();
+      const value = JSON.stringify({ account: 'ålice', groups: ['a b', '"quoted"'], n: 1 });
+      await cache.set('json', value, 60);
+      expect(await cache.get('json')).toBe(value);
+    });
+
+    it('reports itself healthy while it answers', async () => {
+      const { cache } = await make();
+      expect(await cache.healthy()).toBe(true);
+    });
+  });
+}

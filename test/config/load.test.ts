@@ -1,0 +1,99 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+
+function problems(fn: () => unknown): Array<{ path: string; message: string }> {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('fills every default from an empty document', () => {
+    const config = parseConfig({}, {});
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 5001, trustProxy: false });
+    expect(config.token).toMatchObject({ issuer: 'wharf', service: 'registry', lifetimeSeconds: 300, kidFormat: 'libtrust', x5c: true });
+    expect(config.cache).toEqual({ type: 'memory', maxEntries: 100_000 });
+    expect(config.refreshTokens).toEqual({ enabled: true, maxAgeSeconds: 90 * 86_400 });
+    expect(config.authz.acl.rules).toEqual([{ account: '*', name: '${account}/*', type: 'repository', service: '*', actions: ['push', 'pull'] }]);
+    expect(config.demoUser).toBe(false);
+  });
+
+  it('reports every problem at once, each with its path', () => {
+    const found = problems(() =>
+      parseConfig(
+        {
+          server: { port: 'eighty', extra: 1 },
+          token: { lifetimeSeconds: 5, kidFormat: 'md5' },
+          authn: [{ type: 'static', users: { alice: { passwordHash: 'plaintext' } } }, { type: 'ldap' }],
+          authz: { acl: { rules: [{ name: 'x', actions: ['PUSH'] }] } },
+        },
+        {},
+      ),
+    );
+    const paths = found.map((p) => p.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'server.port',
+        'server',
+        'token.lifetimeSeconds',
+        'token.kidFormat',
+        'authn.0.users.alice.passwordHash',
+        'authn.1.type',
+        'authz.acl.rules.0.actions.0',
+      ]),
+    );
+    expect(found.find((p) => p.path === 'authn.0.users.alice.passwordHash')?.message).toContain('wharf hash-password');
+    expect(found.find((p) => p.path === 'server')?.message).toContain('extra');
+  });
+
+  it('lets environment variables override settings, and names them in problems', () => {
+    const config = parseConfig({ server: { port: 1 } }, { PORT: '6000', HOST: '0.0.0.0', WHARF_ISSUER: 'iss', WHARF_SERVICE: 'svc', WHARF_DATA_DIR: '/var/lib/wharf', WHARF_REDIS_URL: 'redis://r:6379' });
+    expect(config.server.port).toBe(6000);
+    expect(config.server.host).toBe('0.0.0.0');
+    expect(config.token.issuer).toBe('iss');
+    expect(config.token.service).toBe('svc');
+    expect(config.dataDir).toBe('/var/lib/wharf');
+    expect(config.cache).toEqual({ type: 'redis', url: 'redis://r:6379', keyPrefix: 'wharf:' });
+
+    const found = problems(() => parseConfig({}, { PORT: 'abc', WHARF_REDIS_URL: 'http://nope' }));
+    expect(found.map((p) => p.path)).toEqual(expect.arrayContaining(['server.port (from PORT)', 'cache.url (from WHARF_REDIS_URL)']));
+  });
+
+  it('rejects a document that is not a mapping', () => {
+    expect(problems(() => parseConfig(['a'], {}))[0]?.message).toContain('mapping');
+  });
+});
+
+describe('loadConfig', () => {
+  it('uses the embedded defaults with a demo user when there is no file', async () => {
+    const config = await loadConfig(undefined, {});
+    expect(config.demoUser).toBe(true);
+  });
+
+  it('reports YAML syntax errors with their line, and unreadable files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-config-'));
+    const file = join(dir, 'bad.yml');
+    await writeFile(file, 'server:\n  port: 5001\n   host: x\n');
+    await expect(loadConfig(file, {})).rejects.toSatisfy((e: ConfigError) => e instanceof ConfigError && /^line \d+$/.test(e.problems[0]!.path));
+    await expect(loadConfig(join(dir, 'missing.yml'), {})).rejects.toSatisfy(
+      (e: ConfigError) => e instanceof ConfigError && e.problems[0]!.message.includes('ENOENT'),
+    );
+  });
+
+  it('reads a valid file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-config-'));
+    const file = join(dir, 'ok.yml');
+    await writeFile(file, 'token:\n  service: my-registry\n  actionLifetimeSeconds:\n    push: 3600\n');
+    const config = await loadConfig(file, {});
+    expect(config.token.service).toBe('my-registry');
+    expect(config.token.actionLifetimeSeconds).toEqual({ push: 3600 });
+    expect(config.demoUser).toBe(false);
+  });
+});

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcrypt';
+import { decodeJwt } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { InvalidGrantError, InvalidRequestError, UnauthorizedError } from '../../src/domain/errors.js';
+import type { TokenRequest } from '../../src/flows/token-service.js';
+import { createLogger } from '../../src/logging.js';
+import { createServices } from '../../src/services.js';
+import type { LoadedKeys } from '../../src/tokens/key-files.js';
+import { testKeys } from '../support/keys.js';
+
+let keys: LoadedKeys;
+let hash: string;
+const password = randomBytes(9).toString('base64url');
+
+beforeAll(async () => {
+  keys = await testKeys();
+  hash = await bcrypt.hash(password, 10);
+});
+
+function services(extra: ConfigInput = {}) {
+  const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }], ...extra }, {});
+  return createServices(config, { logger: createLogger('silent'), keys: keys.store, hashKey: randomBytes(32) });
+}
+
+function request(overrides: Partial<TokenRequest> = {}): TokenRequest {
+  return {
+    service: 'registry',
+    scopes: ['repository:alice/app:pull,push'],
+    account: 'alice',
+    credentials: { kind: 'password', username: 'alice', password },
+    offline: false,
+    clientId: 'docker',
+    clientIp: '127.0.0.1',
+    grantType: 'get',
+    ...overrides,
+  };
+}
+
+describe('TokenService', () => {
+  it('issues a token with the granted access and no refresh token unless offline', async () => {
+    const { tokens } = services();
+    const answer = await tokens.issue(request());
+    expect(answer.token).toBe(answer.access_token);
+    expect(answer.expires_in).toBe(300);
+    expect(answer.refresh_token).toBeUndefined();
+    expect(answer.scope).toBeUndefined();
+    expect(decodeJwt(answer.token)).toMatchObject({ sub: 'alice', aud: 'registry', iss: 'wharf', access: [{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }] });
+    expect(Date.parse(answer.issued_at)).not.toBeNaN();
+  });
+
+  it('gives a longer lifetime when an action with its own lifetime is granted', async () => {
+    const { tokens } = services({ token: { actionLifetimeSeconds: { push: 3600 } } });
+    expect((await tokens.issue(request())).expires_in).toBe(3600);
+    expect((await tokens.issue(request({ scopes: ['repository:alice/app:pull'] }))).expires_in).toBe(300);
+    // Asked for push but not granted: the short lifetime.
+    expect((await tokens.issue(request({ scopes: ['repository:bob/app:push'] }))).expires_in).toBe(300);
+  });
+
+  it('issues a refresh token for offline requests that then works as a refresh grant', async () => {
+    const { tokens } = services();
+    const first = await tokens.issue(request({ offline: true, scopes: [] }));
+    expect(first.refresh_token).toMatch(/^wharf_rt_/);
+    const again = await tokens.issue(
+      request({ credentials: { kind: 'refresh_token', refreshToken: first.refresh_token! }, grantType: 'refresh_token', account: undefined }),
+    );
+    expect(decodeJwt(again.token).sub).toBe('alice');
+    expect(again.refresh_token).toBeUndefined();
+    expect(again.scope).toBe('repository:alice/app:pull,push');
+  });
+
+  it('does not issue refresh tokens when they are disabled', async () => {
+    const { tokens } = services({ refreshTokens: { enabled: false } });
+    expect((await tokens.issue(request({ offline: true }))).refresh_token).toBeUndefined();
+  });
+
+  it('refuses a refresh token of a user since removed from the config', async () => {
+    const s = services();
+    const token = await s.refreshTokens.issue({ account: 'ghost', provider: 'static', subject: 'ghost', attributes: {} }, 'registry');
+    await expect(
+      s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken: token }, grantType: 'refresh_token', account: undefined })),
+    ).rejects.toBeInstanceOf(InvalidGrantError);
+    const alive = await s.refreshTokens.issue({ account: 'alice', provider: 'static', subject: 'alice', attributes: {} }, 'registry');
+    const ok = await s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken: alive }, grantType: 'refresh_token', account: undefined }));
+    expect(decodeJwt(ok.token).sub).toBe('alice');
+  });
+
+  it('accepts a refresh token as the Basic password of its own account only', async () => {
+    const s = services();
+    const { refresh_token } = await s.tokens.issue(request({ offline: true }));
+    const viaPassword = await s.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: refresh_token! } }));
+    expect(decodeJwt(viaPassword.token).sub).toBe('alice');
+    await expect(
+      s.tokens.issue(request({ account: 'bob', credentials: { kind: 'password', username: 'bob', password: refresh_token! } })),
+    ).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  it('refuses an account parameter that differs from the username, and a wrong service', async () => {
+    const { tokens } = services();
+    await expect(tokens.issue(request({ account: 'bob' }))).rejects.toThrow('the account parameter does not match the username');
+    await expect(tokens.issue(request({ service: 'elsewhere' }))).rejects.toBeInstanceOf(InvalidRequestError);
+  });
+
+  it('gives anonymous clients a token with empty access and empty subject', async () => {
+    const { tokens } = services();
+    const answer = await tokens.issue(request({ credentials: { kind: 'anonymous' }, account: undefined }));
+    expect(decodeJwt(answer.token)).toMatchObject({ sub: '', access: [] });
+  });
+});

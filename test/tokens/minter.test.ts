@@ -1,0 +1,69 @@
+import { X509Certificate } from 'node:crypto';
+import { compactVerify, decodeProtectedHeader, importX509, jwtVerify, createLocalJWKSet } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { toJwk } from '../../src/tokens/keys.js';
+import { TokenMinter } from '../../src/tokens/minter.js';
+import { testKeys } from '../support/keys.js';
+
+const access = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];
+
+describe('TokenMinter', () => {
+  it.each(['ES256', 'RS256'] as const)('mints %s tokens a verifier accepts with the registry claims', async (alg) => {
+    const { store } = await testKeys(alg);
+    const now = Date.UTC(2026, 10, 23, 12, 0, 0);
+    const minter = new TokenMinter(store, { issuer: 'wharf-test', includeX5c: true, now: () => now });
+    const minted = minter.mint({ subject: 'alice', audience: 'registry', access, lifetimeSeconds: 300 });
+
+    const header = decodeProtectedHeader(minted.token);
+    expect(header).toMatchObject({ typ: 'JWT', alg, kid: store.current().kid });
+    expect(header.x5c).toEqual(store.current().x5c);
+
+    const leaf = new X509Certificate(Buffer.from(header.x5c![0]!, 'base64'));
+    const { payload } = await jwtVerify(minted.token, await importX509(leaf.toString(), alg), {
+      issuer: 'wharf-test',
+      audience: 'registry',
+      currentDate: new Date(now),
+    });
+    expect(payload).toMatchObject({ sub: 'alice', aud: 'registry', iat: now / 1000, nbf: now / 1000, exp: now / 1000 + 300, access });
+    expect(typeof payload.aud).toBe('string');
+    expect(payload.jti).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(minted.expiresIn).toBe(300);
+    expect(minted.issuedAt.getTime()).toBe(now);
+  });
+
+  it('gives every token its own jti', async () => {
+    const { store } = await testKeys();
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true });
+    const jtis = new Set(Array.from({ length: 200 }, () => minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 60 }).jti));
+    expect(jtis.size).toBe(200);
+  });
+
+  it('omits x5c when told to and keeps the kid', async () => {
+    const { store } = await testKeys();
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: false });
+    const header = decodeProtectedHeader(minter.mint({ subject: '', audience: 'a', access: [], lifetimeSeconds: 60 }).token);
+    expect(header.x5c).toBeUndefined();
+    expect(header.kid).toBe(store.current().kid);
+  });
+
+  it('never lets a token outlive its signing certificate', async () => {
+    const { store } = await testKeys();
+    const notAfter = store.current().notAfter.getTime();
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, now: () => notAfter - 100_000 });
+    const minted = minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 3600 });
+    expect(minted.expiresIn).toBe(100);
+  });
+
+  it('keeps class on plugin resources and verifies against the JWKS', async () => {
+    const { store } = await testKeys('ES256', 'thumbprint');
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: false });
+    const token = minter.mint({ subject: 's', audience: 'a', access: [{ type: 'repository', class: 'plugin', name: 'p', actions: ['pull'] }], lifetimeSeconds: 60 }).token;
+    const jwks = createLocalJWKSet({ keys: store.verificationKeys().map(toJwk) });
+    const { payload } = await jwtVerify(token, jwks);
+    expect(payload.access).toEqual([{ type: 'repository', class: 'plugin', name: 'p', actions: ['pull'] }]);
+    // A forged token (payload swapped) fails verification.
+    const [h, , s] = token.split('.');
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: 'mallory' })).toString('base64url')}.${s}`;
+    await expect(compactVerify(forged, jwks)).rejects.toThrow();
+  });
+});
