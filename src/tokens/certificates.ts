@@ -55,7 +55,7 @@ export async function createRootCa(alg: SigningAlgorithm, commonName: string, va
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { privateKeyPem, certificatePem: cert.toString('pem') };
+  return { privateKeyPem, certificatePem: `${cert.toString('pem').trimEnd()}\n` };
 }
 
 /** Creates a token-signing leaf key certified by `ca`, valid for `validDays`. */
@@ -84,5 +84,5 @@ export async function createSigningLeaf(
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { privateKeyPem, certificatePem: cert.toString('pem') };
+  return { privateKeyPem, certificatePem: `${cert.toString('pem').trimEnd()}\n` };
 }

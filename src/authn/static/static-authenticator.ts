@@ -11,8 +11,10 @@ export interface StaticAuthenticatorDeps {
   hashKey: Buffer;
 }
 
-// Compared against when the user is unknown, so both paths cost one bcrypt check.
-const DUMMY_HASH = bcrypt.hashSync('wharf-timing-equaliser', 10);
+// Compared against when the user is unknown, so both paths cost one bcrypt check. Made on
+// first use, off the event loop, rather than at import.
+let dummyHash: Promise<string> | undefined;
+const timingEqualiser = () => (dummyHash ??= bcrypt.hash('wharf-timing-equaliser', 10));
 
 /**
  * Users with bcrypt hashes from the config. bcrypt costs 50-250 ms of CPU, so a success is
@@ -32,7 +34,7 @@ export class StaticAuthenticator implements PasswordAuthenticator {
   async login(username: string, password: string): Promise<AuthnResult> {
     const user = Object.hasOwn(this.config.users, username) ? this.config.users[username] : undefined;
     if (!user) {
-      await bcrypt.compare(password, DUMMY_HASH);
+      await bcrypt.compare(password, await timingEqualiser());
       return { kind: 'no_match' };
     }
     const key = `static:${keyedHash(this.deps.hashKey, 'static', username, password, user.passwordHash)}`;

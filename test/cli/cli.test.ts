@@ -1,0 +1,108 @@
+import { access, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcrypt';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.js';
+import { httpGet, startProcess, waitUntil } from '../support/processes.js';
+import { runWharfCli, WHARF_BIN } from '../support/wharf.js';
+
+const tempDir = () => mkdtemp(join(tmpdir(), 'wharf-cli-'));
+
+describe('wharf config check', () => {
+  it('says ok for a valid file', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'ok.yml'), 'token:\n  issuer: me\n');
+    const result = await runWharfCli(['config', 'check', join(dir, 'ok.yml')]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('ok');
+  });
+
+  it('prints every problem with its path and exits 1', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'bad.yml');
+    await writeFile(file, 'server:\n  port: -1\ntoken:\n  lifetimeSeconds: 10\nauthn:\n  - type: static\n    users:\n      bob: { passwordHash: hunter2 }\nbogus: true\n');
+    const result = await runWharfCli(['config', 'check', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('4 problems');
+    for (const path of ['server.port', 'token.lifetimeSeconds', 'authn.0.users.bob.passwordHash', '(root)']) expect(result.stderr).toContain(`${path}:`);
+    expect(result.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+  });
+});
+
+describe('wharf hash-password', () => {
+  it('prints a bcrypt hash of the password on stdin', async () => {
+    const result = await runWharfCli(['hash-password', '--cost', '10'], { input: 'correct horse\n' });
+    expect(result.code, result.stderr).toBe(0);
+    const hash = result.stdout.trim();
+    expect(hash).toMatch(/^\$2b\$10\$/);
+    expect(await bcrypt.compare('correct horse', hash)).toBe(true);
+  });
+
+  it('refuses an empty password and a silly cost', async () => {
+    expect((await runWharfCli(['hash-password'], { input: '' })).code).toBe(2);
+    expect((await runWharfCli(['hash-password', '--cost', '4'], { input: 'x' })).code).toBe(2);
+  });
+});
+
+describe('wharf keys generate', () => {
+  it('writes a CA and a signing chain, and refuses to overwrite them', async () => {
+    const dir = join(await tempDir(), 'keys');
+    const first = await runWharfCli(['keys', 'generate', '--out', dir, '--alg', 'RS256']);
+    expect(first.code, first.stderr).toBe(0);
+    for (const f of ['ca.pem', 'ca-key.pem', 'signing-key.pem', 'signing-chain.pem']) await access(join(dir, f));
+    expect(first.stdout).toContain(`signingKeyFile: ${join(dir, 'signing-key.pem')}`);
+    const second = await runWharfCli(['keys', 'generate', '--out', dir]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('refusing to overwrite');
+  });
+});
+
+describe('wharf registry-config', () => {
+  it('prints a registry config whose token section matches the settings', async () => {
+    const dir = await tempDir();
+    const result = await runWharfCli(['registry-config', '--realm', 'https://auth.example/token'], {
+      cwd: dir,
+      env: { WHARF_ISSUER: 'iss-x', WHARF_SERVICE: 'svc-x', WHARF_DATA_DIR: join(dir, 'state') },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const doc = parse(result.stdout);
+    expect(doc.auth.token).toMatchObject({ realm: 'https://auth.example/token', service: 'svc-x', issuer: 'iss-x' });
+    expect(await readFile(doc.auth.token.rootcertbundle, 'utf8')).toContain('BEGIN CERTIFICATE');
+    expect(doc.http.addr).toBe('127.0.0.1:5000');
+  });
+});
+
+describe('wharf serve on the embedded defaults', () => {
+  it('creates the demo user once, keeps its password across restarts, and grants demo/* only', async () => {
+    const dir = await tempDir();
+    const port = await freePort();
+    const start = async () => {
+      const proc = await startProcess(process.execPath, [WHARF_BIN, 'serve'], { cwd: dir, env: { PATH: process.env.PATH ?? '', PORT: String(port) } });
+      await waitUntil('wharf serve prints its settings', async () => (proc.logs().includes('rootcertbundle') ? true : undefined), { process: proc });
+      return proc;
+    };
+    const first = await start();
+    const printed = /password \(shown only now\): (\S+)/.exec(first.logs())?.[1];
+    expect(printed).toBeDefined();
+    expect(first.logs()).toContain(`realm: http://127.0.0.1:${port}/token`);
+    await first.stop();
+
+    const second = await start();
+    try {
+      expect(second.logs()).not.toContain(printed!);
+      const auth = { authorization: `Basic ${Buffer.from(`demo:${printed}`).toString('base64')}` };
+      const ok = await httpGet(`http://127.0.0.1:${port}/token?service=registry&scope=repository:demo/app:push,pull&scope=repository:other/app:pull`, { headers: auth });
+      expect(ok.status).toBe(200);
+      const payload = JSON.parse(Buffer.from(JSON.parse(ok.body).token.split('.')[1], 'base64url').toString());
+      expect(payload.access).toEqual([{ type: 'repository', name: 'demo/app', actions: ['push', 'pull'] }]);
+      const bad = await httpGet(`http://127.0.0.1:${port}/token?service=registry`, { headers: { authorization: `Basic ${Buffer.from('demo:nope').toString('base64')}` } });
+      expect(bad.status).toBe(401);
+      await access(join(dir, 'data', 'keys', 'ca.pem'));
+    } finally {
+      await second.stop();
+    }
+    expect(second.exitInfo()?.code).toBe(0); // SIGTERM is a clean shutdown
+  });
+});
