@@ -14,8 +14,16 @@ export interface ScopeDecision {
   readonly scope: Scope;
   /** Granted actions: a subset of `scope.actions`, possibly empty. */
   readonly granted: readonly string[];
-  /** Which mechanism decided (`acl`, `webhook`, `cache`...), for the audit log. */
+  /**
+   * Which mechanism decided (`acl`, `webhook`, `cache`...), for the audit log; `unavailable` when
+   * the decider could not be reached and had nothing cached (then `granted` is empty).
+   */
   readonly source: string;
+  /**
+   * Whether the decider had an opinion: an ACL rule matched, or the webhook answered (an omitted
+   * scope is an opinion: deny). False lets a combined authorizer ask the next decider.
+   */
+  readonly matched: boolean;
   /** Why, in a few words (matching rule, denial reason). */
   readonly reason: string;
 }

@@ -44,9 +44,9 @@ export class StaticAclAuthorizer implements Authorizer {
         const name = c.name ?? compileGlob(c.rule.name, account);
         if (!name.test(scope.name)) continue;
         const label = c.rule.comment ?? `rule ${c.index}`;
-        return { scope, granted: intersectActions(scope.actions, c.rule.actions), source: 'acl', reason: label };
+        return { scope, granted: intersectActions(scope.actions, c.rule.actions), source: 'acl', reason: label, matched: true };
       }
-      return { scope, granted: [], source: 'acl', reason: 'no rule matched' };
+      return { scope, granted: [], source: 'acl', reason: 'no rule matched', matched: false };
     });
   }
 
@@ -56,7 +56,7 @@ export class StaticAclAuthorizer implements Authorizer {
       this.anonymousPull.some((g) => g.test(scope.name)) &&
       !this.anonymousDeny.some((g) => g.test(scope.name));
     return listed
-      ? { scope, granted: intersectActions(scope.actions, ['pull']), source: 'acl', reason: 'anonymous pull list' }
-      : { scope, granted: [], source: 'acl', reason: 'anonymous access not allowed' };
+      ? { scope, granted: intersectActions(scope.actions, ['pull']), source: 'acl', reason: 'anonymous pull list', matched: true }
+      : { scope, granted: [], source: 'acl', reason: 'anonymous access not allowed', matched: false };
   }
 }

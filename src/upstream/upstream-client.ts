@@ -1,0 +1,142 @@
+import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
+
+/** Why an upstream call produced no usable answer. */
+export type UpstreamFailure = 'timeout' | 'connection' | 'circuit_open' | 'server_error' | 'too_large';
+
+/** An upstream call that failed for a reason other than the upstream's own 4xx/2xx answer. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly upstream: string,
+    readonly failure: UpstreamFailure,
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`${upstream}: ${message}`, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** An upstream's answer, read whole (bounded). */
+export interface UpstreamResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** Options of one upstream (introspection endpoint, authz webhook...). */
+export interface UpstreamClientOptions {
+  /** Name used in errors and logs. */
+  name: string;
+  /** Per-attempt timeout in ms. Default 2000. */
+  timeoutMs?: number;
+  /** Extra attempts after a connection error or a 502/503/504. Default 1. */
+  retries?: number;
+  /** Base of the jittered exponential backoff between attempts, in ms. Default 50. */
+  retryBaseDelayMs?: number;
+  /** Largest response body read, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Consecutive failures that open the circuit. Default 5. */
+  failureThreshold?: number;
+  /** How long an open circuit refuses calls, in ms. Default 10000. */
+  openMs?: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+
+/**
+ * HTTP to an upstream with a timeout, bounded retries with full jitter on connection errors and
+ * 502/503/504, a circuit breaker, and a cap on the body size. Any other status is returned for
+ * the caller to interpret; 5xx after retries count as failures and throw.
+ */
+export class UpstreamClient {
+  readonly name: string;
+  private readonly breaker: CircuitBreaker;
+  private readonly options: Required<Omit<UpstreamClientOptions, 'name'>>;
+
+  constructor(options: UpstreamClientOptions) {
+    this.name = options.name;
+    this.options = {
+      timeoutMs: options.timeoutMs ?? 2000,
+      retries: options.retries ?? 1,
+      retryBaseDelayMs: options.retryBaseDelayMs ?? 50,
+      maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+      failureThreshold: options.failureThreshold ?? 5,
+      openMs: options.openMs ?? 10_000,
+      fetch: options.fetch ?? fetch,
+      now: options.now ?? Date.now,
+      sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+      random: options.random ?? Math.random,
+    };
+    this.breaker = new CircuitBreaker({ failureThreshold: this.options.failureThreshold, openMs: this.options.openMs, now: this.options.now });
+  }
+
+  circuitState(): CircuitState {
+    return this.breaker.state();
+  }
+
+  async request(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<UpstreamResponse> {
+    if (!this.breaker.allow()) throw new UpstreamError(this.name, 'circuit_open', 'circuit open after repeated failures; not calling');
+    let lastError: UpstreamError | undefined;
+    for (let attempt = 0; attempt <= this.options.retries; attempt++) {
+      if (attempt > 0) await this.options.sleep(this.options.random() * this.options.retryBaseDelayMs * 2 ** (attempt - 1));
+      try {
+        const response = await this.attempt(url, init);
+        if (!RETRYABLE_STATUS.has(response.status) && response.status < 500) {
+          this.breaker.success();
+          return response;
+        }
+        lastError = new UpstreamError(this.name, 'server_error', `answered ${response.status}`, response.status);
+        if (!RETRYABLE_STATUS.has(response.status)) break;
+      } catch (err) {
+        lastError = err as UpstreamError;
+        if (lastError.failure === 'timeout' || lastError.failure === 'too_large') break;
+      }
+    }
+    this.breaker.failure();
+    throw lastError!;
+  }
+
+  private async attempt(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<UpstreamResponse> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    try {
+      const response = await this.options.fetch(url, { ...init, signal: controller.signal, redirect: 'error' });
+      const body = await readBounded(response, this.options.maxBodyBytes, this.name);
+      return { status: response.status, contentType: response.headers.get('content-type') ?? '', body };
+    } catch (err) {
+      if (err instanceof UpstreamError) throw err;
+      if (controller.signal.aborted) throw new UpstreamError(this.name, 'timeout', `no answer within ${this.options.timeoutMs} ms`, undefined, { cause: err });
+      throw new UpstreamError(this.name, 'connection', `connection failed (${describe(err)})`, undefined, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function readBounded(response: Response, limit: number, name: string): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new UpstreamError(name, 'too_large', `answer larger than ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: string } })?.cause;
+  return cause?.code ?? (err instanceof Error ? err.message : String(err));
+}
