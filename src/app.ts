@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
 import { errorBody } from './http/error-body.js';
 import { errorHandler } from './http/error-handler.js';
+import { adminRoutes } from './http/routes/admin.js';
 import { healthRoutes } from './http/routes/health.js';
 import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
@@ -27,7 +28,8 @@ export async function buildApp(deps: Services): Promise<FastifyInstance> {
   await app.register(tokenRoutes, { tokens: deps.tokens });
   await app.register(revokeRoutes, { refreshTokens: deps.refreshTokens });
   await app.register(jwksRoutes, { keys: deps.keys });
-  await app.register(healthRoutes, { cache: deps.cache });
+  await app.register(healthRoutes, { readiness: deps.readiness });
+  if (deps.adminSecret) await app.register(adminRoutes, { secret: deps.adminSecret, invalidator: deps.invalidator });
   return app;
 }
 

@@ -6,10 +6,17 @@ import { createAuthenticator } from './authn/registry.js';
 import type { Authorizer } from './authz/authorizer.js';
 import { StaticAclAuthorizer } from './authz/static-acl/static-acl.js';
 import type { Cache } from './cache/cache.js';
+import { FallbackCache } from './cache/fallback-cache.js';
+import { AccountGenerations } from './cache/account-generations.js';
 import { MemoryCache } from './cache/memory-cache.js';
+import { subscribeInvalidations } from './cache/redis-invalidation-channel.js';
+import { readSecret } from './config/secrets.js';
+import { Invalidator } from './flows/invalidation.js';
+import { IntrospectionAuthenticator } from './authn/introspection/introspection-authenticator.js';
 import { RedisCache } from './cache/redis-cache.js';
 import type { Config } from './config/schema.js';
 import { TokenService } from './flows/token-service.js';
+import type { Readiness } from './domain/readiness.js';
 import type { KeyStore } from './tokens/keys.js';
 import { TokenMinter } from './tokens/minter.js';
 
@@ -23,6 +30,16 @@ export interface Services {
   authorizer: Authorizer;
   refreshTokens: RefreshTokenStore;
   tokens: TokenService;
+  generations: AccountGenerations;
+  invalidator: Invalidator;
+  /** The admin bearer secret, when admin endpoints are enabled. */
+  adminSecret: string | undefined;
+  /** Readiness: keys, cache, upstream circuits. */
+  readiness(): Promise<Readiness>;
+  /** Starts background work (the Redis invalidation channel). */
+  start(): Promise<void>;
+  /** Stops background work and closes the cache. */
+  close(): Promise<void>;
 }
 
 /** Inputs that do not come from the config file. */
@@ -33,23 +50,28 @@ export interface ServiceInputs {
   hashKey: Buffer;
   /** A cache to use instead of the configured one (tests). */
   cache?: Cache;
+  /** Environment, for secrets named by `...Env` settings. Default: none. */
+  env?: Readonly<Record<string, string | undefined>>;
   now?: () => number;
 }
 
-/** Creates the cache backend the config names. */
-export function createCache(config: Config['cache'], now?: () => number): Cache {
-  return config.type === 'memory'
-    ? new MemoryCache({ maxEntries: config.maxEntries, ...(now ? { now } : {}) })
-    : new RedisCache({ url: config.url, keyPrefix: config.keyPrefix });
+/** Creates the cache backend the config names; Redis falls back to an in-process cache while down. */
+export function createCache(config: Config['cache'], logger: Logger, now?: () => number): Cache {
+  if (config.type === 'memory') return new MemoryCache({ maxEntries: config.maxEntries, ...(now ? { now } : {}) });
+  return new FallbackCache(
+    new RedisCache({ url: config.url, keyPrefix: config.keyPrefix }),
+    new MemoryCache({ maxEntries: 100_000, ...(now ? { now } : {}) }),
+    logger.child({ component: 'cache' }),
+  );
 }
 
 /** Wires the services; shared by `main` and the tests, so both run the same graph. */
 export function createServices(config: Config, inputs: ServiceInputs): Services {
   const { logger, keys, hashKey } = inputs;
   const now = inputs.now ?? Date.now;
-  const cache = inputs.cache ?? createCache(config.cache, now);
+  const cache = inputs.cache ?? createCache(config.cache, logger, now);
   const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
-  const backends = config.authn.map((c) => createAuthenticator(c, { cache, hashKey }));
+  const backends = config.authn.map((c) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now }));
   const authenticators: AuthenticatorChain = new AuthenticatorChain([
     new RefreshTokenAuthenticator(refreshTokens, (identity) => authenticators.stillValid(identity)),
     ...backends,
@@ -65,5 +87,47 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }) },
   );
-  return { config, logger, cache, keys, authenticators, authorizer, refreshTokens, tokens };
+  const generations = new AccountGenerations(cache, hashKey);
+  const introspectors = backends.filter((b): b is IntrospectionAuthenticator => b instanceof IntrospectionAuthenticator);
+  const invalidator = new Invalidator({
+    cache,
+    generations,
+    tokenCacheKeys: (token) => introspectors.map((b) => b.cacheKey(token)),
+    logger: logger.child({ component: 'invalidation' }),
+  });
+  let adminSecret: string | undefined;
+  try {
+    adminSecret = readSecret('admin secret', { file: config.admin.secretFile, env: config.admin.secretEnv }, inputs.env ?? {});
+  } catch (err) {
+    if (config.admin.secretFile) throw err;
+  }
+  let channel: { close(): Promise<void> } | undefined;
+  return {
+    config,
+    logger,
+    cache,
+    keys,
+    authenticators,
+    authorizer,
+    refreshTokens,
+    tokens,
+    generations,
+    invalidator,
+    adminSecret,
+    async readiness() {
+      const checks: Record<string, string> = { keys: 'ok', cache: (await cache.healthy()) ? 'ok' : 'unreachable (using in-process fallback)' };
+      introspectors.forEach((b, i) => (checks[`introspection${introspectors.length > 1 ? `.${i}` : ''}`] = `circuit ${b.circuitState()}`));
+      const degraded = checks.cache !== 'ok' || Object.values(checks).some((c) => c.endsWith('open'));
+      return { status: degraded ? 'degraded' : 'ready', checks };
+    },
+    async start() {
+      if (config.cache.type === 'redis') {
+        channel = await subscribeInvalidations(config.cache.url, `${config.cache.keyPrefix}invalidate`, (r) => invalidator.invalidate(r, 'redis'), logger.child({ component: 'invalidation' }));
+      }
+    },
+    async close() {
+      await channel?.close();
+      await cache.close();
+    },
+  };
 }

@@ -20,6 +20,12 @@ export class AuthenticatorChain {
     return backend.stillValid ? backend.stillValid(identity) : true;
   }
 
+  /** Whether a refresh token may stand for an identity this chain proved. */
+  refreshable(identity: Identity): boolean {
+    const backend = this.backends.find((b) => b.type === identity.provider);
+    return backend !== undefined && backend.refreshable !== false;
+  }
+
   /** The configured backend types, in order. */
   types(): string[] {
     return this.backends.map((b) => b.type);

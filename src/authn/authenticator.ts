@@ -27,4 +27,9 @@ export interface PasswordAuthenticator {
    * redeemed). Backends without a way to tell omit it, and the identity stands.
    */
   stillValid?(identity: Identity): Promise<boolean>;
+  /**
+   * False when a login must not be turned into a refresh token: e.g. platform tokens, whose
+   * revocation on the platform has to end access, which a Wharf refresh token would outlive.
+   */
+  readonly refreshable?: boolean;
 }

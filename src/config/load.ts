@@ -54,6 +54,7 @@ export function parseConfig(raw: unknown, env: Env, source = 'configuration'): C
     input.cache = { ...(isObject(input.cache) && input.cache.type === 'redis' ? input.cache : {}), type: 'redis', url: env.WHARF_REDIS_URL };
     fromEnv.set('cache.url', 'WHARF_REDIS_URL');
   }
+  applyBackendEnv(input, env, fromEnv);
   const result = configSchema.safeParse(input);
   if (result.success) return result.data;
   throw new ConfigError(
@@ -83,6 +84,38 @@ export async function loadConfig(file: string | undefined, env: Env): Promise<Co
     );
   }
   return parseConfig(doc.toJS(), env, file);
+}
+
+/**
+ * Environment variables that add or point a backend: the common introspection deployment
+ * (WHARF_INTROSPECTION_*) and the SAGE platform's own variable names, as a drop-in.
+ */
+function applyBackendEnv(input: Record<string, unknown>, env: Env, fromEnv: Map<string, string>): void {
+  const authn = Array.isArray(input.authn) ? [...(input.authn as unknown[])] : [];
+  const upsert = (dialect: 'rfc7662' | 'sage', fields: Record<string, unknown>, names: Record<string, string>) => {
+    let index = authn.findIndex((b) => isObject(b) && b.type === 'introspection' && (b.dialect ?? 'rfc7662') === dialect);
+    if (index < 0) {
+      authn.push({ type: 'introspection', dialect });
+      index = authn.length - 1;
+    }
+    authn[index] = { ...(authn[index] as object), ...fields };
+    for (const [field, name] of Object.entries(names)) fromEnv.set(`authn.${index}.${field}`, name);
+  };
+  if (env.WHARF_INTROSPECTION_URL) {
+    upsert(
+      'rfc7662',
+      { url: env.WHARF_INTROSPECTION_URL, ...(env.WHARF_INTROSPECTION_CLIENT_ID ? { clientId: env.WHARF_INTROSPECTION_CLIENT_ID } : {}) },
+      { url: 'WHARF_INTROSPECTION_URL', clientId: 'WHARF_INTROSPECTION_CLIENT_ID' },
+    );
+  }
+  if (env.tokenInfoEndpoint) {
+    upsert(
+      'sage',
+      { url: env.tokenInfoEndpoint, ...(env.tokenInfoUser ? { clientId: env.tokenInfoUser } : {}), clientSecretEnv: 'tokenInfoPassword' },
+      { url: 'tokenInfoEndpoint', clientId: 'tokenInfoUser' },
+    );
+  }
+  if (authn.length > 0) input.authn = authn;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

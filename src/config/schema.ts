@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { introspectionAuthnSchema } from '../authn/introspection/introspection-config.js';
 import { staticAuthnSchema } from '../authn/static/static-config.js';
 import { staticAclSchema } from '../authz/static-acl/static-acl-config.js';
 
 const seconds = (max: number) => z.number().int().min(1).max(max);
 
 /** Authenticator backends, a discriminated union on `type`; each backend owns its schema. */
-export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema]);
+export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema, introspectionAuthnSchema]);
 
 /** Cache backends. */
 export const cacheSchema = z.discriminatedUnion('type', [
@@ -95,6 +96,16 @@ export const configSchema = z.strictObject({
   authz: z
     .strictObject({
       acl: staticAclSchema.prefault({}),
+    })
+    .prefault({}),
+
+  /** Endpoints for platform backends (cache invalidation), enabled when a secret is available. */
+  admin: z
+    .strictObject({
+      /** File holding the admin bearer secret; wins over `secretEnv`. */
+      secretFile: z.string().optional(),
+      /** Environment variable holding it. Default WHARF_ADMIN_SECRET. */
+      secretEnv: z.string().default('WHARF_ADMIN_SECRET'),
     })
     .prefault({}),
 

@@ -3,7 +3,7 @@ import type { AuthenticatorChain } from '../authn/authenticator-chain.js';
 import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
-import { InvalidGrantError, InvalidRequestError, UnauthorizedError } from '../domain/errors.js';
+import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
 import type { TokenMinter } from '../tokens/minter.js';
@@ -73,6 +73,12 @@ export class TokenService {
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
     const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
+    // Fail closed, and say so: when nothing could be decided, a 503 tells the user more than an
+    // empty grant the registry would turn into "insufficient scope".
+    if (decisions.length > 0 && decisions.every((d) => d.source === 'unavailable')) {
+      this.deny(request, 'authorization unavailable for every requested scope', identity?.account);
+      throw new TemporarilyUnavailableError('authorization service unavailable; try again shortly');
+    }
     const access: Grant[] = decisions.filter((d) => d.granted.length > 0).map((d) => ({ ...d.scope, actions: [...d.granted] }));
 
     const minted = this.deps.minter.mint({
@@ -87,7 +93,7 @@ export class TokenService {
       expires_in: minted.expiresIn,
       issued_at: minted.issuedAt.toISOString(),
     };
-    if (request.offline && identity && request.credentials.kind === 'password' && this.options.refreshTokensEnabled) {
+    if (request.offline && identity && request.credentials.kind === 'password' && this.options.refreshTokensEnabled && this.deps.authenticators.refreshable(identity)) {
       response.refresh_token = await this.deps.refreshTokens.issue(identity, service);
     }
     if (request.grantType !== 'get') response.scope = access.map(formatScope).join(' ');

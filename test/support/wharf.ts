@@ -63,8 +63,9 @@ export async function startWharf(configFile: string, env: Record<string, string>
       done();
     },
   });
-  const services = createServices(boot.config, { logger: createLogger(config.log.level, sink), keys: boot.keys.store, hashKey: boot.hashKey });
+  const services = createServices(boot.config, { logger: createLogger(config.log.level, sink), keys: boot.keys.store, hashKey: boot.hashKey, env });
   const app = await buildApp(services);
+  await services.start();
   await app.listen({ host: config.server.host, port: config.server.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
@@ -76,7 +77,7 @@ export async function startWharf(configFile: string, env: Record<string, string>
     rawLogs: () => raw,
     async stop() {
       await app.close();
-      await services.cache.close();
+      await services.close();
     },
   };
 }

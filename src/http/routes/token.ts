@@ -64,9 +64,9 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Token
 }
 
 function passwordCredentials(username: string | undefined, password: string | undefined): TokenCredentials {
-  // No header, or an empty `:` pair some clients send before they have credentials: anonymous.
-  if (username === undefined || (username === '' && password === '')) return { kind: 'anonymous' };
-  if (username === '') throw new InvalidRequestError('a username is required with a password');
+  // No header, or an empty username (what some clients send before they have credentials, and
+  // what the SAGE platform's clients use for anonymous pulls): anonymous.
+  if (username === undefined || username === '') return { kind: 'anonymous' };
   if (!isAcceptableUsername(username)) throw new InvalidRequestError('username is too long or contains control characters');
   return { kind: 'password', username, password: password ?? '' };
 }

@@ -1,0 +1,169 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Cache } from '../../cache/cache.js';
+import { keyedHash } from '../../cache/keyed-hash.js';
+import { TemporarilyUnavailableError } from '../../domain/errors.js';
+import type { Identity } from '../../domain/identity.js';
+import { SingleFlight } from '../../upstream/single-flight.js';
+import { UpstreamClient, UpstreamError } from '../../upstream/upstream-client.js';
+import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
+import type { IntrospectionAuthnConfig } from './introspection-config.js';
+
+/** What is cached about a token: the platform's facts, never the token. */
+type TokenFacts = { active: false } | { active: true; account: string; subject: string; exp: number | undefined; attributes: Record<string, unknown> };
+
+/** Dependencies of the introspection backend. */
+export interface IntrospectionDeps {
+  cache: Cache;
+  hashKey: Buffer;
+  logger: Logger;
+  /** The resolved client secret. */
+  clientSecret: string;
+  upstream?: UpstreamClient;
+  now?: () => number;
+}
+
+const answerSchema = z.looseObject({
+  active: z.boolean(),
+  exp: z.number().optional(),
+  scope: z.string().optional(),
+});
+
+/** Claims that describe the token itself rather than the user; not passed on as attributes. */
+const NON_ATTRIBUTE_CLAIMS = new Set(['active', 'exp', 'iat', 'nbf', 'jti', 'token_type']);
+
+/**
+ * Platform API tokens as passwords, checked by RFC 7662 introspection (or the SAGE dialect).
+ * Results are cached under a keyed hash of the token; concurrent checks of one token share a
+ * call; an unreachable platform yields 503, never 401, since the user's token may be fine.
+ */
+export class IntrospectionAuthenticator implements PasswordAuthenticator {
+  readonly type = 'introspection';
+  // Revoking the platform token must end access; a Wharf refresh token would outlive it.
+  readonly refreshable = false;
+  private readonly upstream: UpstreamClient;
+  private readonly flights = new SingleFlight<TokenFacts>();
+  private readonly now: () => number;
+  private readonly pattern: RegExp | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly config: IntrospectionAuthnConfig,
+    private readonly deps: IntrospectionDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.log = deps.logger.child({ component: 'introspection', dialect: config.dialect });
+    this.pattern = config.tokenPattern ? new RegExp(config.tokenPattern) : undefined;
+    this.upstream =
+      deps.upstream ??
+      new UpstreamClient({
+        name: 'introspection',
+        timeoutMs: config.timeoutMs ?? (config.dialect === 'sage' ? 5000 : 2000),
+        retries: config.retries,
+        failureThreshold: config.failureThreshold,
+        openMs: config.openSeconds * 1000,
+        now: this.now,
+      });
+  }
+
+  circuitState() {
+    return this.upstream.circuitState();
+  }
+
+  /** The cache key of a token's introspection (used by invalidation too). */
+  cacheKey(token: string): string {
+    return `intro:${keyedHash(this.deps.hashKey, 'introspection', this.config.url, token)}`;
+  }
+
+  async login(username: string, password: string, _context: LoginContext): Promise<AuthnResult> {
+    if (this.pattern && !this.pattern.test(password)) return { kind: 'no_match' };
+    if (password === '') return { kind: 'no_match' };
+    const key = this.cacheKey(password);
+    const facts = await this.flights.run(key, () => this.lookup(key, password));
+    if (!facts.active || (facts.exp !== undefined && facts.exp * 1000 <= this.now())) {
+      return { kind: 'denied', reason: 'the token is not active (expired, revoked or unknown)' };
+    }
+    if (this.config.usernamePolicy === 'match' && !this.usernameMatches(username, facts)) {
+      return { kind: 'denied', reason: 'the username does not match the token’s user' };
+    }
+    const identity: Identity = { account: facts.account, provider: this.type, subject: facts.subject, attributes: facts.attributes };
+    return { kind: 'ok', identity };
+  }
+
+  private usernameMatches(username: string, facts: Extract<TokenFacts, { active: true }>): boolean {
+    if (username === facts.account) return true;
+    // SAGE: a token may act for other users listed as `sage_username:<user>` in its scope.
+    if (this.config.dialect !== 'sage') return false;
+    const scope = typeof facts.attributes.scope === 'string' ? facts.attributes.scope : '';
+    return scope.split(' ').includes(`sage_username:${username}`);
+  }
+
+  private async lookup(key: string, token: string): Promise<TokenFacts> {
+    const cached = await this.deps.cache.get(key);
+    if (cached) return JSON.parse(cached) as TokenFacts;
+    const facts = await this.introspect(token);
+    const ttl = facts.active ? this.positiveTtl(facts.exp) : this.config.negativeCacheSeconds;
+    if (ttl > 0) await this.deps.cache.set(key, JSON.stringify(facts), ttl);
+    return facts;
+  }
+
+  private positiveTtl(exp: number | undefined): number {
+    if (exp === undefined) return this.config.cacheSeconds;
+    return Math.min(this.config.cacheSeconds, Math.floor(exp - this.now() / 1000));
+  }
+
+  private async introspect(token: string): Promise<TokenFacts> {
+    const sage = this.config.dialect === 'sage';
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: sage ? 'application/json; indent=4' : 'application/json',
+      authorization:
+        this.config.clientAuth === 'bearer'
+          ? `Bearer ${this.deps.clientSecret}`
+          : `Basic ${Buffer.from(`${this.config.clientId}:${this.deps.clientSecret}`).toString('base64')}`,
+    };
+    const body = new URLSearchParams(sage ? { token } : { token, token_type_hint: 'access_token' }).toString();
+    let response;
+    try {
+      response = await this.upstream.request(this.config.url, { method: 'POST', headers, body });
+    } catch (err) {
+      const why = err instanceof UpstreamError ? err.message : String(err);
+      this.log.warn({ event: 'introspection_unavailable', failure: err instanceof UpstreamError ? err.failure : 'error' }, `introspection failed: ${why}; refusing with 503 (fail closed)`);
+      throw new TemporarilyUnavailableError('token introspection is unavailable; try again shortly', { cause: err });
+    }
+    if (response.status === 401 || response.status === 403) {
+      this.log.error(
+        { event: 'introspection_credentials_rejected', status: response.status },
+        'the introspection endpoint refused Wharf’s own client credentials: fix the client id/secret; users get 503 meanwhile',
+      );
+      throw new TemporarilyUnavailableError('token introspection is unavailable; try again shortly');
+    }
+    // SAGE answers 404 "token expired" and 410 "token not found" for bad user tokens.
+    if (sage && (response.status === 404 || response.status === 410)) return { active: false };
+    if (response.status !== 200) return this.garbage(`answered ${response.status}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(response.body);
+    } catch {
+      return this.garbage('answered with a body that is not JSON');
+    }
+    const parsed = answerSchema.safeParse(json);
+    if (!parsed.success) return this.garbage('answered JSON without a boolean "active"');
+    const claims = parsed.data as Record<string, unknown> & { active: boolean; exp?: number };
+    if (!claims.active) return { active: false };
+    const account = stringClaim(claims[this.config.usernameClaim]) ?? stringClaim(claims.sub);
+    if (!account) return this.garbage(`active answer without "${this.config.usernameClaim}" or "sub"`);
+    const attributes: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(claims)) if (!NON_ATTRIBUTE_CLAIMS.has(name)) attributes[name] = value;
+    return { active: true, account, subject: stringClaim(claims.sub) ?? account, exp: claims.exp, attributes };
+  }
+
+  private garbage(why: string): never {
+    this.log.warn({ event: 'introspection_garbage' }, `introspection endpoint ${why}; refusing with 503 (fail closed)`);
+    throw new TemporarilyUnavailableError('token introspection gave an unusable answer; try again shortly');
+  }
+}
+
+function stringClaim(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+/**
+ * `type: introspection`: platform API tokens checked by RFC 7662 token introspection.
+ * `dialect: sage` speaks the SAGE platform's token-info service instead (see INTEROP.md).
+ */
+export const introspectionAuthnSchema = z.strictObject({
+  type: z.literal('introspection'),
+  /** `rfc7662` (default) or `sage`. */
+  dialect: z.enum(['rfc7662', 'sage']).default('rfc7662'),
+  /** Introspection endpoint URL (env WHARF_INTROSPECTION_URL; SAGE: tokenInfoEndpoint). */
+  url: z.url({ protocol: /^https?$/ }),
+  /** How Wharf authenticates itself: `basic` (client id + secret, default) or `bearer` (secret only). */
+  clientAuth: z.enum(['basic', 'bearer']).default('basic'),
+  /** Client id for Basic auth (env WHARF_INTROSPECTION_CLIENT_ID; SAGE: tokenInfoUser). Default `wharf`. */
+  clientId: z.string().min(1).default('wharf'),
+  /** File holding the client secret; wins over `clientSecretEnv`. */
+  clientSecretFile: z.string().optional(),
+  /** Environment variable holding the client secret. Default WHARF_INTROSPECTION_CLIENT_SECRET (SAGE: tokenInfoPassword). */
+  clientSecretEnv: z.string().optional(),
+  /** Claim naming the user. Default `username`, falling back to `sub`. */
+  usernameClaim: z.string().min(1).default('username'),
+  /** `match`: the docker username must be the token's user (default). `any`: any username; the token's user is used. */
+  usernamePolicy: z.enum(['match', 'any']).default('match'),
+  /** Only passwords matching this regular expression are sent for introspection; others pass to the next backend. Default: all. */
+  tokenPattern: z
+    .string()
+    .refine((s) => {
+      try {
+        new RegExp(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a valid regular expression')
+    .optional(),
+  /** Per-attempt timeout in ms. Default 2000 (SAGE: 5000). */
+  timeoutMs: z.number().int().min(50).max(60_000).optional(),
+  /** Extra attempts on connection errors and 502/503/504. Default 1. */
+  retries: z.number().int().min(0).max(5).default(1),
+  /** How long an active token's introspection is cached, capped by its `exp`. Default 60 s. */
+  cacheSeconds: z.number().int().min(1).max(3600).default(60),
+  /** How long an inactive answer is cached, so a bad token cannot hammer the platform. Default 10 s. */
+  negativeCacheSeconds: z.number().int().min(1).max(600).default(10),
+  /** Consecutive failures that open the circuit. Default 5. */
+  failureThreshold: z.number().int().min(1).default(5),
+  /** Seconds the open circuit refuses calls. Default 10. */
+  openSeconds: z.number().int().min(1).default(10),
+});
+
+export type IntrospectionAuthnConfig = z.infer<typeof introspectionAuthnSchema>;

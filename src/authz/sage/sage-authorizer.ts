@@ -1,0 +1,222 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Cache } from '../../cache/cache.js';
+import { keyedHash } from '../../cache/keyed-hash.js';
+import { formatScope, type Scope } from '../../domain/scope.js';
+import type { CircuitState } from '../../upstream/circuit-breaker.js';
+import { SingleFlight } from '../../upstream/single-flight.js';
+import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
+import type { SageAuthzConfig } from './sage-config.js';
+
+/** What the SAGE authorizer needs besides its config. */
+export interface SageAuthorizerDeps {
+  /** Where decisions are remembered (keys are keyed hashes, values JSON). */
+  cache: Cache;
+  /** Key of the keyed hashes that name cache entries. */
+  hashKey: Buffer;
+  logger: Logger;
+  /** HTTP client to use instead of one built from the config (tests inject fetch/sleep/clock through it). */
+  upstream?: UpstreamClient;
+  /** Clock in ms for the circuit breaker of a client built here. Default Date.now. */
+  now?: () => number;
+  /** A per-account generation that is part of every cache key (invalidation without a scan). Default `0`. */
+  generation?: (account: string) => Promise<string>;
+}
+
+/** The body SAGE's endpoint expects: docker_auth's AuthRequestInfo with lower-case keys. */
+interface SageRequest {
+  account: string;
+  type: string;
+  name: string;
+  service: string;
+  ip: string;
+  actions: string[];
+  labels: Record<string, unknown>;
+}
+
+const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
+type CachedDecision = z.infer<typeof cachedDecisionSchema>;
+
+/** The result of one call, shared by concurrent identical requests. */
+type CallOutcome = { kind: 'decided'; decision: CachedDecision } | { kind: 'unavailable'; why: string };
+
+const UPSTREAM_NAME = 'authz-sage';
+/** The answer is a short comma list; anything bigger is not an answer. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+const ACTION = /^(?:\*|[a-z]+)$/;
+
+/**
+ * The SAGE platform's authorization dialect: one `POST` per scope (in parallel) with
+ * `Authorization: sage <token>`, answered by a plain-text comma list of granted actions; 401 and
+ * 403 mean nothing granted. Decisions are cached under keyed hashes; when SAGE cannot be reached
+ * only still-valid cached decisions grant anything (fail closed).
+ */
+export class SageAuthorizer implements Authorizer {
+  private readonly upstream: UpstreamClient;
+  private readonly flights = new SingleFlight<CallOutcome>();
+  private readonly logger: Logger;
+  private readonly generation: (account: string) => Promise<string>;
+
+  constructor(
+    private readonly config: SageAuthzConfig & { token: string },
+    private readonly deps: SageAuthorizerDeps,
+  ) {
+    this.generation = deps.generation ?? (async () => '0');
+    this.upstream =
+      deps.upstream ??
+      new UpstreamClient({
+        name: UPSTREAM_NAME,
+        timeoutMs: config.timeoutMs,
+        retries: config.retries,
+        maxBodyBytes: MAX_ANSWER_BYTES,
+        failureThreshold: config.failureThreshold,
+        openMs: config.openSeconds * 1000,
+        ...(deps.now ? { now: deps.now } : {}),
+      });
+    const url = new URL(config.url);
+    this.logger = deps.logger.child({ authorizer: 'sage', endpoint: `${url.origin}${url.pathname}` });
+  }
+
+  /** State of the circuit in front of SAGE, for readiness and metrics. */
+  circuitState(): CircuitState {
+    return this.upstream.circuitState();
+  }
+
+  async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    const account = request.identity?.account ?? '';
+    const generation = await this.generationOf(account);
+    const failed: { scope: string; why: string }[] = [];
+    const decisions = await Promise.all(
+      request.scopes.map(async (scope): Promise<ScopeDecision> => {
+        const key = generation === undefined ? undefined : this.cacheKey(request, account, generation, scope);
+        const hit = key === undefined ? undefined : await this.readCache(key);
+        if (hit) return { scope, granted: scope.actions.filter((a) => hit.granted.includes(a)), source: 'cache', matched: true, reason: hit.reason };
+
+        const body = this.requestBody(request, account, scope);
+        const flightKey = keyedHash(this.deps.hashKey, 'authz-sage-flight', this.config.url, generation ?? '', body ?? formatScope(scope));
+        const outcome = await this.flights.run(flightKey, () => this.decide(body, key));
+        if (outcome.kind === 'unavailable') {
+          failed.push({ scope: formatScope(scope), why: outcome.why });
+          return { scope, granted: [], source: 'unavailable', matched: false, reason: `SAGE authorization unavailable: ${outcome.why}` };
+        }
+        // Re-intersected so the order is the requested one even when the decision was shared.
+        return { scope, granted: scope.actions.filter((a) => outcome.decision.granted.includes(a)), source: 'sage', matched: true, reason: outcome.decision.reason };
+      }),
+    );
+    if (failed.length > 0) {
+      this.logger.warn({ event: 'authz_failed_closed', account, failed, circuit: this.upstream.circuitState() }, 'SAGE authorization gave no decision; failing closed (only cached decisions grant access)');
+    }
+    return decisions;
+  }
+
+  /** One call, then the decision cached; never throws. */
+  private async decide(body: string | undefined, key: string | undefined): Promise<CallOutcome> {
+    if (body === undefined) return { kind: 'unavailable', why: 'identity attributes cannot be sent as JSON' };
+    const outcome = await this.call(body);
+    if (outcome.kind === 'decided' && key !== undefined) await this.writeCache(key, outcome.decision);
+    return outcome;
+  }
+
+  private async call(body: string): Promise<CallOutcome> {
+    let response: UpstreamResponse;
+    try {
+      response = await this.upstream.request(this.config.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `sage ${this.config.token}` },
+        body,
+      });
+    } catch (err) {
+      if (err instanceof UpstreamError) return { kind: 'unavailable', why: shortWhy(err) };
+      this.logger.error({ event: 'authz_sage_error', err }, 'unexpected error calling SAGE authorization');
+      return { kind: 'unavailable', why: 'unexpected error' };
+    }
+    // SAGE answers a refusal with 401 or 403 (its plugin treated 403 as "no match"): a deny, not an outage.
+    if (response.status === 401 || response.status === 403) {
+      return { kind: 'decided', decision: { granted: [], reason: `SAGE answered ${response.status}: nothing granted` } };
+    }
+    if (response.status !== 200) return this.garbage(`unexpected status ${response.status}`, response);
+    const listed = response.body
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== '');
+    const bad = listed.find((a) => !ACTION.test(a));
+    if (bad !== undefined) return this.garbage('answer is not a comma list of actions', response);
+    return { kind: 'decided', decision: { granted: listed, reason: listed.length > 0 ? 'allowed by SAGE' : 'SAGE granted nothing' } };
+  }
+
+  private garbage(why: string, response: UpstreamResponse): CallOutcome {
+    this.logger.warn({ event: 'authz_sage_bad_answer', status: response.status, contentType: response.contentType, why }, `SAGE authorization answer unusable: ${why}`);
+    return { kind: 'unavailable', why };
+  }
+
+  /** The JSON body, or undefined when the identity's attributes do not serialise. */
+  private requestBody(request: AuthorizationRequest, account: string, scope: Scope): string | undefined {
+    const payload: SageRequest = {
+      account,
+      type: scope.type,
+      name: scope.name,
+      service: request.service,
+      ip: request.clientIp,
+      actions: [...scope.actions],
+      labels: { ...(request.identity?.attributes ?? {}) },
+    };
+    try {
+      return JSON.stringify(payload);
+    } catch (err) {
+      this.logger.error({ event: 'authz_sage_error', account, err: (err as Error).message }, 'identity attributes cannot be serialised for SAGE authorization');
+      return undefined;
+    }
+  }
+
+  private cacheKey(request: AuthorizationRequest, account: string, generation: string, scope: Scope): string {
+    return keyedHash(
+      this.deps.hashKey,
+      'authz-sage',
+      this.config.url,
+      generation,
+      request.service,
+      account,
+      request.identity?.provider ?? '',
+      scope.type,
+      scope.class ?? '',
+      scope.name,
+      [...scope.actions].sort().join(','),
+    );
+  }
+
+  private async generationOf(account: string): Promise<string | undefined> {
+    try {
+      return await this.generation(account);
+    } catch (err) {
+      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read the account generation; asking SAGE without the cache');
+      return undefined;
+    }
+  }
+
+  private async readCache(key: string): Promise<CachedDecision | undefined> {
+    try {
+      const raw = await this.deps.cache.get(key);
+      if (raw === undefined) return undefined;
+      const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : undefined;
+    } catch (err) {
+      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read a cached SAGE decision; treating it as absent');
+      return undefined;
+    }
+  }
+
+  private async writeCache(key: string, decision: CachedDecision): Promise<void> {
+    if (this.config.cacheSeconds < 1) return;
+    try {
+      await this.deps.cache.set(key, JSON.stringify(decision), this.config.cacheSeconds);
+    } catch (err) {
+      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot cache a SAGE decision');
+    }
+  }
+}
+
+function shortWhy(err: UpstreamError): string {
+  const prefix = `${err.upstream}: `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}

@@ -1,0 +1,296 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Cache } from '../../cache/cache.js';
+import { keyedHash } from '../../cache/keyed-hash.js';
+import { formatScope, type Scope } from '../../domain/scope.js';
+import type { CircuitState } from '../../upstream/circuit-breaker.js';
+import { SingleFlight } from '../../upstream/single-flight.js';
+import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
+import type { WebhookAuthzConfig } from './webhook-config.js';
+import {
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  signWebhookRequest,
+  webhookResponseSchema,
+  type WebhookRequest,
+  type WebhookResponse,
+} from './webhook-protocol.js';
+
+/** What the webhook authorizer needs besides its config. */
+export interface WebhookAuthorizerDeps {
+  /** Where decisions are remembered (keys are keyed hashes, values JSON). */
+  cache: Cache;
+  /** Key of the keyed hashes that name cache entries. */
+  hashKey: Buffer;
+  logger: Logger;
+  /** HTTP client to use instead of one built from the config (tests inject fetch/sleep/clock through it). */
+  upstream?: UpstreamClient;
+  /** Clock in ms for the signature timestamp. Default Date.now. */
+  now?: () => number;
+  /**
+   * A per-account generation that is part of every cache key: changing it orphans the account's
+   * cached decisions at once (invalidation without scanning the cache). Default always `0`.
+   */
+  generation?: (account: string) => Promise<string>;
+}
+
+/** What a cache entry holds: the decision on exactly the requested action set. */
+const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
+type CachedDecision = z.infer<typeof cachedDecisionSchema>;
+
+/** The webhook's decisions by resource (see resourceId). */
+type Answers = ReadonlyMap<string, WebhookResponse['decisions'][number]>;
+
+/** The result of one webhook call, shared by every caller waiting on it. */
+type CallOutcome = { kind: 'answered'; decisions: Answers; ttlSeconds: number } | { kind: 'unavailable'; why: string };
+
+/** Upstream name, in errors, logs and metrics. */
+const UPSTREAM_NAME = 'authz-webhook';
+
+/**
+ * Asks the platform's webhook (docs/authz-webhook.md): one signed call per token request for all
+ * scopes not already cached, decisions cached under keyed hashes with a bounded TTL. Fails closed:
+ * when no answer can be had, only still-valid cached decisions grant anything.
+ */
+export class WebhookAuthorizer implements Authorizer {
+  private readonly upstream: UpstreamClient;
+  private readonly flights = new SingleFlight<CallOutcome>();
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly generation: (account: string) => Promise<string>;
+  /** The URL without userinfo or query, safe to log. */
+  private readonly endpoint: string;
+
+  constructor(
+    private readonly config: WebhookAuthzConfig & { secret: string },
+    private readonly deps: WebhookAuthorizerDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.generation = deps.generation ?? (async () => '0');
+    this.upstream =
+      deps.upstream ??
+      new UpstreamClient({
+        name: UPSTREAM_NAME,
+        timeoutMs: config.timeoutMs,
+        retries: config.retries,
+        failureThreshold: config.failureThreshold,
+        openMs: config.openSeconds * 1000,
+        now: this.now,
+      });
+    const url = new URL(config.url);
+    this.endpoint = `${url.origin}${url.pathname}`;
+    this.logger = deps.logger.child({ authorizer: 'webhook', webhook: this.endpoint });
+  }
+
+  /** State of the circuit in front of the webhook, for readiness and metrics. */
+  circuitState(): CircuitState {
+    return this.upstream.circuitState();
+  }
+
+  async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    const account = request.identity?.account ?? '';
+    const generation = await this.generationOf(account);
+    const keys = generation === undefined ? undefined : request.scopes.map((scope) => this.cacheKey(request, account, generation, scope));
+
+    const decisions: (ScopeDecision | undefined)[] = await Promise.all(
+      request.scopes.map(async (scope, i) => {
+        const key = keys?.[i];
+        const hit = key === undefined ? undefined : await this.readCache(key);
+        return hit && { scope, granted: scope.actions.filter((a) => hit.granted.includes(a)), source: 'cache', matched: true, reason: hit.reason };
+      }),
+    );
+    const pending = decisions.flatMap((d, i) => (d === undefined ? [i] : []));
+    if (pending.length === 0) return decisions as ScopeDecision[];
+
+    const scopes = pending.map((i) => request.scopes[i]!);
+    const pendingKeys = keys && pending.map((i) => keys[i]!);
+    const body = this.requestBody(request, account, scopes);
+    // The body holds everything the answer can depend on; the generation decides where it is cached.
+    const flightKey = keyedHash(this.deps.hashKey, 'authz-webhook-flight', this.config.url, generation ?? '', body ?? '');
+    const outcome = await this.flights.run(flightKey, () => this.decide(body, scopes, pendingKeys));
+
+    pending.forEach((index, j) => {
+      const scope = scopes[j]!;
+      decisions[index] =
+        outcome.kind === 'answered'
+          ? { scope, ...fromAnswer(scope, outcome.decisions), source: 'webhook', matched: true }
+          : { scope, granted: [], source: 'unavailable', matched: false, reason: `authorization webhook unavailable: ${outcome.why}` };
+    });
+    return decisions as ScopeDecision[];
+  }
+
+  /** One call for `scopes`, then the answers cached; never throws. */
+  private async decide(body: string | undefined, scopes: readonly Scope[], keys: readonly string[] | undefined): Promise<CallOutcome> {
+    const outcome = body === undefined ? { kind: 'unavailable' as const, why: 'identity attributes cannot be sent as JSON' } : await this.call(body);
+    if (outcome.kind === 'unavailable') {
+      this.logger.warn(
+        { event: 'authz_failed_closed', why: outcome.why, scopes: scopes.map(formatScope), circuit: this.upstream.circuitState() },
+        'authorization webhook gave no decision; failing closed (only cached decisions grant access)',
+      );
+      return outcome;
+    }
+    if (keys) {
+      await Promise.all(
+        scopes.map((scope, i) => this.writeCache(keys[i]!, fromAnswer(scope, outcome.decisions), outcome.ttlSeconds)),
+      );
+    }
+    return outcome;
+  }
+
+  private async call(body: string): Promise<CallOutcome> {
+    const timestamp = Math.floor(this.now() / 1000);
+    let response: UpstreamResponse;
+    try {
+      response = await this.upstream.request(this.config.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          authorization: `Bearer ${this.config.secret}`,
+          [TIMESTAMP_HEADER]: String(timestamp),
+          [SIGNATURE_HEADER]: signWebhookRequest(this.config.secret, timestamp, body),
+        },
+        body,
+      });
+    } catch (err) {
+      if (err instanceof UpstreamError) return { kind: 'unavailable', why: shortWhy(err) };
+      this.logger.error({ event: 'authz_webhook_error', err }, 'unexpected error calling the authorization webhook');
+      return { kind: 'unavailable', why: 'unexpected error' };
+    }
+
+    if (response.status === 401 || response.status === 403) {
+      this.logger.error(
+        { event: 'authz_webhook_credentials_refused', status: response.status },
+        `authorization webhook refused Wharf's credentials (${response.status}): the shared secret differs between Wharf and the platform, or the platform rejects the signature or clock; every uncached request is denied until this is fixed`,
+      );
+      return { kind: 'unavailable', why: `webhook refused Wharf's credentials (${response.status})` };
+    }
+    const garbage = (why: string, detail?: Record<string, unknown>) => {
+      this.logger.warn({ event: 'authz_webhook_bad_answer', status: response.status, contentType: response.contentType, why, ...detail }, `authorization webhook answer unusable: ${why}`);
+      return { kind: 'unavailable' as const, why };
+    };
+    if (response.status !== 200) return garbage(`unexpected status ${response.status}`);
+    if (!isJsonMediaType(response.contentType)) return garbage('answer is not application/json');
+    let json: unknown;
+    try {
+      json = JSON.parse(response.body);
+    } catch {
+      return garbage('answer is not valid JSON');
+    }
+    const parsed = webhookResponseSchema.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+      return garbage('answer does not follow the contract', { issues });
+    }
+
+    const decisions = new Map<string, WebhookResponse['decisions'][number]>();
+    // The first decision on a resource wins; later repeats are ignored.
+    for (const d of parsed.data.decisions) {
+      const key = resourceId(d.type, d.class ?? undefined, d.name);
+      if (!decisions.has(key)) decisions.set(key, d);
+    }
+    const ttl = parsed.data.ttl === undefined ? this.config.cacheSeconds : Math.floor(parsed.data.ttl);
+    return { kind: 'answered', decisions, ttlSeconds: Math.min(ttl, this.config.maxCacheSeconds) };
+  }
+
+  /** The JSON body, or undefined when the identity's attributes do not serialise (e.g. a BigInt). */
+  private requestBody(request: AuthorizationRequest, account: string, scopes: readonly Scope[]): string | undefined {
+    const identity = request.identity;
+    const payload: WebhookRequest = {
+      version: 1,
+      account,
+      identity: identity ? { provider: identity.provider, subject: identity.subject, attributes: { ...identity.attributes } } : null,
+      service: request.service,
+      client_ip: request.clientIp,
+      scopes: scopes.map((s) => ({ type: s.type, class: s.class ?? null, name: s.name, actions: [...s.actions] })),
+    };
+    try {
+      return JSON.stringify(payload);
+    } catch (err) {
+      this.logger.error({ event: 'authz_webhook_error', account, err: (err as Error).message }, 'identity attributes cannot be serialised for the authorization webhook');
+      return undefined;
+    }
+  }
+
+  private cacheKey(request: AuthorizationRequest, account: string, generation: string, scope: Scope): string {
+    return keyedHash(
+      this.deps.hashKey,
+      'authz-webhook',
+      this.config.url,
+      generation,
+      request.service,
+      account,
+      request.identity?.provider ?? '',
+      scope.type,
+      scope.class ?? '',
+      scope.name,
+      [...scope.actions].sort().join(','),
+    );
+  }
+
+  /** The account's generation, or undefined (cache bypassed) when it cannot be read. */
+  private async generationOf(account: string): Promise<string | undefined> {
+    try {
+      return await this.generation(account);
+    } catch (err) {
+      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read the account generation; asking the webhook without the cache');
+      return undefined;
+    }
+  }
+
+  private async readCache(key: string): Promise<CachedDecision | undefined> {
+    try {
+      const raw = await this.deps.cache.get(key);
+      if (raw === undefined) return undefined;
+      const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : undefined;
+    } catch (err) {
+      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read a cached webhook decision; treating it as absent');
+      return undefined;
+    }
+  }
+
+  private async writeCache(key: string, decision: CachedDecision, ttlSeconds: number): Promise<void> {
+    if (ttlSeconds < 1) return;
+    try {
+      await this.deps.cache.set(key, JSON.stringify({ granted: decision.granted, reason: decision.reason }), ttlSeconds);
+    } catch (err) {
+      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot cache a webhook decision');
+    }
+  }
+}
+
+/** The decision on one requested scope given the webhook's answers: an omitted scope is denied. */
+function fromAnswer(scope: Scope, decisions: Answers): CachedDecision {
+  const decision = decisions.get(resourceId(scope.type, scope.class, scope.name));
+  if (!decision) return { granted: [], reason: 'not in the webhook answer' };
+  const granted = grantExactly(scope.actions, decision.allowed);
+  return { granted, reason: decision.reason ?? (granted.length > 0 ? 'allowed by the webhook' : 'denied by the webhook') };
+}
+
+/**
+ * The requested actions the platform allowed, in requested order. Unlike the static ACL, `push`
+ * does not imply `pull`: the platform said exactly what it allows. `*` allows everything asked.
+ */
+function grantExactly(requested: readonly string[], allowed: readonly string[]): string[] {
+  if (allowed.includes('*')) return [...requested];
+  const set = new Set(allowed);
+  return requested.filter((a) => set.has(a));
+}
+
+function resourceId(type: string, cls: string | undefined, name: string): string {
+  return `${type}\0${cls ?? ''}\0${name}`;
+}
+
+/** `application/json` or any `+json` type, parameters ignored. */
+function isJsonMediaType(contentType: string): boolean {
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+/** The upstream error's message without the upstream name it starts with. */
+function shortWhy(err: UpstreamError): string {
+  const prefix = `${err.upstream}: `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}

@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import type { Cache } from './cache.js';
+
+/**
+ * A shared cache (Redis) that never takes the service down with it: when the primary fails an
+ * operation, the in-process fallback serves it, so token requests keep being answered (with
+ * more upstream calls) and readiness reports the primary as degraded.
+ */
+export class FallbackCache implements Cache {
+  private degradedSince: number | undefined;
+
+  constructor(
+    private readonly primary: Cache,
+    private readonly fallback: Cache,
+    private readonly logger: Logger,
+  ) {}
+
+  async get(key: string): Promise<string | undefined> {
+    try {
+      const value = await this.primary.get(key);
+      this.recovered();
+      return value;
+    } catch (err) {
+      this.failed(err);
+      return this.fallback.get(key);
+    }
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    try {
+      await this.primary.set(key, value, ttlSeconds);
+      this.recovered();
+    } catch (err) {
+      this.failed(err);
+      await this.fallback.set(key, value, ttlSeconds);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    // Deletes go to both: an invalidation must also drop what the fallback held.
+    await this.fallback.delete(key);
+    try {
+      await this.primary.delete(key);
+      this.recovered();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  healthy(): Promise<boolean> {
+    return this.primary.healthy();
+  }
+
+  /** Whether the last primary operation failed. */
+  degraded(): boolean {
+    return this.degradedSince !== undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), this.fallback.close()]);
+  }
+
+  private failed(err: unknown): void {
+    if (this.degradedSince === undefined) {
+      this.degradedSince = Date.now();
+      this.logger.error({ event: 'cache_degraded', err: err instanceof Error ? err.message : String(err) }, 'shared cache unreachable; using the in-process cache until it is back');
+    }
+  }
+
+  private recovered(): void {
+    if (this.degradedSince !== undefined) {
+      this.logger.warn({ event: 'cache_recovered', downMs: Date.now() - this.degradedSince }, 'shared cache is back');
+      this.degradedSince = undefined;
+    }
+  }
+}

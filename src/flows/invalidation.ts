@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import type { AccountGenerations } from '../cache/account-generations.js';
+import type { Cache } from '../cache/cache.js';
+
+/** What a platform backend asks to forget. */
+export interface InvalidationRequest {
+  /** A platform token whose cached introspection must go (e.g. just revoked). */
+  token?: string | undefined;
+  /** An account whose cached authorization decisions must go. */
+  account?: string | undefined;
+}
+
+/** Dependencies of the invalidator. */
+export interface InvalidatorDeps {
+  cache: Cache;
+  generations: AccountGenerations;
+  /** Cache keys a token may be cached under (one per introspection backend). */
+  tokenCacheKeys: (token: string) => string[];
+  logger: Logger;
+}
+
+/** Drops cached facts on request, so a revocation takes effect now instead of after a TTL. */
+export class Invalidator {
+  constructor(private readonly deps: InvalidatorDeps) {}
+
+  async invalidate(request: InvalidationRequest, via: string): Promise<void> {
+    if (request.token) await Promise.all(this.deps.tokenCacheKeys(request.token).map((key) => this.deps.cache.delete(key)));
+    if (request.account) await this.deps.generations.bump(request.account);
+    this.deps.logger.info({ event: 'cache_invalidated', via, token: request.token ? 'given' : 'none', account: request.account ?? null }, 'cache invalidated');
+  }
+}
