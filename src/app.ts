@@ -1,8 +1,8 @@
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Socket } from 'node:net';
 import { errorBody } from './http/error-body.js';
-import { errorHandler } from './http/error-handler.js';
+import { clientErrorBody, errorHandler } from './http/error-handler.js';
 import { adminRoutes } from './http/routes/admin.js';
 import { healthRoutes } from './http/routes/health.js';
 import { jwksRoutes } from './http/routes/jwks.js';
@@ -21,6 +21,11 @@ export async function buildApp(deps: Services): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     clientErrorHandler: answerClientError,
+    // Errors fastify raises before routing (a bad percent-encoded path...) get the same shape.
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+      void (reply as FastifyReply).code(status).send(clientErrorBody(status));
+    },
   });
 
   await app.register(errorHandler, { basicRealm: 'Wharf' });

@@ -4,7 +4,10 @@ import { RefreshTokenAuthenticator } from './authn/refresh/refresh-authenticator
 import { RefreshTokenStore } from './authn/refresh/refresh-token-store.js';
 import { createAuthenticator } from './authn/registry.js';
 import type { Authorizer } from './authz/authorizer.js';
+import { CombinedAuthorizer } from './authz/combined-authorizer.js';
+import { createRemoteAuthorizer } from './authz/registry.js';
 import { StaticAclAuthorizer } from './authz/static-acl/static-acl.js';
+import { DEFAULT_ACL_RULES } from './authz/static-acl/static-acl-config.js';
 import type { Cache } from './cache/cache.js';
 import { FallbackCache } from './cache/fallback-cache.js';
 import { AccountGenerations } from './cache/account-generations.js';
@@ -76,7 +79,16 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     new RefreshTokenAuthenticator(refreshTokens, (identity) => authenticators.stillValid(identity)),
     ...backends,
   ]);
-  const authorizer = new StaticAclAuthorizer(config.authz.acl);
+  const generations = new AccountGenerations(cache, hashKey);
+  const acl = new StaticAclAuthorizer(config.authz.acl, config.authz.webhook ? [] : DEFAULT_ACL_RULES);
+  const remote = config.authz.webhook
+    ? createRemoteAuthorizer(config.authz.webhook, { cache, hashKey, logger, env: inputs.env ?? {}, generation: (a) => generations.current(a), now })
+    : undefined;
+  const authorizer: Authorizer = !remote
+    ? acl
+    : config.authz.order === 'acl-first'
+      ? new CombinedAuthorizer(acl, remote)
+      : new CombinedAuthorizer(remote, acl);
   const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, now });
   const tokens = new TokenService(
     {
@@ -87,7 +99,6 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }) },
   );
-  const generations = new AccountGenerations(cache, hashKey);
   const introspectors = backends.filter((b): b is IntrospectionAuthenticator => b instanceof IntrospectionAuthenticator);
   const invalidator = new Invalidator({
     cache,
@@ -117,6 +128,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     async readiness() {
       const checks: Record<string, string> = { keys: 'ok', cache: (await cache.healthy()) ? 'ok' : 'unreachable (using in-process fallback)' };
       introspectors.forEach((b, i) => (checks[`introspection${introspectors.length > 1 ? `.${i}` : ''}`] = `circuit ${b.circuitState()}`));
+      if (remote) checks[`authz.${config.authz.webhook!.type}`] = `circuit ${remote.circuitState()}`;
       const degraded = checks.cache !== 'ok' || Object.values(checks).some((c) => c.endsWith('open'));
       return { status: degraded ? 'degraded' : 'ready', checks };
     },

@@ -116,6 +116,18 @@ function applyBackendEnv(input: Record<string, unknown>, env: Env, fromEnv: Map<
     );
   }
   if (authn.length > 0) input.authn = authn;
+
+  const webhook = env.WHARF_AUTHZ_WEBHOOK_URL
+    ? { type: 'webhook', url: env.WHARF_AUTHZ_WEBHOOK_URL }
+    : env.ecrAuthZEndpoint
+      ? { type: 'sage', url: env.ecrAuthZEndpoint }
+      : undefined;
+  if (webhook) {
+    const authz = isObject(input.authz) ? input.authz : {};
+    const configured = isObject(authz.webhook) && authz.webhook.type === webhook.type ? authz.webhook : {};
+    input.authz = { ...authz, webhook: { ...configured, ...webhook } };
+    fromEnv.set('authz.webhook.url', webhook.type === 'webhook' ? 'WHARF_AUTHZ_WEBHOOK_URL' : 'ecrAuthZEndpoint');
+  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { introspectionAuthnSchema } from '../authn/introspection/introspection-config.js';
 import { staticAuthnSchema } from '../authn/static/static-config.js';
+import { sageAuthzSchema } from '../authz/sage/sage-config.js';
 import { staticAclSchema } from '../authz/static-acl/static-acl-config.js';
+import { webhookAuthzSchema } from '../authz/webhook/webhook-config.js';
 
 const seconds = (max: number) => z.number().int().min(1).max(max);
 
@@ -96,6 +98,14 @@ export const configSchema = z.strictObject({
   authz: z
     .strictObject({
       acl: staticAclSchema.prefault({}),
+      /** The platform's decision endpoint: `type: webhook` (env WHARF_AUTHZ_WEBHOOK_URL) or `type: sage` (env ecrAuthZEndpoint). Default none. */
+      webhook: z.discriminatedUnion('type', [webhookAuthzSchema, sageAuthzSchema]).optional(),
+      /**
+       * With a webhook: `acl-first` (default) lets matching ACL rules decide and sends the rest to the
+       * webhook; `webhook-first` asks the webhook and falls back to the ACL only for scopes it could
+       * not decide (it was unreachable).
+       */
+      order: z.enum(['acl-first', 'webhook-first']).default('acl-first'),
     })
     .prefault({}),
 

@@ -4,7 +4,21 @@ import { InvalidRequestError, UnauthorizedError } from '../domain/errors.js';
 export const MAX_AUTHORIZATION_LENGTH = 8192;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF as part of the username instead of silently dropping it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Every Authorization header of a request. Node keeps only the first of repeated Authorization
+ * headers, so they are counted from the raw list: a proxy reading the last one must not see a
+ * different identity than Wharf.
+ */
+export function authorizationHeaders(rawHeaders: readonly string[]): string | string[] | undefined {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === 'authorization') values.push(rawHeaders[i + 1]!);
+  }
+  return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+}
 
 /** Username and password from an HTTP Basic header, or undefined when there is no header. */
 export function parseBasicAuth(header: string | string[] | undefined): { username: string; password: string } | undefined {

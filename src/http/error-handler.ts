@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { TooManyRequestsError, UnauthorizedError, WharfError } from '../domain/errors.js';
+import { TooManyRequestsError, WharfError } from '../domain/errors.js';
 import { errorBody } from './error-body.js';
 
 // Messages for fastify's own 4xx errors; theirs can echo request bytes back.
@@ -14,11 +14,19 @@ const CLIENT_ERROR_MESSAGES: Record<number, string> = {
   431: 'request headers too large',
 };
 
+/** The body for a 4xx that fastify itself raised; never echoes the request. */
+export function clientErrorBody(status: number) {
+  const code = status === 404 ? 'not_found' : 'invalid_request';
+  const registryCode = status === 404 ? 'NOT_FOUND' : status === 415 ? 'UNSUPPORTED' : 'INVALID_REQUEST';
+  return errorBody(code, registryCode, CLIENT_ERROR_MESSAGES[status] ?? 'invalid request');
+}
+
 /** Maps every error to the one error shape; 5xx details go to the log only. */
 export const errorHandler = fp(async (app: FastifyInstance, options: { basicRealm: string }) => {
   app.setErrorHandler((err: FastifyError | WharfError, request, reply) => {
     if (err instanceof WharfError) {
-      if (err instanceof UnauthorizedError) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
+      // Every 401 carries a challenge (RFC 7235), so docker shows the message and retries with credentials.
+      if (err.status === 401) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
       if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
       if (err.status >= 500) request.log.error({ err }, 'request failed');
       const message = err.expose ? err.message : 'internal error';
@@ -30,8 +38,7 @@ export const errorHandler = fp(async (app: FastifyInstance, options: { basicReal
       return reply.status(500).send(errorBody('server_error', 'UNKNOWN', 'internal error'));
     }
     request.log.info({ code: err.code, status }, 'client error');
-    const code = status === 404 ? 'not_found' : 'invalid_request';
-    return reply.status(status).send(errorBody(code, code.toUpperCase(), CLIENT_ERROR_MESSAGES[status] ?? 'invalid request'));
+    return reply.status(status).send(clientErrorBody(status));
   });
 
   app.setNotFoundHandler((request, reply) => {

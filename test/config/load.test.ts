@@ -21,7 +21,9 @@ describe('parseConfig', () => {
     expect(config.token).toMatchObject({ issuer: 'wharf', service: 'registry', lifetimeSeconds: 300, kidFormat: 'libtrust', x5c: true });
     expect(config.cache).toEqual({ type: 'memory', maxEntries: 100_000 });
     expect(config.refreshTokens).toEqual({ enabled: true, maxAgeSeconds: 90 * 86_400 });
-    expect(config.authz.acl.rules).toEqual([{ account: '*', name: '${account}/*', type: 'repository', service: '*', actions: ['push', 'pull'] }]);
+    expect(config.authz.acl.rules).toBeUndefined(); // the default rules are chosen in services: none when a webhook decides
+    expect(config.authz.webhook).toBeUndefined();
+    expect(config.authz.order).toBe('acl-first');
     expect(config.demoUser).toBe(false);
   });
 

@@ -20,8 +20,11 @@ export const aclRuleSchema = z.strictObject({
 
 /** Static ACL: first matching rule wins, deny by default. */
 export const staticAclSchema = z.strictObject({
-  /** Rules for authenticated accounts. Default: every account may push and pull `${account}/*`. */
-  rules: z.array(aclRuleSchema).default([{ account: '*', name: '${account}/*', type: 'repository', service: '*', actions: ['push', 'pull'] }]),
+  /**
+   * Rules for authenticated accounts. Default: every account may push and pull `${account}/*`
+   * (see DEFAULT_ACL_RULES), but none when an authorization webhook is configured, so the webhook decides.
+   */
+  rules: z.array(aclRuleSchema).optional(),
   /** Anonymous pull: repositories anyone may pull without credentials. */
   anonymous: z
     .strictObject({
@@ -34,4 +37,7 @@ export const staticAclSchema = z.strictObject({
 });
 
 export type AclRule = z.infer<typeof aclRuleSchema>;
+
+/** The rules used when none are configured and no webhook decides: each account owns its namespace. */
+export const DEFAULT_ACL_RULES: readonly AclRule[] = [{ account: '*', name: '${account}/*', type: 'repository', service: '*', actions: ['push', 'pull'] }];
 export type StaticAclConfig = z.infer<typeof staticAclSchema>;

@@ -1,7 +1,7 @@
 import { intersectActions } from '../../domain/access.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import { compileGlob } from '../glob.js';
-import type { AclRule, StaticAclConfig } from './static-acl-config.js';
+import { DEFAULT_ACL_RULES, type AclRule, type StaticAclConfig } from './static-acl-config.js';
 
 interface CompiledRule {
   rule: AclRule;
@@ -22,8 +22,9 @@ export class StaticAclAuthorizer implements Authorizer {
   private readonly anonymousPull: RegExp[];
   private readonly anonymousDeny: RegExp[];
 
-  constructor(config: StaticAclConfig) {
-    this.rules = config.rules.map((rule, index) => ({
+  /** `defaultRules` apply when the config names none. */
+  constructor(config: StaticAclConfig, defaultRules: readonly AclRule[] = DEFAULT_ACL_RULES) {
+    this.rules = (config.rules ?? defaultRules).map((rule, index) => ({
       rule,
       index,
       account: compileGlob(rule.account),

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidRequestError, UnsupportedGrantTypeError, UnsupportedMediaTypeError } from '../../domain/errors.js';
 import { isAcceptableUsername } from '../../domain/identity.js';
 import type { TokenCredentials, TokenService } from '../../flows/token-service.js';
-import { parseBasicAuth } from '../basic-auth.js';
+import { authorizationHeaders, parseBasicAuth } from '../basic-auth.js';
 
 type Params = Record<string, string | string[] | undefined>;
 
@@ -17,7 +17,7 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Token
 
   app.get('/token', async (request) => {
     const query = (request.query ?? {}) as Params;
-    const basic = parseBasicAuth(request.headers.authorization);
+    const basic = parseBasicAuth(authorizationHeaders(request.raw.rawHeaders));
     return tokens.issue({
       service: one(query, 'service'),
       scopes: many(query, 'scope'),
@@ -36,7 +36,7 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Token
     const grantType = one(body, 'grant_type');
     let credentials: TokenCredentials;
     if (grantType === 'password') {
-      const basic = parseBasicAuth(request.headers.authorization);
+      const basic = parseBasicAuth(authorizationHeaders(request.raw.rawHeaders));
       const username = one(body, 'username') ?? basic?.username;
       const password = one(body, 'password') ?? basic?.password;
       if (!username || password === undefined) throw new InvalidRequestError('grant_type=password needs username and password');
