@@ -83,17 +83,18 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     if (!facts.active || (facts.exp !== undefined && facts.exp * 1000 <= this.now())) {
       return { kind: 'denied', reason: 'the token is not active (expired, revoked or unknown)' };
     }
-    if (this.config.usernamePolicy === 'match' && !this.usernameMatches(username, facts)) {
-      return { kind: 'denied', reason: 'the username does not match the token’s user' };
+    let account = facts.account;
+    if (this.config.usernamePolicy === 'match' && username !== facts.account) {
+      // SAGE: a token may act for the users its scope lists as `sage_username:<user>`; it then acts as that user.
+      if (!this.actsFor(username, facts)) return { kind: 'denied', reason: 'the username does not match the token’s user' };
+      account = username;
     }
-    const identity: Identity = { account: facts.account, provider: this.type, subject: facts.subject, attributes: facts.attributes };
+    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes };
     return { kind: 'ok', identity };
   }
 
-  private usernameMatches(username: string, facts: Extract<TokenFacts, { active: true }>): boolean {
-    if (username === facts.account) return true;
-    // SAGE: a token may act for other users listed as `sage_username:<user>` in its scope.
-    if (this.config.dialect !== 'sage') return false;
+  private actsFor(username: string, facts: Extract<TokenFacts, { active: true }>): boolean {
+    if (this.config.dialect !== 'sage' || username === '') return false;
     const scope = typeof facts.attributes.scope === 'string' ? facts.attributes.scope : '';
     return scope.split(' ').includes(`sage_username:${username}`);
   }
@@ -141,6 +142,7 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     // SAGE answers 404 "token expired" and 410 "token not found" for bad user tokens.
     if (sage && (response.status === 404 || response.status === 410)) return { active: false };
     if (response.status !== 200) return this.garbage(`answered ${response.status}`);
+    if (!/\bjson\b/i.test(response.contentType)) return this.garbage(`answered with content type ${JSON.stringify(response.contentType.slice(0, 60))}, not JSON`);
     let json: unknown;
     try {
       json = JSON.parse(response.body);

@@ -1,0 +1,203 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One request the fake platform received, parsed. */
+export interface FakeRequest {
+  readonly method: string;
+  /** Path without the query string. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** Lower-cased header names, as node:http gives them. */
+  readonly headers: IncomingHttpHeaders;
+  /** The raw body, exactly as sent (signatures are computed over it). */
+  readonly body: string;
+  /** The body parsed as JSON when it is JSON, else undefined. */
+  readonly json: unknown;
+  /** The body parsed as a form when it is `application/x-www-form-urlencoded`, else undefined. */
+  readonly form: URLSearchParams | undefined;
+}
+
+/** What a handler answers. An object body is sent as JSON. */
+export interface FakeResponse {
+  status: number;
+  body?: string | object;
+  /** Default `application/json` for object bodies, `text/plain` for strings. */
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** Produces the answer for one path. */
+export type FakeHandler = (request: FakeRequest) => FakeResponse | Promise<FakeResponse>;
+
+/**
+ * A misbehaviour applied to a path instead of (or around) its handler. `times` limits it to the
+ * next N requests on that path; without it the fault stays until cleared.
+ */
+export type Fault = (
+  | { kind: 'slow'; ms: number } // waits, then answers normally
+  | { kind: 'status'; status: number; body?: string; contentType?: string }
+  | { kind: 'malformed' } // 200 application/json with broken JSON
+  | { kind: 'reset' } // reads the request, then destroys the socket without answering
+  | { kind: 'wrong_content_type' } // the handler's answer, sent as text/html
+  | { kind: 'huge' } // 200 application/json of several MB
+) & { times?: number };
+
+/** A real HTTP server standing in for a platform (authz webhook, introspection, SAGE). */
+export interface FakePlatform {
+  /** Base URL, `http://127.0.0.1:<port>`, no trailing slash. */
+  readonly url: string;
+  /** Every request received, in arrival order (faulted ones included). */
+  readonly calls: FakeRequest[];
+  /** Requests received on `path`. */
+  count(path: string): number;
+  setHandler(path: string, handler: FakeHandler): void;
+  setFault(path: string, fault: Fault | undefined): void;
+  close(): Promise<void>;
+}
+
+/** Size of the `huge` answer: well above UpstreamClient's default 1 MiB cap. */
+const HUGE_BYTES = 4 * 1024 * 1024;
+
+/** Starts a fake platform on 127.0.0.1 and a kernel-chosen port. */
+export async function startFakePlatform(): Promise<FakePlatform> {
+  const handlers = new Map<string, FakeHandler>();
+  const faults = new Map<string, Fault>();
+  const calls: FakeRequest[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const target = new URL(req.url ?? '/', 'http://fake');
+      const contentType = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+      const request: FakeRequest = {
+        method: req.method ?? 'GET',
+        path: target.pathname,
+        query: target.searchParams,
+        headers: req.headers,
+        body,
+        json: parseJson(body),
+        form: contentType === 'application/x-www-form-urlencoded' ? new URLSearchParams(body) : undefined,
+      };
+      calls.push(request);
+      void respond(request, res).catch((err: unknown) => {
+        if (!res.headersSent && !res.destroyed) send(res, { status: 500, body: `fake platform handler failed: ${String(err)}` });
+      });
+    });
+  });
+
+  async function respond(request: FakeRequest, res: ServerResponse): Promise<void> {
+    const fault = takeFault(request.path);
+    const handle = async () => {
+      const handler = handlers.get(request.path);
+      return handler ? handler(request) : { status: 404, body: { error: `fake platform: no handler for ${request.path}` } };
+    };
+    switch (fault?.kind) {
+      case undefined:
+        return send(res, await handle());
+      case 'slow':
+        await pause(fault.ms);
+        return send(res, await handle());
+      case 'status':
+        return send(res, { status: fault.status, body: fault.body ?? '', contentType: fault.contentType ?? 'text/plain' });
+      case 'malformed':
+        return send(res, { status: 200, body: '{"decisions": [{"type": "repository", "name": ', contentType: 'application/json' });
+      case 'reset':
+        res.socket?.destroy();
+        return;
+      case 'wrong_content_type': {
+        const answer = await handle();
+        return send(res, { ...answer, contentType: 'text/html; charset=utf-8' });
+      }
+      case 'huge': {
+        const item = '{"type":"repository","name":"filler","allowed":["pull"]},';
+        const filler = item.repeat(Math.ceil(HUGE_BYTES / item.length));
+        return send(res, { status: 200, body: `{"decisions":[${filler}{"type":"repository","name":"end","allowed":[]}]}`, contentType: 'application/json' });
+      }
+    }
+  }
+
+  function takeFault(path: string): Fault | undefined {
+    const fault = faults.get(path);
+    if (fault?.times === undefined) return fault;
+    if (fault.times <= 1) faults.delete(path);
+    else faults.set(path, { ...fault, times: fault.times - 1 });
+    return fault;
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    count: (path) => calls.filter((c) => c.path === path).length,
+    setHandler: (path, handler) => void handlers.set(path, handler),
+    setFault: (path, fault) => void (fault ? faults.set(path, fault) : faults.delete(path)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const t of timers) clearTimeout(t);
+        timers.clear();
+        server.close(() => resolve());
+        // Keep-alive sockets of fetch's pool would otherwise hold close() open.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function send(res: ServerResponse, answer: FakeResponse): void {
+  if (res.destroyed) return;
+  const isString = typeof answer.body === 'string' || answer.body === undefined;
+  const payload = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+  res.on('error', () => undefined);
+  res.writeHead(answer.status, {
+    'content-type': answer.contentType ?? (isString ? 'text/plain; charset=utf-8' : 'application/json'),
+    'content-length': Buffer.byteLength(payload),
+    ...answer.headers,
+  });
+  res.end(payload);
+}
+
+function parseJson(body: string): unknown {
+  if (body === '') return undefined;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Verifies a Wharf webhook request the way a platform should: both headers present, the timestamp
+ * within `windowSeconds` of the platform's clock, and `v1=` + HMAC-SHA256(secret, timestamp + "." +
+ * raw body) equal in constant time.
+ */
+export function verifyWharfSignature(
+  request: Pick<FakeRequest, 'headers' | 'body'>,
+  secret: string,
+  platformNowSeconds: number,
+  windowSeconds = 300,
+): boolean {
+  const timestamp = request.headers['x-wharf-timestamp'];
+  const signature = request.headers['x-wharf-signature'];
+  if (typeof timestamp !== 'string' || typeof signature !== 'string' || !/^\d+$/.test(timestamp)) return false;
+  if (Math.abs(platformNowSeconds - Number(timestamp)) > windowSeconds) return false;
+  const expected = Buffer.from(`v1=${createHmac('sha256', secret).update(`${timestamp}.${request.body}`).digest('hex')}`);
+  const given = Buffer.from(signature);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
