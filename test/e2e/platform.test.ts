@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerLogin, readDockerConfig } from '../support/docker-cli.js';
+import { startFakePlatform, verifyWharfSignature, type FakePlatform } from '../support/fake-platform.js';
+import { buildOciImage } from '../support/oci-image.js';
+import { freePort } from '../support/ports.js';
+import { requireCommand } from '../support/prerequisites.js';
+import { waitUntil } from '../support/processes.js';
+import { startRedis } from '../support/redis.js';
+import { startRegistry, type RegistryHandle } from '../support/registry.js';
+import { skopeoCopy } from '../support/skopeo.js';
+import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+
+// Wharf's main job, end to end: `docker login -p <platform token>`, introspection and the authz
+// webhook answered by a real HTTP server standing in for the platform, decisions in a real Redis
+// shared by two Wharf instances, the real registry and skopeo.
+describe('platform tokens: introspection, webhook and Redis, end to end', () => {
+  const secrets = {
+    WHARF_INTROSPECTION_CLIENT_SECRET: randomBytes(12).toString('hex'),
+    WHARF_AUTHZ_WEBHOOK_SECRET: randomBytes(12).toString('hex'),
+    WHARF_ADMIN_SECRET: randomBytes(12).toString('hex'),
+    WHARF_HASH_KEY: randomBytes(24).toString('hex'),
+  };
+  const platformTokens = new Map<string, { username: string }>();
+  const tokenOf = (user: string) => {
+    const token = `plat_${user}_${randomBytes(16).toString('hex')}`;
+    platformTokens.set(token, { username: user });
+    return token;
+  };
+  /** Accounts whose pulls the platform currently refuses. */
+  const pullBanned = new Set<string>();
+  let work: string;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let platform: FakePlatform;
+  let wharfA: WharfHandle;
+  let wharfB: WharfHandle;
+  let registry: RegistryHandle;
+  let image: { ref: string };
+  let aliceToken: string;
+
+  const tokenRequest = (wharf: WharfHandle, user: string, password: string, scope: string) =>
+    fetch(`${wharf.url}/token?service=registry&account=${user}&scope=${encodeURIComponent(scope)}`, {
+      headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+    });
+  const upstreamCalls = () => ({ introspect: platform.count('/introspect'), authz: platform.count('/authz') });
+
+  beforeAll(async () => {
+    requireCommand('/usr/bin/docker-registry', 'docker-registry');
+    requireCommand('/usr/bin/skopeo', 'skopeo');
+    requireCommand('/usr/bin/redis-server', 'redis-server');
+    work = await mkdtemp(join(tmpdir(), 'wharf-platform-'));
+    redis = await startRedis();
+    platform = await startFakePlatform();
+    platform.setHandler('/introspect', (req) => {
+      const expected = `Basic ${Buffer.from(`wharf:${secrets.WHARF_INTROSPECTION_CLIENT_SECRET}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) return { status: 401, body: { error: 'invalid_client' } };
+      const claims = platformTokens.get(req.form?.get('token') ?? '');
+      return { status: 200, body: claims ? { active: true, ...claims, scope: 'registry' } : { active: false } };
+    });
+    platform.setHandler('/authz', (req) => {
+      if (req.headers.authorization !== `Bearer ${secrets.WHARF_AUTHZ_WEBHOOK_SECRET}`) return { status: 401, body: {} };
+      if (!verifyWharfSignature(req, secrets.WHARF_AUTHZ_WEBHOOK_SECRET, Math.floor(Date.now() / 1000))) return { status: 403, body: {} };
+      const body = req.json as { account: string; scopes: Array<{ type: string; name: string; actions: string[] }> };
+      // The platform's policy: an account owns `<account>/*`, except `<account>/forbidden`.
+      const decisions = body.scopes
+        .filter((s) => s.name.startsWith(`${body.account}/`) && !s.name.endsWith('/forbidden'))
+        .map((s) => ({ type: s.type, name: s.name, allowed: pullBanned.has(body.account) ? ['push'] : ['pull', 'push', 'delete'] }));
+      return { status: 200, body: { decisions, ttl: 300 } };
+    });
+
+    const [portA, portB, registryPort] = [await freePort(), await freePort(), await freePort()];
+    const config = (port: number) => ({
+      server: { port },
+      dataDir: join(work, 'data'),
+      cache: { type: 'redis' as const, url: redis.url },
+      authn: [{ type: 'introspection' as const, url: `${platform.url}/introspect`, retries: 0 }],
+      authz: { webhook: { type: 'webhook' as const, url: `${platform.url}/authz`, retries: 0 } },
+    });
+    const configA = await writeConfig(config(portA), join(work));
+    const cli = await runWharfCli(['registry-config', '--config', configA, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], {
+      env: secrets,
+    });
+    expect(cli.code, cli.stderr).toBe(0);
+    wharfA = await startWharf(configA, secrets);
+    const dirB = await mkdtemp(join(tmpdir(), 'wharf-platform-b-'));
+    wharfB = await startWharf(await writeConfig(config(portB), dirB), secrets);
+    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+    image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'platform e2e' });
+    aliceToken = tokenOf('alice');
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+    await wharfA?.stop();
+    await wharfB?.stop();
+    await platform?.close();
+    await redis?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('lets docker login with a platform API token as the password', async () => {
+    const configDir = join(work, 'docker');
+    const login = await dockerLogin(registry.host, 'alice', aliceToken, { configDir });
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toContain('Login Succeeded');
+    // Platform tokens are not turned into refresh tokens: revoking one on the platform must end access.
+    const entry = (await readDockerConfig(configDir)).auths?.[registry.host];
+    expect(entry?.identitytoken).toBeUndefined();
+  });
+
+  it('lets skopeo push where the webhook allows, and not where it denies', async () => {
+    const allowed = await skopeoCopy(image.ref, `docker://${registry.host}/alice/app:v1`, { creds: `alice:${aliceToken}` });
+    expect(allowed.code, allowed.stderr).toBe(0);
+    const denied = await skopeoCopy(image.ref, `docker://${registry.host}/alice/forbidden:v1`, { creds: `alice:${aliceToken}` });
+    expect(denied.code).not.toBe(0);
+    const decision = wharfA.logs.find((l) => l.event === 'token_issued' && JSON.stringify(l.requested).includes('alice/forbidden')) as
+      | { decisions: Array<{ granted: string[]; source: string }> }
+      | undefined;
+    expect(decision?.decisions[0]).toMatchObject({ granted: [], source: 'webhook' });
+  });
+
+  it('answers a second request within the TTL without calling the platform, on either instance', async () => {
+    const scope = 'repository:alice/app:pull';
+    expect((await tokenRequest(wharfA, 'alice', aliceToken, scope)).status).toBe(200);
+    const before = upstreamCalls();
+    const again = await tokenRequest(wharfA, 'alice', aliceToken, scope);
+    const fromB = await tokenRequest(wharfB, 'alice', aliceToken, scope);
+    expect(upstreamCalls()).toEqual(before);
+    for (const res of [again, fromB]) {
+      expect(res.status).toBe(200);
+      expect(decodeJwt(((await res.json()) as { token: string }).token).access).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull'] }]);
+    }
+  });
+
+  it('drops a revoked token at once through POST /admin/invalidate', async () => {
+    const token = tokenOf('dave');
+    expect((await tokenRequest(wharfA, 'dave', token, 'repository:dave/x:pull')).status).toBe(200);
+    platformTokens.delete(token); // revoked on the platform; Wharf still has it cached
+    expect((await tokenRequest(wharfB, 'dave', token, 'repository:dave/x:pull')).status).toBe(200);
+    const refused = await fetch(`${wharfA.url}/admin/invalidate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' },
+      body: JSON.stringify({ token }),
+    });
+    expect(refused.status).toBe(401);
+    const invalidate = await fetch(`${wharfA.url}/admin/invalidate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${secrets.WHARF_ADMIN_SECRET}` },
+      body: JSON.stringify({ token }),
+    });
+    expect(invalidate.status).toBe(204);
+    for (const wharf of [wharfA, wharfB]) expect((await tokenRequest(wharf, 'dave', token, 'repository:dave/x:pull')).status).toBe(401);
+  });
+
+  it('drops a revoked token published on the Redis invalidation channel', async () => {
+    const token = tokenOf('erin');
+    expect((await tokenRequest(wharfB, 'erin', token, 'repository:erin/x:pull')).status).toBe(200);
+    platformTokens.delete(token);
+    const publisher = new Redis(redis.url);
+    try {
+      await publisher.publish('wharf:invalidate', JSON.stringify({ token }));
+    } finally {
+      publisher.disconnect();
+    }
+    await waitUntil('the invalidation message takes effect', async () => ((await tokenRequest(wharfB, 'erin', token, 'repository:erin/x:pull')).status === 401 ? true : undefined), {
+      timeoutMs: 1000,
+      intervalMs: 20,
+    });
+  });
+
+  it('drops an account’s cached decisions through POST /admin/invalidate', async () => {
+    const scope = 'repository:alice/app:pull';
+    pullBanned.add('alice');
+    try {
+      const stillCached = await tokenRequest(wharfA, 'alice', aliceToken, scope);
+      expect(decodeJwt(((await stillCached.json()) as { token: string }).token).access).toHaveLength(1);
+      const invalidate = await fetch(`${wharfB.url}/admin/invalidate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${secrets.WHARF_ADMIN_SECRET}` },
+        body: JSON.stringify({ account: 'alice' }),
+      });
+      expect(invalidate.status).toBe(204);
+      const fresh = await tokenRequest(wharfA, 'alice', aliceToken, scope);
+      expect(decodeJwt(((await fresh.json()) as { token: string }).token).access).toEqual([]);
+    } finally {
+      pullBanned.delete('alice');
+      await fetch(`${wharfB.url}/admin/invalidate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${secrets.WHARF_ADMIN_SECRET}` },
+        body: JSON.stringify({ account: 'alice' }),
+      });
+    }
+  });
+
+  it('keeps cached users working and refuses new users with 503 while the platform is down', async () => {
+    const scope = 'repository:alice/app:pull,push';
+    // Decisions are cached per requested action set: alice has pushed and pulled before the outage.
+    expect((await tokenRequest(wharfA, 'alice', aliceToken, scope)).status).toBe(200);
+    expect((await tokenRequest(wharfA, 'alice', aliceToken, 'repository:alice/app:pull')).status).toBe(200);
+    const newcomer = tokenOf('frank');
+    platform.setFault('/introspect', { kind: 'reset' });
+    platform.setFault('/authz', { kind: 'reset' });
+    try {
+      const cached = await tokenRequest(wharfB, 'alice', aliceToken, scope);
+      expect(cached.status).toBe(200);
+      expect(decodeJwt(((await cached.json()) as { token: string }).token).access).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }]);
+      const pull = await skopeoCopy(`docker://${registry.host}/alice/app:v1`, `oci:${join(work, 'pulled')}:v1`, { creds: `alice:${aliceToken}` });
+      expect(pull.code, pull.stderr).toBe(0);
+
+      const refused = await tokenRequest(wharfA, 'frank', newcomer, 'repository:frank/x:pull');
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable', errors: [{ code: 'UNAVAILABLE' }] });
+      // A cached user asking for a scope never decided before gets a 503 too (nothing cached proves it).
+      const unproven = await tokenRequest(wharfA, 'alice', aliceToken, 'repository:alice/never-seen:pull');
+      expect(unproven.status).toBe(503);
+      expect(wharfA.rawLogs()).toMatch(/fail(ed)? closed/);
+    } finally {
+      platform.setFault('/introspect', undefined);
+      platform.setFault('/authz', undefined);
+    }
+  });
+
+  it('never logs a platform token or a secret', async () => {
+    const logs = wharfA.rawLogs() + wharfB.rawLogs();
+    for (const token of [aliceToken, ...platformTokens.keys()]) expect(logs).not.toContain(token);
+    for (const secret of Object.values(secrets)) expect(logs).not.toContain(secret);
+    expect(await readFile(join(work, 'registry', 'config.yml'), 'utf8')).not.toContain(secrets.WHARF_AUTHZ_WEBHOOK_SECRET);
+  });
+});
