@@ -35,6 +35,7 @@ interface SageRequest {
   labels: Record<string, unknown>;
 }
 
+/** A cache entry: the decision on exactly the requested action set. */
 const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
 type CachedDecision = z.infer<typeof cachedDecisionSchema>;
 
@@ -91,17 +92,16 @@ export class SageAuthorizer implements Authorizer {
       request.scopes.map(async (scope): Promise<ScopeDecision> => {
         const key = generation === undefined ? undefined : this.cacheKey(request, account, generation, scope);
         const hit = key === undefined ? undefined : await this.readCache(key);
-        if (hit) return { scope, granted: scope.actions.filter((a) => hit.granted.includes(a)), source: 'cache', matched: true, reason: hit.reason };
+        if (hit) return { scope, granted: grantExactly(scope.actions, hit.granted), source: 'cache', matched: true, reason: hit.reason };
 
         const body = this.requestBody(request, account, scope);
         const flightKey = keyedHash(this.deps.hashKey, 'authz-sage-flight', this.config.url, generation ?? '', body ?? formatScope(scope));
-        const outcome = await this.flights.run(flightKey, () => this.decide(body, key));
+        const outcome = await this.flights.run(flightKey, () => this.decide(body, scope, key));
         if (outcome.kind === 'unavailable') {
           failed.push({ scope: formatScope(scope), why: outcome.why });
           return { scope, granted: [], source: 'unavailable', matched: false, reason: `SAGE authorization unavailable: ${outcome.why}` };
         }
-        // Re-intersected so the order is the requested one even when the decision was shared.
-        return { scope, granted: scope.actions.filter((a) => outcome.decision.granted.includes(a)), source: 'sage', matched: true, reason: outcome.decision.reason };
+        return { scope, granted: grantExactly(scope.actions, outcome.decision.granted), source: 'sage', matched: true, reason: outcome.decision.reason };
       }),
     );
     if (failed.length > 0) {
@@ -111,14 +111,14 @@ export class SageAuthorizer implements Authorizer {
   }
 
   /** One call, then the decision cached; never throws. */
-  private async decide(body: string | undefined, key: string | undefined): Promise<CallOutcome> {
+  private async decide(body: string | undefined, scope: Scope, key: string | undefined): Promise<CallOutcome> {
     if (body === undefined) return { kind: 'unavailable', why: 'identity attributes cannot be sent as JSON' };
-    const outcome = await this.call(body);
+    const outcome = await this.call(body, scope);
     if (outcome.kind === 'decided' && key !== undefined) await this.writeCache(key, outcome.decision);
     return outcome;
   }
 
-  private async call(body: string): Promise<CallOutcome> {
+  private async call(body: string, scope: Scope): Promise<CallOutcome> {
     let response: UpstreamResponse;
     try {
       response = await this.upstream.request(this.config.url, {
@@ -142,7 +142,8 @@ export class SageAuthorizer implements Authorizer {
       .filter((a) => a !== '');
     const bad = listed.find((a) => !ACTION.test(a));
     if (bad !== undefined) return this.garbage('answer is not a comma list of actions', response);
-    return { kind: 'decided', decision: { granted: listed, reason: listed.length > 0 ? 'allowed by SAGE' : 'SAGE granted nothing' } };
+    const granted = grantExactly(scope.actions, listed);
+    return { kind: 'decided', decision: { granted, reason: granted.length > 0 ? 'allowed by SAGE' : 'SAGE granted none of the requested actions' } };
   }
 
   private garbage(why: string, response: UpstreamResponse): CallOutcome {
@@ -214,6 +215,16 @@ export class SageAuthorizer implements Authorizer {
       this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot cache a SAGE decision');
     }
   }
+}
+
+/**
+ * The requested actions SAGE listed, in requested order. `push` does not imply `pull`: SAGE lists
+ * exactly what it allows. `*` allows everything asked.
+ */
+function grantExactly(requested: readonly string[], listed: readonly string[]): string[] {
+  if (listed.includes('*')) return [...requested];
+  const set = new Set(listed);
+  return requested.filter((a) => set.has(a));
 }
 
 function shortWhy(err: UpstreamError): string {
