@@ -1,9 +1,14 @@
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Socket } from 'node:net';
 import { errorBody } from './http/error-body.js';
 import { clientErrorBody, errorHandler } from './http/error-handler.js';
+import { publicUrl as publicUrlOf } from './config/public-url.js';
+import { accountRoutes } from './http/routes/account.js';
 import { adminRoutes } from './http/routes/admin.js';
+import { deviceRoutes } from './http/routes/device.js';
+import { loginRoutes } from './http/routes/login.js';
 import { healthRoutes } from './http/routes/health.js';
 import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
@@ -14,7 +19,13 @@ import type { Services } from './services.js';
 const BODY_LIMIT = 64 * 1024;
 
 /** The one Fastify factory, used by `main` and by every test. Holds no globals. */
-export async function buildApp(deps: Services): Promise<FastifyInstance> {
+/** Facts about where the app is served that only the caller knows. */
+export interface AppOptions {
+  /** The URL browsers and CLIs reach Wharf at (redirect URIs, verification URIs). */
+  publicUrl: string;
+}
+
+export async function buildApp(deps: Services, options: AppOptions = { publicUrl: publicUrlOf(deps.config) }): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     trustProxy: deps.config.server.trustProxy,
@@ -30,10 +41,24 @@ export async function buildApp(deps: Services): Promise<FastifyInstance> {
 
   await app.register(errorHandler, { basicRealm: 'Wharf' });
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
+  await app.register(cookie, { secret: deps.cookieSecret });
   await app.register(tokenRoutes, { tokens: deps.tokens });
   await app.register(revokeRoutes, { refreshTokens: deps.refreshTokens });
   await app.register(jwksRoutes, { keys: deps.keys });
   await app.register(healthRoutes, { readiness: deps.readiness });
+  if (deps.loginProviders.length > 0) {
+    const federation = deps.config.federation;
+    const publicUrl = options.publicUrl;
+    await app.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600 });
+    await app.register(accountRoutes, {
+      sessions: deps.sessions,
+      credentials: deps.credentials,
+      registryHost: federation.registryHost ?? '<registry>',
+      defaultDays: Math.min(federation.credentials.defaultDays, federation.credentials.maxDays),
+      maxDays: federation.credentials.maxDays,
+    });
+    await app.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays: Math.min(federation.credentials.defaultDays, federation.credentials.maxDays) });
+  }
   if (deps.adminSecret) await app.register(adminRoutes, { secret: deps.adminSecret, invalidator: deps.invalidator });
   return app;
 }

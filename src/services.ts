@@ -1,5 +1,12 @@
 import type { Logger } from 'pino';
+import type { CallbackAuthenticator } from './authn/authenticator.js';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
+import { CredentialAuthenticator } from './authn/credential/credential-authenticator.js';
+import { CredentialStore } from './authn/credential/credential-store.js';
+import { createLoginProvider } from './authn/login-registry.js';
+import { keyedHash } from './cache/keyed-hash.js';
+import { BrowserSessions } from './flows/browser-sessions.js';
+import { DeviceFlow } from './flows/device-flow.js';
 import { RefreshTokenAuthenticator } from './authn/refresh/refresh-authenticator.js';
 import { RefreshTokenStore } from './authn/refresh/refresh-token-store.js';
 import { createAuthenticator } from './authn/registry.js';
@@ -33,6 +40,14 @@ export interface Services {
   authorizer: Authorizer;
   refreshTokens: RefreshTokenStore;
   tokens: TokenService;
+  /** Registry credentials from browser and device logins. */
+  credentials: CredentialStore;
+  /** Configured browser-login providers (none: no login pages). */
+  loginProviders: CallbackAuthenticator[];
+  sessions: BrowserSessions;
+  deviceFlow: DeviceFlow;
+  /** Key that signs cookies, derived from the hash key. */
+  cookieSecret: string;
   generations: AccountGenerations;
   invalidator: Invalidator;
   /** The admin bearer secret, when admin endpoints are enabled. */
@@ -75,10 +90,16 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const cache = inputs.cache ?? createCache(config.cache, logger, now);
   const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
   const backends = config.authn.map((c) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now }));
+  const federation = config.federation;
+  const credentials = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
   const authenticators: AuthenticatorChain = new AuthenticatorChain([
     new RefreshTokenAuthenticator(refreshTokens, (identity) => authenticators.stillValid(identity)),
+    new CredentialAuthenticator(credentials),
     ...backends,
   ]);
+  const loginProviders = federation.providers.map((p) => createLoginProvider(p, inputs.env ?? {}));
+  const sessions = new BrowserSessions(cache, hashKey, federation.sessionHours * 3600, now);
+  const deviceFlow = new DeviceFlow({ cache, hashKey, ...federation.device, now });
   const generations = new AccountGenerations(cache, hashKey);
   const acl = new StaticAclAuthorizer(config.authz.acl, config.authz.webhook ? [] : DEFAULT_ACL_RULES);
   const remote = config.authz.webhook
@@ -122,6 +143,11 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     authorizer,
     refreshTokens,
     tokens,
+    credentials,
+    loginProviders,
+    sessions,
+    deviceFlow,
+    cookieSecret: keyedHash(hashKey, 'cookie-signing'),
     generations,
     invalidator,
     adminSecret,

@@ -33,3 +33,27 @@ export interface PasswordAuthenticator {
    */
   readonly refreshable?: boolean;
 }
+
+/** Server-side state of one browser login, kept between the redirect and the callback. */
+export interface LoginTransaction {
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+}
+
+/**
+ * A backend that logs a browser in through a redirect to an identity provider and back
+ * (Google, GitHub, any OIDC issuer).
+ */
+export interface CallbackAuthenticator {
+  /** The URL slug (`/login/<name>`), unique per configured provider. */
+  readonly name: string;
+  /** The backend type, recorded as the identity's `provider`. */
+  readonly type: string;
+  /** What the login page shows. */
+  readonly displayName: string;
+  /** Where to send the browser. */
+  loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string>;
+  /** Finishes the login from the callback URL the provider redirected to. */
+  handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<AuthnResult>;
+}

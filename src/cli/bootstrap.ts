@@ -6,6 +6,8 @@ import type { Config } from '../config/schema.js';
 import { loadKeys, type LoadedKeys } from '../tokens/key-files.js';
 import type { CliIo } from './io.js';
 
+export { publicUrl } from '../config/public-url.js';
+
 /** Name of the demo account of the embedded defaults. */
 export const DEMO_USER = 'demo';
 
@@ -66,11 +68,4 @@ async function demoPasswordHash(dataDir: string, fromEnv: string | undefined): P
   const hash = await bcrypt.hash(password, 10);
   await writeFile(file, `${hash}\n`, { mode: 0o600 });
   return { hash, generated: password };
-}
-
-/** The URL clients reach Wharf at. */
-export function publicUrl(config: Config): string {
-  if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
-  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  return `http://${host}:${config.server.port}`;
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { githubLoginSchema } from '../authn/github/github-config.js';
 import { introspectionAuthnSchema } from '../authn/introspection/introspection-config.js';
+import { googleLoginSchema, oidcLoginSchema } from '../authn/oidc/oidc-config.js';
 import { staticAuthnSchema } from '../authn/static/static-config.js';
 import { sageAuthzSchema } from '../authz/sage/sage-config.js';
 import { staticAclSchema } from '../authz/static-acl/static-acl-config.js';
@@ -106,6 +108,36 @@ export const configSchema = z.strictObject({
        * not decide (it was unreachable).
        */
       order: z.enum(['acl-first', 'webhook-first']).default('acl-first'),
+    })
+    .prefault({}),
+
+  /** Browser and device logins through identity providers; they hand out Wharf registry credentials. */
+  federation: z
+    .strictObject({
+      /** Identity providers on the login page (`google`, `github`, `oidc`). Default none: no browser or device login. */
+      providers: z.array(z.discriminatedUnion('type', [googleLoginSchema, githubLoginSchema, oidcLoginSchema])).default([]),
+      /** Registry host shown in the `docker login` command on the account page. Default `<registry>`. */
+      registryHost: z.string().optional(),
+      /** Browser session lifetime in hours. Default 8. */
+      sessionHours: z.number().int().min(1).max(24 * 30).default(8),
+      credentials: z
+        .strictObject({
+          /** Lifetime offered by default on the account page, and of device-login credentials, in days. Default 30. */
+          defaultDays: z.number().int().min(1).default(30),
+          /** Longest lifetime any credential may have, in days. Default 90. */
+          maxDays: z.number().int().min(1).max(3650).default(90),
+        })
+        .prefault({}),
+      device: z
+        .strictObject({
+          /** How long a device code may wait for approval, in seconds. Default 600. */
+          expiresInSeconds: z.number().int().min(60).max(3600).default(600),
+          /** Minimum polling interval, in seconds. Default 5 (RFC 8628). */
+          intervalSeconds: z.number().int().min(1).max(60).default(5),
+          /** Device logins one address may start per 10 minutes. Default 20. */
+          maxStartsPerIp: z.number().int().min(1).default(20),
+        })
+        .prefault({}),
     })
     .prefault({}),
 

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/** `type: github`: GitHub (or GitHub Enterprise) OAuth apps; GitHub is OAuth 2.0, not OIDC. */
+export const githubLoginSchema = z.strictObject({
+  type: z.literal('github'),
+  /** URL slug (`/login/<name>`). Default `github`. */
+  name: z.string().regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes').optional(),
+  /** What the login page shows. Default `GitHub`. */
+  displayName: z.string().optional(),
+  /** OAuth app client id. */
+  clientId: z.string().min(1),
+  /** File holding the client secret; wins over `clientSecretEnv`. */
+  clientSecretFile: z.string().optional(),
+  /** Environment variable holding the client secret. Default `WHARF_GITHUB_CLIENT_SECRET`. */
+  clientSecretEnv: z.string().optional(),
+  /** Web base URL (authorize and token endpoints live under it). Default https://github.com. */
+  webUrl: z.url().default('https://github.com'),
+  /** REST API base URL. Default https://api.github.com (GitHub Enterprise: https://HOST/api/v3). */
+  apiUrl: z.url().default('https://api.github.com'),
+  /** Only members of these organisations may log in. Default: anyone. */
+  allowedOrgs: z.array(z.string()).default([]),
+  /** Fetch the user's teams (`org/team` slugs) into the identity's `teams` attribute. Default false. */
+  fetchTeams: z.boolean().default(false),
+});
+
+export type GithubLoginConfig = z.infer<typeof githubLoginSchema>;

@@ -1,0 +1,64 @@
+import type { AuthnResult, CallbackAuthenticator, LoginTransaction } from '../authenticator.js';
+import { deriveAccountName } from '../../domain/account-name.js';
+import { OAuth2Core } from '../oauth2-core/oauth2-core.js';
+import type { GoogleLoginConfig, OidcLoginConfig } from './oidc-config.js';
+
+/**
+ * Browser login through an OpenID Connect issuer; Google is this with its issuer, the `email`
+ * claim and an optional hosted-domain rule.
+ */
+export class OidcLogin implements CallbackAuthenticator {
+  readonly name: string;
+  readonly type: 'google' | 'oidc';
+  readonly displayName: string;
+  private readonly core: OAuth2Core;
+
+  constructor(
+    private readonly config: GoogleLoginConfig | OidcLoginConfig,
+    clientSecret: string,
+  ) {
+    this.type = config.type;
+    this.name = config.name ?? config.type;
+    this.displayName = config.displayName ?? (config.type === 'google' ? 'Google' : this.name);
+    const google = config.type === 'google';
+    this.core = new OAuth2Core({
+      server: { kind: 'discovery', issuer: config.issuer },
+      clientId: config.clientId,
+      clientSecret,
+      scopes: google ? ['openid', 'email', 'profile'] : config.scopes,
+      oidc: true,
+      // Google shows only accounts of the one domain it is told about; the claim is still checked.
+      ...(google && config.allowedDomains.length === 1 ? { extraParams: { hd: config.allowedDomains[0]! } } : {}),
+    });
+  }
+
+  loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string> {
+    return this.core.loginUrl(redirectUri, transaction);
+  }
+
+  async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<AuthnResult> {
+    const { claims } = await this.core.exchange(callbackUrl, transaction);
+    if (!claims) return { kind: 'denied', reason: 'the provider returned no ID token' };
+    const sub = String(claims.sub);
+    if (this.config.type === 'google') {
+      if (claims.email_verified !== true || typeof claims.email !== 'string') return { kind: 'denied', reason: 'the Google account has no verified e-mail address' };
+      const domains = this.config.allowedDomains;
+      if (domains.length > 0 && !domains.includes(String(claims.hd ?? ''))) {
+        return { kind: 'denied', reason: `the Google account is not in an allowed domain (${domains.join(', ')})` };
+      }
+      const account = deriveAccountName(claims.email, this.config.accountTransform);
+      if (!account) return { kind: 'denied', reason: `"${claims.email}" does not give a valid account name` };
+      return ok(account, this.type, sub, { email: claims.email, hd: claims.hd ?? null });
+    }
+    const raw = claims[this.config.accountClaim];
+    if (typeof raw !== 'string') return { kind: 'denied', reason: `the ID token has no "${this.config.accountClaim}" claim` };
+    const account = deriveAccountName(raw, this.config.accountTransform);
+    if (!account) return { kind: 'denied', reason: `"${raw}" does not give a valid account name` };
+    const groups = claims[this.config.groupsClaim];
+    return ok(account, this.type, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
+  }
+}
+
+function ok(account: string, provider: string, subject: string, attributes: Record<string, unknown>): AuthnResult {
+  return { kind: 'ok', identity: { account, provider, subject, attributes } };
+}

@@ -1,0 +1,142 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Cache } from '../cache/cache.js';
+import { keyedHash } from '../cache/keyed-hash.js';
+import { TooManyRequestsError } from '../domain/errors.js';
+import type { Identity } from '../domain/identity.js';
+
+/** RFC 8628 §6.1: consonants only, so codes spell no words, with no look-alike pairs. */
+const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+
+/** A device authorization between `/device/code` and its last poll. */
+export interface DeviceGrant {
+  userCode: string;
+  clientId: string;
+  /** The registry the CLI wants a credential for, as it said. */
+  registry: string;
+  /** Address the CLI asked from, shown on the approval page. */
+  clientIp: string;
+  status: 'pending' | 'approved' | 'denied';
+  identity?: Identity;
+  interval: number;
+  lastPollAt: number;
+  expiresAt: number;
+}
+
+/** What a poll yields. */
+export type DevicePoll =
+  | { kind: 'authorization_pending' | 'slow_down' | 'expired_token' | 'access_denied' }
+  | { kind: 'approved'; grant: DeviceGrant };
+
+/** Settings of the flow. */
+export interface DeviceFlowOptions {
+  cache: Cache;
+  hashKey: Buffer;
+  expiresInSeconds: number;
+  intervalSeconds: number;
+  /** Device codes one client address may start per 10 minutes. */
+  maxStartsPerIp: number;
+  now?: () => number;
+}
+
+/** Normalises what a person typed: case-insensitive, separators and spaces ignored. */
+export function normaliseUserCode(typed: string): string {
+  return typed.toUpperCase().replace(/[^A-Z]/g, '');
+}
+
+/**
+ * The RFC 8628 device authorization grant, with its state in the cache: codes are single-use,
+ * expire, and polling faster than the interval answers `slow_down` and adds 5 s for good.
+ */
+export class DeviceFlow {
+  private readonly now: () => number;
+
+  constructor(private readonly options: DeviceFlowOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(request: { clientId: string; registry: string; clientIp: string }): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
+    await this.limitStarts(request.clientIp);
+    const deviceCode = randomBytes(32).toString('base64url');
+    const raw = Array.from({ length: 8 }, () => USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)]).join('');
+    const userCode = `${raw.slice(0, 4)}-${raw.slice(4)}`;
+    const now = this.now();
+    const { expiresInSeconds: ttl, intervalSeconds: interval } = this.options;
+    const grant: DeviceGrant = { ...request, userCode, status: 'pending', interval, lastPollAt: 0, expiresAt: now + ttl * 1000 };
+    await this.options.cache.set(this.deviceKey(deviceCode), JSON.stringify(grant), ttl);
+    await this.options.cache.set(this.userKey(raw), this.deviceKey(deviceCode), ttl);
+    return { deviceCode, userCode, expiresIn: ttl, interval };
+  }
+
+  async poll(deviceCode: string, clientId: string): Promise<DevicePoll> {
+    const key = this.deviceKey(deviceCode);
+    const grant = await this.load(key);
+    if (!grant || grant.clientId !== clientId || grant.expiresAt <= this.now()) return { kind: 'expired_token' };
+    if (grant.status === 'denied') {
+      await this.forget(key, grant);
+      return { kind: 'access_denied' };
+    }
+    if (grant.status === 'approved') {
+      await this.forget(key, grant); // single use: the credential is handed out once
+      return { kind: 'approved', grant };
+    }
+    const now = this.now();
+    const tooSoon = now - grant.lastPollAt < grant.interval * 1000;
+    grant.lastPollAt = now;
+    if (tooSoon) grant.interval += 5;
+    await this.save(key, grant);
+    return { kind: tooSoon ? 'slow_down' : 'authorization_pending' };
+  }
+
+  /** The pending grant a person's code names, for the approval page. */
+  async lookup(typedCode: string): Promise<DeviceGrant | undefined> {
+    const key = await this.options.cache.get(this.userKey(normaliseUserCode(typedCode)));
+    const grant = key ? await this.load(key) : undefined;
+    return grant && grant.status === 'pending' && grant.expiresAt > this.now() ? grant : undefined;
+  }
+
+  /** Approves or denies the pending grant; false when the code is unknown, used or expired. */
+  async decide(typedCode: string, decision: { approve: true; identity: Identity } | { approve: false }): Promise<boolean> {
+    const userKey = this.userKey(normaliseUserCode(typedCode));
+    const key = await this.options.cache.get(userKey);
+    const grant = key ? await this.load(key) : undefined;
+    if (!key || !grant || grant.status !== 'pending' || grant.expiresAt <= this.now()) return false;
+    grant.status = decision.approve ? 'approved' : 'denied';
+    if (decision.approve) grant.identity = decision.identity;
+    await this.save(key, grant);
+    await this.options.cache.delete(userKey); // the code cannot be approved twice
+    return true;
+  }
+
+  private async limitStarts(clientIp: string): Promise<void> {
+    const window = Math.floor(this.now() / 600_000);
+    const key = `devrate:${keyedHash(this.options.hashKey, 'device-rate', clientIp, String(window))}`;
+    const count = Number((await this.options.cache.get(key)) ?? 0) + 1;
+    await this.options.cache.set(key, String(count), 600);
+    if (count > this.options.maxStartsPerIp) {
+      throw new TooManyRequestsError('too many device logins started from this address; wait a few minutes', 600 - Math.floor((this.now() / 1000) % 600));
+    }
+  }
+
+  private async load(key: string): Promise<DeviceGrant | undefined> {
+    const raw = await this.options.cache.get(key);
+    return raw ? (JSON.parse(raw) as DeviceGrant) : undefined;
+  }
+
+  private async save(key: string, grant: DeviceGrant): Promise<void> {
+    const ttl = Math.max(1, Math.ceil((grant.expiresAt - this.now()) / 1000));
+    await this.options.cache.set(key, JSON.stringify(grant), ttl);
+  }
+
+  private async forget(key: string, grant: DeviceGrant): Promise<void> {
+    await this.options.cache.delete(key);
+    await this.options.cache.delete(this.userKey(normaliseUserCode(grant.userCode)));
+  }
+
+  private deviceKey(deviceCode: string): string {
+    return `device:${keyedHash(this.options.hashKey, 'device', deviceCode)}`;
+  }
+
+  private userKey(normalisedCode: string): string {
+    return `usercode:${keyedHash(this.options.hashKey, 'user-code', normalisedCode)}`;
+  }
+}

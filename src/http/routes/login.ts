@@ -1,0 +1,84 @@
+import type { FastifyInstance } from 'fastify';
+import type { CallbackAuthenticator } from '../../authn/authenticator.js';
+import type { BrowserSessions } from '../../flows/browser-sessions.js';
+import { html, page } from '../pages/html.js';
+import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, signedCookie } from '../session-cookies.js';
+
+/** Options of the browser login routes. */
+export interface LoginRouteOptions {
+  providers: readonly CallbackAuthenticator[];
+  sessions: BrowserSessions;
+  publicUrl: string;
+  sessionSeconds: number;
+}
+
+/** `/login` (provider list), `/login/:name` (redirect), `/login/:name/callback`, `POST /logout`. */
+export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptions): Promise<void> {
+  const { providers, sessions, publicUrl } = options;
+  const secure = publicUrl.startsWith('https:');
+  const byName = new Map(providers.map((p) => [p.name, p]));
+  const redirectUri = (p: CallbackAuthenticator) => `${publicUrl}/login/${p.name}/callback`;
+
+  app.get('/login', async (request, reply) => {
+    const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to);
+    const items = providers.map((p) => html`<li><a class="button" href="/login/${p.name}?return_to=${encodeURIComponent(returnTo)}">Sign in with ${p.displayName}</a></li>`);
+    const body = providers.length
+      ? html`<p>Sign in to get a registry credential for <code>docker login</code>.</p><ul style="list-style:none;padding:0;display:grid;gap:.5rem">${items}</ul>`
+      : html`<p class="error">No identity providers are configured.</p>`;
+    return reply.type('text/html; charset=utf-8').send(page('Sign in', body));
+  });
+
+  app.get('/login/:name', async (request, reply) => {
+    const provider = byName.get((request.params as { name: string }).name);
+    if (!provider) return reply.status(404).type('text/html; charset=utf-8').send(page('Unknown provider', html`<p class="error">There is no such sign-in provider. <a href="/login">Choose one</a>.</p>`));
+    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to));
+    // The state also goes into a cookie, so the callback must come back to the browser that started it.
+    reply.setCookie(LOGIN_COOKIE, pending.state, cookieOptions(secure, 600));
+    return reply.redirect(await provider.loginUrl(redirectUri(provider), pending));
+  });
+
+  app.get('/login/:name/callback', async (request, reply) => {
+    const fail = (status: number, message: string) =>
+      reply.status(status).type('text/html; charset=utf-8').send(page('Sign-in failed', html`<p class="error">${message}</p><p><a href="/login">Try again</a></p>`));
+    const provider = byName.get((request.params as { name: string }).name);
+    if (!provider) return fail(404, 'There is no such sign-in provider.');
+    const query = request.query as Record<string, unknown>;
+    if (typeof query.error === 'string') return fail(400, `The provider refused the sign-in (${query.error.slice(0, 60)}).`);
+    const state = typeof query.state === 'string' ? query.state : '';
+    const cookieState = signedCookie(request, LOGIN_COOKIE);
+    reply.clearCookie(LOGIN_COOKIE, { path: '/' });
+    if (!state || state !== cookieState) {
+      request.log.info({ event: 'login_refused', provider: provider.name, reason: 'state mismatch' }, 'login refused');
+      return fail(400, 'This sign-in link does not belong to this browser, or was already used.');
+    }
+    const pending = await sessions.takeLogin(state);
+    if (!pending || pending.provider !== provider.name) {
+      request.log.info({ event: 'login_refused', provider: provider.name, reason: 'unknown or replayed state' }, 'login refused');
+      return fail(400, 'This sign-in has expired or was already used.');
+    }
+    let result;
+    try {
+      result = await provider.handleCallback(new URL(request.url, publicUrl), pending);
+    } catch (err) {
+      request.log.warn({ event: 'login_refused', provider: provider.name, reason: err instanceof Error ? err.message : 'error' }, 'login refused');
+      return fail(400, 'The provider’s answer could not be verified. Please try again.');
+    }
+    if (result.kind !== 'ok') {
+      const reason = result.kind === 'denied' ? result.reason : 'not recognised';
+      request.log.info({ event: 'login_refused', provider: provider.name, reason }, 'login refused');
+      return fail(403, `Sign-in refused: ${reason}.`);
+    }
+    const { id } = await sessions.create(result.identity);
+    request.log.info({ event: 'login', provider: provider.name, account: result.identity.account }, 'browser login');
+    reply.setCookie(SESSION_COOKIE, id, cookieOptions(secure, options.sessionSeconds));
+    return reply.redirect(pending.returnTo);
+  });
+
+  app.post('/logout', async (request, reply) => {
+    const current = await currentSession(request, sessions);
+    const csrf = (request.body as Record<string, unknown> | undefined)?.csrf;
+    if (current && csrf === current.session.csrf) await sessions.destroy(current.id);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.redirect('/login');
+  });
+}

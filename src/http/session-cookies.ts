@@ -1,0 +1,36 @@
+import type {} from '@fastify/cookie';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BrowserSessions, Session } from '../flows/browser-sessions.js';
+
+export const SESSION_COOKIE = 'wharf_session';
+export const LOGIN_COOKIE = 'wharf_login';
+
+/** Cookie attributes: HttpOnly, SameSite=Lax, Secure when Wharf is served over https, signed. */
+export function cookieOptions(secure: boolean, maxAgeSeconds: number) {
+  return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure, signed: true, maxAge: maxAgeSeconds };
+}
+
+/** The value of a signed cookie, or undefined when absent or tampered with. */
+export function signedCookie(request: FastifyRequest, name: string): string | undefined {
+  const raw = request.cookies[name];
+  if (!raw) return undefined;
+  const unsigned = request.unsignCookie(raw);
+  return unsigned.valid && unsigned.value !== null ? unsigned.value : undefined;
+}
+
+/** The session of this browser, if it is signed in. */
+export async function currentSession(request: FastifyRequest, sessions: BrowserSessions): Promise<{ id: string; session: Session } | undefined> {
+  const id = signedCookie(request, SESSION_COOKIE);
+  const session = await sessions.get(id);
+  return id && session ? { id, session } : undefined;
+}
+
+/** Sends the browser to log in, coming back to where it was. */
+export function redirectToLogin(request: FastifyRequest, reply: FastifyReply) {
+  return reply.redirect(`/login?return_to=${encodeURIComponent(request.url)}`);
+}
+
+/** Only same-site relative paths are followed after login (no open redirect). */
+export function safeReturnTo(value: unknown): string {
+  return typeof value === 'string' && /^\/(?![/\\])/.test(value) && value.length < 500 ? value : '/account';
+}

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, SCREENSHOT_DIR } from '../support/browser.js';
+import { dockerLogin } from '../support/docker-cli.js';
+import { startGithubStandIn, type GithubStandIn } from '../support/github-standin.js';
+import { buildOciImage } from '../support/oci-image.js';
+import { startTestIdp, type TestIdp } from '../support/oidc-idp.js';
+import { freePort } from '../support/ports.js';
+import { requireCommand } from '../support/prerequisites.js';
+import { startRegistry, type RegistryHandle } from '../support/registry.js';
+import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
+import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+
+// A person signs in through a real OIDC provider (standing in for Google) or the GitHub stand-in
+// in Debian Chromium, gets a registry credential, uses it with docker login and skopeo against
+// the real registry, revokes it, and sees it refused.
+describe('browser login hands out registry credentials', () => {
+  let work: string;
+  let idp: TestIdp;
+  let github: GithubStandIn;
+  let wharf: WharfHandle;
+  let registry: RegistryHandle;
+  let browser: Browser;
+  let image: { ref: string; layerDigest: string };
+  const secrets: Record<string, string> = { WHARF_HASH_KEY: randomBytes(24).toString('hex') };
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+
+  async function signInWithGoogle(page: Page, login: string) {
+    await page.goto(`${wharf.url}/login`);
+    await shot(page, 'login-page');
+    await page.getByRole('link', { name: 'Sign in with Google' }).click();
+    await page.locator('input[name="login"]').fill(login);
+    await page.locator('input[name="password"]').fill('any-password');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click(); // consent
+    await page.waitForURL(`${wharf.url}/account`);
+  }
+
+  beforeAll(async () => {
+    requireCommand('/usr/bin/docker-registry', 'docker-registry');
+    requireCommand('/usr/bin/skopeo', 'skopeo');
+    work = await mkdtemp(join(tmpdir(), 'wharf-federated-'));
+    const [wharfPort, registryPort] = [await freePort(), await freePort()];
+    const wharfUrl = `http://127.0.0.1:${wharfPort}`;
+    idp = await startTestIdp({
+      redirectUris: [`${wharfUrl}/login/google/callback`],
+      users: {
+        alice: { email: 'alice@example.com', email_verified: true, hd: 'example.com' },
+        mallory: { email: 'mallory@elsewhere.org', email_verified: true, hd: 'elsewhere.org' },
+      },
+    });
+    github = await startGithubStandIn([
+      { login: 'Octocat', id: 583231, orgs: ['acme'] },
+      { login: 'outsider', id: 42, orgs: ['other'] },
+    ]);
+    secrets.WHARF_GOOGLE_CLIENT_SECRET = idp.clientSecret;
+    secrets.WHARF_GITHUB_CLIENT_SECRET = github.clientSecret;
+    const configFile = await writeConfig(
+      {
+        server: { port: wharfPort },
+        dataDir: join(work, 'data'),
+        federation: {
+          registryHost: `127.0.0.1:${registryPort}`,
+          providers: [
+            { type: 'google', clientId: idp.clientId, issuer: idp.issuer, allowedDomains: ['example.com'] },
+            { type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] },
+          ],
+        },
+      },
+      work,
+    );
+    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], { env: secrets });
+    expect(cli.code, cli.stderr).toBe(0);
+    wharf = await startWharf(configFile, secrets);
+    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+    image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'federated' });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await registry?.stop();
+    await wharf?.stop();
+    await github?.close();
+    await idp?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('signs in with the OIDC provider, shows a credential once, and that credential works with docker login and skopeo until revoked', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signInWithGoogle(page, 'alice');
+    await expect(page.getByRole('heading', { name: 'Your registry access' }).isVisible()).resolves.toBe(true);
+    await shot(page, 'account-page');
+    await page.getByLabel('Name (where you will use it)').fill('ci laptop');
+    await page.getByRole('button', { name: 'Create credential' }).click();
+    const credential = (await page.locator('#credential').textContent())?.trim() ?? '';
+    expect(credential).toMatch(/^wharf_cr_[A-Za-z0-9_-]{43}$/);
+    expect(await page.locator('#docker-login').textContent()).toBe(`docker login ${registry.host} -u alice --password-stdin`);
+    await shot(page, 'credential-created');
+
+    const login = await dockerLogin(registry.host, 'alice', credential, { configDir: join(work, 'docker-alice') });
+    expect(login.code, login.stderr).toBe(0);
+    const push = await skopeoCopy(image.ref, `docker://${registry.host}/alice/app:v1`, { creds: `alice:${credential}` });
+    expect(push.code, push.stderr).toBe(0);
+
+    // The list shows it, with a last-used time, and reloading never shows the secret again.
+    await page.goto(`${wharf.url}/account`);
+    await expect(page.locator('table').textContent()).resolves.toContain('ci laptop');
+    expect(await page.content()).not.toContain(credential);
+    await page.getByRole('button', { name: 'Revoke ci laptop' }).click();
+    await expect(page.getByRole('status').textContent()).resolves.toContain('Credential revoked');
+    await shot(page, 'credential-revoked');
+    const after = await skopeoInspect(`docker://${registry.host}/alice/app:v1`, { creds: `alice:${credential}`, raw: true });
+    expect(after.code).not.toBe(0);
+    expect(after.stderr).toContain('invalid username or password');
+    await context.close();
+  });
+
+  it('refuses a Google account outside the allowed domain', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${wharf.url}/login/google`);
+    await page.locator('input[name="login"]').fill('mallory');
+    await page.locator('input[name="password"]').fill('x');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect(page.locator('.error').textContent()).resolves.toContain('not in an allowed domain');
+    await shot(page, 'login-refused-domain');
+    await context.close();
+  });
+
+  it('signs in with GitHub, lower-cases the login, and refuses users outside the allowed organisation', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${wharf.url}/login`);
+    await page.getByRole('link', { name: 'Sign in with GitHub' }).click();
+    await shot(page, 'github-authorize');
+    await page.getByRole('button', { name: 'Authorize as Octocat' }).click();
+    await page.waitForURL(`${wharf.url}/account`);
+    await expect(page.locator('header').textContent()).resolves.toContain('Signed in as octocat');
+
+    const other = await browser.newContext();
+    const outsider = await other.newPage();
+    await outsider.goto(`${wharf.url}/login/github`);
+    await outsider.getByRole('button', { name: 'Authorize as outsider' }).click();
+    await expect(outsider.locator('.error').textContent()).resolves.toContain('not a member of an allowed organisation');
+    await Promise.all([context.close(), other.close()]);
+  });
+
+  it('refuses a callback with a forged state, one from another browser, and a replayed callback', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${wharf.url}/login/github`); // sets this browser's state cookie
+    const forged = await page.request.get(`${wharf.url}/login/github/callback?code=x&state=forged`);
+    expect(forged.status()).toBe(400);
+    expect(await forged.text()).toContain('does not belong to this browser');
+
+    // A real login: note the callback URL, then replay it once the login is done.
+    const callbacks: string[] = [];
+    page.on('request', (r) => r.url().includes('/login/github/callback') && callbacks.push(r.url()));
+    await page.goto(`${wharf.url}/login/github`);
+    await page.getByRole('button', { name: 'Authorize as Octocat' }).click();
+    await page.waitForURL(`${wharf.url}/account`);
+    expect(callbacks).toHaveLength(1);
+    const replay = await page.goto(callbacks[0]!);
+    expect(replay?.status()).toBe(400);
+
+    // The same callback URL from a browser that never started the login.
+    const stranger = await (await browser.newContext()).newPage();
+    const foreign = await stranger.goto(callbacks[0]!);
+    expect(foreign?.status()).toBe(400);
+    await context.close();
+  });
+
+  it('refuses account forms without the session’s CSRF token', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signInWithGoogle(page, 'alice');
+    const forged = await page.request.post(`${wharf.url}/account/credentials`, { form: { label: 'evil', days: '1', csrf: 'guess' } });
+    expect(forged.status()).toBe(403);
+    const anonymous = await (await browser.newContext()).request.post(`${wharf.url}/account/credentials`, { form: { label: 'x' }, maxRedirects: 0 });
+    expect(anonymous.status()).toBe(302);
+    await context.close();
+  });
+
+  it('runs the device flow: code, approval page, then a credential for the CLI', async () => {
+    const form = (body: Record<string, string>) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) });
+    const started = (await (await fetch(`${wharf.url}/device/code`, form({ client_id: 'wharf-cli', registry: registry.host }))).json()) as Record<string, string | number>;
+    expect(started.user_code).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+    const poll = () => fetch(`${wharf.url}/device/token`, form({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: String(started.device_code), client_id: 'wharf-cli' }));
+    expect(await (await poll()).json()).toMatchObject({ error: 'authorization_pending' });
+    expect(await (await poll()).json()).toMatchObject({ error: 'slow_down' }); // polled at once: too fast
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signInWithGoogle(page, 'alice');
+    // Typed in lower case with spaces: still accepted.
+    await page.goto(`${wharf.url}/device`);
+    await page.getByLabel('Code shown by your terminal').fill(String(started.user_code).toLowerCase().replace('-', ' '));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect(page.locator('main').textContent()).resolves.toContain(registry.host);
+    await shot(page, 'device-approve');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await expect(page.getByRole('status').textContent()).resolves.toContain('return to your terminal');
+    await shot(page, 'device-approved');
+
+    // Waiting out the (grown) interval is not needed: an approved grant is handed out at the next poll.
+    const done = (await (await poll()).json()) as { access_token: string; account: string };
+    expect(done.account).toBe('alice');
+    const pull = await skopeoInspect(`docker://${registry.host}/alice/app:v1`, { creds: `alice:${done.access_token}`, raw: true });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(await (await poll()).json()).toMatchObject({ error: 'expired_token' }); // single use
+    await context.close();
+  });
+});

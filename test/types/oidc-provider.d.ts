@@ -1,0 +1,15 @@
+// The oidc-provider package ships no types; the tests use this much of it.
+declare module 'oidc-provider' {
+  import type { Server } from 'node:http';
+
+  interface Account {
+    accountId: string;
+    claims(): Promise<Record<string, unknown>>;
+  }
+
+  export default class Provider {
+    constructor(issuer: string, configuration: Record<string, unknown> & { findAccount?: (ctx: unknown, id: string) => Promise<Account | undefined> });
+    listen(port: number, host?: string): Server;
+    callback(): (req: unknown, res: unknown) => void;
+  }
+}
