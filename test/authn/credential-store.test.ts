@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CredentialAuthenticator } from '../../src/authn/credential/credential-authenticator.js';
+import { CredentialStore } from '../../src/authn/credential/credential-store.js';
+import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { deriveAccountName } from '../../src/domain/account-name.js';
+
+const alice = { account: 'alice', provider: 'github', subject: '1', attributes: { orgs: ['acme'] } };
+
+function setup(maxDays = 90) {
+  let now = 1_800_000_000_000;
+  const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
+  const store = new CredentialStore({ cache, hashKey: randomBytes(32), maxLifetimeSeconds: maxDays * 86_400, now: () => now });
+  return { store, cache, auth: new CredentialAuthenticator(store), advance: (ms: number) => void (now += ms) };
+}
+
+describe('CredentialStore and CredentialAuthenticator', () => {
+  it('issues a credential that logs its account in, and no other', async () => {
+    const { store, auth } = setup();
+    const { secret, record } = await store.create(alice, { label: 'laptop', lifetimeSeconds: 86_400, source: 'browser' });
+    const result = await auth.login('alice', secret);
+    expect(result.kind === 'ok' && result.identity).toMatchObject({ account: 'alice', provider: 'github', attributes: { orgs: ['acme'], credentialId: record.id } });
+    expect((await auth.login('bob', secret)).kind).toBe('denied');
+    expect(await auth.login('alice', 'plain-password')).toEqual({ kind: 'no_match' });
+  });
+
+  it('lists credentials with last use, revokes them, and expires them', async () => {
+    const { store, auth, advance } = setup();
+    const first = await store.create(alice, { label: 'one', lifetimeSeconds: 3600, source: 'browser' });
+    advance(1000);
+    const second = await store.create(alice, { label: 'two', lifetimeSeconds: 7200, source: 'device' });
+    await auth.login('alice', first.secret);
+    const listed = await store.list('alice');
+    expect(listed.map((c) => [c.label, c.source, c.lastUsedAt !== undefined])).toEqual([
+      ['two', 'device', false],
+      ['one', 'browser', true],
+    ]);
+    expect(await store.revoke('bob', second.record.id)).toBe(false); // not bob's
+    expect(await store.revoke('alice', second.record.id)).toBe(true);
+    expect((await auth.login('alice', second.secret)).kind).toBe('denied');
+    advance(3600 * 1000);
+    expect((await auth.login('alice', first.secret)).kind).toBe('denied');
+    expect(await store.list('alice')).toEqual([]);
+  });
+
+  it('caps lifetimes at the maximum and stores no secret', async () => {
+    const { store, cache } = setup(1);
+    const { secret, record } = await store.create(alice, { label: 'x', lifetimeSeconds: 30 * 86_400, source: 'browser' });
+    expect(record.expiresAt - record.createdAt).toBe(86_400_000);
+    const dump = JSON.stringify([...(cache as unknown as { lru: { entries(): Iterable<unknown> } }).lru.entries()]);
+    expect(dump).not.toContain(secret);
+    expect(dump).not.toContain(secret.slice(9, 30));
+  });
+});
+
+describe('deriveAccountName', () => {
+  it.each([
+    ['Octocat', 'lowercase', 'octocat'],
+    ['Alice.Smith@Example.com', 'email-local-part', 'alice.smith'],
+    ['a_b-c', 'lowercase', 'a_b-c'],
+    ['bad name', 'lowercase', undefined],
+    ['-leading', 'lowercase', undefined],
+    ['trailing.', 'lowercase', undefined],
+    ['no-at-sign', 'email-local-part', undefined],
+    ['ünicode@x.org', 'email-local-part', undefined],
+    ['a'.repeat(65), 'lowercase', undefined],
+  ] as const)('%s (%s) → %s', (raw, transform, expected) => {
+    expect(deriveAccountName(raw, transform)).toBe(expected);
+  });
+});

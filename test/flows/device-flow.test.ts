@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { TooManyRequestsError } from '../../src/domain/errors.js';
+import { DeviceFlow, normaliseUserCode } from '../../src/flows/device-flow.js';
+
+const alice = { account: 'alice', provider: 'google', subject: 'a', attributes: {} };
+
+function setup(overrides: Partial<{ maxStartsPerIp: number }> = {}) {
+  let now = 1_800_000_000_000;
+  const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
+  const flow = new DeviceFlow({ cache, hashKey: randomBytes(32), expiresInSeconds: 600, intervalSeconds: 5, maxStartsPerIp: overrides.maxStartsPerIp ?? 20, now: () => now });
+  return { flow, advance: (s: number) => void (now += s * 1000) };
+}
+const request = { clientId: 'wharf-cli', registry: 'registry.example', clientIp: '10.0.0.7' };
+
+describe('DeviceFlow', () => {
+  it('answers pending, then slow_down (interval +5 s, for good) when polled too fast', async () => {
+    const { flow, advance } = setup();
+    const { deviceCode, interval } = await flow.start(request);
+    expect(interval).toBe(5);
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('authorization_pending');
+    advance(4);
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('slow_down');
+    advance(6); // enough for 5 s, not for the new 10 s
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('slow_down');
+    advance(15);
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('authorization_pending');
+    advance(16);
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('authorization_pending');
+  });
+
+  it('accepts the user code in any case and with any separators, once', async () => {
+    const { flow } = setup();
+    const { deviceCode, userCode } = await flow.start(request);
+    expect(userCode).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+    const typed = ` ${userCode.toLowerCase().replace('-', ' ')} `;
+    expect(normaliseUserCode(typed)).toBe(userCode.replace('-', ''));
+    expect((await flow.lookup(typed))?.registry).toBe('registry.example');
+    expect(await flow.decide(typed, { approve: true, identity: alice })).toBe(true);
+    expect(await flow.decide(userCode, { approve: true, identity: alice })).toBe(false); // cannot approve twice
+    const approved = await flow.poll(deviceCode, 'wharf-cli');
+    expect(approved.kind === 'approved' && approved.grant.identity).toEqual(alice);
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('expired_token'); // handed out once
+  });
+
+  it('reports a denial once, then forgets the code', async () => {
+    const { flow } = setup();
+    const { deviceCode, userCode } = await flow.start(request);
+    expect(await flow.decide(userCode, { approve: false })).toBe(true);
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('access_denied');
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('expired_token');
+  });
+
+  it('expires codes, refuses another client id, and unknown codes', async () => {
+    const { flow, advance } = setup();
+    const { deviceCode, userCode } = await flow.start(request);
+    expect((await flow.poll(deviceCode, 'someone-else')).kind).toBe('expired_token');
+    expect((await flow.poll('made-up', 'wharf-cli')).kind).toBe('expired_token');
+    advance(601);
+    expect(await flow.lookup(userCode)).toBeUndefined();
+    expect(await flow.decide(userCode, { approve: true, identity: alice })).toBe(false);
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('expired_token');
+  });
+
+  it('limits how many logins one address may start', async () => {
+    const { flow, advance } = setup({ maxStartsPerIp: 3 });
+    for (let i = 0; i < 3; i++) await flow.start(request);
+    await expect(flow.start(request)).rejects.toBeInstanceOf(TooManyRequestsError);
+    await flow.start({ ...request, clientIp: '10.0.0.8' });
+    advance(600);
+    await flow.start(request);
+  });
+});
