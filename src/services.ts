@@ -118,7 +118,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       actionLifetimeSeconds: config.token.actionLifetimeSeconds,
       refreshTokensEnabled: config.refreshTokens.enabled,
     },
-    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }) },
+    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), now },
   );
   const introspectors = backends.filter((b): b is IntrospectionAuthenticator => b instanceof IntrospectionAuthenticator);
   const invalidator = new Invalidator({

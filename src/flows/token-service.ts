@@ -56,6 +56,7 @@ export interface TokenServiceDeps {
   refreshTokens: RefreshTokenStore;
   minter: TokenMinter;
   logger: Logger;
+  now?: () => number;
 }
 
 /** Authenticates, authorizes and mints: the token endpoint without HTTP. */
@@ -85,7 +86,7 @@ export class TokenService {
       subject: identity?.account ?? '',
       audience: service,
       access,
-      lifetimeSeconds: this.lifetimeFor(access),
+      lifetimeSeconds: this.lifetimeFor(access, identity),
     });
     const response: TokenResponse = {
       token: minted.token,
@@ -142,13 +143,17 @@ export class TokenService {
     }
   }
 
-  private lifetimeFor(access: readonly Grant[]): number {
+  private lifetimeFor(access: readonly Grant[], identity: Identity | undefined): number {
     let lifetime = this.options.lifetimeSeconds;
     for (const grant of access) {
       for (const action of grant.actions) {
         lifetime = Math.max(lifetime, this.options.actionLifetimeSeconds[action] ?? 0);
       }
     }
+    // An identity that itself expires (an OIDC ID token used as password) caps the token: the
+    // registry token never outlives the proof it was minted from.
+    const expiresAt = identity?.attributes.expiresAt;
+    if (typeof expiresAt === 'number') lifetime = Math.min(lifetime, Math.max(1, Math.floor(expiresAt - (this.deps.now ?? Date.now)() / 1000)));
     return lifetime;
   }
 

@@ -109,3 +109,14 @@ describe('TokenService', () => {
     expect(decodeJwt(answer.token)).toMatchObject({ sub: '', access: [] });
   });
 });
+
+describe('TokenService lifetimes', () => {
+  it('never lets a token outlive an identity that expires (an ID token used as password)', async () => {
+    const s = services();
+    const exp = Math.floor(Date.now() / 1000) + 90;
+    const token = await s.refreshTokens.issue({ account: 'alice', provider: 'static', subject: 'alice', attributes: { expiresAt: exp } }, 'registry');
+    const answer = await s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken: token }, grantType: 'refresh_token', account: undefined }));
+    expect(answer.expires_in).toBeGreaterThanOrEqual(89);
+    expect(answer.expires_in).toBeLessThanOrEqual(90);
+  });
+});
