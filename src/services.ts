@@ -27,6 +27,7 @@ import { RedisCache } from './cache/redis-cache.js';
 import type { Config } from './config/schema.js';
 import { TokenService } from './flows/token-service.js';
 import type { Readiness } from './domain/readiness.js';
+import type { KeyRotation } from './tokens/key-files.js';
 import type { KeyStore } from './tokens/keys.js';
 import { TokenMinter } from './tokens/minter.js';
 
@@ -68,6 +69,8 @@ export interface ServiceInputs {
   hashKey: Buffer;
   /** A cache to use instead of the configured one (tests). */
   cache?: Cache;
+  /** Key rotation machinery (rotating leaves); rescanned and rotated while running. */
+  keyRotation?: KeyRotation | undefined;
   /** Environment, for secrets named by `...Env` settings. Default: none. */
   env?: Readonly<Record<string, string | undefined>>;
   now?: () => number;
@@ -134,6 +137,21 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     if (config.admin.secretFile) throw err;
   }
   let channel: { close(): Promise<void> } | undefined;
+  let rescan: NodeJS.Timeout | undefined;
+  const rotation = inputs.keyRotation;
+  const keyLog = logger.child({ component: 'keys' });
+  const rescanKeys = async () => {
+    try {
+      const before = keys.current().kid;
+      await rotation!.store.refresh();
+      const made = rotation!.automatic && rotation!.rotator ? await rotation!.rotator.rotateIfDue() : undefined;
+      if (made) keyLog.info({ event: 'key_rotated', leaf: made }, 'new signing leaf published; it signs once its lead time has passed');
+      const after = keys.current().kid;
+      if (after !== before) keyLog.info({ event: 'signing_key_activated', kid: after }, 'signing with a new leaf');
+    } catch (err) {
+      keyLog.error({ event: 'key_rescan_failed', err: err instanceof Error ? err.message : String(err) }, 'could not re-read signing keys; keeping the current ones');
+    }
+  };
   return {
     config,
     logger,
@@ -159,11 +177,13 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       return { status: degraded ? 'degraded' : 'ready', checks };
     },
     async start() {
+      if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {
         channel = await subscribeInvalidations(config.cache.url, `${config.cache.keyPrefix}invalidate`, (r) => invalidator.invalidate(r, 'redis'), logger.child({ component: 'invalidation' }));
       }
     },
     async close() {
+      if (rescan) clearInterval(rescan);
       await channel?.close();
       await cache.close();
     },

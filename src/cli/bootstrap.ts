@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import bcrypt from 'bcrypt';
 import type { Config } from '../config/schema.js';
-import { loadKeys, type LoadedKeys } from '../tokens/key-files.js';
+import { loadKeys, type KeySource, type LoadedKeys } from '../tokens/key-files.js';
 import type { CliIo } from './io.js';
 
 export { publicUrl } from '../config/public-url.js';
@@ -25,11 +25,7 @@ export interface Bootstrap {
 export async function bootstrap(config: Config, io: CliIo): Promise<Bootstrap> {
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const keys = await loadKeys({
-    ...config.keys,
-    generatedDir: join(dataDir, 'keys'),
-    kidFormat: config.token.kidFormat,
-  });
+  const keys = await loadKeys(keySource(config));
   const hashKey = await loadHashKey(config, io, dataDir);
   if (!config.demoUser) return { keys, hashKey, config };
 
@@ -37,6 +33,16 @@ export async function bootstrap(config: Config, io: CliIo): Promise<Bootstrap> {
   const demoBackend = { type: 'static' as const, users: { [DEMO_USER]: { passwordHash: demo.hash, attributes: {} } }, verifiedCacheSeconds: 60 };
   const withDemo: Config = { ...config, authn: [demoBackend, ...config.authn] };
   return demo.generated ? { keys, hashKey, config: withDemo, generatedDemoPassword: demo.generated } : { keys, hashKey, config: withDemo };
+}
+
+/** Where the config says keys come from. */
+export function keySource(config: Config): KeySource {
+  return {
+    ...config.keys,
+    generatedDir: join(resolve(config.dataDir), 'keys'),
+    kidFormat: config.token.kidFormat,
+    maxTokenLifetimeSeconds: Math.max(config.token.lifetimeSeconds, ...Object.values(config.token.actionLifetimeSeconds)),
+  };
 }
 
 async function loadHashKey(config: Config, io: CliIo, dataDir: string): Promise<Buffer> {

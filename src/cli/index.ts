@@ -1,9 +1,5 @@
-import { configCheckCommand } from './config-check.js';
-import { hashPasswordCommand } from './hash-password.js';
 import type { CliIo } from './io.js';
-import { keysCommand } from './keys.js';
-import { registryConfigCommand } from './registry-config.js';
-import { serveCommand, type RunningServer } from './serve.js';
+import type { RunningServer } from './serve.js';
 
 export const USAGE = `usage: wharf <command> [options]
 
@@ -13,25 +9,32 @@ commands:
                                              print a registry config.yml that trusts this Wharf
   hash-password [--cost N]                   bcrypt a password read on stdin, for static users
   keys generate --out DIR [--alg ES256|RS256] create a root CA and a signing key certified by it
+  keys rotate [--config FILE] [--lead-seconds N]
+                                             add a signing leaf (published now, signs after the lead)
   config check FILE                          validate a config file, printing every problem
+  login REGISTRY [--wharf URL] [--insecure] [--no-browser] [--store helper|config] [--config-dir DIR]
+                                             sign in through the browser (device code), store a docker credential
 
 FILE may also come from WHARF_CONFIG; with no config, embedded defaults apply.
 `;
 
-/** Runs one subcommand: an exit code, or a running server that main keeps alive. */
+/** Runs one subcommand: an exit code, or a running server that main keeps alive. Each command is
+ * imported when used, so `wharf login` or the config check does not load the server's graph. */
 export async function runCli(argv: string[], io: CliIo): Promise<number | RunningServer> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serveCommand(rest, io);
+      return (await import('./serve.js')).serveCommand(rest, io);
     case 'registry-config':
-      return registryConfigCommand(rest, io);
+      return (await import('./registry-config.js')).registryConfigCommand(rest, io);
     case 'hash-password':
-      return hashPasswordCommand(rest, io);
+      return (await import('./hash-password.js')).hashPasswordCommand(rest, io);
     case 'keys':
-      return keysCommand(rest, io);
+      return (await import('./keys.js')).keysCommand(rest, io);
     case 'config':
-      return configCheckCommand(rest, io);
+      return (await import('./config-check.js')).configCheckCommand(rest, io);
+    case 'login':
+      return (await import('./login.js')).loginCommand(rest, io);
     case undefined:
     case 'help':
     case '--help':

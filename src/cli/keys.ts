@@ -3,6 +3,9 @@ import { join, resolve } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { createRootCa, createSigningLeaf } from '../tokens/certificates.js';
+import { loadConfig } from '../config/load.js';
+import { loadKeys } from '../tokens/key-files.js';
+import { keySource } from './bootstrap.js';
 import type { CliIo } from './io.js';
 
 /**
@@ -11,8 +14,9 @@ import type { CliIo } from './io.js';
  */
 export async function keysCommand(argv: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'rotate') return rotateCommand(rest, io);
   if (sub !== 'generate') {
-    io.stderr('usage: wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]\n');
+    io.stderr('usage: wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]\n       wharf keys rotate [--config FILE] [--lead-seconds N]\n');
     return 2;
   }
   const { values } = parseArgs({
@@ -60,5 +64,36 @@ export async function keysCommand(argv: string[], io: CliIo): Promise<number> {
       '',
     ].join('\n'),
   );
+  return 0;
+}
+
+/**
+ * `wharf keys rotate [--config FILE] [--lead-seconds N]`: adds a signing leaf to the shared leaf
+ * directory, certified by the CA key (run it where the CA key is). It is published at once and
+ * signs after the lead time; the registry needs no restart since it trusts the CA.
+ */
+async function rotateCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, 'lead-seconds': { type: 'string' } } });
+  const config = await loadConfig(values.config ?? io.env.WHARF_CONFIG, io.env);
+  const loaded = await loadKeys(keySource(config));
+  if (!loaded.rotation) {
+    io.stderr('keys.signingKeyFile is set: that fixed key does not rotate. Remove it to use rotating leaves.\n');
+    return 1;
+  }
+  if (!loaded.rotation.rotator) {
+    io.stderr('the CA key (keys.caKeyFile) is not readable here: run `wharf keys rotate` where it is.\n');
+    return 1;
+  }
+  const lead = values['lead-seconds'] === undefined ? config.keys.rotation.publishLeadSeconds : Number(values['lead-seconds']);
+  if (!Number.isInteger(lead) || lead < 0) {
+    io.stderr('--lead-seconds must be a whole number of seconds\n');
+    return 2;
+  }
+  const id = await loaded.rotation.rotator.rotate(lead);
+  if (!id) {
+    io.stderr('another rotation is in progress (lock file in the leaf directory); try again shortly\n');
+    return 1;
+  }
+  io.stdout(`new signing leaf ${id}: published now, signs from ${new Date(Date.now() + lead * 1000).toISOString()}\n`);
   return 0;
 }

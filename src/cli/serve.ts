@@ -22,7 +22,7 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<RunningSe
   const config = await loadConfig(values.config ?? io.env.WHARF_CONFIG, io.env);
   const boot = await bootstrap(config, io);
   const logger = createLogger(config.log.level);
-  const services = createServices(boot.config, { logger, keys: boot.keys.store, hashKey: boot.hashKey, env: io.env });
+  const services = createServices(boot.config, { logger, keys: boot.keys.store, hashKey: boot.hashKey, env: io.env, keyRotation: boot.keys.rotation });
   const app = await buildApp(services);
   await services.start();
   await app.listen({ host: config.server.host, port: config.server.port });

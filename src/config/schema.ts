@@ -75,6 +75,26 @@ export const configSchema = z.strictObject({
       rootCertificateFile: z.string().optional(),
       /** Further certificates whose keys stay in the JWKS (rotation). Default none. */
       publishCertificateFiles: z.array(z.string()).default([]),
+      /** Without a fixed key: the directory of short-lived signing leaves, shared by all replicas. Default `dataDir/keys/leaves`. */
+      leafDirectory: z.string().optional(),
+      /** The CA certificate the registry trusts (`rootcertbundle`). Default `dataDir/keys/ca.pem`, generated when absent. */
+      caCertificateFile: z.string().optional(),
+      /** The CA key that certifies new leaves; keep it off serving machines and rotate with `wharf keys rotate` where it is. Default `dataDir/keys/ca-key.pem`. */
+      caKeyFile: z.string().optional(),
+      rotation: z
+        .strictObject({
+          /** Rotate on schedule when the CA key is readable here. Default true. */
+          automatic: z.boolean().default(true),
+          /** Age of the newest leaf at which a new one is made, in hours. Default 24. */
+          everyHours: z.number().min(0.01).max(24 * 365).default(24),
+          /** Validity of each leaf certificate, in hours; must cover everyHours + publishLeadSeconds + the longest token. Default 72. */
+          leafValidityHours: z.number().min(0.05).max(24 * 3650).default(72),
+          /** A new leaf is published this long before it signs, so every verifier knows it first. Default 60. */
+          publishLeadSeconds: z.number().int().min(0).max(86_400).default(60),
+          /** How often replicas re-read the leaf directory, in seconds. Default 10. */
+          rescanSeconds: z.number().min(0.1).max(3600).default(10),
+        })
+        .prefault({}),
     })
     .prefault({}),
 

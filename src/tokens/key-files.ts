@@ -1,9 +1,11 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRootCa, createSigningLeaf } from './certificates.js';
+import { createRootCa } from './certificates.js';
+import { KeyRotator, type RotationSettings } from './key-rotator.js';
 import {
   StaticKeyStore,
+  type KeyStore,
   algorithmOf,
   parseCertificateChain,
   verificationKeyFromChain,
@@ -11,39 +13,60 @@ import {
   type SigningAlgorithm,
   type SigningKey,
 } from './keys.js';
+import { signingKeyFromFiles } from './key-pair-files.js';
+import { RotatingKeyStore } from './rotating-key-store.js';
+
+export { signingKeyFromFiles };
 
 /** Where signing material comes from. */
 export interface KeySource {
-  /** PEM private key of the signing (leaf) key; with `certificateChainFile`, disables generation. */
+  /** PEM private key of a fixed signing key; with `certificateChainFile`, turns rotation off. */
   signingKeyFile?: string | undefined;
-  /** PEM certificates, leaf first, then intermediates; sent as `x5c`. */
+  /** PEM certificates of the fixed key, leaf first, then intermediates; sent as `x5c`. */
   certificateChainFile?: string | undefined;
-  /** PEM root certificate(s) for the registry's `rootcertbundle`; default: the chain's last certificate. */
+  /** PEM root certificate(s) for the registry's `rootcertbundle` (fixed key); default: the chain's last certificate. */
   rootCertificateFile?: string | undefined;
-  /** Extra certificates whose keys stay published in the JWKS (keys being rotated out or in). */
+  /** Extra certificates whose keys stay published in the JWKS (fixed key). */
   publishCertificateFiles?: readonly string[] | undefined;
-  /** Directory for generated development keys, used when no key files are given. */
+  /** Directory for generated development material (CA, leaves), used when nothing else is given. */
   generatedDir: string;
+  /** Rotating leaves: the shared directory. Default `<generatedDir>/leaves`. */
+  leafDirectory?: string | undefined;
+  /** The CA the registry trusts. Default `<generatedDir>/ca.pem`, generated with its key when absent. */
+  caCertificateFile?: string | undefined;
+  /** The CA key that certifies leaves; without it Wharf cannot rotate by itself. Default `<generatedDir>/ca-key.pem`. */
+  caKeyFile?: string | undefined;
+  rotation?: Omit<RotationSettings, 'leafDirectory' | 'caKeyFile' | 'caCertificateFile' | 'algorithm'> & { automatic: boolean; rescanSeconds: number };
+  /** Longest token lifetime, so a leaf outlives every token it signs. */
+  maxTokenLifetimeSeconds?: number;
   /** Algorithm of generated keys. */
   algorithm: SigningAlgorithm;
   kidFormat: KidFormat;
 }
 
+/** Rotation machinery, when keys rotate. */
+export interface KeyRotation {
+  store: RotatingKeyStore;
+  /** Present when the CA key is readable here. */
+  rotator: KeyRotator | undefined;
+  automatic: boolean;
+  rescanSeconds: number;
+}
+
 /** What loading did, so the CLI can say it. */
 export interface LoadedKeys {
-  store: StaticKeyStore;
+  store: KeyStore;
   /** Files written because they did not exist yet (empty when nothing was generated). */
   generated: string[];
   /** Path of the PEM bundle the registry must trust. */
   rootBundleFile: string;
+  rotation: KeyRotation | undefined;
 }
 
 const CA_DAYS = 3650;
-const LEAF_DAYS = 90;
-// Renew a generated leaf this long before it expires, so no token outlives its certificate.
-const LEAF_RENEW_DAYS = 30;
+const DEFAULT_ROTATION = { automatic: true, everyHours: 24, leafValidityHours: 72, publishLeadSeconds: 60, rescanSeconds: 10 };
 
-/** Loads keys from files, or generates (once) and reuses a development CA and signing key. */
+/** Loads a fixed key from files, or rotating leaves certified by a (possibly generated) CA. */
 export async function loadKeys(source: KeySource, now = new Date()): Promise<LoadedKeys> {
   if (source.signingKeyFile || source.certificateChainFile) {
     if (!source.signingKeyFile || !source.certificateChainFile) {
@@ -59,77 +82,49 @@ export async function loadKeys(source: KeySource, now = new Date()): Promise<Loa
         verificationKeyFromChain(parseCertificateChain(await readFile(f, 'utf8')), source.kidFormat),
       ),
     );
-    return { store: new StaticKeyStore(signing, extra, rootPem), generated: [], rootBundleFile: rootFile };
+    return { store: new StaticKeyStore(signing, extra, rootPem), generated: [], rootBundleFile: rootFile, rotation: undefined };
   }
-  return loadGenerated(source, now);
+  return loadRotating(source, now);
 }
 
-/** Reads a signing key and its chain, and checks that they belong together. */
-export async function signingKeyFromFiles(keyFile: string, chainFile: string, kidFormat: KidFormat): Promise<SigningKey> {
-  const privateKey = createPrivateKey(await readFile(keyFile, 'utf8'));
-  const chain = parseCertificateChain(await readFile(chainFile, 'utf8'));
-  const verification = await verificationKeyFromChain(chain, kidFormat);
-  assertSameKey(privateKey, verification.publicKey, keyFile, chainFile);
-  return { ...verification, privateKey };
-}
-
-async function loadGenerated(source: KeySource, now: Date): Promise<LoadedKeys> {
+async function loadRotating(source: KeySource, now: Date): Promise<LoadedKeys> {
   const dir = source.generatedDir;
-  const files = {
-    caCert: join(dir, 'ca.pem'),
-    caKey: join(dir, 'ca-key.pem'),
-    key: join(dir, 'signing-key.pem'),
-    chain: join(dir, 'signing-chain.pem'),
-  };
+  const caCert = source.caCertificateFile ?? join(dir, 'ca.pem');
+  const caKey = source.caKeyFile ?? join(dir, 'ca-key.pem');
+  const leafDirectory = source.leafDirectory ?? join(dir, 'leaves');
+  const rotation = { ...DEFAULT_ROTATION, ...source.rotation };
+  const maxLifetime = source.maxTokenLifetimeSeconds ?? 300;
+  const needed = rotation.everyHours * 3600 + rotation.publishLeadSeconds + maxLifetime;
+  if (rotation.leafValidityHours * 3600 < needed) {
+    throw new Error(
+      `keys.rotation.leafValidityHours (${rotation.leafValidityHours}) must cover everyHours + publishLeadSeconds + the longest token lifetime (${Math.ceil(needed / 3600)} h), so no leaf expires before the tokens it signed`,
+    );
+  }
   const generated: string[] = [];
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-
-  if (!(await exists(files.caCert))) {
+  if (!source.caCertificateFile && !(await exists(caCert))) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const ca = await createRootCa(source.algorithm, 'Wharf development CA', CA_DAYS, now);
-    await writeFile(files.caKey, ca.privateKeyPem, { mode: 0o600 });
-    await writeFile(files.caCert, ca.certificatePem);
-    generated.push(files.caCert, files.caKey);
+    await writeFile(caKey, ca.privateKeyPem, { mode: 0o600 });
+    await writeFile(caCert, ca.certificatePem);
+    generated.push(caCert, caKey);
   }
-  const needsLeaf =
-    !(await exists(files.key)) ||
-    !(await exists(files.chain)) ||
-    leafExpiresSoon(await readFile(files.chain, 'utf8'), now) ||
-    generated.length > 0;
-  if (needsLeaf) {
-    const caKey = createPrivateKey(await readFile(files.caKey, 'utf8'));
-    const caPem = await readFile(files.caCert, 'utf8');
-    const leaf = await createSigningLeaf(source.algorithm, { privateKey: caKey, certificatePem: caPem }, 'Wharf token signing', LEAF_DAYS, now);
-    await writeFile(files.key, leaf.privateKeyPem, { mode: 0o600 });
-    await writeFile(files.chain, leaf.certificatePem);
-    generated.push(files.key, files.chain);
-  }
-  const signing = await signingKeyFromFiles(files.key, files.chain, source.kidFormat);
-  return {
-    store: new StaticKeyStore(signing, [], await readFile(files.caCert, 'utf8')),
-    generated,
-    rootBundleFile: files.caCert,
-  };
-}
-
-function leafExpiresSoon(chainPem: string, now: Date): boolean {
-  const leaf = parseCertificateChain(chainPem)[0];
-  if (!leaf) return true;
-  return new Date(leaf.validTo).getTime() - now.getTime() < LEAF_RENEW_DAYS * 86_400_000;
+  // `now` may be in the future (tests of renewal): both clocks run from it.
+  const offset = now.getTime() - Date.now();
+  const clock = () => Date.now() + offset;
+  const store = new RotatingKeyStore(leafDirectory, await readFile(caCert, 'utf8'), source.kidFormat, maxLifetime, clock);
+  const rotator = (await exists(caKey))
+    ? new KeyRotator({ leafDirectory, caKeyFile: caKey, caCertificateFile: caCert, algorithm: source.algorithm, ...rotation }, store, clock)
+    : undefined;
+  const created = rotator ? await rotator.ensureSigningKey() : (await store.refresh(), undefined);
+  if (created) generated.push(join(leafDirectory, created));
+  store.current(); // throws, naming the fix, when no leaf can sign
+  return { store, generated, rootBundleFile: caCert, rotation: { store, rotator, automatic: rotation.automatic, rescanSeconds: rotation.rescanSeconds } };
 }
 
 function lastCertificatePem(pem: string): string {
   const last = parseCertificateChain(pem).at(-1);
   if (!last) throw new Error('certificate chain file holds no certificate');
   return last.toString();
-}
-
-function assertSameKey(privateKey: KeyObject, publicKey: KeyObject, keyFile: string, chainFile: string): void {
-  algorithmOf(privateKey);
-  const fromPrivate = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
-  const fromCert = publicKey.export({ type: 'spki', format: 'der' });
-  if (!fromPrivate.equals(fromCert)) {
-    throw new Error(`the key in ${keyFile} does not match the first certificate of ${chainFile}`);
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -18,6 +18,11 @@ export interface SkopeoCommonOptions {
   authfile?: string;
   /** Killed after this long; default 30000 ms. */
   timeoutMs?: number;
+  /**
+   * Variables laid over the sandbox environment, e.g. a PATH with a `docker-credential-*` shim
+   * first and that helper's own settings. Unset keys keep the sandbox's values (HOME, XDG dirs…).
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Options for {@link skopeoCopy}. */
@@ -81,6 +86,7 @@ async function runSkopeo(globalArgs: string[], args: string[], opts: SkopeoCommo
       XDG_CONFIG_HOME: join(home, '.config'),
       TMPDIR: join(sandbox, 'tmp'),
       CONTAINERS_REGISTRIES_CONF: registriesConf,
+      ...opts.env,
     };
     if (opts.authfile !== undefined) env.REGISTRY_AUTH_FILE = opts.authfile;
 

@@ -63,7 +63,7 @@ export async function startWharf(configFile: string, env: Record<string, string>
       done();
     },
   });
-  const services = createServices(boot.config, { logger: createLogger(config.log.level, sink), keys: boot.keys.store, hashKey: boot.hashKey, env });
+  const services = createServices(boot.config, { logger: createLogger(config.log.level, sink), keys: boot.keys.store, hashKey: boot.hashKey, env, keyRotation: boot.keys.rotation });
   const app = await buildApp(services);
   await services.start();
   await app.listen({ host: config.server.host, port: config.server.port });

@@ -11,5 +11,8 @@ declare module 'oidc-provider' {
     constructor(issuer: string, configuration: Record<string, unknown> & { findAccount?: (ctx: unknown, id: string) => Promise<Account | undefined> });
     listen(port: number, host?: string): Server;
     callback(): (req: unknown, res: unknown) => void;
+    // The rest of its API (Client, IdToken, ...) is used untyped.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    [member: string]: any;
   }
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// `docker-credential-wharf`: the only file of this binary that reads argv, the environment and stdin.
+import { text } from 'node:stream/consumers';
+import { credentialHelperCommand } from './cli/credential-helper-command.js';
+
+const io = {
+  env: process.env,
+  stdout: (s: string) => void process.stdout.write(s),
+  stderr: (s: string) => void process.stderr.write(s),
+  readStdin: () => text(process.stdin),
+};
+
+try {
+  process.exitCode = await credentialHelperCommand(process.argv.slice(2), io);
+} catch (err) {
+  // stdout, not stderr: docker shows a helper's stdout as the error. Never a stack trace.
+  process.stdout.write(`docker-credential-wharf: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+}
