@@ -111,6 +111,7 @@ export class TokenService {
         decisions: decisions.map((d) => ({ scope: formatScope(d.scope), granted: d.granted, source: d.source, reason: d.reason })),
         refreshTokenIssued: response.refresh_token !== undefined,
         jti: minted.jti,
+        kid: minted.kid,
       },
       'token issued',
     );

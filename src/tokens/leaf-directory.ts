@@ -20,10 +20,11 @@ interface LeafMeta {
 }
 
 /**
- * Reads every leaf (`<dir>/<id>/{key.pem,chain.pem,meta.json}`), oldest first. A leaf being
+ * Reads every leaf (`<dir>/<id>/{key.pem,chain.pem,meta.json}`), by activation time; `known`
+ * entries are reused as they are. A leaf being
  * written is invisible: writers build it in a dot-directory and rename it into place.
  */
-export async function readLeaves(dir: string, kidFormat: KidFormat): Promise<LeafEntry[]> {
+export async function readLeaves(dir: string, kidFormat: KidFormat, known: ReadonlyMap<string, LeafEntry> = new Map()): Promise<LeafEntry[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -33,6 +34,12 @@ export async function readLeaves(dir: string, kidFormat: KidFormat): Promise<Lea
   }
   const leaves: LeafEntry[] = [];
   for (const id of names.filter((n) => !n.startsWith('.')).sort()) {
+    // Leaves never change once in place: parse each once.
+    const seen = known.get(id);
+    if (seen) {
+      leaves.push(seen);
+      continue;
+    }
     const path = join(dir, id);
     const meta = JSON.parse(await readFile(join(path, 'meta.json'), 'utf8')) as LeafMeta;
     const key = await signingKeyFromFiles(join(path, 'key.pem'), join(path, 'chain.pem'), kidFormat);

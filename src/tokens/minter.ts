@@ -19,6 +19,8 @@ export interface MintedToken {
   expiresIn: number;
   issuedAt: Date;
   jti: string;
+  /** The signing key's id, for the audit log. */
+  kid: string;
 }
 
 /** Options of the minter. */
@@ -75,6 +77,7 @@ export class TokenMinter {
       expiresIn: exp - iat,
       issuedAt: new Date(iat * 1000),
       jti,
+      kid: key.kid,
     };
   }
 

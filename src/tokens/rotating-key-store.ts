@@ -26,7 +26,7 @@ export class RotatingKeyStore implements KeyStore {
 
   /** Re-reads the directory; cheap when nothing changed (objects keep their identity). */
   async refresh(): Promise<void> {
-    this.leaves = await readLeaves(this.dir, this.kidFormat);
+    this.leaves = await readLeaves(this.dir, this.kidFormat, new Map(this.leaves.map((l) => [l.id, l])));
     this.select();
   }
 
@@ -39,11 +39,11 @@ export class RotatingKeyStore implements KeyStore {
     // Prefer a leaf that outlives a maximum-length token; the minter caps exp at notAfter anyway.
     const roomy = activated.filter((l) => l.key.notAfter.getTime() - now >= lifetimeMs + SKEW_MS);
     const chosen = (roomy.length ? roomy : activated).at(-1);
-    const published = this.leaves.filter((leaf) => {
+    const published = this.leaves.filter((leaf, index) => {
       if (leaf.key.notAfter.getTime() <= now) return false;
       if (leaf === chosen || leaf.activatesAt > now) return true;
-      // Superseded: keep it until the tokens it may have signed have expired.
-      const successor = this.leaves.find((l) => l.activatesAt > leaf.activatesAt && l.activatesAt <= now);
+      // Superseded (a later leaf has activated): keep it until the tokens it may have signed expired.
+      const successor = this.leaves.slice(index + 1).find((l) => l.activatesAt <= now);
       return !successor || successor.activatesAt + lifetimeMs + SKEW_MS > now;
     });
     const ordered = chosen ? [chosen, ...published.filter((l) => l !== chosen).reverse()] : published.reverse();
