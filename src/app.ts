@@ -10,6 +10,7 @@ import { adminRoutes } from './http/routes/admin.js';
 import { deviceRoutes } from './http/routes/device.js';
 import { loginRoutes } from './http/routes/login.js';
 import { healthRoutes } from './http/routes/health.js';
+import { metricsRoutes, tokenOutcome } from './http/routes/metrics.js';
 import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
@@ -40,12 +41,21 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
   });
 
   await app.register(errorHandler, { basicRealm: 'Wharf' });
+  // Added before the routes so it applies to them.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url !== '/token') return;
+    const grant = request.method === 'GET' ? 'get' : String((request.body as Record<string, unknown> | undefined)?.grant_type ?? 'none');
+    const grantType = ['get', 'password', 'refresh_token'].includes(grant) ? grant : 'other';
+    deps.metrics.tokenRequests.inc({ outcome: tokenOutcome(reply.statusCode), grant_type: grantType });
+    deps.metrics.tokenDuration.observe({ grant_type: grantType }, reply.elapsedTime / 1000);
+  });
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(cookie, { secret: deps.cookieSecret });
   await app.register(tokenRoutes, { tokens: deps.tokens });
   await app.register(revokeRoutes, { refreshTokens: deps.refreshTokens });
   await app.register(jwksRoutes, { keys: deps.keys });
   await app.register(healthRoutes, { readiness: deps.readiness });
+  await app.register(metricsRoutes, { metrics: deps.metrics });
   if (deps.loginProviders.length > 0) {
     const federation = deps.config.federation;
     const publicUrl = options.publicUrl;

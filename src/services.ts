@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { CallbackAuthenticator } from './authn/authenticator.js';
+import { Redis } from 'ioredis';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
+import { LoginLimiter } from './authn/login-limiter.js';
 import { CredentialAuthenticator } from './authn/credential/credential-authenticator.js';
 import { CredentialStore } from './authn/credential/credential-store.js';
 import { createLoginProvider } from './authn/login-registry.js';
@@ -18,6 +20,9 @@ import { DEFAULT_ACL_RULES } from './authz/static-acl/static-acl-config.js';
 import type { Cache } from './cache/cache.js';
 import { FallbackCache } from './cache/fallback-cache.js';
 import { AccountGenerations } from './cache/account-generations.js';
+import { InstrumentedCache } from './cache/instrumented-cache.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { CircuitState } from './upstream/circuit-breaker.js';
 import { MemoryCache } from './cache/memory-cache.js';
 import { subscribeInvalidations } from './cache/redis-invalidation-channel.js';
 import { readSecret } from './config/secrets.js';
@@ -41,6 +46,7 @@ export interface Services {
   authorizer: Authorizer;
   refreshTokens: RefreshTokenStore;
   tokens: TokenService;
+  metrics: Metrics;
   /** Registry credentials from browser and device logins. */
   credentials: CredentialStore;
   /** Configured browser-login providers (none: no login pages). */
@@ -69,6 +75,8 @@ export interface ServiceInputs {
   hashKey: Buffer;
   /** A cache to use instead of the configured one (tests). */
   cache?: Cache;
+  /** Metrics to record into (default: a new registry with Node's process metrics). */
+  metrics?: Metrics;
   /** Key rotation machinery (rotating leaves); rescanned and rotated while running. */
   keyRotation?: KeyRotation | undefined;
   /** Environment, for secrets named by `...Env` settings. Default: none. */
@@ -90,9 +98,11 @@ export function createCache(config: Config['cache'], logger: Logger, now?: () =>
 export function createServices(config: Config, inputs: ServiceInputs): Services {
   const { logger, keys, hashKey } = inputs;
   const now = inputs.now ?? Date.now;
-  const cache = inputs.cache ?? createCache(config.cache, logger, now);
+  const metrics = inputs.metrics ?? createMetrics();
+  const cache = new InstrumentedCache(inputs.cache ?? createCache(config.cache, logger, now), metrics.cacheLookups);
+  const upstreamObserver = metrics.observeUpstream;
   const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
-  const backends = config.authn.map((c) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now }));
+  const backends = config.authn.map((c) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver }));
   const federation = config.federation;
   const credentials = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
   const authenticators: AuthenticatorChain = new AuthenticatorChain([
@@ -106,13 +116,27 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const generations = new AccountGenerations(cache, hashKey);
   const acl = new StaticAclAuthorizer(config.authz.acl, config.authz.webhook ? [] : DEFAULT_ACL_RULES);
   const remote = config.authz.webhook
-    ? createRemoteAuthorizer(config.authz.webhook, { cache, hashKey, logger, env: inputs.env ?? {}, generation: (a) => generations.current(a), now })
+    ? createRemoteAuthorizer(config.authz.webhook, { cache, hashKey, logger, env: inputs.env ?? {}, generation: (a) => generations.current(a), now, upstreamObserver })
     : undefined;
   const authorizer: Authorizer = !remote
     ? acl
     : config.authz.order === 'acl-first'
       ? new CombinedAuthorizer(acl, remote)
       : new CombinedAuthorizer(remote, acl);
+  const limiterRedis =
+    config.bruteForce.enabled && config.cache.type === 'redis'
+      ? new Redis(config.cache.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500 }).on('error', () => {})
+      : undefined;
+  const limiter = config.bruteForce.enabled
+    ? new LoginLimiter({
+        perIp: config.bruteForce.perIp,
+        perAccount: config.bruteForce.perAccount,
+        hashKey,
+        redis: limiterRedis,
+        keyPrefix: config.cache.type === 'redis' ? config.cache.keyPrefix : 'wharf:',
+        onLimited: (limit) => metrics.rateLimited.inc({ limit }),
+      })
+    : undefined;
   const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, now });
   const tokens = new TokenService(
     {
@@ -121,7 +145,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       actionLifetimeSeconds: config.token.actionLifetimeSeconds,
       refreshTokensEnabled: config.refreshTokens.enabled,
     },
-    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), now },
+    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter, now },
   );
   const introspectors = backends.filter((b): b is IntrospectionAuthenticator => b instanceof IntrospectionAuthenticator);
   const invalidator = new Invalidator({
@@ -136,6 +160,12 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   } catch (err) {
     if (config.admin.secretFile) throw err;
   }
+  metrics.setCircuitSource(() => {
+    const states: Record<string, CircuitState> = {};
+    introspectors.forEach((b, i) => (states[introspectors.length > 1 ? `introspection.${i}` : 'introspection'] = b.circuitState()));
+    if (remote) states[`authz-${config.authz.webhook!.type}`] = remote.circuitState();
+    return states;
+  });
   let channel: { close(): Promise<void> } | undefined;
   let rescan: NodeJS.Timeout | undefined;
   const rotation = inputs.keyRotation;
@@ -161,6 +191,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     authorizer,
     refreshTokens,
     tokens,
+    metrics,
     credentials,
     loginProviders,
     sessions,
@@ -184,6 +215,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     async close() {
       if (rescan) clearInterval(rescan);
+      limiterRedis?.disconnect();
       await channel?.close();
       await cache.close();
     },

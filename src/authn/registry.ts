@@ -1,8 +1,15 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
+import type { UpstreamObserver } from '../upstream/upstream-client.js';
 import { readSecret } from '../config/secrets.js';
 import type { PasswordAuthenticator } from './authenticator.js';
 import { IntrospectionAuthenticator } from './introspection/introspection-authenticator.js';
+import { OidcTokenAuthenticator } from './oidc-token/oidc-token-authenticator.js';
+import type { OidcTokenAuthnConfig } from './oidc-token/oidc-token-config.js';
+import { GithubTokenAuthenticator } from './provider-token/github-token-authenticator.js';
+import type { GithubTokenAuthnConfig } from './provider-token/github-token-config.js';
+import { GoogleTokenAuthenticator } from './provider-token/google-token-authenticator.js';
+import type { GoogleTokenAuthnConfig } from './provider-token/google-token-config.js';
 import type { IntrospectionAuthnConfig } from './introspection/introspection-config.js';
 import { StaticAuthenticator } from './static/static-authenticator.js';
 import type { StaticAuthnConfig } from './static/static-config.js';
@@ -15,12 +22,17 @@ export interface AuthenticatorDeps {
   /** Environment, for secrets named by `...Env` settings. */
   env: Readonly<Record<string, string | undefined>>;
   now?: () => number;
+  /** Told about every upstream request (metrics). */
+  upstreamObserver?: UpstreamObserver;
 }
 
 /** Config of each backend type, keyed by `type`. */
 interface AuthnConfigs {
   static: StaticAuthnConfig;
   introspection: IntrospectionAuthnConfig;
+  'oidc-token': OidcTokenAuthnConfig;
+  'github-token': GithubTokenAuthnConfig;
+  'google-token': GoogleTokenAuthnConfig;
 }
 
 type Factories = { [K in keyof AuthnConfigs]: (config: AuthnConfigs[K], deps: AuthenticatorDeps) => PasswordAuthenticator };
@@ -36,6 +48,9 @@ export const authenticatorFactories: Factories = {
         env: config.clientSecretEnv ?? (config.dialect === 'sage' ? 'tokenInfoPassword' : 'WHARF_INTROSPECTION_CLIENT_SECRET'),
       }, deps.env),
     }),
+  'oidc-token': (config, deps) => new OidcTokenAuthenticator(config, deps),
+  'github-token': (config, deps) => new GithubTokenAuthenticator(config, deps),
+  'google-token': (config, deps) => new GoogleTokenAuthenticator(config, deps),
 };
 
 /** Builds one configured backend. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
+import type { UpstreamObserver } from '../upstream/upstream-client.js';
 import { readSecret } from '../config/secrets.js';
 import type { CircuitState } from '../upstream/circuit-breaker.js';
 import type { Authorizer } from './authorizer.js';
@@ -16,6 +17,8 @@ export interface RemoteAuthorizerDeps {
   env: Readonly<Record<string, string | undefined>>;
   generation: (account: string) => Promise<string>;
   now?: () => number;
+  /** Told about every upstream request (metrics). */
+  upstreamObserver?: UpstreamObserver;
 }
 
 /** An authorizer that calls out, with a circuit to report on /readyz. */

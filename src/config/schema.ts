@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { githubLoginSchema } from '../authn/github/github-config.js';
 import { introspectionAuthnSchema } from '../authn/introspection/introspection-config.js';
 import { googleLoginSchema, oidcLoginSchema } from '../authn/oidc/oidc-config.js';
+import { oidcTokenAuthnSchema } from '../authn/oidc-token/oidc-token-config.js';
+import { githubTokenAuthnSchema } from '../authn/provider-token/github-token-config.js';
+import { googleTokenAuthnSchema } from '../authn/provider-token/google-token-config.js';
 import { staticAuthnSchema } from '../authn/static/static-config.js';
 import { sageAuthzSchema } from '../authz/sage/sage-config.js';
 import { staticAclSchema } from '../authz/static-acl/static-acl-config.js';
@@ -10,7 +13,7 @@ import { webhookAuthzSchema } from '../authz/webhook/webhook-config.js';
 const seconds = (max: number) => z.number().int().min(1).max(max);
 
 /** Authenticator backends, a discriminated union on `type`; each backend owns its schema. */
-export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema, introspectionAuthnSchema]);
+export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema, introspectionAuthnSchema, oidcTokenAuthnSchema, githubTokenAuthnSchema, googleTokenAuthnSchema]);
 
 /** Cache backends. */
 export const cacheSchema = z.discriminatedUnion('type', [
@@ -158,6 +161,18 @@ export const configSchema = z.strictObject({
           maxStartsPerIp: z.number().int().min(1).default(20),
         })
         .prefault({}),
+    })
+    .prefault({}),
+
+  /** Brute-force protection on the token endpoint: failed logins per address and per account from an address (429 with Retry-After). */
+  bruteForce: z
+    .strictObject({
+      /** Default true. */
+      enabled: z.boolean().default(true),
+      /** Failed logins from one address. Default 50 per 300 s. */
+      perIp: z.strictObject({ failures: z.number().int().min(1).default(50), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
+      /** Failed logins for one account from one address. Default 10 per 300 s. */
+      perAccount: z.strictObject({ failures: z.number().int().min(1).default(10), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
     })
     .prefault({}),
 

@@ -6,6 +6,7 @@ import type { Grant } from '../domain/access.js';
 import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
+import type { LoginLimiter } from '../authn/login-limiter.js';
 import type { TokenMinter } from '../tokens/minter.js';
 
 /** How the client proved who it is. */
@@ -56,6 +57,8 @@ export interface TokenServiceDeps {
   refreshTokens: RefreshTokenStore;
   minter: TokenMinter;
   logger: Logger;
+  /** Brute-force limits; none when disabled. */
+  limiter?: LoginLimiter | undefined;
   now?: () => number;
 }
 
@@ -124,8 +127,10 @@ export class TokenService {
       case 'anonymous':
         return undefined;
       case 'refresh_token': {
+        await this.deps.limiter?.check(request.clientIp, '');
         const identity = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
         if (!identity || !(await this.deps.authenticators.stillValid(identity))) {
+          await this.deps.limiter?.failed(request.clientIp, '');
           this.deny(request, 'refresh token invalid, expired, revoked or for another service');
           throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
         }
@@ -136,8 +141,19 @@ export class TokenService {
           this.deny(request, 'account parameter differs from the username');
           throw new UnauthorizedError('the account parameter does not match the username');
         }
+        const limiter = this.deps.limiter;
+        try {
+          await limiter?.check(request.clientIp, credentials.username);
+        } catch (err) {
+          this.deny(request, 'brute-force limit reached', credentials.username);
+          throw err;
+        }
         const result = await this.deps.authenticators.login(credentials.username, credentials.password, { clientIp: request.clientIp, service });
-        if (result.kind === 'ok') return result.identity;
+        if (result.kind === 'ok') {
+          await limiter?.succeeded(request.clientIp, credentials.username);
+          return result.identity;
+        }
+        await limiter?.failed(request.clientIp, credentials.username);
         this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', credentials.username);
         throw new UnauthorizedError('invalid username or password');
       }
@@ -154,7 +170,12 @@ export class TokenService {
     // An identity that itself expires (an OIDC ID token used as password) caps the token: the
     // registry token never outlives the proof it was minted from.
     const expiresAt = identity?.attributes.expiresAt;
-    if (typeof expiresAt === 'number') lifetime = Math.min(lifetime, Math.max(1, Math.floor(expiresAt - (this.deps.now ?? Date.now)() / 1000)));
+    if (typeof expiresAt === 'number') {
+      const remaining = Math.floor(expiresAt - (this.deps.now ?? Date.now)() / 1000);
+      // Verifiers allow clock skew, so an ID token may pass them with under a second left.
+      if (remaining < 1) throw new UnauthorizedError('the token used as password has expired');
+      lifetime = Math.min(lifetime, remaining);
+    }
     return lifetime;
   }
 

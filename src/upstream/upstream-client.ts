@@ -44,7 +44,12 @@ export interface UpstreamClientOptions {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Told the outcome and duration of every request (metrics). */
+  observer?: UpstreamObserver;
 }
+
+/** Receives `ok` or the failure kind, and the seconds a request took (retries included). */
+export type UpstreamObserver = (upstream: string, outcome: 'ok' | UpstreamFailure, seconds: number) => void;
 
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
 
@@ -56,7 +61,8 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
 export class UpstreamClient {
   readonly name: string;
   private readonly breaker: CircuitBreaker;
-  private readonly options: Required<Omit<UpstreamClientOptions, 'name'>>;
+  private readonly options: Required<Omit<UpstreamClientOptions, 'name' | 'observer'>>;
+  private readonly observer: UpstreamObserver | undefined;
 
   constructor(options: UpstreamClientOptions) {
     this.name = options.name;
@@ -72,6 +78,7 @@ export class UpstreamClient {
       sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
       random: options.random ?? Math.random,
     };
+    this.observer = options.observer;
     this.breaker = new CircuitBreaker({ failureThreshold: this.options.failureThreshold, openMs: this.options.openMs, now: this.options.now });
   }
 
@@ -80,6 +87,18 @@ export class UpstreamClient {
   }
 
   async request(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<UpstreamResponse> {
+    const started = performance.now();
+    try {
+      const response = await this.send(url, init);
+      this.observer?.(this.name, 'ok', (performance.now() - started) / 1000);
+      return response;
+    } catch (err) {
+      this.observer?.(this.name, err instanceof UpstreamError ? err.failure : 'connection', (performance.now() - started) / 1000);
+      throw err;
+    }
+  }
+
+  private async send(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<UpstreamResponse> {
     if (!this.breaker.allow()) throw new UpstreamError(this.name, 'circuit_open', 'circuit open after repeated failures; not calling');
     let lastError: UpstreamError | undefined;
     for (let attempt = 0; attempt <= this.options.retries; attempt++) {

@@ -5,7 +5,7 @@ import { keyedHash } from '../../cache/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
-import { UpstreamClient, UpstreamError } from '../../upstream/upstream-client.js';
+import { type UpstreamObserver, UpstreamClient, UpstreamError } from '../../upstream/upstream-client.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import type { IntrospectionAuthnConfig } from './introspection-config.js';
 
@@ -20,6 +20,8 @@ export interface IntrospectionDeps {
   /** The resolved client secret. */
   clientSecret: string;
   upstream?: UpstreamClient;
+  /** Told about every upstream request (metrics). */
+  upstreamObserver?: UpstreamObserver;
   now?: () => number;
 }
 
@@ -63,6 +65,7 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
         failureThreshold: config.failureThreshold,
         openMs: config.openSeconds * 1000,
         now: this.now,
+        ...(deps.upstreamObserver ? { observer: deps.upstreamObserver } : {}),
       });
   }
 

@@ -5,7 +5,7 @@ import { keyedHash } from '../../cache/keyed-hash.js';
 import { formatScope, type Scope } from '../../domain/scope.js';
 import type { CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
-import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import { type UpstreamObserver, UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { SageAuthzConfig } from './sage-config.js';
 
@@ -18,6 +18,8 @@ export interface SageAuthorizerDeps {
   logger: Logger;
   /** HTTP client to use instead of one built from the config (tests inject fetch/sleep/clock through it). */
   upstream?: UpstreamClient;
+  /** Told about every upstream request (metrics). */
+  upstreamObserver?: UpstreamObserver;
   /** Clock in ms for the circuit breaker of a client built here. Default Date.now. */
   now?: () => number;
   /** A per-account generation that is part of every cache key (invalidation without a scan). Default `0`. */
@@ -74,6 +76,7 @@ export class SageAuthorizer implements Authorizer {
         failureThreshold: config.failureThreshold,
         openMs: config.openSeconds * 1000,
         ...(deps.now ? { now: deps.now } : {}),
+        ...(deps.upstreamObserver ? { observer: deps.upstreamObserver } : {}),
       });
     const url = new URL(config.url);
     this.logger = deps.logger.child({ authorizer: 'sage', endpoint: `${url.origin}${url.pathname}` });

@@ -5,7 +5,7 @@ import { keyedHash } from '../../cache/keyed-hash.js';
 import { formatScope, type Scope } from '../../domain/scope.js';
 import type { CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
-import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import { type UpstreamObserver, UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { WebhookAuthzConfig } from './webhook-config.js';
 import {
@@ -26,6 +26,8 @@ export interface WebhookAuthorizerDeps {
   logger: Logger;
   /** HTTP client to use instead of one built from the config (tests inject fetch/sleep/clock through it). */
   upstream?: UpstreamClient;
+  /** Told about every upstream request (metrics). */
+  upstreamObserver?: UpstreamObserver;
   /** Clock in ms for the signature timestamp. Default Date.now. */
   now?: () => number;
   /**
@@ -77,6 +79,7 @@ export class WebhookAuthorizer implements Authorizer {
         failureThreshold: config.failureThreshold,
         openMs: config.openSeconds * 1000,
         now: this.now,
+        ...(deps.upstreamObserver ? { observer: deps.upstreamObserver } : {}),
       });
     const url = new URL(config.url);
     this.endpoint = `${url.origin}${url.pathname}`;

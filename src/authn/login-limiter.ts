@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { keyedHash } from '../cache/keyed-hash.js';
+import { TooManyRequestsError } from '../domain/errors.js';
+
+/** Failure budget of one limit. */
+export interface FailureLimit {
+  failures: number;
+  windowSeconds: number;
+}
+
+/** Options of the limiter. */
+export interface LoginLimiterOptions {
+  perIp: FailureLimit;
+  /** Failures for one account from one address. */
+  perAccount: FailureLimit;
+  hashKey: Buffer;
+  /** Shared counters across replicas; in-process counters without it (and while it is down). */
+  redis?: Redis | undefined;
+  keyPrefix?: string;
+  /** Told which limit refused a request (metrics). */
+  onLimited?: (limit: 'ip' | 'account') => void;
+}
+
+/**
+ * Brute-force protection: failed logins are counted per client address and per account from
+ * that address. The per-account count is scoped by address on purpose: an attacker elsewhere
+ * can then never lock a user out, so a successful login is not slowed by other people's
+ * failures, while guessing from one address stops quickly. Only failures count.
+ */
+export class LoginLimiter {
+  private readonly ip: RateLimiterAbstract;
+  private readonly account: RateLimiterAbstract;
+
+  constructor(private readonly options: LoginLimiterOptions) {
+    this.ip = this.limiter('ip', options.perIp);
+    this.account = this.limiter('acct', options.perAccount);
+  }
+
+  /** Throws TooManyRequestsError when either budget is spent. */
+  async check(clientIp: string, account: string): Promise<void> {
+    const [ip, acct] = await Promise.all([this.ip.get(this.key(clientIp)), this.account.get(this.key(clientIp, account))]);
+    const blocked = (res: RateLimiterRes | null, limit: FailureLimit) => res !== null && res.consumedPoints >= limit.failures;
+    if (blocked(ip, this.options.perIp)) this.refuse('ip', ip!, 'too many failed logins from this address');
+    if (blocked(acct, this.options.perAccount)) this.refuse('account', acct!, 'too many failed logins for this account');
+  }
+
+  async failed(clientIp: string, account: string): Promise<void> {
+    await Promise.all([
+      this.ip.penalty(this.key(clientIp), 1),
+      account ? this.account.penalty(this.key(clientIp, account), 1) : Promise.resolve(),
+    ]);
+  }
+
+  /** A success clears the account's count from that address (its other failures were typos). */
+  async succeeded(clientIp: string, account: string): Promise<void> {
+    await this.account.delete(this.key(clientIp, account));
+  }
+
+  private refuse(limit: 'ip' | 'account', res: RateLimiterRes, message: string): never {
+    this.options.onLimited?.(limit);
+    throw new TooManyRequestsError(`${message}; try again later`, Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+  }
+
+  private limiter(name: string, limit: FailureLimit): RateLimiterAbstract {
+    const common = { points: limit.failures, duration: limit.windowSeconds, keyPrefix: `${this.options.keyPrefix ?? 'wharf:'}rl:${name}` };
+    const memory = new RateLimiterMemory(common);
+    // While Redis is down the in-process counters stand in (insurance), so limits still hold per replica.
+    return this.options.redis ? new RateLimiterRedis({ ...common, storeClient: this.options.redis, insuranceLimiter: memory, useRedisPackage: false }) : memory;
+  }
+
+  // Addresses and account names are hashed: the counters' keys reveal no one.
+  private key(...parts: string[]): string {
+    return keyedHash(this.options.hashKey, 'login-limit', ...parts).slice(0, 32);
+  }
+}

@@ -1,0 +1,123 @@
+import { z } from 'zod';
+import { CLAIM_NAME, parseAccountTemplate } from './account-template.js';
+
+/**
+ * Signature algorithms an ID token may be signed with: asymmetric ones only. `none` is never
+ * accepted, nor HS* (an HMAC key is a secret shared with the issuer, which Wharf never holds; a
+ * verifier that accepts HS256 can be fooled with the issuer's *public* key as the secret).
+ */
+export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
+/** One trusted issuer of ID tokens (GitHub Actions, GitLab CI, Google, a platform's own IdP). */
+export const oidcTokenIssuerSchema = z.strictObject({
+  /** The issuer, exactly as the tokens' `iss` claim spells it (e.g. `https://token.actions.githubusercontent.com`, no trailing slash). Required. */
+  issuer: httpUrl,
+  /** Where the issuer's signing keys are. Default: the `jwks_uri` of `${issuer}/.well-known/openid-configuration` (whose `issuer` must equal `issuer`). */
+  jwksUri: httpUrl.optional(),
+  /** Accepted `aud` values; a token must carry at least one. Required, non-empty: an issuer's tokens for other audiences must not log in here. */
+  audiences: z.array(z.string().min(1)).min(1, 'give at least one audience (e.g. the one your CI jobs request)'),
+  /** Accepted signature algorithms. Default `[RS256, ES256]`. `none` and HS* are not accepted at all. */
+  algorithms: z
+    .array(z.enum(ID_TOKEN_ALGORITHMS, { error: `must be one of ${ID_TOKEN_ALGORITHMS.join(', ')} (never none or HS*)` }))
+    .min(1)
+    .default(['RS256', 'ES256']),
+  /** Allowed clock skew when checking `exp`, `nbf` and `iat`, in seconds. Default 30. */
+  clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+});
+
+/** A claim condition: one glob, or a list of globs any of which may match. */
+const claimPatternSchema = z.union([
+  z.string().min(1).refine((s) => !s.includes('${'), 'claim patterns are plain globs; `${…}` is not substituted here'),
+  z.array(z.string().min(1).refine((s) => !s.includes('${'), 'claim patterns are plain globs; `${…}` is not substituted here')).min(1),
+]);
+
+/**
+ * A trust rule (the trusted-publishing model): tokens of `issuer` (and `audience`) whose claims
+ * all match `claims` log in as `account`. The first matching rule wins; no matching rule denies.
+ */
+export const oidcTokenRuleSchema = z.strictObject({
+  /** The issuer this rule trusts; must be one of `issuers[].issuer`. Required. */
+  issuer: httpUrl,
+  /** Only tokens whose `aud` includes this value; must be one of that issuer's `audiences`. Default: any of them. */
+  audience: z.string().min(1).optional(),
+  /**
+   * The account the token acts as: a literal (`ci-bot`) or a template of `${claim}` placeholders
+   * (`${repository_owner}`, `gitlab-${namespace_path}`). Substituted values are lower-cased, and
+   * the result must be a registry name, else the login is denied. Required.
+   */
+  account: z.string().min(1).max(255),
+  /**
+   * Claim → glob, or list of globs (any may match); every listed claim must match (`*` any run of
+   * characters including `/`, `?` one character; case-sensitive). Numbers and booleans are matched
+   * as their text. Default none, allowed only when `account` is built from a claim.
+   */
+  claims: z.record(z.string().regex(CLAIM_NAME, 'must be a claim name'), claimPatternSchema).default({}),
+  /** The repositories this account is meant for, e.g. `acme/*`: documentation, and passed on as an attribute; the ACL or webhook still decides. Default none. */
+  namespace: z.string().min(1).optional(),
+});
+
+/**
+ * `type: oidc-token`: OIDC ID tokens as passwords (`docker login -u anything -p $ID_TOKEN`), so
+ * CI jobs push without a stored secret. Tokens from an issuer not listed here are not this
+ * backend's to judge and pass to the next one.
+ */
+export const oidcTokenAuthnSchema = z
+  .strictObject({
+    type: z.literal('oidc-token'),
+    /** Trusted issuers. Required, non-empty. */
+    issuers: z.array(oidcTokenIssuerSchema).min(1),
+    /** Trust rules, tried in order; the first match decides. Required, non-empty. */
+    rules: z.array(oidcTokenRuleSchema).min(1),
+    /** How long an issuer's JWKS (and discovery document) is used before it is fetched again, in seconds. Default 600. A token with an unknown `kid` refetches sooner, at most once per 30 s. */
+    jwksCacheSeconds: z.number().int().min(1).max(86_400).default(600),
+    /** How long past `jwksCacheSeconds` the last good JWKS still verifies tokens while the issuer cannot be reached, in seconds; 0 = never (503 at once). Default 3600. */
+    jwksMaxStaleSeconds: z.number().int().min(0).max(7 * 86_400).default(3600),
+    /** Per-attempt timeout of discovery and JWKS fetches, in ms. Default 3000. */
+    timeoutMs: z.number().int().min(50).max(60_000).default(3000),
+    /** Extra attempts after a connection error or a 502/503/504. Default 1. */
+    retries: z.number().int().min(0).max(5).default(1),
+    /** Consecutive failed fetches from one issuer that open its circuit. Default 5. */
+    failureThreshold: z.number().int().min(1).max(1000).default(5),
+    /** How long an open circuit makes no calls, in seconds. Default 10. */
+    openSeconds: z.number().int().min(1).max(3600).default(10),
+  })
+  .superRefine((config, ctx) => {
+    const byIssuer = new Map<string, (typeof config.issuers)[number]>();
+    config.issuers.forEach((issuer, i) => {
+      if (byIssuer.has(issuer.issuer)) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'issuer'], message: `issuer ${issuer.issuer} is listed twice` });
+      byIssuer.set(issuer.issuer, issuer);
+    });
+    config.rules.forEach((rule, i) => {
+      const issuer = byIssuer.get(rule.issuer);
+      if (!issuer) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'issuer'], message: `${rule.issuer} is not one of issuers[].issuer (it must match exactly)` });
+      } else if (rule.audience !== undefined && !issuer.audiences.includes(rule.audience)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'audience'], message: `${JSON.stringify(rule.audience)} is not one of the issuer's audiences` });
+      }
+      let templateClaims: readonly string[] = [];
+      try {
+        templateClaims = parseAccountTemplate(rule.account).claims;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'account'], message: (err as Error).message });
+        return;
+      }
+      // A literal account with no claim condition would let every token of the issuer in: for a
+      // public CI issuer, any repository in the world that asks for your audience.
+      if (Object.keys(rule.claims).length === 0 && templateClaims.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'claims'],
+          message: 'a rule with a literal account must bind at least one claim (e.g. repository_id or repository), or any token of the issuer gets this account',
+        });
+      }
+    });
+  });
+
+/** The validated `type: oidc-token` config. */
+export type OidcTokenAuthnConfig = z.infer<typeof oidcTokenAuthnSchema>;
+/** One configured issuer. */
+export type OidcTokenIssuerConfig = OidcTokenAuthnConfig['issuers'][number];
+/** One configured trust rule. */
+export type OidcTokenRuleConfig = OidcTokenAuthnConfig['rules'][number];

@@ -1,0 +1,93 @@
+import type { JWTPayload } from 'jose';
+import { compileGlob } from '../../authz/glob.js';
+import { parseAccountTemplate, type AccountTemplate } from './account-template.js';
+import type { OidcTokenRuleConfig } from './oidc-token-config.js';
+
+/** What the first matching rule made of a verified token. */
+export type RuleOutcome =
+  | {
+      readonly kind: 'match';
+      /** Index of the rule in `rules`, for the audit log. */
+      readonly rule: number;
+      readonly account: string;
+      /** The claims the rule looked at (conditions and template), as the token had them. */
+      readonly claims: Readonly<Record<string, unknown>>;
+      readonly namespace: string | undefined;
+    }
+  | { readonly kind: 'no_rule'; readonly reason: string };
+
+interface CompiledRule {
+  readonly index: number;
+  readonly issuer: string;
+  readonly audience: string | undefined;
+  readonly conditions: ReadonlyArray<{ readonly claim: string; readonly patterns: readonly string[]; readonly globs: readonly RegExp[] }>;
+  readonly template: AccountTemplate;
+  readonly namespace: string | undefined;
+}
+
+/** Most rule failures spelled out in a denial reason; the rest are counted. */
+const MAX_EXPLAINED = 4;
+
+/**
+ * The trust rules, compiled once. A rule matches when its issuer is the token's `iss`, its
+ * audience (if any) is in `aud`, and every claim condition holds; the first match decides.
+ */
+export class TrustRules {
+  private readonly rules: readonly CompiledRule[];
+
+  /** `rules` must have passed oidcTokenAuthnSchema (templates parse). */
+  constructor(rules: readonly OidcTokenRuleConfig[]) {
+    this.rules = rules.map((rule, index) => ({
+      index,
+      issuer: rule.issuer,
+      audience: rule.audience,
+      conditions: Object.entries(rule.claims).map(([claim, pattern]) => {
+        const patterns = typeof pattern === 'string' ? [pattern] : pattern;
+        return { claim, patterns, globs: patterns.map((p) => compileGlob(p)) };
+      }),
+      template: parseAccountTemplate(rule.account),
+      namespace: rule.namespace,
+    }));
+  }
+
+  /** Applies the rules to a token whose signature, issuer, audience and times are verified. */
+  evaluate(payload: JWTPayload): RuleOutcome {
+    const iss = String(payload.iss);
+    const forIssuer = this.rules.filter((r) => r.issuer === iss);
+    if (forIssuer.length === 0) return { kind: 'no_rule', reason: `no trust rule names issuer ${iss}` };
+    const audiences = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
+    const failures: string[] = [];
+    for (const rule of forIssuer) {
+      const failure = this.failure(rule, payload, audiences);
+      if (failure) {
+        failures.push(`rule ${rule.index}: ${failure}`);
+        continue;
+      }
+      const used: Record<string, unknown> = {};
+      for (const { claim } of rule.conditions) used[claim] = payload[claim];
+      for (const claim of rule.template.claims) used[claim] = payload[claim];
+      const rendered = rule.template.render(payload);
+      // The rule matched, so this token is meant for it; a bad account is a denial, not a reason
+      // to fall through to a later, perhaps broader, rule.
+      if ('error' in rendered) return { kind: 'no_rule', reason: `rule ${rule.index} matched but ${rendered.error}` };
+      return { kind: 'match', rule: rule.index, account: rendered.account, claims: used, namespace: rule.namespace };
+    }
+    const shown = failures.slice(0, MAX_EXPLAINED).join('; ');
+    const more = failures.length > MAX_EXPLAINED ? `; and ${failures.length - MAX_EXPLAINED} more` : '';
+    return { kind: 'no_rule', reason: `no trust rule matches the token: ${shown}${more}` };
+  }
+
+  private failure(rule: CompiledRule, payload: JWTPayload, audiences: readonly string[]): string | undefined {
+    if (rule.audience !== undefined && !audiences.includes(rule.audience)) return `audience is not ${JSON.stringify(rule.audience)}`;
+    for (const { claim, patterns, globs } of rule.conditions) {
+      const value = payload[claim];
+      if (value === undefined || value === null) return `claim "${claim}" is missing`;
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return `claim "${claim}" is not a string`;
+      const text = String(value);
+      if (!globs.some((glob) => glob.test(text))) {
+        return `claim "${claim}" is ${JSON.stringify(text.slice(0, 200))}, not ${patterns.map((p) => JSON.stringify(p)).join(' or ')}`;
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import type { Identity } from '../../domain/identity.js';
+import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
+import type { GithubTokenAuthnConfig } from './github-token-config.js';
+import { isRegistryNameComponent } from './registry-name.js';
+import { ProviderTokenVerifier, type ProviderTokenDeps, type ProviderVerdict } from './provider-token-verifier.js';
+
+/** GitHub's token formats (2021 on): classic PAT, OAuth, App user-to-server, fine-grained PAT. */
+const GITHUB_TOKEN = /^(?:gh[pou]_[A-Za-z0-9]{30,251}|github_pat_[A-Za-z0-9_]{30,244})$/;
+/** Pages of `/user/orgs` read at most (100 orgs each). */
+const MAX_ORG_PAGES = 10;
+
+/** What is cached about a GitHub token. */
+interface GithubFacts {
+  readonly id: number;
+  readonly login: string;
+  /** Lower-cased organisation logins; present when fetched. */
+  readonly orgs?: readonly string[];
+}
+
+const userSchema = z.looseObject({ login: z.string().min(1), id: z.number().int() });
+const orgsSchema = z.array(z.looseObject({ login: z.string().min(1) }));
+const errorSchema = z.looseObject({ message: z.string() });
+
+/**
+ * GitHub tokens as passwords, checked with `GET /user` (and `/user/orgs` when organisations
+ * matter). GitHub's answer is cached under a keyed hash of the token; policy (username, orgs) is
+ * applied on every login, so it never goes stale in the cache.
+ */
+export class GithubTokenAuthenticator implements PasswordAuthenticator {
+  readonly type = 'github-token';
+  // Revoking the token on GitHub must end access; a Wharf refresh token would outlive it.
+  readonly refreshable = false;
+  private readonly verifier: ProviderTokenVerifier<GithubFacts>;
+  private readonly apiUrl: string;
+  private readonly needOrgs: boolean;
+  private readonly allowedOrgs: ReadonlySet<string>;
+
+  constructor(
+    private readonly config: GithubTokenAuthnConfig,
+    deps: ProviderTokenDeps,
+  ) {
+    this.apiUrl = config.apiUrl.replace(/\/+$/, '');
+    this.verifier = new ProviderTokenVerifier({ type: this.type, endpoint: this.apiUrl, config }, deps);
+    this.allowedOrgs = new Set(config.allowedOrgs.map((o) => o.toLowerCase()));
+    this.needOrgs = config.fetchOrgs || this.allowedOrgs.size > 0;
+  }
+
+  circuitState() {
+    return this.verifier.circuitState();
+  }
+
+  async login(username: string, password: string, _context: LoginContext): Promise<AuthnResult> {
+    if (!GITHUB_TOKEN.test(password)) return { kind: 'no_match' };
+    const verdict = await this.verifier.verdict(
+      password,
+      () => this.ask(password),
+      (v) => !this.needOrgs || !v.valid || v.facts.orgs !== undefined,
+    );
+    if (!verdict.valid) return { kind: 'denied', reason: verdict.reason };
+    const { id, login, orgs } = verdict.facts;
+    const account = login.toLowerCase();
+    // Enterprise Managed Users' logins end in `_shortcode`, which the grammar allows.
+    if (!isRegistryNameComponent(account)) return { kind: 'denied', reason: `GitHub login ${JSON.stringify(login.slice(0, 100))} is not a valid registry name` };
+    if (this.config.usernamePolicy === 'match' && username.toLowerCase() !== account) {
+      return { kind: 'denied', reason: `the username ${JSON.stringify(username.slice(0, 100))} is not the token's GitHub login ${JSON.stringify(login)}` };
+    }
+    if (this.allowedOrgs.size > 0 && !(orgs ?? []).some((o) => this.allowedOrgs.has(o))) {
+      return { kind: 'denied', reason: `GitHub user ${login} is in none of the allowed organisations (${[...this.allowedOrgs].join(', ')})` };
+    }
+    const attributes: Record<string, unknown> = { github_id: id, login };
+    if (orgs !== undefined) attributes.orgs = orgs;
+    const identity: Identity = { account, provider: this.type, subject: String(id), attributes };
+    return { kind: 'ok', identity };
+  }
+
+  private headers(token: string): Record<string, string> {
+    return { authorization: `Bearer ${token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' };
+  }
+
+  private async ask(token: string): Promise<ProviderVerdict<GithubFacts>> {
+    const response = await this.verifier.get(`${this.apiUrl}/user`, this.headers(token), 'GitHub GET /user');
+    const refused = this.refusal(response.status, response.body, 'GET /user');
+    if (refused) return refused;
+    if (response.status !== 200) return this.verifier.unusable(`GitHub GET /user answered ${response.status}`);
+    const user = userSchema.safeParse(this.verifier.json(response, 'GitHub GET /user'));
+    if (!user.success) return this.verifier.unusable('GitHub GET /user answered without a login and numeric id');
+    if (!this.needOrgs) return { valid: true, facts: { id: user.data.id, login: user.data.login } };
+    const orgs = await this.orgs(token);
+    if (!Array.isArray(orgs)) return orgs;
+    return { valid: true, facts: { id: user.data.id, login: user.data.login, orgs } };
+  }
+
+  private async orgs(token: string): Promise<string[] | ProviderVerdict<GithubFacts>> {
+    const orgs: string[] = [];
+    // Page numbers rather than the Link header: UpstreamClient hands back status and body only,
+    // and this way no URL from the answer is ever sent the token.
+    for (let page = 1; page <= MAX_ORG_PAGES; page++) {
+      const response = await this.verifier.get(`${this.apiUrl}/user/orgs?per_page=100&page=${page}`, this.headers(token), 'GitHub GET /user/orgs');
+      if (response.status === 403 && !isRateLimit(response.body)) {
+        return { valid: false, reason: 'GitHub refused to list the user’s organisations (403): the token needs read:org' };
+      }
+      const refused = this.refusal(response.status, response.body, 'GET /user/orgs');
+      if (refused) return refused;
+      if (response.status !== 200) return this.verifier.unusable(`GitHub GET /user/orgs answered ${response.status}`);
+      const list = orgsSchema.safeParse(this.verifier.json(response, 'GitHub GET /user/orgs'));
+      if (!list.success) return this.verifier.unusable('GitHub GET /user/orgs answered something other than a list of organisations');
+      orgs.push(...list.data.map((o) => o.login.toLowerCase()));
+      if (list.data.length < 100) return orgs;
+    }
+    this.verifier.log.warn({ event: 'github_orgs_truncated', pages: MAX_ORG_PAGES }, 'user belongs to more organisations than Wharf reads; the rest are ignored');
+    return orgs;
+  }
+
+  /** A definite "no" from GitHub, or undefined; rate limits are not a "no" (503). */
+  private refusal(status: number, body: string, what: string): ProviderVerdict<GithubFacts> | undefined {
+    if (status === 401) return { valid: false, reason: `GitHub rejected the token at ${what} (401): unknown, expired or revoked` };
+    if (status === 429 || (status === 403 && isRateLimit(body))) return this.verifier.unusable(`GitHub ${what} is rate limiting Wharf (${status})`);
+    if (status === 403) return { valid: false, reason: `GitHub refused the token at ${what} (403)` };
+    return undefined;
+  }
+}
+
+function isRateLimit(body: string): boolean {
+  try {
+    const parsed = errorSchema.safeParse(JSON.parse(body));
+    return parsed.success && /rate limit/i.test(parsed.data.message);
+  } catch {
+    return false;
+  }
+}

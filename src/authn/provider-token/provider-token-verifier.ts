@@ -1,0 +1,130 @@
+import type { Logger } from 'pino';
+import type { Cache } from '../../cache/cache.js';
+import { keyedHash } from '../../cache/keyed-hash.js';
+import { TemporarilyUnavailableError } from '../../domain/errors.js';
+import { SingleFlight } from '../../upstream/single-flight.js';
+import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import type { ProviderTokenCommonConfig } from './provider-token-config.js';
+
+/**
+ * What a provider said about a token, as cached: the provider's facts, never the token.
+ * `expiresAt` (unix seconds) caps the cache entry and ends a valid verdict.
+ */
+export type ProviderVerdict<F> = { readonly valid: false; readonly reason: string } | { readonly valid: true; readonly facts: F; readonly expiresAt?: number };
+
+/** Dependencies shared by the provider-token backends. */
+export interface ProviderTokenDeps {
+  cache: Cache;
+  hashKey: Buffer;
+  logger: Logger;
+  now?: () => number;
+  /** fetch used for the provider's API (through UpstreamClient). Default global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** Options of one verifier. */
+export interface ProviderTokenVerifierOptions {
+  /** The backend type: part of the cache key and the log scope. */
+  type: string;
+  /** The provider endpoint the answers come from: part of the cache key, so GitHub.com and an Enterprise server never share entries. */
+  endpoint: string;
+  config: ProviderTokenCommonConfig;
+}
+
+/**
+ * The one core under the provider-token backends (openauth's "thin providers over one core"):
+ * a cache of verdicts under a keyed hash of the token, one upstream call for concurrent checks
+ * of the same token, and HTTP that fails closed with 503 (never 401) when the provider cannot
+ * answer. Each backend supplies only how to ask its provider and what the answer means.
+ */
+export class ProviderTokenVerifier<F> {
+  readonly log: Logger;
+  private readonly upstream: UpstreamClient;
+  private readonly flights = new SingleFlight<ProviderVerdict<F>>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly options: ProviderTokenVerifierOptions,
+    private readonly deps: ProviderTokenDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.log = deps.logger.child({ component: options.type });
+    const { config } = options;
+    this.upstream = new UpstreamClient({
+      name: options.type,
+      timeoutMs: config.timeoutMs,
+      retries: config.retries,
+      failureThreshold: config.failureThreshold,
+      openMs: config.openSeconds * 1000,
+      now: this.now,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
+  }
+
+  circuitState() {
+    return this.upstream.circuitState();
+  }
+
+  /** The cache key of a token's verdict. */
+  cacheKey(token: string): string {
+    return `ptok:${keyedHash(this.deps.hashKey, this.options.type, this.options.endpoint, token)}`;
+  }
+
+  /**
+   * The verdict on `token`: cached, or from `ask` (once for all concurrent callers). A cached
+   * valid verdict that `usable` rejects (e.g. it lacks facts this instance needs) is asked again.
+   */
+  async verdict(token: string, ask: () => Promise<ProviderVerdict<F>>, usable: (verdict: ProviderVerdict<F>) => boolean = () => true): Promise<ProviderVerdict<F>> {
+    const key = this.cacheKey(token);
+    const verdict = await this.flights.run(key, async () => {
+      const cached = await this.deps.cache.get(key);
+      if (cached) {
+        const parsed = JSON.parse(cached) as ProviderVerdict<F>;
+        if (usable(parsed)) return parsed;
+      }
+      const fresh = await ask();
+      const ttl = fresh.valid ? this.positiveTtl(fresh.expiresAt) : this.options.config.negativeCacheSeconds;
+      if (ttl >= 1) await this.deps.cache.set(key, JSON.stringify(fresh), ttl);
+      return fresh;
+    });
+    if (verdict.valid && verdict.expiresAt !== undefined && verdict.expiresAt * 1000 <= this.now()) {
+      return { valid: false, reason: `the token expired at ${new Date(verdict.expiresAt * 1000).toISOString()}` };
+    }
+    return verdict;
+  }
+
+  /**
+   * A GET to the provider. Connection failures, timeouts, 5xx and an open circuit become 503;
+   * any other status is the caller's to interpret. The URL is never logged (it may carry the token).
+   */
+  async get(url: string, headers: Record<string, string>, what: string): Promise<UpstreamResponse> {
+    try {
+      return await this.upstream.request(url, { method: 'GET', headers: { 'user-agent': 'wharf', ...headers } });
+    } catch (err) {
+      const failure = err instanceof UpstreamError ? err.failure : 'error';
+      this.log.warn({ event: 'provider_unavailable', what, failure }, `${what} failed: ${err instanceof UpstreamError ? err.message : 'unexpected error'}; refusing with 503 (fail closed)`);
+      throw new TemporarilyUnavailableError(`${this.options.type}: the provider cannot be reached; try again shortly`, { cause: err });
+    }
+  }
+
+  /** Parses a JSON answer, or fails closed (503) naming what was wrong. */
+  json(response: UpstreamResponse, what: string): unknown {
+    if (!/\bjson\b/i.test(response.contentType)) return this.unusable(`${what} answered ${response.status} with content type ${JSON.stringify(response.contentType.slice(0, 60))}, not JSON`);
+    try {
+      return JSON.parse(response.body) as unknown;
+    } catch {
+      return this.unusable(`${what} answered ${response.status} with a body that is not JSON`);
+    }
+  }
+
+  /** The provider answered something Wharf cannot use: log it and refuse with 503. */
+  unusable(why: string): never {
+    this.log.warn({ event: 'provider_garbage' }, `${why}; refusing with 503 (fail closed)`);
+    throw new TemporarilyUnavailableError(`${this.options.type}: the provider gave an unusable answer; try again shortly`);
+  }
+
+  private positiveTtl(expiresAt: number | undefined): number {
+    if (expiresAt === undefined) return this.options.config.cacheSeconds;
+    return Math.min(this.options.config.cacheSeconds, Math.floor(expiresAt - this.now() / 1000));
+  }
+}

@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CircuitState } from './upstream/circuit-breaker.js';
+import type { UpstreamObserver } from './upstream/upstream-client.js';
+
+/** The service's Prometheus metrics, in a registry of its own (no global state). */
+export interface Metrics {
+  registry: Registry;
+  /** Token requests by outcome (issued, unauthorized, invalid, rate_limited, unavailable, error) and grant type. */
+  tokenRequests: Counter<'outcome' | 'grant_type'>;
+  tokenDuration: Histogram<'grant_type'>;
+  /** Cache lookups by kind (the key's prefix: intro, authz, rt, static, cred...) and result. */
+  cacheLookups: Counter<'kind' | 'result'>;
+  upstreamDuration: Histogram<'upstream' | 'outcome'>;
+  /** Requests refused by brute-force limits, by which limit. */
+  rateLimited: Counter<'limit'>;
+  observeUpstream: UpstreamObserver;
+  /** Where the circuit gauge reads states from at scrape time. */
+  setCircuitSource(source: () => Record<string, CircuitState>): void;
+}
+
+/** Creates the metrics; `defaults` adds Node's process metrics (off in tests that build many apps). */
+export function createMetrics(defaults = true): Metrics {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'wharf_' });
+  let circuits: () => Record<string, CircuitState> = () => ({});
+  const upstreamDuration = new Histogram({
+    name: 'wharf_upstream_request_duration_seconds',
+    help: 'Upstream (introspection, authz webhook, identity provider) request time, retries included',
+    labelNames: ['upstream', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'wharf_upstream_circuit_open',
+    help: '1 when the upstream circuit breaker is open (calls refused), 0.5 half-open, 0 closed',
+    labelNames: ['upstream'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [upstream, state] of Object.entries(circuits())) this.set({ upstream }, state === 'open' ? 1 : state === 'half_open' ? 0.5 : 0);
+    },
+  });
+  return {
+    registry,
+    tokenRequests: new Counter({ name: 'wharf_token_requests_total', help: 'Token requests by outcome and grant type', labelNames: ['outcome', 'grant_type'] as const, registers: [registry] }),
+    tokenDuration: new Histogram({
+      name: 'wharf_token_request_duration_seconds',
+      help: 'Token endpoint latency',
+      labelNames: ['grant_type'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    cacheLookups: new Counter({ name: 'wharf_cache_lookups_total', help: 'Cache lookups by kind and result (hit, miss, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
+    upstreamDuration,
+    rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by brute-force limits', labelNames: ['limit'] as const, registers: [registry] }),
+    observeUpstream: (upstream, outcome, seconds) => upstreamDuration.observe({ upstream, outcome }, seconds),
+    setCircuitSource(source) {
+      circuits = source;
+    },
+  };
+}

@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GoogleTokenAuthenticator } from '../../src/authn/provider-token/google-token-authenticator.js';
+import { googleTokenAuthnSchema } from '../../src/authn/provider-token/google-token-config.js';
+import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
+import { createLogger } from '../../src/logging.js';
+import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+
+const ctx = { clientIp: '127.0.0.1', service: 'registry' };
+const CLIENT = '1234567890-wharf.apps.googleusercontent.com';
+const START = Date.UTC(2026, 10, 23, 12);
+const accessToken = () => `ya29.a0${randomBytes(90).toString('base64url')}`;
+
+let platform: FakePlatform;
+/** Tokens the fake Google knows: token → tokeninfo answer. */
+let tokens: Map<string, Record<string, string>>;
+let allLogs = '';
+const tokensUsed: string[] = [];
+
+beforeAll(async () => {
+  platform = await startFakePlatform();
+});
+afterAll(async () => platform?.close());
+
+beforeEach(() => {
+  tokens = new Map();
+  platform.setFault('/tokeninfo', undefined);
+  platform.setHandler('/tokeninfo', (req) => {
+    const info = tokens.get(req.query.get('access_token') ?? '');
+    return info ? { status: 200, body: info } : { status: 400, body: { error: 'invalid_token', error_description: 'Invalid Value' } };
+  });
+});
+
+/** tokeninfo's answer for an access token of `email`, in Google's shape (numbers and booleans as strings). */
+function tokeninfo(email: string, overrides: Record<string, string | undefined> = {}): Record<string, string> {
+  const info: Record<string, string | undefined> = {
+    azp: CLIENT,
+    aud: CLIENT,
+    sub: '110169484474386276334',
+    scope: 'openid https://www.googleapis.com/auth/userinfo.email',
+    exp: String(Math.floor(START / 1000) + 3599),
+    expires_in: '3599',
+    email,
+    email_verified: 'true',
+    access_type: 'online',
+    ...overrides,
+  };
+  return Object.fromEntries(Object.entries(info).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+function setup(overrides: Record<string, unknown> = {}) {
+  let now = START;
+  let logText = '';
+  const sink = new Writable({
+    write: (c: Buffer, _e, done) => {
+      logText += c.toString();
+      allLogs += c.toString();
+      done();
+    },
+  });
+  const config = googleTokenAuthnSchema.parse({
+    type: 'google-token',
+    tokeninfoUrl: `${platform.url}/tokeninfo`,
+    clientIds: [CLIENT],
+    allowedDomains: ['acme.com'],
+    timeoutMs: 300,
+    ...overrides,
+  });
+  const auth = new GoogleTokenAuthenticator(config, { cache: new MemoryCache({ maxEntries: 100, now: () => now }), hashKey: randomBytes(32), logger: createLogger('debug', sink), now: () => now });
+  const login = (username: string, token: string) => {
+    tokensUsed.push(token);
+    return auth.login(username, token, ctx);
+  };
+  return { login, logs: () => logText, advance: (ms: number) => void (now += ms) };
+}
+
+const calls = () => platform.count('/tokeninfo');
+const reasonOf = (r: Awaited<ReturnType<ReturnType<typeof setup>['login']>>) => (r.kind === 'denied' ? r.reason : `not denied: ${r.kind}`);
+
+describe('GoogleTokenAuthenticator', () => {
+  it('checks the token with tokeninfo and makes the email’s local part the account', async () => {
+    const { login } = setup();
+    const token = accessToken();
+    tokens.set(token, tokeninfo('Alice.Smith@acme.com', { hd: 'acme.com' }));
+    expect(await login('oauth2accesstoken', token)).toEqual({
+      kind: 'ok',
+      identity: {
+        account: 'alice.smith',
+        provider: 'google-token',
+        subject: '110169484474386276334',
+        attributes: { email: 'Alice.Smith@acme.com', client: CLIENT, google_sub: '110169484474386276334', hd: 'acme.com', expiresAt: Math.floor(START / 1000) + 3599 },
+      },
+    });
+    const call = platform.calls.filter((c) => c.path === '/tokeninfo').at(-1)!;
+    expect(call.method).toBe('GET');
+    expect(call.query.get('access_token')).toBe(token);
+  });
+
+  it('makes a lossless account from the whole email with accountFrom: email, so domains cannot collide', async () => {
+    const { login } = setup({ accountFrom: 'email', allowedDomains: [] });
+    const a = accessToken();
+    const b = accessToken();
+    tokens.set(a, tokeninfo('alice@acme.com'));
+    tokens.set(b, tokeninfo('alice@gmail.com'));
+    const accounts = await Promise.all([login('x', a), login('x', b)]);
+    expect(accounts.map((r) => r.kind === 'ok' && r.identity.account)).toEqual(['alice_at_acme.com', 'alice_at_gmail.com']);
+    // `alice_` would give `alice__at_acme.com`, a valid name, but the local part alone is not one.
+    const odd = accessToken();
+    tokens.set(odd, tokeninfo('alice_@acme.com'));
+    expect(reasonOf(await login('x', odd))).toBe('no valid registry account can be made from alice_@acme.com (email)');
+  });
+
+  it('refuses tokens issued to another OAuth client', async () => {
+    const { login } = setup();
+    const token = accessToken();
+    tokens.set(token, tokeninfo('alice@acme.com', { azp: 'other.apps.googleusercontent.com', aud: 'other.apps.googleusercontent.com' }));
+    expect(reasonOf(await login('x', token))).toBe('the token was issued to OAuth client "other.apps.googleusercontent.com", not one of clientIds');
+  });
+
+  it('refuses an unverified or missing email', async () => {
+    const { login } = setup();
+    const unverified = accessToken();
+    const noEmail = accessToken();
+    tokens.set(unverified, tokeninfo('alice@acme.com', { email_verified: 'false' }));
+    tokens.set(noEmail, tokeninfo('alice@acme.com', { email: undefined, email_verified: undefined }));
+    expect(reasonOf(await login('x', unverified))).toBe("the token's email alice@acme.com is not verified");
+    expect(reasonOf(await login('x', noEmail))).toBe('the token carries no email (it needs the email scope)');
+  });
+
+  it('enforces allowedDomains on the Workspace hd, else on the email’s domain', async () => {
+    const { login } = setup();
+    const outsider = accessToken();
+    const secondaryDomain = accessToken();
+    const otherWorkspace = accessToken();
+    tokens.set(outsider, tokeninfo('alice@gmail.com'));
+    tokens.set(secondaryDomain, tokeninfo('bob@acme.io', { hd: 'acme.com' }));
+    tokens.set(otherWorkspace, tokeninfo('carol@acme.com', { hd: 'evil.com' }));
+    expect(reasonOf(await login('x', outsider))).toBe('domain gmail.com is not one of allowedDomains (acme.com)');
+    const ok = await login('x', secondaryDomain);
+    expect(ok.kind === 'ok' && ok.identity.account).toBe('bob');
+    expect(reasonOf(await login('x', otherWorkspace))).toBe('domain evil.com is not one of allowedDomains (acme.com)');
+  });
+
+  it('denies, rather than rewrites, an email that makes no valid registry name', async () => {
+    const { login } = setup();
+    const token = accessToken();
+    tokens.set(token, tokeninfo("o'brien+ci@acme.com"));
+    expect(reasonOf(await login('x', token))).toBe("no valid registry account can be made from o'brien+ci@acme.com (email-local-part)");
+  });
+
+  it('denies a token Google rejects (400 invalid_token) and caches that briefly', async () => {
+    const { login, advance } = setup({ negativeCacheSeconds: 30 });
+    const token = accessToken();
+    const before = calls();
+    for (let i = 0; i < 3; i++) expect(reasonOf(await login('x', token))).toBe('Google rejected the token (400): unknown, expired or revoked');
+    expect(calls() - before).toBe(1);
+    advance(31_000);
+    tokens.set(token, tokeninfo('alice@acme.com'));
+    expect((await login('x', token)).kind).toBe('ok');
+  });
+
+  it('caches a valid answer for cacheSeconds, but never past the token’s exp', async () => {
+    const { login, advance } = setup({ cacheSeconds: 300 });
+    const token = accessToken();
+    tokens.set(token, tokeninfo('alice@acme.com', { exp: String(Math.floor(START / 1000) + 60) }));
+    const before = calls();
+    expect((await login('x', token)).kind).toBe('ok');
+    advance(59_000);
+    expect((await login('x', token)).kind).toBe('ok');
+    expect(calls() - before).toBe(1);
+    advance(2_000);
+    tokens.delete(token); // expired at Google too
+    expect(reasonOf(await login('x', token))).toBe('Google rejected the token (400): unknown, expired or revoked');
+    expect(calls() - before).toBe(2);
+  });
+
+  it('checks the docker username under usernamePolicy: match', async () => {
+    const { login } = setup({ usernamePolicy: 'match' });
+    const token = accessToken();
+    tokens.set(token, tokeninfo('alice@acme.com'));
+    expect((await login('alice', token)).kind).toBe('ok');
+    expect((await login('Alice@Acme.com', token)).kind).toBe('ok');
+    expect(reasonOf(await login('oauth2accesstoken', token))).toBe('the username "oauth2accesstoken" is neither the account alice nor the token\'s email');
+  });
+
+  it('claims only Google access tokens', async () => {
+    const { login } = setup();
+    const before = calls();
+    for (const password of ['hunter2', 'ya29.short', `ghp_${'a'.repeat(36)}`, `1//${'a'.repeat(60)}`]) expect(await login('x', password)).toEqual({ kind: 'no_match' });
+    expect(calls() - before).toBe(0);
+  });
+
+  it.each([
+    ['down', { kind: 'status', status: 503 }],
+    ['resetting connections', { kind: 'reset' }],
+    ['slow', { kind: 'slow', ms: 1000 }],
+    ['answering HTML', { kind: 'wrong_content_type' }],
+  ] as const)('answers 503 when tokeninfo is %s', async (_name, fault) => {
+    const { login, logs } = setup();
+    const token = accessToken();
+    tokens.set(token, tokeninfo('alice@acme.com'));
+    platform.setFault('/tokeninfo', fault);
+    await expect(login('x', token)).rejects.toBeInstanceOf(TemporarilyUnavailableError);
+    expect(logs()).toMatch(/fail closed/);
+  });
+
+  it('refuses accountFrom email-local-part without exactly one allowed domain (users of two domains would share accounts)', () => {
+    const result = googleTokenAuthnSchema.safeParse({ type: 'google-token', clientIds: [CLIENT], allowedDomains: ['acme.com', 'acme.io'] });
+    expect(result.success ? [] : result.error.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['allowedDomains', 'accountFrom email-local-part needs exactly one allowed domain, or users of different domains share accounts (use accountFrom: email otherwise)'],
+    ]);
+    expect(googleTokenAuthnSchema.safeParse({ type: 'google-token', clientIds: [], allowedDomains: ['acme.com'] }).success).toBe(false);
+  });
+
+  it('never logs a token', () => {
+    expect(tokensUsed.length).toBeGreaterThan(15);
+    expect(allLogs).toMatch(/fail closed/);
+    for (const token of tokensUsed) if (token.length > 30) expect(allLogs).not.toContain(token.slice(5, 40));
+  });
+});

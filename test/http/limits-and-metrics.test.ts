@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcrypt';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { LoginLimiter } from '../../src/authn/login-limiter.js';
+import { parseConfig } from '../../src/config/load.js';
+import { TooManyRequestsError } from '../../src/domain/errors.js';
+import { createLogger } from '../../src/logging.js';
+import { createServices } from '../../src/services.js';
+import { testKeys } from '../support/keys.js';
+import { requireCommand } from '../support/prerequisites.js';
+import { startRedis } from '../support/redis.js';
+
+const password = randomBytes(9).toString('base64url');
+let app: FastifyInstance;
+
+const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+const token = (user: string, pw: string, ip: string) =>
+  app.inject({ method: 'GET', url: '/token?service=registry&scope=repository:alice/app:pull', headers: { authorization: basic(user, pw) }, remoteAddress: ip });
+
+beforeAll(async () => {
+  const config = parseConfig(
+    {
+      authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(password, 10) }, bob: { passwordHash: await bcrypt.hash(password, 10) } } }],
+      bruteForce: { perIp: { failures: 8, windowSeconds: 60 }, perAccount: { failures: 3, windowSeconds: 60 } },
+    },
+    {},
+  );
+  const services = createServices(config, { logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32) });
+  app = await buildApp(services);
+});
+afterAll(async () => app?.close());
+
+describe('brute-force limits on the token endpoint', () => {
+  it('answers 429 with Retry-After after too many failures for an account from one address', async () => {
+    for (let i = 0; i < 3; i++) expect((await token('alice', 'wrong', '10.1.1.1')).statusCode).toBe(401);
+    const limited = await token('alice', password, '10.1.1.1');
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.json()).toMatchObject({ error: 'slow_down', errors: [{ code: 'TOOMANYREQUESTS', message: expect.stringContaining('too many failed logins for this account') }] });
+  });
+
+  it('never slows the real user down from another address', async () => {
+    expect((await token('alice', password, '10.2.2.2')).statusCode).toBe(200);
+  });
+
+  it('limits an address guessing across many accounts', async () => {
+    for (let i = 0; i < 8; i++) await token(`user${i}`, 'guess', '10.3.3.3');
+    const limited = await token('bob', password, '10.3.3.3');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().errors[0].message).toContain('from this address');
+    expect((await token('bob', password, '10.4.4.4')).statusCode).toBe(200);
+  });
+
+  it('clears an account’s count on success, so typos do not add up', async () => {
+    for (let i = 0; i < 2; i++) await token('bob', 'typo', '10.5.5.5');
+    expect((await token('bob', password, '10.5.5.5')).statusCode).toBe(200);
+    for (let i = 0; i < 2; i++) await token('bob', 'typo', '10.5.5.5');
+    expect((await token('bob', password, '10.5.5.5')).statusCode).toBe(200);
+  });
+});
+
+describe('GET /metrics', () => {
+  it('counts token requests by outcome and grant type, cache lookups and rate-limit refusals', async () => {
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('text/plain');
+    const text = res.body;
+    const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    expect(value('wharf_token_requests_total{outcome="issued",grant_type="get"}')).toBeGreaterThanOrEqual(4);
+    expect(value('wharf_token_requests_total{outcome="unauthorized",grant_type="get"}')).toBeGreaterThanOrEqual(13);
+    expect(value('wharf_token_requests_total{outcome="rate_limited",grant_type="get"}')).toBe(2);
+    expect(value('wharf_rate_limited_total{limit="account"}')).toBe(1);
+    expect(value('wharf_rate_limited_total{limit="ip"}')).toBe(1);
+    expect(value('wharf_cache_lookups_total{kind="static",result="miss"}')).toBeGreaterThan(0);
+    expect(text).toMatch(/^wharf_token_request_duration_seconds_bucket\{le="0.005",grant_type="get"\} \d+/m);
+    expect(text).toContain('wharf_process_resident_memory_bytes');
+  });
+});
+
+describe('LoginLimiter shared through Redis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const clients: Redis[] = [];
+  beforeAll(async () => {
+    requireCommand('/usr/bin/redis-server', 'redis-server');
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    clients.forEach((c) => c.disconnect());
+    await redis?.stop();
+  });
+
+  it('counts failures seen by two replicas together', async () => {
+    const hashKey = randomBytes(32);
+    const replica = () => {
+      const client = new Redis(redis.url);
+      clients.push(client);
+      return new LoginLimiter({ perIp: { failures: 100, windowSeconds: 60 }, perAccount: { failures: 4, windowSeconds: 60 }, hashKey, redis: client });
+    };
+    const [a, b] = [replica(), replica()];
+    await a.failed('10.9.9.9', 'carol');
+    await b.failed('10.9.9.9', 'carol');
+    await a.failed('10.9.9.9', 'carol');
+    await b.check('10.9.9.9', 'carol');
+    await b.failed('10.9.9.9', 'carol');
+    await expect(a.check('10.9.9.9', 'carol')).rejects.toBeInstanceOf(TooManyRequestsError);
+    const keys = await clients[0]!.keys('*');
+    expect(keys.join(' ')).not.toContain('carol');
+    expect(keys.join(' ')).not.toContain('10.9.9.9');
+  });
+});
