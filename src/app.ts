@@ -24,10 +24,13 @@ const BODY_LIMIT = 64 * 1024;
 export interface AppOptions {
   /** The URL browsers and CLIs reach Wharf at (redirect URIs, verification URIs). */
   publicUrl: string;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  https?: { key: Buffer; cert: Buffer };
 }
 
 export async function buildApp(deps: Services, options: AppOptions = { publicUrl: publicUrlOf(deps.config) }): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
     trustProxy: deps.config.server.trustProxy,
     bodyLimit: BODY_LIMIT,

@@ -20,7 +20,7 @@ try {
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      result.app.log.info({ signal }, 'shutting down');
+      result.log('shutting down', { signal });
       // Fastify stops accepting, lets in-flight requests finish, then closes; a hard deadline guards hung sockets.
       setTimeout(() => process.exit(1), 10_000).unref();
       result.close().then(

@@ -1,38 +1,98 @@
+import cluster from 'node:cluster';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { FastifyInstance } from 'fastify';
+import { stringify } from 'yaml';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { createLogger } from '../logging.js';
 import { createServices } from '../services.js';
-import { bootstrap, DEMO_USER, publicUrl } from './bootstrap.js';
+import { bootstrap, DEMO_USER, publicUrl, type Bootstrap } from './bootstrap.js';
 import type { CliIo } from './io.js';
 import { tokenAuthSection } from './registry-config.js';
-import { stringify } from 'yaml';
 
-/** A running server, for main to stop on a signal. */
+/** A running server (or a cluster of them), for main to stop on a signal. */
 export interface RunningServer {
-  app: FastifyInstance;
   url: string;
+  log(message: string, fields?: Record<string, unknown>): void;
   close(): Promise<void>;
 }
 
-/** `wharf serve [--config FILE]`: loads config, builds the app, listens, prints the registry settings. */
+/**
+ * `wharf serve [--config FILE] [--workers N]`: loads config, builds the app, listens, prints the
+ * registry settings. With `--workers N` a primary process forks N workers sharing the port
+ * (node:cluster); they must share state, so this needs the Redis cache.
+ */
 export async function serveCommand(argv: string[], io: CliIo): Promise<RunningServer> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' } } });
   const config = await loadConfig(values.config ?? io.env.WHARF_CONFIG, io.env);
+  const workers = values.workers === undefined ? 1 : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error('--workers must be a whole number from 1 to 64');
+  if (workers > 1 && config.cache.type !== 'redis') {
+    throw new Error('--workers needs the Redis cache (set WHARF_REDIS_URL): workers are separate processes and must share refresh tokens, sessions and decisions');
+  }
+  // Keys, the hash key and the demo user are made once, by the primary, before any worker reads them.
   const boot = await bootstrap(config, io);
+  if (workers > 1 && cluster.isPrimary) return startCluster(config, boot, workers, io);
+  return startServer(config, boot, io, cluster.isWorker);
+}
+
+async function startServer(config: Config, boot: Bootstrap, io: CliIo, quiet: boolean): Promise<RunningServer> {
   const logger = createLogger(config.log.level);
   const services = createServices(boot.config, { logger, keys: boot.keys.store, hashKey: boot.hashKey, env: io.env, keyRotation: boot.keys.rotation });
-  const app = await buildApp(services);
+  const tls = config.server.tls;
+  const https = tls ? { key: await readFile(tls.keyFile), cert: await readFile(tls.certFile) } : undefined;
+  const app = await buildApp(services, { publicUrl: publicUrl(config), ...(https ? { https } : {}) });
   await services.start();
   await app.listen({ host: config.server.host, port: config.server.port });
-
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
-  const url = publicUrl({ ...boot.config, server: { ...boot.config.server, port } });
+  const url = publicUrl(config, port);
+  if (!quiet) io.stdout(describe(config, boot, url, io));
+  return {
+    url,
+    log: (message, fields) => app.log.info(fields ?? {}, message),
+    async close() {
+      await app.close();
+      await services.close();
+    },
+  };
+}
+
+function startCluster(config: Config, boot: Bootstrap, workers: number, io: CliIo): Promise<RunningServer> {
+  const url = publicUrl(config);
+  let stopping = false;
+  const fork = () => cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    io.stderr(`worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+    fork();
+  });
+  for (let i = 0; i < workers; i++) fork();
+  io.stdout(describe(config, boot, url, io) + `running ${workers} workers\n`);
+  return Promise.resolve({
+    url,
+    log: (message) => io.stderr(`${message}\n`),
+    async close() {
+      stopping = true;
+      const all = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+      await Promise.all(
+        all.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              w.once('exit', () => resolve());
+              w.process.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  });
+}
+
+function describe(config: Config, boot: Bootstrap, url: string, io: CliIo): string {
   const lines = [
     `Wharf is listening on ${url} (token endpoint ${url}/token, JWKS ${url}/.well-known/jwks.json)`,
-    `cache: ${config.cache.type}; authenticators: ${services.authenticators.types().join(', ')}`,
+    `cache: ${config.cache.type}; authenticators: ${boot.config.authn.map((a) => a.type).join(', ') || 'none'}`,
   ];
   if (boot.keys.generated.length > 0) lines.push(`generated signing keys: ${boot.keys.generated.join(', ')}`);
   if (boot.config.demoUser) {
@@ -44,16 +104,7 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<RunningSe
   }
   lines.push(
     'Configure the registry with (or run `wharf registry-config --out DIR` for a whole config.yml):',
-    stringify({ auth: { token: tokenAuthSection({ ...boot.config, server: { ...boot.config.server, port } }, boot.keys.rootBundleFile) } }),
+    stringify({ auth: { token: tokenAuthSection(config, boot.keys.rootBundleFile, `${url}/token`) } }),
   );
-  io.stdout(`${lines.join('\n')}\n`);
-
-  return {
-    app,
-    url,
-    async close() {
-      await app.close();
-      await services.close();
-    },
-  };
+  return `${lines.join('\n')}\n`;
 }

@@ -4,5 +4,5 @@ import type { Config } from './schema.js';
 export function publicUrl(config: Config, port = config.server.port): string {
   if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
-  return `http://${host}:${port}`;
+  return `${config.server.tls ? 'https' : 'http'}://${host}:${port}`;
 }

@@ -43,6 +43,8 @@ export const configSchema = z.strictObject({
       publicUrl: z.url().optional(),
       /** Trust X-Forwarded-* from proxies in front: true, or addresses/CIDRs (fastify `trustProxy`). Default false. */
       trustProxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+      /** Serve HTTPS from these PEM files (the public URL then defaults to https). Default: plain HTTP, e.g. behind a TLS-terminating proxy. */
+      tls: z.strictObject({ keyFile: z.string().min(1), certFile: z.string().min(1) }).optional(),
     })
     .prefault({}),
 
