@@ -215,6 +215,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     async close() {
       if (rescan) clearInterval(rescan);
+      for (const backend of backends) await (backend as { close?: () => Promise<void> }).close?.();
       limiterRedis?.disconnect();
       await channel?.close();
       await cache.close();

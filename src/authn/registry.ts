@@ -3,7 +3,11 @@ import type { Cache } from '../cache/cache.js';
 import type { UpstreamObserver } from '../upstream/upstream-client.js';
 import { readSecret } from '../config/secrets.js';
 import type { PasswordAuthenticator } from './authenticator.js';
+import { CommandAuthenticator } from './command/command-authenticator.js';
+import type { CommandAuthnConfig } from './command/command-config.js';
 import { IntrospectionAuthenticator } from './introspection/introspection-authenticator.js';
+import { createLdapAuthenticator } from './ldap/create-ldap-authenticator.js';
+import type { LdapAuthnConfig } from './ldap/ldap-config.js';
 import { OidcTokenAuthenticator } from './oidc-token/oidc-token-authenticator.js';
 import type { OidcTokenAuthnConfig } from './oidc-token/oidc-token-config.js';
 import { GithubTokenAuthenticator } from './provider-token/github-token-authenticator.js';
@@ -33,6 +37,8 @@ interface AuthnConfigs {
   'oidc-token': OidcTokenAuthnConfig;
   'github-token': GithubTokenAuthnConfig;
   'google-token': GoogleTokenAuthnConfig;
+  ldap: LdapAuthnConfig;
+  command: CommandAuthnConfig;
 }
 
 type Factories = { [K in keyof AuthnConfigs]: (config: AuthnConfigs[K], deps: AuthenticatorDeps) => PasswordAuthenticator };
@@ -51,6 +57,8 @@ export const authenticatorFactories: Factories = {
   'oidc-token': (config, deps) => new OidcTokenAuthenticator(config, deps),
   'github-token': (config, deps) => new GithubTokenAuthenticator(config, deps),
   'google-token': (config, deps) => new GoogleTokenAuthenticator(config, deps),
+  ldap: (config, deps) => createLdapAuthenticator(config, deps),
+  command: (config, deps) => new CommandAuthenticator(config, deps),
 };
 
 /** Builds one configured backend. */

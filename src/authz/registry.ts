@@ -4,6 +4,8 @@ import type { UpstreamObserver } from '../upstream/upstream-client.js';
 import { readSecret } from '../config/secrets.js';
 import type { CircuitState } from '../upstream/circuit-breaker.js';
 import type { Authorizer } from './authorizer.js';
+import { CommandAuthorizer } from './command/command-authorizer.js';
+import type { CommandAuthzConfig } from './command/command-authz-config.js';
 import { SageAuthorizer } from './sage/sage-authorizer.js';
 import type { SageAuthzConfig } from './sage/sage-config.js';
 import { WebhookAuthorizer } from './webhook/webhook-authorizer.js';
@@ -27,6 +29,7 @@ export type RemoteAuthorizer = Authorizer & { circuitState(): CircuitState };
 interface RemoteConfigs {
   webhook: WebhookAuthzConfig;
   sage: SageAuthzConfig;
+  command: CommandAuthzConfig;
 }
 
 type Factories = { [K in keyof RemoteConfigs]: (config: RemoteConfigs[K], deps: RemoteAuthorizerDeps) => RemoteAuthorizer };
@@ -43,6 +46,7 @@ export const remoteAuthorizerFactories: Factories = {
       { ...config, token: readSecret('SAGE authz token', { file: config.tokenFile, env: config.tokenEnv }, deps.env) },
       { ...deps, logger: deps.logger.child({ component: 'authz-sage' }) },
     ),
+  command: (config, deps) => new CommandAuthorizer(config, { ...deps, logger: deps.logger.child({ component: 'authz-command' }) }),
 };
 
 /** Builds the configured remote authorizer. */

@@ -1,3 +1,5 @@
+import { preflightCommand } from '../authn/command/command-preflight.js';
+import { preflightLdap } from '../authn/ldap/ldap-preflight.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { CliIo } from './io.js';
 
@@ -8,14 +10,26 @@ export async function configCheckCommand(argv: string[], io: CliIo): Promise<num
     io.stderr('usage: wharf config check FILE\n');
     return 2;
   }
+  let config;
   try {
-    await loadConfig(file, io.env);
+    config = await loadConfig(file, io.env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     io.stderr(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}\n`);
     for (const p of err.problems) io.stderr(`  ${p.path}: ${p.message}\n`);
     return 1;
   }
+  // Beyond the schema: files that must exist, directories that should answer (warnings).
+  const findings = (
+    await Promise.all([
+      ...config.authn.map((b, i) =>
+        b.type === 'ldap' ? preflightLdap(b, io.env, { path: `authn.${i}` }) : b.type === 'command' ? preflightCommand(b.command, { path: `authn.${i}` }) : Promise.resolve([]),
+      ),
+      config.authz.webhook?.type === 'command' ? preflightCommand(config.authz.webhook.command, { path: 'authz.webhook' }) : Promise.resolve([]),
+    ])
+  ).flat();
+  for (const f of findings) io.stderr(`  ${f.path}: ${f.severity}: ${f.message}\n`);
+  if (findings.some((f) => f.severity === 'error')) return 1;
   io.stdout(`${file}: ok\n`);
   return 0;
 }

@@ -1,5 +1,8 @@
 import { z } from 'zod';
+import { commandAuthnSchema } from '../authn/command/command-config.js';
 import { githubLoginSchema } from '../authn/github/github-config.js';
+import { ldapAuthnSchema } from '../authn/ldap/ldap-config.js';
+import { commandAuthzSchema } from '../authz/command/command-authz-config.js';
 import { introspectionAuthnSchema } from '../authn/introspection/introspection-config.js';
 import { googleLoginSchema, oidcLoginSchema } from '../authn/oidc/oidc-config.js';
 import { oidcTokenAuthnSchema } from '../authn/oidc-token/oidc-token-config.js';
@@ -13,7 +16,7 @@ import { webhookAuthzSchema } from '../authz/webhook/webhook-config.js';
 const seconds = (max: number) => z.number().int().min(1).max(max);
 
 /** Authenticator backends, a discriminated union on `type`; each backend owns its schema. */
-export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema, introspectionAuthnSchema, oidcTokenAuthnSchema, githubTokenAuthnSchema, googleTokenAuthnSchema]);
+export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema, introspectionAuthnSchema, oidcTokenAuthnSchema, githubTokenAuthnSchema, googleTokenAuthnSchema, ldapAuthnSchema, commandAuthnSchema]);
 
 /** Cache backends. */
 export const cacheSchema = z.discriminatedUnion('type', [
@@ -125,8 +128,8 @@ export const configSchema = z.strictObject({
   authz: z
     .strictObject({
       acl: staticAclSchema.prefault({}),
-      /** The platform's decision endpoint: `type: webhook` (env WHARF_AUTHZ_WEBHOOK_URL) or `type: sage` (env ecrAuthZEndpoint). Default none. */
-      webhook: z.discriminatedUnion('type', [webhookAuthzSchema, sageAuthzSchema]).optional(),
+      /** The platform's decision endpoint: `type: webhook` (env WHARF_AUTHZ_WEBHOOK_URL), `type: sage` (env ecrAuthZEndpoint), or `type: command` (a local program, same contract over stdin/stdout). Default none. */
+      webhook: z.discriminatedUnion('type', [webhookAuthzSchema, sageAuthzSchema, commandAuthzSchema]).optional(),
       /**
        * With a webhook: `acl-first` (default) lets matching ACL rules decide and sends the rest to the
        * webhook; `webhook-first` asks the webhook and falls back to the ACL only for scopes it could

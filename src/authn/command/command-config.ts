@@ -1,0 +1,61 @@
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+
+/** A program and its arguments; run without a shell, so no quoting, globbing or `$VAR` expansion. */
+export const commandArgvSchema = z
+  .array(z.string().min(1))
+  .min(1, 'name the program to run, e.g. [/usr/local/bin/check-password]')
+  .refine((argv) => isAbsolute(argv[0]!), 'the program must be an absolute path (no PATH lookup)');
+
+/** Extra environment variables for the command (not for secrets: the config file is not a secret store). */
+export const commandEnvSchema = z
+  .record(z.string(), z.string())
+  .superRefine((env, ctx) => {
+    for (const name of Object.keys(env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'must be an environment variable name' });
+    }
+  })
+  .default({});
+
+/** A JavaScript regular expression, checked to compile. */
+const regexSchema = z.string().refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
+/**
+ * `type: command`: a program decides (PAM through pamtester, a legacy database, a script). Wharf
+ * writes the username and password to its stdin, never to argv or the environment. Exit 0 means
+ * authenticated (stdout may hold a JSON object adding identity attributes), 1 means denied,
+ * anything else or a timeout answers 503. Contract: docs/ldap-and-command.md.
+ */
+export const commandAuthnSchema = z.strictObject({
+  type: z.literal('command'),
+  /** Program (absolute path) and arguments, e.g. `[/usr/local/lib/wharf/pam-auth]`. Required. */
+  command: commandArgvSchema,
+  /**
+   * What stdin carries: `lines` (default): the username, a newline, the password, a newline
+   * (passwords holding a newline are then refused); `json`: one JSON object
+   * `{"username","password","service","client_ip"}` and a newline.
+   */
+  input: z.enum(['lines', 'json']).default('lines'),
+  /** Environment of the command besides PATH (default: system directories) and LANG=C.UTF-8; Wharf's own is never passed. Default none. */
+  env: commandEnvSchema,
+  /** Milliseconds a run may take before it is killed (with everything it started) and 503 answered. Default 5000. */
+  timeoutMs: z.number().int().min(50).max(120_000).default(5000),
+  /** Most runs at once; further logins wait up to `timeoutMs` for a slot. Default 4. */
+  maxConcurrent: z.number().int().min(1).max(256).default(4),
+  /** Most logins waiting for a slot; more are answered 503 at once. Default 64. */
+  maxQueued: z.number().int().min(0).max(10_000).default(64),
+  /** How long a success is remembered under a keyed hash of (username, password). Default 60 s; 0 disables. */
+  verifiedCacheSeconds: z.number().int().min(0).max(3600).default(60),
+  /** Only usernames matching this regular expression are this backend's; others pass to the next backend. Default: all. */
+  claims: regexSchema.optional(),
+});
+
+/** The validated `type: command` authenticator config. */
+export type CommandAuthnConfig = z.infer<typeof commandAuthnSchema>;

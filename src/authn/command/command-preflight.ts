@@ -1,0 +1,27 @@
+import { access, constants, stat } from 'node:fs/promises';
+
+/** One finding of `wharf config check` beyond the schema (same shape as the LDAP backend's). */
+export interface CommandPreflightFinding {
+  severity: 'error' | 'warning';
+  /** Dotted path of the setting, prefixed with the backend's path (e.g. `authn.2.command`). */
+  path: string;
+  message: string;
+}
+
+/**
+ * Checks that a configured command's program exists and is executable by this process, for
+ * `wharf config check` (authenticator and authorizer alike). Runs nothing.
+ */
+export async function preflightCommand(argv: readonly string[], options: { path?: string } = {}): Promise<CommandPreflightFinding[]> {
+  const path = options.path ? `${options.path}.command` : 'command';
+  const program = argv[0];
+  if (program === undefined) return [{ severity: 'error', path, message: 'no program given' }];
+  try {
+    if (!(await stat(program)).isFile()) return [{ severity: 'error', path, message: `${program} is not a regular file` }];
+    await access(program, constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    return [{ severity: 'error', path, message: code === 'ENOENT' ? `${program} does not exist` : `${program} is not executable by this user (${code})` }];
+  }
+  return [];
+}
