@@ -33,7 +33,7 @@ describe('parseConfig', () => {
         {
           server: { port: 'eighty', extra: 1 },
           token: { lifetimeSeconds: 5, kidFormat: 'md5' },
-          authn: [{ type: 'static', users: { alice: { passwordHash: 'plaintext' } } }, { type: 'ldap' }],
+          authn: [{ type: 'static', users: { alice: { passwordHash: 'plaintext' } } }, { type: 'kerberos' }],
           authz: { acl: { rules: [{ name: 'x', actions: ['PUSH'] }] } },
         },
         {},
