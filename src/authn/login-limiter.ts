@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { keyedHash } from '../cache/keyed-hash.js';
 import { TooManyRequestsError } from '../domain/errors.js';
+
+const CLEAN_MS = 1000;
 
 /** Failure budget of one limit. */
 export interface FailureLimit {
@@ -31,6 +34,11 @@ export interface LoginLimiterOptions {
 export class LoginLimiter {
   private readonly ip: RateLimiterAbstract;
   private readonly account: RateLimiterAbstract;
+  /**
+   * Keys found under their limits in the last second. A busy client would otherwise cost two
+   * Redis reads per token request; any failure drops the mark, so guesses are always checked.
+   */
+  private readonly clean = new LRUCache<string, true>({ max: 50_000, ttl: CLEAN_MS });
 
   constructor(private readonly options: LoginLimiterOptions) {
     this.ip = this.limiter('ip', options.perIp);
@@ -39,13 +47,21 @@ export class LoginLimiter {
 
   /** Throws TooManyRequestsError when either budget is spent. */
   async check(clientIp: string, account: string): Promise<void> {
-    const [ip, acct] = await Promise.all([this.ip.get(this.key(clientIp)), this.account.get(this.key(clientIp, account))]);
+    const ipKey = this.key(clientIp);
+    const accountKey = this.key(clientIp, account);
+    if (this.clean.has(ipKey) && this.clean.has(accountKey)) return;
+    const [ip, acct] = await Promise.all([this.ip.get(ipKey), this.account.get(accountKey)]);
     const blocked = (res: RateLimiterRes | null, limit: FailureLimit) => res !== null && res.consumedPoints >= limit.failures;
     if (blocked(ip, this.options.perIp)) this.refuse('ip', ip!, 'too many failed logins from this address');
     if (blocked(acct, this.options.perAccount)) this.refuse('account', acct!, 'too many failed logins for this account');
+    // Only keys with no failures at all are marked: one short of the limit must be checked every time.
+    if (!ip) this.clean.set(ipKey, true);
+    if (!acct) this.clean.set(accountKey, true);
   }
 
   async failed(clientIp: string, account: string): Promise<void> {
+    this.clean.delete(this.key(clientIp));
+    this.clean.delete(this.key(clientIp, account));
     await Promise.all([
       this.ip.penalty(this.key(clientIp), 1),
       account ? this.account.penalty(this.key(clientIp, account), 1) : Promise.resolve(),
