@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -11,9 +11,10 @@ import { buildOciImage } from '../support/oci-image.js';
 import { startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
+import { startProcess, waitUntil } from '../support/processes.js';
 import { startRegistry, type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { runWharfCli, startWharf, WHARF_BIN, writeConfig, type WharfHandle } from '../support/wharf.js';
 
 // A person signs in through a real OIDC provider (standing in for Google) or the GitHub stand-in
 // in Debian Chromium, gets a registry credential, uses it with docker login and skopeo against
@@ -217,5 +218,38 @@ describe('browser login hands out registry credentials', () => {
     expect(pull.code, pull.stderr).toBe(0);
     expect(await (await poll()).json()).toMatchObject({ error: 'expired_token' }); // single use
     await context.close();
+  });
+
+  it('lets `wharf login` get a credential by device code, approved in the browser, that skopeo then uses through docker-credential-wharf', async () => {
+    const home = join(work, 'cli-home');
+    const dockerDir = join(home, '.docker');
+    const credentials = join(home, 'credentials.json');
+    const bin = join(work, 'bin');
+    await mkdir(bin, { recursive: true });
+    // What `npm install -g` puts on PATH: the built helper.
+    await writeFile(join(bin, 'docker-credential-wharf'), `#!/bin/sh\nexec '${process.execPath}' '${WHARF_BIN.replace('main.js', 'credential-helper.js')}' "$@"\n`);
+    await chmod(join(bin, 'docker-credential-wharf'), 0o755);
+    const env = { HOME: home, WHARF_CREDENTIALS_FILE: credentials, PATH: `${bin}:${process.env.PATH ?? ''}` };
+    const cli = await startProcess(process.execPath, [WHARF_BIN, 'login', registry.host, '--no-browser', '--config-dir', dockerDir], { env });
+    const url = await waitUntil('wharf login prints the verification link', async () => /(http:\/\/\S+\/device\?user_code=\S+)/.exec(cli.logs())?.[1], { process: cli, timeoutMs: 15_000 });
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signInWithGoogle(page, 'alice');
+    await page.goto(url);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expect(page.locator('main').textContent()).resolves.toContain('wharf-cli');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    const exit = await cli.exited;
+    expect(exit.code, cli.logs()).toBe(0);
+    expect(cli.logs()).toContain('Login Succeeded as alice');
+    await context.close();
+
+    const config = JSON.parse(await readFile(join(dockerDir, 'config.json'), 'utf8'));
+    expect(config.credHelpers[registry.host]).toBe('wharf');
+    expect(JSON.stringify(config)).not.toContain('wharf_cr_');
+    const pull = await skopeoInspect(`docker://${registry.host}/alice/app:v1`, { authfile: join(dockerDir, 'config.json'), raw: true, env: { PATH: env.PATH, WHARF_CREDENTIALS_FILE: credentials } });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(JSON.parse(pull.stdout).layers[0].digest).toBe(image.layerDigest);
   });
 });
