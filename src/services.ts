@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { CallbackAuthenticator } from './authn/authenticator.js';
-import { Redis } from 'ioredis';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
 import { LoginLimiter } from './authn/login-limiter.js';
 import { CredentialAuthenticator } from './authn/credential/credential-authenticator.js';
@@ -21,6 +20,7 @@ import type { Cache } from './cache/cache.js';
 import { FallbackCache } from './cache/fallback-cache.js';
 import { AccountGenerations } from './cache/account-generations.js';
 import { InstrumentedCache } from './cache/instrumented-cache.js';
+import { connectRedis } from './cache/redis-connection.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { CircuitState } from './upstream/circuit-breaker.js';
 import { MemoryCache } from './cache/memory-cache.js';
@@ -125,7 +125,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       : new CombinedAuthorizer(remote, acl);
   const limiterRedis =
     config.bruteForce.enabled && config.cache.type === 'redis'
-      ? new Redis(config.cache.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500 }).on('error', () => {})
+      ? connectRedis(config.cache.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500 }).on('error', () => {})
       : undefined;
   const limiter = config.bruteForce.enabled
     ? new LoginLimiter({

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cache/redis-connection.js';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { keyedHash } from '../cache/keyed-hash.js';
@@ -19,7 +19,7 @@ export interface LoginLimiterOptions {
   perAccount: FailureLimit;
   hashKey: Buffer;
   /** Shared counters across replicas; in-process counters without it (and while it is down). */
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   keyPrefix?: string;
   /** Told which limit refused a request (metrics). */
   onLimited?: (limit: 'ip' | 'account') => void;

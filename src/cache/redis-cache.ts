@@ -1,9 +1,9 @@
-import { Redis } from 'ioredis';
+import { connectRedis, type RedisClient } from './redis-connection.js';
 import type { Cache } from './cache.js';
 
 /** Options of the Redis cache. */
 export interface RedisCacheOptions {
-  /** `redis://` or `rediss://` URL. */
+  /** `redis://`, `rediss://`, `redis-sentinel://` or `redis-cluster://` URL (see connectRedis). */
   url: string;
   /** Prefix for every key, so several deployments can share one Redis. Default `wharf:`. */
   keyPrefix?: string;
@@ -13,10 +13,10 @@ export interface RedisCacheOptions {
 
 /** Shared state for many replicas, through ioredis. */
 export class RedisCache implements Cache {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
   constructor(options: RedisCacheOptions) {
-    this.redis = new Redis(options.url, {
+    this.redis = connectRedis(options.url, {
       keyPrefix: options.keyPrefix ?? 'wharf:',
       commandTimeout: options.commandTimeoutMs ?? 500,
       // Fail fast while disconnected instead of queueing requests behind a dead server.

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { connectRedis } from './redis-connection.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { InvalidationRequest } from '../flows/invalidation.js';
@@ -15,7 +15,7 @@ export async function subscribeInvalidations(
   apply: (request: InvalidationRequest) => Promise<void>,
   logger: Logger,
 ): Promise<{ close(): Promise<void> }> {
-  const subscriber = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null });
+  const subscriber = connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: null });
   subscriber.on('error', () => {});
   subscriber.on('message', (_channel: string, raw: string) => {
     let parsed;

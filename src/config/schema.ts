@@ -27,8 +27,8 @@ export const cacheSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('redis'),
-    /** `redis://` or `rediss://` URL (env WHARF_REDIS_URL). */
-    url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+    /** `redis://host:port`, `rediss://…` (TLS), `redis-sentinel://host:port,host:port/<master>` or `redis-cluster://host:port,host:port` (env WHARF_REDIS_URL). */
+    url: z.string().regex(/^(rediss?|redis-sentinel|redis-cluster):\/\//, 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'),
     /** Prefix of every key. Default `wharf:`. */
     keyPrefix: z.string().default('wharf:'),
   }),
