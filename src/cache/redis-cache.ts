@@ -23,6 +23,8 @@ export class RedisCache implements Cache {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       lazyConnect: false,
+      // Commands issued in the same tick by concurrent requests go out as one pipeline.
+      enableAutoPipelining: true,
     });
     // ioredis emits 'error' on every failed reconnect; the readiness check reports it instead.
     this.redis.on('error', () => {});
