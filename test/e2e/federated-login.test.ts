@@ -252,4 +252,13 @@ describe('browser login hands out registry credentials', () => {
     expect(pull.code, pull.stderr).toBe(0);
     expect(JSON.parse(pull.stdout).layers[0].digest).toBe(image.layerDigest);
   });
+
+  it('never logs a credential, a client secret, a session cookie or a code', async () => {
+    const logs = wharf.rawLogs();
+    expect(logs).toContain('credential_created'); // the events are there...
+    expect(logs).not.toMatch(/wharf_cr_[A-Za-z0-9_-]{10}/); // ...without the secrets
+    expect(logs).not.toContain(idp.clientSecret);
+    expect(logs).not.toContain(github.clientSecret);
+    expect(logs).not.toMatch(/wharf_session=|gho_[0-9a-f]{8}/);
+  });
 });
