@@ -60,3 +60,21 @@ describe('StaticAclAuthorizer', () => {
     expect(await granted(a, undefined, 'registry:catalog:*')).toEqual([]);
   });
 });
+
+describe('StaticAclAuthorizer group rules', () => {
+  const member = (account: string, attributes: Record<string, unknown>): Identity => ({ account, provider: 'ldap', subject: account, attributes });
+
+  it('matches any of the identity’s groups, orgs or teams', async () => {
+    const a = acl({ rules: [{ group: 'cn=team-x,*', name: 'team-x/*', actions: ['push'] }, { group: 'acme/platform', name: 'infra/*', actions: ['pull'] }] });
+    const ludwig = member('ludwig', { groups: ['cn=musicians,ou=groups,dc=example,dc=com', 'cn=team-x,ou=groups,dc=example,dc=com'] });
+    expect(await granted(a, ludwig, 'repository:team-x/app:push,pull')).toEqual(['push', 'pull']);
+    expect(await granted(a, member('kant', { groups: ['cn=philosophers,ou=groups,dc=example,dc=com'] }), 'repository:team-x/app:pull')).toEqual([]);
+    expect(await granted(a, member('octocat', { orgs: ['acme'], teams: ['acme/platform'] }), 'repository:infra/base:pull')).toEqual(['pull']);
+    expect(await granted(a, member('nobody', {}), 'repository:infra/base:pull')).toEqual([]);
+    expect(await granted(a, member('odd', { groups: 'cn=team-x,ou=x' }), 'repository:team-x/app:pull')).toEqual([]);
+    // LDAP identities carry group names and DNs; either can be matched.
+    const byName = acl({ rules: [{ group: 'team-x', name: 'team-x/*', actions: ['pull'] }] });
+    expect(await granted(byName, member('ludwig', { groups: ['team-x'], groupDns: ['cn=team-x,ou=groups,dc=example,dc=com'] }), 'repository:team-x/a:pull')).toEqual(['pull']);
+    expect(await granted(a, member('ludwig', { groups: ['team-x'], groupDns: ['cn=team-x,ou=groups,dc=example,dc=com'] }), 'repository:team-x/a:push')).toEqual(['push']);
+  });
+});

@@ -12,6 +12,8 @@ export const aclRuleSchema = z.strictObject({
   type: z.string().default('repository'),
   /** Service glob. Default `*`. */
   service: z.string().default('*'),
+  /** Group glob: matches when any of the identity's `groups` or `groupDns` (LDAP, OIDC, static attributes) or GitHub `orgs`/`teams` match. Default: no condition. */
+  group: z.string().optional(),
   /** Actions this rule allows; `push` implies `pull`, `*` allows everything asked. Empty = deny. */
   actions: z.array(action),
   /** Free text shown in the audit log for the decision. */

@@ -11,6 +11,15 @@ interface CompiledRule {
   service: RegExp;
   /** The name glob depends on the account when it holds `${account}`, so it is compiled per request. */
   name: RegExp | undefined;
+  group: RegExp | undefined;
+}
+
+/** The group-like attributes a rule's `group` is matched against (LDAP gives names and DNs). */
+function groupsOf(attributes: Readonly<Record<string, unknown>>): string[] {
+  return ['groups', 'groupDns', 'orgs', 'teams'].flatMap((name) => {
+    const value = attributes[name];
+    return Array.isArray(value) ? value.map(String) : [];
+  });
 }
 
 /**
@@ -31,6 +40,7 @@ export class StaticAclAuthorizer implements Authorizer {
       type: compileGlob(rule.type),
       service: compileGlob(rule.service),
       name: rule.name.includes('${account}') ? undefined : compileGlob(rule.name),
+      group: rule.group === undefined ? undefined : compileGlob(rule.group),
     }));
     this.anonymousPull = config.anonymous.pull.map((g) => compileGlob(g));
     this.anonymousDeny = config.anonymous.deny.map((g) => compileGlob(g));
@@ -42,6 +52,7 @@ export class StaticAclAuthorizer implements Authorizer {
       const account = request.identity.account;
       for (const c of this.rules) {
         if (!c.account.test(account) || !c.type.test(scope.type) || !c.service.test(request.service)) continue;
+        if (c.group && !groupsOf(request.identity.attributes).some((g) => c.group!.test(g))) continue;
         const name = c.name ?? compileGlob(c.rule.name, account);
         if (!name.test(scope.name)) continue;
         const label = c.rule.comment ?? `rule ${c.index}`;
