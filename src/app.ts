@@ -62,7 +62,7 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
   if (deps.loginProviders.length > 0) {
     const federation = deps.config.federation;
     const publicUrl = options.publicUrl;
-    await app.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600 });
+    await app.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream });
     await app.register(accountRoutes, {
       sessions: deps.sessions,
       credentials: deps.credentials,

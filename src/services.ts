@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { CallbackAuthenticator } from './authn/authenticator.js';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
 import { LoginLimiter } from './authn/login-limiter.js';
-import { CredentialAuthenticator } from './authn/credential/credential-authenticator.js';
+import { CredentialAuthenticator, type CredentialRevalidation } from './authn/credential/credential-authenticator.js';
+import { SealedBox } from './cache/sealed-box.js';
 import { CredentialStore } from './authn/credential/credential-store.js';
 import { createLoginProvider } from './authn/login-registry.js';
 import { keyedHash } from './cache/keyed-hash.js';
@@ -53,6 +54,8 @@ export interface Services {
   loginProviders: CallbackAuthenticator[];
   sessions: BrowserSessions;
   deviceFlow: DeviceFlow;
+  /** Seals a login provider's access token for credentials to be re-checked later; undefined when off. */
+  sealUpstream(provider: string, token: string | undefined): { provider: string; sealed: string } | undefined;
   /** Key that signs cookies, derived from the hash key. */
   cookieSecret: string;
   generations: AccountGenerations;
@@ -105,12 +108,31 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const backends = config.authn.map((c) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver }));
   const federation = config.federation;
   const credentials = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
+  const loginProviders = federation.providers.map((p) => createLoginProvider(p, inputs.env ?? {}));
+  const box = new SealedBox(hashKey);
+  const revalidation: CredentialRevalidation | undefined =
+    federation.revalidateMinutes > 0
+      ? {
+          everyMs: federation.revalidateMinutes * 60_000,
+          now,
+          async check(provider, sealed) {
+            const login = loginProviders.find((p) => p.name === provider);
+            const token = box.open(sealed);
+            if (!login?.revalidate || token === undefined) return 'invalid';
+            const verdict = await login.revalidate(token);
+            logger.info({ event: 'credential_revalidated', provider, verdict }, 'upstream identity re-checked');
+            return verdict;
+          },
+        }
+      : undefined;
+  /** Seals a provider's access token for later re-checks, when that is configured and possible. */
+  const sealUpstream = (provider: string, token: string | undefined) =>
+    revalidation && token && loginProviders.find((p) => p.name === provider)?.revalidate ? { provider, sealed: box.seal(token) } : undefined;
   const authenticators: AuthenticatorChain = new AuthenticatorChain([
     new RefreshTokenAuthenticator(refreshTokens, (identity) => authenticators.stillValid(identity)),
-    new CredentialAuthenticator(credentials),
+    new CredentialAuthenticator(credentials, revalidation),
     ...backends,
   ]);
-  const loginProviders = federation.providers.map((p) => createLoginProvider(p, inputs.env ?? {}));
   const sessions = new BrowserSessions(cache, hashKey, federation.sessionHours * 3600, now);
   const deviceFlow = new DeviceFlow({ cache, hashKey, ...federation.device, now });
   const generations = new AccountGenerations(cache, hashKey);
@@ -196,6 +218,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     loginProviders,
     sessions,
     deviceFlow,
+    sealUpstream,
     cookieSecret: keyedHash(hashKey, 'cookie-signing'),
     generations,
     invalidator,

@@ -55,5 +55,15 @@ export interface CallbackAuthenticator {
   /** Where to send the browser. */
   loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string>;
   /** Finishes the login from the callback URL the provider redirected to. */
-  handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<AuthnResult>;
+  handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult>;
+  /**
+   * Re-checks an identity with the provider, given the access token of its login (kept sealed):
+   * `invalid` when the provider no longer vouches for it (token revoked, user left the allowed
+   * organisation), `unknown` when the provider cannot be asked. Providers whose access tokens
+   * expire within hours (OIDC) do not implement it.
+   */
+  revalidate?(accessToken: string): Promise<'valid' | 'invalid' | 'unknown'>;
 }
+
+/** A login's outcome, with the provider's access token when the provider can re-check it later. */
+export type CallbackResult = AuthnResult & { readonly upstreamToken?: string };

@@ -146,7 +146,13 @@ export const configSchema = z.strictObject({
       providers: z.array(z.discriminatedUnion('type', [googleLoginSchema, githubLoginSchema, oidcLoginSchema])).default([]),
       /** Registry host shown in the `docker login` command on the account page. Default `<registry>`. */
       registryHost: z.string().optional(),
-      /** Browser session lifetime in hours. Default 8. */
+      /**
+       * Re-check the provider identity behind a credential this often, in minutes (GitHub: token
+       * still valid, user still in an allowed organisation); a failed check revokes the credential.
+       * Keeps the provider's access token sealed (AES-GCM) with the credential. Default 0: off.
+       */
+      revalidateMinutes: z.number().min(0).max(7 * 24 * 60).default(0),
+            /** Browser session lifetime in hours. Default 8. */
       sessionHours: z.number().int().min(1).max(24 * 30).default(8),
       credentials: z
         .strictObject({

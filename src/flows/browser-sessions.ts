@@ -8,6 +8,8 @@ import type { Identity } from '../domain/identity.js';
 /** A logged-in browser. */
 export interface Session {
   identity: Identity;
+  /** The login provider's access token, sealed, when the provider can re-check the identity later. */
+  upstream?: { provider: string; sealed: string };
   /** Token every form of this session must carry (CSRF). */
   csrf: string;
   createdAt: number;
@@ -49,9 +51,9 @@ export class BrowserSessions {
     return JSON.parse(raw) as PendingLogin;
   }
 
-  async create(identity: Identity): Promise<{ id: string; session: Session }> {
+  async create(identity: Identity, upstream?: Session['upstream']): Promise<{ id: string; session: Session }> {
     const id = randomBytes(32).toString('base64url');
-    const session: Session = { identity, csrf: randomBytes(24).toString('base64url'), createdAt: this.now() };
+    const session: Session = { identity, csrf: randomBytes(24).toString('base64url'), createdAt: this.now(), ...(upstream ? { upstream } : {}) };
     await this.cache.set(this.sessionKey(id), JSON.stringify(session), this.sessionSeconds);
     return { id, session };
   }

@@ -17,6 +17,8 @@ export interface DeviceGrant {
   clientIp: string;
   status: 'pending' | 'approved' | 'denied';
   identity?: Identity;
+  /** The approving session's sealed provider token, for credential re-checks. */
+  upstream?: { provider: string; sealed: string };
   interval: number;
   lastPollAt: number;
   expiresAt: number;
@@ -95,13 +97,16 @@ export class DeviceFlow {
   }
 
   /** Approves or denies the pending grant; false when the code is unknown, used or expired. */
-  async decide(typedCode: string, decision: { approve: true; identity: Identity } | { approve: false }): Promise<boolean> {
+  async decide(typedCode: string, decision: { approve: true; identity: Identity; upstream?: DeviceGrant['upstream'] } | { approve: false }): Promise<boolean> {
     const userKey = this.userKey(normaliseUserCode(typedCode));
     const key = await this.options.cache.get(userKey);
     const grant = key ? await this.load(key) : undefined;
     if (!key || !grant || grant.status !== 'pending' || grant.expiresAt <= this.now()) return false;
     grant.status = decision.approve ? 'approved' : 'denied';
-    if (decision.approve) grant.identity = decision.identity;
+    if (decision.approve) {
+      grant.identity = decision.identity;
+      if (decision.upstream) grant.upstream = decision.upstream;
+    }
     await this.save(key, grant);
     await this.options.cache.delete(userKey); // the code cannot be approved twice
     return true;

@@ -14,10 +14,12 @@ export interface CredentialRecord {
   source: 'browser' | 'device';
   createdAt: number;
   expiresAt: number;
+  /** The login provider's sealed access token, to re-check the identity; and when it last was. */
+  upstream?: { provider: string; sealed: string; validatedAt: number };
 }
 
 /** What the account page lists. */
-export interface CredentialSummary extends Omit<CredentialRecord, 'identity'> {
+export interface CredentialSummary extends Omit<CredentialRecord, 'identity' | 'upstream'> {
   account: string;
   lastUsedAt: number | undefined;
 }
@@ -45,11 +47,22 @@ export class CredentialStore {
     this.now = options.now ?? Date.now;
   }
 
-  async create(identity: Identity, details: { label: string; lifetimeSeconds: number; source: CredentialRecord['source'] }): Promise<{ secret: string; record: CredentialRecord }> {
+  async create(
+    identity: Identity,
+    details: { label: string; lifetimeSeconds: number; source: CredentialRecord['source']; upstream?: { provider: string; sealed: string } | undefined },
+  ): Promise<{ secret: string; record: CredentialRecord }> {
     const lifetime = Math.min(details.lifetimeSeconds, this.options.maxLifetimeSeconds);
     const secret = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
     const createdAt = this.now();
-    const record: CredentialRecord = { id: randomBytes(6).toString('hex'), identity, label: details.label.slice(0, 100), source: details.source, createdAt, expiresAt: createdAt + lifetime * 1000 };
+    const record: CredentialRecord = {
+      id: randomBytes(6).toString('hex'),
+      identity,
+      label: details.label.slice(0, 100),
+      source: details.source,
+      createdAt,
+      expiresAt: createdAt + lifetime * 1000,
+      ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: createdAt } } : {}),
+    };
     const { cache } = this.options;
     await cache.set(this.secretKey(secret), JSON.stringify(record), lifetime);
     await cache.set(this.idKey(record.id), this.secretKey(secret), lifetime);
@@ -72,6 +85,15 @@ export class CredentialStore {
     return record;
   }
 
+  /** Notes that the upstream identity behind a credential was just re-checked. */
+  async markValidated(secret: string, record: CredentialRecord): Promise<void> {
+    if (!record.upstream) return;
+    const ttl = Math.ceil((record.expiresAt - this.now()) / 1000);
+    if (ttl <= 0) return;
+    const updated: CredentialRecord = { ...record, upstream: { ...record.upstream, validatedAt: this.now() } };
+    await this.options.cache.set(this.secretKey(secret), JSON.stringify(updated), ttl);
+  }
+
   /** The account's live credentials, newest first. */
   async list(account: string): Promise<CredentialSummary[]> {
     const out: CredentialSummary[] = [];
@@ -84,7 +106,7 @@ export class CredentialStore {
       if (record.expiresAt <= this.now() || record.identity.account !== account) continue;
       live.push(id);
       const used = await this.options.cache.get(`credused:${id}`);
-      const { identity: _identity, ...rest } = record;
+      const { identity: _identity, upstream: _upstream, ...rest } = record;
       out.push({ ...rest, account, lastUsedAt: used ? Number(used) : undefined });
     }
     if (live.length !== (await this.ids(account)).length) {

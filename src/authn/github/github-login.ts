@@ -1,5 +1,5 @@
 import { deriveAccountName } from '../../domain/account-name.js';
-import type { AuthnResult, CallbackAuthenticator, LoginTransaction } from '../authenticator.js';
+import type { AuthnResult, CallbackAuthenticator, CallbackResult, LoginTransaction } from '../authenticator.js';
 import { OAuth2Core } from '../oauth2-core/oauth2-core.js';
 import type { GithubLoginConfig } from './github-config.js';
 
@@ -33,9 +33,25 @@ export class GithubLogin implements CallbackAuthenticator {
     return this.core.loginUrl(redirectUri, transaction);
   }
 
-  async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<AuthnResult> {
+  async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult> {
     const { accessToken } = await this.core.exchange(callbackUrl, transaction);
+    const result = await this.identify(accessToken);
+    return result.kind === 'ok' ? { ...result, upstreamToken: accessToken } : result;
+  }
+
+  async revalidate(accessToken: string): Promise<'valid' | 'invalid' | 'unknown'> {
+    try {
+      const result = await this.identify(accessToken);
+      return result.kind === 'ok' ? 'valid' : 'invalid';
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  /** Who the token belongs to, and whether the configured organisations still admit them. Throws when GitHub cannot be asked. */
+  private async identify(accessToken: string): Promise<AuthnResult> {
     const user = await this.core.fetchJson(accessToken, `${this.api}/user`);
+    if (user.status >= 500) throw new Error(`GitHub /user answered ${user.status}`);
     const profile = user.body as { login?: unknown; id?: unknown } | undefined;
     if (user.status !== 200 || typeof profile?.login !== 'string') return { kind: 'denied', reason: `GitHub /user answered ${user.status}` };
     const account = deriveAccountName(profile.login, 'lowercase');
@@ -44,6 +60,7 @@ export class GithubLogin implements CallbackAuthenticator {
     const attributes: Record<string, unknown> = { login: profile.login, github_id: profile.id ?? null };
     if (this.config.allowedOrgs.length > 0 || this.config.fetchTeams) {
       const orgs = await this.core.fetchJson(accessToken, `${this.api}/user/orgs`);
+      if (orgs.status >= 500) throw new Error(`GitHub /user/orgs answered ${orgs.status}`);
       const names = Array.isArray(orgs.body) ? orgs.body.map((o: { login?: unknown }) => String(o.login)) : [];
       attributes.orgs = names;
       const allowed = this.config.allowedOrgs.map((o) => o.toLowerCase());

@@ -1,4 +1,4 @@
-import type { AuthnResult, CallbackAuthenticator, LoginTransaction } from '../authenticator.js';
+import type { AuthnResult, CallbackAuthenticator, CallbackResult, LoginTransaction } from '../authenticator.js';
 import { deriveAccountName } from '../../domain/account-name.js';
 import { OAuth2Core } from '../oauth2-core/oauth2-core.js';
 import type { GoogleLoginConfig, OidcLoginConfig } from './oidc-config.js';
@@ -36,7 +36,7 @@ export class OidcLogin implements CallbackAuthenticator {
     return this.core.loginUrl(redirectUri, transaction);
   }
 
-  async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<AuthnResult> {
+  async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult> {
     const { claims } = await this.core.exchange(callbackUrl, transaction);
     if (!claims) return { kind: 'denied', reason: 'the provider returned no ID token' };
     const sub = String(claims.sub);

@@ -67,7 +67,7 @@ ${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">
     const body = request.body as Record<string, unknown>;
     const days = Math.min(Math.max(1, Math.floor(Number(body.days) || options.defaultDays)), options.maxDays);
     const label = typeof body.label === 'string' && body.label.trim() ? body.label.trim() : 'credential';
-    const { secret, record } = await credentials.create(session.identity, { label, lifetimeSeconds: days * 86_400, source: 'browser' });
+    const { secret, record } = await credentials.create(session.identity, { label, lifetimeSeconds: days * 86_400, source: 'browser', upstream: session.upstream });
     request.log.info({ event: 'credential_created', account: session.identity.account, credentialId: record.id, source: 'browser', days }, 'registry credential created');
     const account = session.identity.account;
     const notice = html`<section class="notice" aria-live="polite">

@@ -73,6 +73,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
       label: `device login ${grant.registry || grant.clientId} from ${grant.clientIp}`,
       lifetimeSeconds: options.credentialDays * 86_400,
       source: 'device',
+      upstream: grant.upstream,
     });
     request.log.info({ event: 'credential_created', account: identity.account, credentialId: record.id, source: 'device' }, 'registry credential issued to a device');
     reply.header('cache-control', 'no-store');
@@ -138,7 +139,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     if (body.csrf !== session.csrf) return htmlReply(reply, 403, 'Refused', html`<p class="error">This form has expired. <a href="/device">Start again</a>.</p>`, session);
     const approve = body.decision === 'approve';
     const code = typeof body.user_code === 'string' ? body.user_code.slice(0, 20) : '';
-    const done = await flow.decide(code, approve ? { approve: true, identity: session.identity } : { approve: false });
+    const done = await flow.decide(code, approve ? { approve: true, identity: session.identity, ...(session.upstream ? { upstream: session.upstream } : {}) } : { approve: false });
     request.log.info({ event: approve ? 'device_approved' : 'device_denied', account: session.identity.account, found: done }, 'device login decided');
     if (!done) return htmlReply(reply, 400, 'Connect a device', enterCode(session, code, 'That code is unknown, used or expired.'), session);
     return htmlReply(

@@ -10,6 +10,8 @@ export interface LoginRouteOptions {
   sessions: BrowserSessions;
   publicUrl: string;
   sessionSeconds: number;
+  /** Seals the provider's access token into the session when credentials are to be re-checked. */
+  sealUpstream: (provider: string, token: string | undefined) => { provider: string; sealed: string } | undefined;
 }
 
 /** `/login` (provider list), `/login/:name` (redirect), `/login/:name/callback`, `POST /logout`. */
@@ -68,7 +70,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
       request.log.info({ event: 'login_refused', provider: provider.name, reason }, 'login refused');
       return fail(403, `Sign-in refused: ${reason}.`);
     }
-    const { id } = await sessions.create(result.identity);
+    const { id } = await sessions.create(result.identity, options.sealUpstream(provider.name, result.upstreamToken));
     request.log.info({ event: 'login', provider: provider.name, account: result.identity.account }, 'browser login');
     reply.setCookie(SESSION_COOKIE, id, cookieOptions(secure, options.sessionSeconds));
     return reply.redirect(pending.returnTo);
