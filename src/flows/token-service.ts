@@ -115,6 +115,7 @@ export class TokenService {
         refreshTokenIssued: response.refresh_token !== undefined,
         jti: minted.jti,
         kid: minted.kid,
+        reused: minted.reused,
       },
       'token issued',
     );

@@ -26,16 +26,34 @@ describe('TokenMinter', () => {
     });
     expect(payload).toMatchObject({ sub: 'alice', aud: 'registry', iat: now / 1000, nbf: now / 1000, exp: now / 1000 + 300, access });
     expect(typeof payload.aud).toBe('string');
-    expect(payload.jti).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(payload.jti).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(minted.expiresIn).toBe(300);
     expect(minted.issuedAt.getTime()).toBe(now);
   });
 
-  it('gives every token its own jti', async () => {
+  it('gives every minted token its own jti', async () => {
     const { store } = await testKeys();
-    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true });
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseFraction: 0 });
     const jtis = new Set(Array.from({ length: 200 }, () => minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 60 }).jti));
     expect(jtis.size).toBe(200);
+  });
+
+  it('hands out the same token for the same request within the reuse window, with the truth about what is left', async () => {
+    const { store } = await testKeys();
+    let now = Date.UTC(2026, 10, 23, 12);
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseFraction: 0.1, now: () => now });
+    const request = { subject: 'alice', audience: 'registry', access, lifetimeSeconds: 300 };
+    const first = minter.mint(request);
+    now += 20_000;
+    const again = minter.mint(request);
+    expect(again).toMatchObject({ token: first.token, jti: first.jti, reused: true, expiresIn: 280 });
+    expect(minter.mint({ ...request, subject: 'bob' }).token).not.toBe(first.token);
+    expect(minter.mint({ ...request, access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] }).token).not.toBe(first.token);
+    now += 11_000; // past 10 % of 300 s
+    const fresh = minter.mint(request);
+    expect(fresh.reused).toBe(false);
+    expect(fresh.jti).not.toBe(first.jti);
+    expect(fresh.expiresIn).toBe(300);
   });
 
   it('omits x5c when told to and keeps the kid', async () => {
