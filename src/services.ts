@@ -105,7 +105,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const cache = new InstrumentedCache(inputs.cache ?? createCache(config.cache, logger, now), metrics.cacheLookups);
   const upstreamObserver = metrics.observeUpstream;
   const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
-  const backends = config.authn.map((c) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver }));
+  const backends = config.authn.map((c, i) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }));
   const federation = config.federation;
   const credentials = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
   const loginProviders = federation.providers.map((p) => createLoginProvider(p, inputs.env ?? {}));

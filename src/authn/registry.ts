@@ -28,6 +28,8 @@ export interface AuthenticatorDeps {
   now?: () => number;
   /** Told about every upstream request (metrics). */
   upstreamObserver?: UpstreamObserver;
+  /** Whether no other backend follows this one in the chain. */
+  lastInChain?: boolean;
 }
 
 /** Config of each backend type, keyed by `type`. */

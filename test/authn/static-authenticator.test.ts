@@ -57,3 +57,21 @@ describe('StaticAuthenticator', () => {
     }
   });
 });
+
+describe('StaticAuthenticator in a chain', () => {
+  it('spends a bcrypt check on unknown users only when it is the last backend', async () => {
+    const cache = new MemoryCache({ maxEntries: 10 });
+    const users = { alice: { passwordHash: await bcrypt.hash('pw', 10), attributes: {} } };
+    const first = new StaticAuthenticator({ type: 'static', users, verifiedCacheSeconds: 60 }, { cache, hashKey: randomBytes(32), lastInChain: false });
+    const last = new StaticAuthenticator({ type: 'static', users, verifiedCacheSeconds: 60 }, { cache, hashKey: randomBytes(32), lastInChain: true });
+    const compare = vi.spyOn(bcrypt, 'compare');
+    try {
+      expect(await first.login('platform-user', 'plat_token')).toEqual({ kind: 'no_match' });
+      expect(compare).toHaveBeenCalledTimes(0);
+      expect(await last.login('platform-user', 'plat_token')).toEqual({ kind: 'no_match' });
+      expect(compare).toHaveBeenCalledTimes(1);
+    } finally {
+      compare.mockRestore();
+    }
+  });
+});

@@ -9,6 +9,12 @@ import type { StaticAuthnConfig } from './static-config.js';
 export interface StaticAuthenticatorDeps {
   cache: Cache;
   hashKey: Buffer;
+  /**
+   * When no backend follows, an unknown user costs one bcrypt check too, so timing does not tell
+   * which usernames exist. With backends after it, that would put bcrypt on every one of their
+   * requests, so unknown users pass on at once.
+   */
+  lastInChain?: boolean;
 }
 
 // Compared against when the user is unknown, so both paths cost one bcrypt check. Made on
@@ -34,7 +40,7 @@ export class StaticAuthenticator implements PasswordAuthenticator {
   async login(username: string, password: string): Promise<AuthnResult> {
     const user = Object.hasOwn(this.config.users, username) ? this.config.users[username] : undefined;
     if (!user) {
-      await bcrypt.compare(password, await timingEqualiser());
+      if (this.deps.lastInChain !== false) await bcrypt.compare(password, await timingEqualiser());
       return { kind: 'no_match' };
     }
     const key = `static:${keyedHash(this.deps.hashKey, 'static', username, password, user.passwordHash)}`;
