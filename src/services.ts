@@ -19,6 +19,7 @@ import { StaticAclAuthorizer } from './authz/static-acl/static-acl.js';
 import { DEFAULT_ACL_RULES } from './authz/static-acl/static-acl-config.js';
 import type { Cache } from './cache/cache.js';
 import { FallbackCache } from './cache/fallback-cache.js';
+import { LocalFirstCache } from './cache/local-first-cache.js';
 import { AccountGenerations } from './cache/account-generations.js';
 import { InstrumentedCache } from './cache/instrumented-cache.js';
 import { connectRedis } from './cache/redis-connection.js';
@@ -90,11 +91,13 @@ export interface ServiceInputs {
 /** Creates the cache backend the config names; Redis falls back to an in-process cache while down. */
 export function createCache(config: Config['cache'], logger: Logger, now?: () => number): Cache {
   if (config.type === 'memory') return new MemoryCache({ maxEntries: config.maxEntries, ...(now ? { now } : {}) });
-  return new FallbackCache(
+  const shared = new FallbackCache(
     new RedisCache({ url: config.url, keyPrefix: config.keyPrefix }),
     new MemoryCache({ maxEntries: 100_000, ...(now ? { now } : {}) }),
     logger.child({ component: 'cache' }),
   );
+  // The entries every token request reads stay in process for up to a second.
+  return new LocalFirstCache(shared, { prefixes: ['intro:', 'authz:', 'gen:', 'static:'], ttlMs: 1000 });
 }
 
 /** Wires the services; shared by `main` and the tests, so both run the same graph. */
@@ -102,7 +105,9 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const { logger, keys, hashKey } = inputs;
   const now = inputs.now ?? Date.now;
   const metrics = inputs.metrics ?? createMetrics();
-  const cache = new InstrumentedCache(inputs.cache ?? createCache(config.cache, logger, now), metrics.cacheLookups);
+  const backing = inputs.cache ?? createCache(config.cache, logger, now);
+  const localLayer = backing instanceof LocalFirstCache ? backing : undefined;
+  const cache = new InstrumentedCache(backing, metrics.cacheLookups);
   const upstreamObserver = metrics.observeUpstream;
   const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
   const backends = config.authn.map((c, i) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }));
@@ -175,6 +180,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     generations,
     tokenCacheKeys: (token) => introspectors.map((b) => b.cacheKey(token)),
     logger: logger.child({ component: 'invalidation' }),
+    announce: async (keys) => channel?.publish(keys),
   });
   let adminSecret: string | undefined;
   try {
@@ -188,7 +194,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     if (remote) states[`authz-${config.authz.webhook!.type}`] = remote.circuitState();
     return states;
   });
-  let channel: { close(): Promise<void> } | undefined;
+  let channel: { close(): Promise<void>; publish(keys: string[]): Promise<void> } | undefined;
   let rescan: NodeJS.Timeout | undefined;
   const rotation = inputs.keyRotation;
   const keyLog = logger.child({ component: 'keys' });
@@ -233,7 +239,13 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     async start() {
       if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {
-        channel = await subscribeInvalidations(config.cache.url, `${config.cache.keyPrefix}invalidate`, (r) => invalidator.invalidate(r, 'redis'), logger.child({ component: 'invalidation' }));
+        channel = await subscribeInvalidations(
+          config.cache.url,
+          `${config.cache.keyPrefix}invalidate`,
+          (r) => invalidator.invalidate(r, 'redis'),
+          logger.child({ component: 'invalidation' }),
+          (keys) => localLayer?.forgetLocal(keys),
+        );
       }
     },
     async close() {

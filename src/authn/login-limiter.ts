@@ -47,21 +47,23 @@ export class LoginLimiter {
 
   /** Throws TooManyRequestsError when either budget is spent. */
   async check(clientIp: string, account: string): Promise<void> {
-    const ipKey = this.key(clientIp);
-    const accountKey = this.key(clientIp, account);
-    if (this.clean.has(ipKey) && this.clean.has(accountKey)) return;
-    const [ip, acct] = await Promise.all([this.ip.get(ipKey), this.account.get(accountKey)]);
+    // The local marks are keyed by the plain values (they never leave the process); only what goes
+    // to Redis is hashed.
+    const ipMark = clientIp;
+    const accountMark = `${clientIp}\0${account}`;
+    if (this.clean.has(ipMark) && this.clean.has(accountMark)) return;
+    const [ip, acct] = await Promise.all([this.ip.get(this.key(clientIp)), this.account.get(this.key(clientIp, account))]);
     const blocked = (res: RateLimiterRes | null, limit: FailureLimit) => res !== null && res.consumedPoints >= limit.failures;
     if (blocked(ip, this.options.perIp)) this.refuse('ip', ip!, 'too many failed logins from this address');
     if (blocked(acct, this.options.perAccount)) this.refuse('account', acct!, 'too many failed logins for this account');
     // Only keys with no failures at all are marked: one short of the limit must be checked every time.
-    if (!ip) this.clean.set(ipKey, true);
-    if (!acct) this.clean.set(accountKey, true);
+    if (!ip) this.clean.set(ipMark, true);
+    if (!acct) this.clean.set(accountMark, true);
   }
 
   async failed(clientIp: string, account: string): Promise<void> {
-    this.clean.delete(this.key(clientIp));
-    this.clean.delete(this.key(clientIp, account));
+    this.clean.delete(clientIp);
+    this.clean.delete(`${clientIp}\0${account}`);
     await Promise.all([
       this.ip.penalty(this.key(clientIp), 1),
       account ? this.account.penalty(this.key(clientIp, account), 1) : Promise.resolve(),
@@ -70,6 +72,8 @@ export class LoginLimiter {
 
   /** A success clears the account's count from that address (its other failures were typos). */
   async succeeded(clientIp: string, account: string): Promise<void> {
+    // Seen clean just now: nothing to clear, and no Redis round trip on the hot path.
+    if (this.clean.has(`${clientIp}\0${account}`)) return;
     await this.account.delete(this.key(clientIp, account));
   }
 

@@ -23,6 +23,11 @@ export class AccountGenerations {
     await this.cache.set(this.key(account), randomBytes(8).toString('hex'), GENERATION_TTL_SECONDS);
   }
 
+  /** The cache key of an account's generation. */
+  keyOf(account: string): string {
+    return this.key(account);
+  }
+
   private key(account: string): string {
     return `gen:${keyedHash(this.hashKey, 'generation', account)}`;
   }

@@ -3,7 +3,12 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { InvalidationRequest } from '../flows/invalidation.js';
 
-const message = z.strictObject({ token: z.string().min(1).max(8192).optional(), account: z.string().min(1).max(255).optional() });
+const message = z.strictObject({
+  token: z.string().min(1).max(8192).optional(),
+  account: z.string().min(1).max(255).optional(),
+  /** Replica to replica: hashed keys whose in-process copies must go. */
+  drop: z.array(z.string().max(200)).max(100).optional(),
+});
 
 /**
  * Listens on the Redis channel `<keyPrefix>invalidate` for `{"token"?, "account"?}` messages, so a
@@ -14,7 +19,8 @@ export async function subscribeInvalidations(
   channel: string,
   apply: (request: InvalidationRequest) => Promise<void>,
   logger: Logger,
-): Promise<{ close(): Promise<void> }> {
+  dropLocal: (keys: string[]) => void = () => {},
+): Promise<{ close(): Promise<void>; publish(keys: string[]): Promise<void> }> {
   const subscriber = connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: null });
   subscriber.on('error', () => {});
   subscriber.on('message', (_channel: string, raw: string) => {
@@ -23,6 +29,10 @@ export async function subscribeInvalidations(
       parsed = message.safeParse(JSON.parse(raw));
     } catch {
       parsed = undefined;
+    }
+    if (parsed?.success && parsed.data.drop) {
+      dropLocal(parsed.data.drop);
+      return;
     }
     if (!parsed?.success || (!parsed.data.token && !parsed.data.account)) {
       logger.warn({ event: 'invalidation_message_ignored', bytes: raw.length }, 'ignored a malformed invalidation message');
@@ -36,9 +46,15 @@ export async function subscribeInvalidations(
   } catch (err) {
     logger.error({ event: 'invalidation_channel_unavailable', err: String(err) }, `cannot subscribe to ${channel}; HTTP invalidation still works`);
   }
+  const publisher = connectRedis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  publisher.on('error', () => {});
   return {
+    async publish(keys: string[]) {
+      if (keys.length > 0) await publisher.publish(channel, JSON.stringify({ drop: keys }));
+    },
     async close() {
       subscriber.disconnect();
+      publisher.disconnect();
     },
   };
 }

@@ -55,6 +55,8 @@ async function startServer(config: Config, boot: Bootstrap, io: CliIo, quiet: bo
     async close() {
       await app.close();
       await services.close();
+      // Standard output is written asynchronously: flush before the process exits.
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
   };
 }

@@ -17,6 +17,11 @@ export interface InvalidatorDeps {
   /** Cache keys a token may be cached under (one per introspection backend). */
   tokenCacheKeys: (token: string) => string[];
   logger: Logger;
+  /**
+   * Tells the other replicas which (hashed) keys to drop from their in-process layer, so the
+   * invalidation holds everywhere at once rather than within the layer's second.
+   */
+  announce?: (keys: string[]) => Promise<void>;
 }
 
 /** Drops cached facts on request, so a revocation takes effect now instead of after a TTL. */
@@ -24,8 +29,15 @@ export class Invalidator {
   constructor(private readonly deps: InvalidatorDeps) {}
 
   async invalidate(request: InvalidationRequest, via: string): Promise<void> {
-    if (request.token) await Promise.all(this.deps.tokenCacheKeys(request.token).map((key) => this.deps.cache.delete(key)));
-    if (request.account) await this.deps.generations.bump(request.account);
+    const keys = request.token ? this.deps.tokenCacheKeys(request.token) : [];
+    await Promise.all(keys.map((key) => this.deps.cache.delete(key)));
+    if (request.account) {
+      await this.deps.generations.bump(request.account);
+      keys.push(this.deps.generations.keyOf(request.account));
+    }
+    if (via === 'http' && this.deps.announce) {
+      await this.deps.announce(keys).catch((err: unknown) => this.deps.logger.warn({ event: 'invalidation_announce_failed', err: String(err) }, 'could not tell other replicas; their copies expire within a second'));
+    }
     this.deps.logger.info({ event: 'cache_invalidated', via, token: request.token ? 'given' : 'none', account: request.account ?? null }, 'cache invalidated');
   }
 }

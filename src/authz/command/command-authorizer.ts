@@ -161,7 +161,7 @@ export class CommandAuthorizer implements Authorizer {
   }
 
   private cacheKey(request: AuthorizationRequest, account: string, generation: string, attributes: string, scope: Scope): string {
-    return keyedHash(
+    return 'authz:' + keyedHash(
       this.deps.hashKey,
       'authz-command',
       JSON.stringify(this.config.command),

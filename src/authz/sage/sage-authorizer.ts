@@ -174,7 +174,7 @@ export class SageAuthorizer implements Authorizer {
   }
 
   private cacheKey(request: AuthorizationRequest, account: string, generation: string, scope: Scope): string {
-    return keyedHash(
+    return 'authz:' + keyedHash(
       this.deps.hashKey,
       'authz-sage',
       this.config.url,

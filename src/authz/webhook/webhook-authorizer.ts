@@ -217,7 +217,7 @@ export class WebhookAuthorizer implements Authorizer {
   }
 
   private cacheKey(request: AuthorizationRequest, account: string, generation: string, scope: Scope): string {
-    return keyedHash(
+    return 'authz:' + keyedHash(
       this.deps.hashKey,
       'authz-webhook',
       this.config.url,
