@@ -53,27 +53,31 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     deps.metrics.tokenDuration.observe({ grant_type: grantType }, reply.elapsedTime / 1000);
   });
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
-  await app.register(cookie, { secret: deps.cookieSecret });
   await app.register(tokenRoutes, { tokens: deps.tokens });
   await app.register(revokeRoutes, { refreshTokens: deps.refreshTokens });
   await app.register(jwksRoutes, { keys: deps.keys });
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(metricsRoutes, { metrics: deps.metrics });
-  if (deps.loginProviders.length > 0) {
-    const federation = deps.config.federation;
-    const publicUrl = options.publicUrl;
-    await app.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream });
-    await app.register(accountRoutes, {
-      sessions: deps.sessions,
-      credentials: deps.credentials,
-      registryHost: federation.registryHost ?? '<registry>',
-      defaultDays: Math.min(federation.credentials.defaultDays, federation.credentials.maxDays),
-      maxDays: federation.credentials.maxDays,
-    });
-    await app.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays: Math.min(federation.credentials.defaultDays, federation.credentials.maxDays) });
-  }
+  // Cookies only where sessions live: the plugin's hooks stay off the token endpoint's hot path.
+  if (deps.loginProviders.length > 0) await app.register(federationPages, { deps, publicUrl: options.publicUrl });
   if (deps.adminSecret) await app.register(adminRoutes, { secret: deps.adminSecret, invalidator: deps.invalidator });
   return app;
+}
+
+/** Browser and device login pages, with cookies, in their own encapsulated context. */
+async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { deps: Services; publicUrl: string }): Promise<void> {
+  const federation = deps.config.federation;
+  const credentialDays = Math.min(federation.credentials.defaultDays, federation.credentials.maxDays);
+  await pages.register(cookie, { secret: deps.cookieSecret });
+  await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream });
+  await pages.register(accountRoutes, {
+    sessions: deps.sessions,
+    credentials: deps.credentials,
+    registryHost: federation.registryHost ?? '<registry>',
+    defaultDays: credentialDays,
+    maxDays: federation.credentials.maxDays,
+  });
+  await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays });
 }
 
 /** Errors Node raises before a request exists (oversized headers, garbage bytes), in the same JSON shape. */
