@@ -172,7 +172,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       actionLifetimeSeconds: config.token.actionLifetimeSeconds,
       refreshTokensEnabled: config.refreshTokens.enabled,
     },
-    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter, now },
+    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter, hashKey, now },
   );
   const introspectors = backends.filter((b): b is IntrospectionAuthenticator => b instanceof IntrospectionAuthenticator);
   const invalidator = new Invalidator({
@@ -181,7 +181,10 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     tokenCacheKeys: (token) => introspectors.map((b) => b.cacheKey(token)),
     logger: logger.child({ component: 'invalidation' }),
     announce: async (keys) => channel?.publish(keys),
+    forgetAnswers: () => tokens.forgetAnswers(),
   });
+  credentials.whenRevoked(() => void announceRevocation());
+  refreshTokens.whenRevoked(() => void announceRevocation());
   let adminSecret: string | undefined;
   try {
     adminSecret = readSecret('admin secret', { file: config.admin.secretFile, env: config.admin.secretEnv }, inputs.env ?? {});
@@ -196,6 +199,11 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   });
   let channel: { close(): Promise<void>; publish(keys: string[]): Promise<void> } | undefined;
   let rescan: NodeJS.Timeout | undefined;
+  /** A revocation here: forget recent answers, and tell the other replicas to do the same. */
+  const announceRevocation = async () => {
+    tokens.forgetAnswers();
+    await channel?.publish(['revocation']).catch(() => undefined);
+  };
   const rotation = inputs.keyRotation;
   const keyLog = logger.child({ component: 'keys' });
   const rescanKeys = async () => {
@@ -244,7 +252,10 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
           `${config.cache.keyPrefix}invalidate`,
           (r) => invalidator.invalidate(r, 'redis'),
           logger.child({ component: 'invalidation' }),
-          (keys) => localLayer?.forgetLocal(keys),
+          (keys) => {
+            localLayer?.forgetLocal(keys);
+            tokens.forgetAnswers();
+          },
         );
       }
     },

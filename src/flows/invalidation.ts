@@ -22,6 +22,8 @@ export interface InvalidatorDeps {
    * invalidation holds everywhere at once rather than within the layer's second.
    */
   announce?: (keys: string[]) => Promise<void>;
+  /** Drops this replica's recent token answers. */
+  forgetAnswers?: () => void;
 }
 
 /** Drops cached facts on request, so a revocation takes effect now instead of after a TTL. */
@@ -35,6 +37,7 @@ export class Invalidator {
       await this.deps.generations.bump(request.account);
       keys.push(this.deps.generations.keyOf(request.account));
     }
+    this.deps.forgetAnswers?.();
     if (via === 'http' && this.deps.announce) {
       await this.deps.announce(keys).catch((err: unknown) => this.deps.logger.warn({ event: 'invalidation_announce_failed', err: String(err) }, 'could not tell other replicas; their copies expire within a second'));
     }

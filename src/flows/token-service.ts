@@ -8,6 +8,8 @@ import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
 import type { LoginLimiter } from '../authn/login-limiter.js';
 import type { TokenMinter } from '../tokens/minter.js';
+import { LRUCache } from 'lru-cache';
+import { keyedHash } from '../cache/keyed-hash.js';
 
 /** How the client proved who it is. */
 export type TokenCredentials =
@@ -59,11 +61,31 @@ export interface TokenServiceDeps {
   logger: Logger;
   /** Brute-force limits; none when disabled. */
   limiter?: LoginLimiter | undefined;
+  /** Key of the keyed hash that names recent answers; without it answers are not reused. */
+  hashKey?: Buffer | undefined;
   now?: () => number;
+}
+
+/** How long the answer to an identical request is handed out again without deciding anew. */
+const ANSWER_REUSE_MS = 1000;
+
+/** A recent answer: the response, when its token expires, and what the audit line says about it. */
+interface RecentAnswer {
+  response: TokenResponse;
+  exp: number;
+  until: number;
+  audit: { account: string; provider: string; granted: string[]; jti: string };
 }
 
 /** Authenticates, authorizes and mints: the token endpoint without HTTP. */
 export class TokenService {
+  /**
+   * Answers to identical requests (same credentials, parameters and client address) in the last
+   * second. A busy client asks again and again for the same token; within this second nothing is
+   * decided that was not decided a moment ago, and any invalidation or revocation empties it.
+   */
+  private readonly answers = new LRUCache<string, RecentAnswer>({ max: 10_000 });
+
   constructor(
     private readonly options: TokenServiceOptions,
     private readonly deps: TokenServiceDeps,
@@ -73,6 +95,16 @@ export class TokenService {
     const service = request.service ?? this.options.service;
     if (service !== this.options.service) {
       throw new InvalidRequestError(`unknown service ${JSON.stringify(service.slice(0, 100))}: this endpoint serves ${JSON.stringify(this.options.service)}`);
+    }
+    const now = (this.deps.now ?? Date.now)();
+    const answerKey = this.answerKey(request, service);
+    const recent = answerKey === undefined ? undefined : this.answers.get(answerKey);
+    if (recent && now < recent.until) {
+      this.deps.logger.info(
+        { event: 'token_issued', ...recent.audit, grantType: request.grantType, clientIp: request.clientIp, requested: request.scopes, source: 'recent-answer' },
+        'token issued',
+      );
+      return { ...recent.response, expires_in: recent.exp - Math.floor(now / 1000) };
     }
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
@@ -119,7 +151,28 @@ export class TokenService {
       },
       'token issued',
     );
+    if (answerKey !== undefined && response.refresh_token === undefined) {
+      this.answers.set(answerKey, {
+        response,
+        exp: Math.floor(now / 1000) + minted.expiresIn,
+        until: now + ANSWER_REUSE_MS,
+        audit: { account: identity?.account ?? '', provider: identity?.provider ?? 'anonymous', granted: access.map(formatScope), jti: minted.jti },
+      });
+    }
     return response;
+  }
+
+  /** Forgets every recent answer (an invalidation or revocation happened somewhere). */
+  forgetAnswers(): void {
+    this.answers.clear();
+  }
+
+  /** Names a request by everything its answer depends on; refresh grants and offline logins are not reused. */
+  private answerKey(request: TokenRequest, service: string): string | undefined {
+    const c = request.credentials;
+    if (!this.deps.hashKey || request.offline || c.kind === 'refresh_token') return undefined;
+    const who = c.kind === 'password' ? ['password', c.username, c.password] : ['anonymous', '', ''];
+    return keyedHash(this.deps.hashKey, 'answer', ...who, service, request.account ?? '', request.scopes.join('\n'), request.clientIp, request.grantType, request.clientId ?? '');
   }
 
   private async authenticate(request: TokenRequest, service: string): Promise<Identity | undefined> {

@@ -120,3 +120,47 @@ describe('TokenService lifetimes', () => {
     expect(answer.expires_in).toBeLessThanOrEqual(90);
   });
 });
+
+describe('TokenService recent answers', () => {
+  it('answers an identical request again for a second without deciding anew, and never for another password', async () => {
+    let now = Date.now();
+    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
+    const s = createServices(config, { logger: createLogger('silent'), keys: keys.store, hashKey: randomBytes(32), now: () => now });
+    let logins = 0;
+    const login = s.authenticators.login.bind(s.authenticators);
+    s.authenticators.login = async (...args) => (logins++, login(...args));
+
+    const first = await s.tokens.issue(request());
+    now += 400;
+    const again = await s.tokens.issue(request());
+    expect(logins).toBe(1);
+    expect(again.token).toBe(first.token);
+    expect(first.expires_in - again.expires_in).toBeLessThanOrEqual(1); // 0.4 s later, in whole seconds
+
+    await expect(s.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } }))).rejects.toBeInstanceOf(UnauthorizedError);
+    await s.tokens.issue(request({ clientIp: '10.0.0.9' })); // another client address decides anew
+    await s.tokens.issue(request({ offline: true })); // refresh tokens are never handed out twice
+    expect(logins).toBe(4);
+
+    s.tokens.forgetAnswers(); // what any invalidation or revocation does
+    await s.tokens.issue(request());
+    expect(logins).toBe(5);
+    now += 1100;
+    await s.tokens.issue(request());
+    expect(logins).toBe(6);
+  });
+
+  it('drops recent answers when a refresh token or credential is revoked', async () => {
+    const s = services();
+    const { refresh_token } = await s.tokens.issue(request({ offline: true }));
+    let logins = 0;
+    const login = s.authenticators.login.bind(s.authenticators);
+    s.authenticators.login = async (...args) => (logins++, login(...args));
+    await s.tokens.issue(request());
+    await s.tokens.issue(request());
+    expect(logins).toBe(1);
+    await s.refreshTokens.revoke(refresh_token!);
+    await s.tokens.issue(request());
+    expect(logins).toBe(2);
+  });
+});

@@ -42,6 +42,12 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  */
 export class CredentialStore {
   private readonly now: () => number;
+  private revoked: () => void = () => {};
+
+  /** Called after every revocation (so answers reused for a moment are dropped too). */
+  whenRevoked(listener: () => void): void {
+    this.revoked = listener;
+  }
 
   constructor(private readonly options: CredentialStoreOptions) {
     this.now = options.now ?? Date.now;
@@ -121,6 +127,7 @@ export class CredentialStore {
     const secretKey = await this.options.cache.get(this.idKey(id));
     if (secretKey) await this.options.cache.delete(secretKey);
     await this.options.cache.delete(this.idKey(id));
+    this.revoked();
     return secretKey !== undefined;
   }
 

@@ -29,6 +29,12 @@ export interface RefreshTokenStoreOptions {
  */
 export class RefreshTokenStore {
   private readonly now: () => number;
+  private revoked: () => void = () => {};
+
+  /** Called after every revocation (so answers reused for a moment are dropped too). */
+  whenRevoked(listener: () => void): void {
+    this.revoked = listener;
+  }
 
   constructor(private readonly options: RefreshTokenStoreOptions) {
     this.now = options.now ?? Date.now;
@@ -59,6 +65,7 @@ export class RefreshTokenStore {
     const key = this.key(token);
     const existed = (await this.options.cache.get(key)) !== undefined;
     await this.options.cache.delete(key);
+    this.revoked();
     return existed;
   }
 
