@@ -5,6 +5,8 @@ import type { Cache } from './cache.js';
 export interface MemoryCacheOptions {
   /** Most entries kept; the least recently used go first. */
   maxEntries: number;
+  /** Most bytes of keys and values kept (roughly: UTF-16 string lengths × 2). Default 64 MiB. */
+  maxBytes?: number;
   /** Injected clock in ms, so tests can expire entries without sleeping. */
   now?: () => number;
 }
@@ -16,7 +18,12 @@ export class MemoryCache implements Cache {
 
   constructor(options: MemoryCacheOptions) {
     this.now = options.now ?? Date.now;
-    this.lru = new LRUCache({ max: options.maxEntries });
+    // Bounded by bytes as well as entries: a flood of distinct tokens must not grow the heap without limit.
+    this.lru = new LRUCache({
+      max: options.maxEntries,
+      maxSize: options.maxBytes ?? 64 * 1024 * 1024,
+      sizeCalculation: (entry, key) => 2 * (key.length + entry.value.length) + 64,
+    });
   }
 
   async get(key: string): Promise<string | undefined> {

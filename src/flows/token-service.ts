@@ -84,7 +84,7 @@ export class TokenService {
    * second. A busy client asks again and again for the same token; within this second nothing is
    * decided that was not decided a moment ago, and any invalidation or revocation empties it.
    */
-  private readonly answers = new LRUCache<string, RecentAnswer>({ max: 10_000 });
+  private readonly answers = new LRUCache<string, RecentAnswer>({ max: 2_000 });
 
   constructor(
     private readonly options: TokenServiceOptions,

@@ -1,4 +1,3 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRootCa } from './certificates.js';
@@ -6,12 +5,10 @@ import { KeyRotator, type RotationSettings } from './key-rotator.js';
 import {
   StaticKeyStore,
   type KeyStore,
-  algorithmOf,
   parseCertificateChain,
   verificationKeyFromChain,
   type KidFormat,
   type SigningAlgorithm,
-  type SigningKey,
 } from './keys.js';
 import { signingKeyFromFiles } from './key-pair-files.js';
 import { RotatingKeyStore } from './rotating-key-store.js';

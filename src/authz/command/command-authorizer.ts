@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { commandEnvironment, runBoundedCommand } from '../../authn/command/command-runner.js';
 import { CommandBusyError, CommandSlots } from '../../authn/command/command-slots.js';
 import type { Cache } from '../../cache/cache.js';
@@ -7,6 +6,7 @@ import { keyedHash } from '../../cache/keyed-hash.js';
 import { formatScope, type Scope } from '../../domain/scope.js';
 import { CircuitBreaker, type CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
+import { DecisionCache, type CachedDecision } from '../decision-cache.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { CommandAuthzConfig } from './command-authz-config.js';
 import { commandAuthzAnswerSchema, type CommandAuthzAnswer, type CommandAuthzRequest } from './command-authz-protocol.js';
@@ -21,8 +21,6 @@ export interface CommandAuthorizerDeps {
   generation?: (account: string) => Promise<string>;
 }
 
-const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
-type CachedDecision = z.infer<typeof cachedDecisionSchema>;
 type Answers = ReadonlyMap<string, CommandAuthzAnswer['decisions'][number]>;
 type RunOutcome = { kind: 'answered'; decisions: Answers; ttlSeconds: number } | { kind: 'unavailable'; why: string };
 
@@ -37,7 +35,7 @@ export class CommandAuthorizer implements Authorizer {
   private readonly breaker: CircuitBreaker;
   private readonly flights = new SingleFlight<RunOutcome>();
   private readonly env: Record<string, string>;
-  private readonly generation: (account: string) => Promise<string>;
+  private readonly decisions: DecisionCache;
   private readonly log: Logger;
 
   constructor(
@@ -47,8 +45,8 @@ export class CommandAuthorizer implements Authorizer {
     this.slots = new CommandSlots(config.maxConcurrent, config.maxQueued);
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, openMs: config.openSeconds * 1000, ...(deps.now ? { now: deps.now } : {}) });
     this.env = commandEnvironment(config.env);
-    this.generation = deps.generation ?? (async () => '0');
     this.log = deps.logger.child({ authorizer: 'command', program: config.command[0] });
+    this.decisions = new DecisionCache(deps.generation ? { cache: deps.cache, hashKey: deps.hashKey, logger: this.log, generation: deps.generation } : { cache: deps.cache, hashKey: deps.hashKey, logger: this.log }, 'authz-command', JSON.stringify(this.config.command), 'command');
   }
 
   /** State of the circuit in front of the command, for readiness. */
@@ -58,12 +56,12 @@ export class CommandAuthorizer implements Authorizer {
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
     const account = request.identity?.account ?? '';
-    const generation = await this.generationOf(account);
+    const generation = await this.decisions.generationOf(account);
     const attributes = safeJson(request.identity?.attributes ?? null);
-    const keys = generation === undefined || attributes === undefined ? undefined : request.scopes.map((s) => this.cacheKey(request, account, generation, attributes, s));
+    const keys = generation === undefined || attributes === undefined ? undefined : request.scopes.map((s) => this.decisions.key(request, account, generation, s, attributes));
     const decisions: (ScopeDecision | undefined)[] = await Promise.all(
       request.scopes.map(async (scope, i) => {
-        const hit = keys ? await this.readCache(keys[i]!) : undefined;
+        const hit = keys ? await this.decisions.read(keys[i]!) : undefined;
         return hit && { scope, granted: scope.actions.filter((a) => hit.granted.includes(a)), source: 'cache', matched: true, reason: hit.reason };
       }),
     );
@@ -95,7 +93,7 @@ export class CommandAuthorizer implements Authorizer {
       return outcome;
     }
     if (keys && outcome.ttlSeconds >= 1) {
-      await Promise.all(scopes.map((scope, i) => this.writeCache(keys[i]!, fromAnswer(scope, outcome.decisions), outcome.ttlSeconds)));
+      await Promise.all(scopes.map((scope, i) => this.decisions.write(keys[i]!, fromAnswer(scope, outcome.decisions), outcome.ttlSeconds)));
     }
     return outcome;
   }
@@ -160,52 +158,9 @@ export class CommandAuthorizer implements Authorizer {
     }
   }
 
-  private cacheKey(request: AuthorizationRequest, account: string, generation: string, attributes: string, scope: Scope): string {
-    return 'authz:' + keyedHash(
-      this.deps.hashKey,
-      'authz-command',
-      JSON.stringify(this.config.command),
-      generation,
-      request.service,
-      account,
-      request.identity?.provider ?? '',
-      // Attributes (e.g. LDAP groups) decide too: a changed group membership must not hit an old entry.
-      attributes,
-      scope.type,
-      scope.class ?? '',
-      scope.name,
-      [...scope.actions].sort().join(','),
-    );
-  }
 
-  private async generationOf(account: string): Promise<string | undefined> {
-    try {
-      return await this.generation(account);
-    } catch (err) {
-      this.log.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read the account generation; asking the command without the cache');
-      return undefined;
-    }
-  }
 
-  private async readCache(key: string): Promise<CachedDecision | undefined> {
-    try {
-      const raw = await this.deps.cache.get(key);
-      if (raw === undefined) return undefined;
-      const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
-    } catch (err) {
-      this.log.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read a cached command decision; treating it as absent');
-      return undefined;
-    }
-  }
 
-  private async writeCache(key: string, decision: CachedDecision, ttlSeconds: number): Promise<void> {
-    try {
-      await this.deps.cache.set(key, JSON.stringify(decision), ttlSeconds);
-    } catch (err) {
-      this.log.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot cache a command decision');
-    }
-  }
 }
 
 /** The decision on one requested scope: an omitted scope is denied (an opinion, so `matched`). */

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { Cache } from '../../cache/cache.js';
 import { keyedHash } from '../../cache/keyed-hash.js';
 import { formatScope, type Scope } from '../../domain/scope.js';
 import type { CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
 import { type UpstreamObserver, UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import { DecisionCache, type CachedDecision } from '../decision-cache.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { SageAuthzConfig } from './sage-config.js';
 
@@ -38,8 +38,6 @@ interface SageRequest {
 }
 
 /** A cache entry: the decision on exactly the requested action set. */
-const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
-type CachedDecision = z.infer<typeof cachedDecisionSchema>;
 
 /** The result of one call, shared by concurrent identical requests. */
 type CallOutcome = { kind: 'decided'; decision: CachedDecision } | { kind: 'unavailable'; why: string };
@@ -59,13 +57,12 @@ export class SageAuthorizer implements Authorizer {
   private readonly upstream: UpstreamClient;
   private readonly flights = new SingleFlight<CallOutcome>();
   private readonly logger: Logger;
-  private readonly generation: (account: string) => Promise<string>;
+  private readonly decisions: DecisionCache;
 
   constructor(
     private readonly config: SageAuthzConfig & { token: string },
     private readonly deps: SageAuthorizerDeps,
   ) {
-    this.generation = deps.generation ?? (async () => '0');
     this.upstream =
       deps.upstream ??
       new UpstreamClient({
@@ -80,6 +77,7 @@ export class SageAuthorizer implements Authorizer {
       });
     const url = new URL(config.url);
     this.logger = deps.logger.child({ authorizer: 'sage', endpoint: `${url.origin}${url.pathname}` });
+    this.decisions = new DecisionCache(deps.generation ? { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger, generation: deps.generation } : { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger }, 'authz-sage', this.config.url, 'SAGE');
   }
 
   /** State of the circuit in front of SAGE, for readiness and metrics. */
@@ -89,12 +87,12 @@ export class SageAuthorizer implements Authorizer {
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
     const account = request.identity?.account ?? '';
-    const generation = await this.generationOf(account);
+    const generation = await this.decisions.generationOf(account);
     const failed: { scope: string; why: string }[] = [];
     const decisions = await Promise.all(
       request.scopes.map(async (scope): Promise<ScopeDecision> => {
-        const key = generation === undefined ? undefined : this.cacheKey(request, account, generation, scope);
-        const hit = key === undefined ? undefined : await this.readCache(key);
+        const key = generation === undefined ? undefined : this.decisions.key(request, account, generation, scope);
+        const hit = key === undefined ? undefined : await this.decisions.read(key);
         if (hit) return { scope, granted: grantExactly(scope.actions, hit.granted), source: 'cache', matched: true, reason: hit.reason };
 
         const body = this.requestBody(request, account, scope);
@@ -117,7 +115,7 @@ export class SageAuthorizer implements Authorizer {
   private async decide(body: string | undefined, scope: Scope, key: string | undefined): Promise<CallOutcome> {
     if (body === undefined) return { kind: 'unavailable', why: 'identity attributes cannot be sent as JSON' };
     const outcome = await this.call(body, scope);
-    if (outcome.kind === 'decided' && key !== undefined) await this.writeCache(key, outcome.decision);
+    if (outcome.kind === 'decided' && key !== undefined) await this.decisions.write(key, outcome.decision, this.config.cacheSeconds);
     return outcome;
   }
 
@@ -173,51 +171,9 @@ export class SageAuthorizer implements Authorizer {
     }
   }
 
-  private cacheKey(request: AuthorizationRequest, account: string, generation: string, scope: Scope): string {
-    return 'authz:' + keyedHash(
-      this.deps.hashKey,
-      'authz-sage',
-      this.config.url,
-      generation,
-      request.service,
-      account,
-      request.identity?.provider ?? '',
-      scope.type,
-      scope.class ?? '',
-      scope.name,
-      [...scope.actions].sort().join(','),
-    );
-  }
 
-  private async generationOf(account: string): Promise<string | undefined> {
-    try {
-      return await this.generation(account);
-    } catch (err) {
-      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read the account generation; asking SAGE without the cache');
-      return undefined;
-    }
-  }
 
-  private async readCache(key: string): Promise<CachedDecision | undefined> {
-    try {
-      const raw = await this.deps.cache.get(key);
-      if (raw === undefined) return undefined;
-      const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
-    } catch (err) {
-      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read a cached SAGE decision; treating it as absent');
-      return undefined;
-    }
-  }
 
-  private async writeCache(key: string, decision: CachedDecision): Promise<void> {
-    if (this.config.cacheSeconds < 1) return;
-    try {
-      await this.deps.cache.set(key, JSON.stringify(decision), this.config.cacheSeconds);
-    } catch (err) {
-      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot cache a SAGE decision');
-    }
-  }
 }
 
 /**

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { Cache } from '../../cache/cache.js';
 import { keyedHash } from '../../cache/keyed-hash.js';
 import { formatScope, type Scope } from '../../domain/scope.js';
 import type { CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
 import { type UpstreamObserver, UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import { DecisionCache, type CachedDecision } from '../decision-cache.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { WebhookAuthzConfig } from './webhook-config.js';
 import {
@@ -38,8 +38,6 @@ export interface WebhookAuthorizerDeps {
 }
 
 /** What a cache entry holds: the decision on exactly the requested action set. */
-const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
-type CachedDecision = z.infer<typeof cachedDecisionSchema>;
 
 /** The webhook's decisions by resource (see resourceId). */
 type Answers = ReadonlyMap<string, WebhookResponse['decisions'][number]>;
@@ -60,7 +58,7 @@ export class WebhookAuthorizer implements Authorizer {
   private readonly flights = new SingleFlight<CallOutcome>();
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly generation: (account: string) => Promise<string>;
+  private readonly decisions: DecisionCache;
   /** The URL without userinfo or query, safe to log. */
   private readonly endpoint: string;
 
@@ -69,7 +67,6 @@ export class WebhookAuthorizer implements Authorizer {
     private readonly deps: WebhookAuthorizerDeps,
   ) {
     this.now = deps.now ?? Date.now;
-    this.generation = deps.generation ?? (async () => '0');
     this.upstream =
       deps.upstream ??
       new UpstreamClient({
@@ -84,6 +81,7 @@ export class WebhookAuthorizer implements Authorizer {
     const url = new URL(config.url);
     this.endpoint = `${url.origin}${url.pathname}`;
     this.logger = deps.logger.child({ authorizer: 'webhook', webhook: this.endpoint });
+    this.decisions = new DecisionCache(deps.generation ? { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger, generation: deps.generation } : { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger }, 'authz-webhook', this.config.url, 'webhook');
   }
 
   /** State of the circuit in front of the webhook, for readiness and metrics. */
@@ -93,13 +91,13 @@ export class WebhookAuthorizer implements Authorizer {
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
     const account = request.identity?.account ?? '';
-    const generation = await this.generationOf(account);
-    const keys = generation === undefined ? undefined : request.scopes.map((scope) => this.cacheKey(request, account, generation, scope));
+    const generation = await this.decisions.generationOf(account);
+    const keys = generation === undefined ? undefined : request.scopes.map((scope) => this.decisions.key(request, account, generation, scope));
 
     const decisions: (ScopeDecision | undefined)[] = await Promise.all(
       request.scopes.map(async (scope, i) => {
         const key = keys?.[i];
-        const hit = key === undefined ? undefined : await this.readCache(key);
+        const hit = key === undefined ? undefined : await this.decisions.read(key);
         return hit && { scope, granted: scope.actions.filter((a) => hit.granted.includes(a)), source: 'cache', matched: true, reason: hit.reason };
       }),
     );
@@ -135,7 +133,7 @@ export class WebhookAuthorizer implements Authorizer {
     }
     if (keys) {
       await Promise.all(
-        scopes.map((scope, i) => this.writeCache(keys[i]!, fromAnswer(scope, outcome.decisions), outcome.ttlSeconds)),
+        scopes.map((scope, i) => this.decisions.write(keys[i]!, fromAnswer(scope, outcome.decisions), outcome.ttlSeconds)),
       );
     }
     return outcome;
@@ -216,52 +214,9 @@ export class WebhookAuthorizer implements Authorizer {
     }
   }
 
-  private cacheKey(request: AuthorizationRequest, account: string, generation: string, scope: Scope): string {
-    return 'authz:' + keyedHash(
-      this.deps.hashKey,
-      'authz-webhook',
-      this.config.url,
-      generation,
-      request.service,
-      account,
-      request.identity?.provider ?? '',
-      scope.type,
-      scope.class ?? '',
-      scope.name,
-      [...scope.actions].sort().join(','),
-    );
-  }
 
-  /** The account's generation, or undefined (cache bypassed) when it cannot be read. */
-  private async generationOf(account: string): Promise<string | undefined> {
-    try {
-      return await this.generation(account);
-    } catch (err) {
-      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read the account generation; asking the webhook without the cache');
-      return undefined;
-    }
-  }
 
-  private async readCache(key: string): Promise<CachedDecision | undefined> {
-    try {
-      const raw = await this.deps.cache.get(key);
-      if (raw === undefined) return undefined;
-      const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
-    } catch (err) {
-      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot read a cached webhook decision; treating it as absent');
-      return undefined;
-    }
-  }
 
-  private async writeCache(key: string, decision: CachedDecision, ttlSeconds: number): Promise<void> {
-    if (ttlSeconds < 1) return;
-    try {
-      await this.deps.cache.set(key, JSON.stringify({ granted: decision.granted, reason: decision.reason }), ttlSeconds);
-    } catch (err) {
-      this.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, 'cannot cache a webhook decision');
-    }
-  }
 }
 
 /** The decision on one requested scope given the webhook's answers: an omitted scope is denied. */

@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Cache } from '../cache/cache.js';
+import { keyedHash } from '../cache/keyed-hash.js';
+import type { Scope } from '../domain/scope.js';
+import type { AuthorizationRequest } from './authorizer.js';
+
+/** What a cached decision holds: the grant on exactly the requested action set, and why. */
+export const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
+export type CachedDecision = z.infer<typeof cachedDecisionSchema>;
+
+/** Dependencies of the decision cache. */
+export interface DecisionCacheDeps {
+  cache: Cache;
+  hashKey: Buffer;
+  logger: Logger;
+  /** A per-account generation that is part of every key: bumping it orphans the account's entries. Default `0`. */
+  generation?: (account: string) => Promise<string>;
+}
+
+/**
+ * The decision cache the remote authorizers (webhook, SAGE, command) share: keys are keyed
+ * hashes of everything a decision depends on plus the account's generation, and a cache that
+ * misbehaves never blocks a decision (it is then treated as empty, and logged).
+ */
+export class DecisionCache {
+  private readonly generation: (account: string) => Promise<string>;
+
+  constructor(
+    private readonly deps: DecisionCacheDeps,
+    /** Separates the authorizers' entries, e.g. `authz-webhook`. */
+    private readonly namespace: string,
+    /** Where decisions come from (URL or command), so two endpoints never share entries. */
+    private readonly endpoint: string,
+    /** For log lines: `webhook`, `SAGE`, `command`. */
+    private readonly what: string,
+  ) {
+    this.generation = deps.generation ?? (async () => '0');
+  }
+
+  /** The account's generation, or undefined (cache bypassed) when it cannot be read. */
+  async generationOf(account: string): Promise<string | undefined> {
+    try {
+      return await this.generation(account);
+    } catch (err) {
+      this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read the account generation; asking the ${this.what} without the cache`);
+      return undefined;
+    }
+  }
+
+  /** The key of one scope's decision; `extra` holds further inputs the decision depends on. */
+  key(request: AuthorizationRequest, account: string, generation: string, scope: Scope, ...extra: string[]): string {
+    return `authz:${keyedHash(
+      this.deps.hashKey,
+      this.namespace,
+      this.endpoint,
+      generation,
+      request.service,
+      account,
+      request.identity?.provider ?? '',
+      ...extra,
+      scope.type,
+      scope.class ?? '',
+      scope.name,
+      [...scope.actions].sort().join(','),
+    )}`;
+  }
+
+  async read(key: string): Promise<CachedDecision | undefined> {
+    try {
+      const raw = await this.deps.cache.get(key);
+      if (raw === undefined) return undefined;
+      const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : undefined;
+    } catch (err) {
+      this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read a cached ${this.what} decision; treating it as absent`);
+      return undefined;
+    }
+  }
+
+  async write(key: string, decision: CachedDecision, ttlSeconds: number): Promise<void> {
+    if (ttlSeconds < 1) return;
+    try {
+      await this.deps.cache.set(key, JSON.stringify({ granted: decision.granted, reason: decision.reason }), ttlSeconds);
+    } catch (err) {
+      this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot cache a ${this.what} decision`);
+    }
+  }
+}
