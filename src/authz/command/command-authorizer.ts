@@ -157,10 +157,6 @@ export class CommandAuthorizer implements Authorizer {
       return undefined;
     }
   }
-
-
-
-
 }
 
 /** The decision on one requested scope: an omitted scope is denied (an opinion, so `matched`). */

@@ -170,10 +170,6 @@ export class SageAuthorizer implements Authorizer {
       return undefined;
     }
   }
-
-
-
-
 }
 
 /**

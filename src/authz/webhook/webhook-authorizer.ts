@@ -213,10 +213,6 @@ export class WebhookAuthorizer implements Authorizer {
       return undefined;
     }
   }
-
-
-
-
 }
 
 /** The decision on one requested scope given the webhook's answers: an omitted scope is denied. */
