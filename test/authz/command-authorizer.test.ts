@@ -81,7 +81,7 @@ describe('CommandAuthorizer', () => {
     expect(decisions.map((d) => ({ scope: d.scope.name, granted: d.granted, source: d.source, matched: d.matched, reason: d.reason }))).toEqual([
       { scope: 'team-x/app', granted: ['push', 'pull'], source: 'command', matched: true, reason: 'team-x member' },
       { scope: 'library/base', granted: ['pull'], source: 'command', matched: true, reason: 'allowed by the command' },
-      { scope: 'johann/app', granted: [], source: 'command', matched: true, reason: 'not in the command’s answer' },
+      { scope: 'johann/app', granted: [], source: 'command', matched: true, reason: 'not in the command answer' },
     ]);
     expect(requests()).toEqual([
       {

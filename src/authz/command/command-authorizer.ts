@@ -6,10 +6,11 @@ import { keyedHash } from '../../cache/keyed-hash.js';
 import { formatScope, type Scope } from '../../domain/scope.js';
 import { CircuitBreaker, type CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
-import { DecisionCache, type CachedDecision } from '../decision-cache.js';
+import { DecisionCache } from '../decision-cache.js';
+import { decisionFor, decisionRequest, indexDecisions } from '../decision-protocol.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { CommandAuthzConfig } from './command-authz-config.js';
-import { commandAuthzAnswerSchema, type CommandAuthzAnswer, type CommandAuthzRequest } from './command-authz-protocol.js';
+import { commandAuthzAnswerSchema, type CommandAuthzAnswer } from './command-authz-protocol.js';
 
 /** What the command authorizer needs besides its config (the registry's RemoteAuthorizerDeps fit). */
 export interface CommandAuthorizerDeps {
@@ -76,7 +77,7 @@ export class CommandAuthorizer implements Authorizer {
       const scope = scopes[j]!;
       decisions[index] =
         outcome.kind === 'answered'
-          ? { scope, ...fromAnswer(scope, outcome.decisions), source: 'command', matched: true }
+          ? { scope, ...decisionFor(scope, outcome.decisions, 'command'), source: 'command', matched: true }
           : { scope, granted: [], source: 'unavailable', matched: false, reason: `authorization command unavailable: ${outcome.why}` };
     });
     return decisions as ScopeDecision[];
@@ -93,7 +94,7 @@ export class CommandAuthorizer implements Authorizer {
       return outcome;
     }
     if (keys && outcome.ttlSeconds >= 1) {
-      await Promise.all(scopes.map((scope, i) => this.decisions.write(keys[i]!, fromAnswer(scope, outcome.decisions), outcome.ttlSeconds)));
+      await Promise.all(scopes.map((scope, i) => this.decisions.write(keys[i]!, decisionFor(scope, outcome.decisions, 'command'), outcome.ttlSeconds)));
     }
     return outcome;
   }
@@ -130,41 +131,19 @@ export class CommandAuthorizer implements Authorizer {
       return fail(`answer does not follow the contract (${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')})`);
     }
     this.breaker.success();
-    const decisions = new Map<string, CommandAuthzAnswer['decisions'][number]>();
-    // The first decision on a resource wins.
-    for (const d of parsed.data.decisions) {
-      const id = resourceId(d.type, d.class ?? undefined, d.name);
-      if (!decisions.has(id)) decisions.set(id, d);
-    }
+    const decisions = indexDecisions(parsed.data);
     const ttl = parsed.data.ttl === undefined ? this.config.cacheSeconds : Math.floor(parsed.data.ttl);
     return { kind: 'answered', decisions, ttlSeconds: Math.min(ttl, this.config.maxCacheSeconds) };
   }
 
   private requestBody(request: AuthorizationRequest, account: string, scopes: readonly Scope[]): string | undefined {
-    const identity = request.identity;
-    const payload: CommandAuthzRequest = {
-      version: 1,
-      account,
-      identity: identity ? { provider: identity.provider, subject: identity.subject, attributes: { ...identity.attributes } } : null,
-      service: request.service,
-      client_ip: request.clientIp,
-      scopes: scopes.map((s) => ({ type: s.type, class: s.class ?? null, name: s.name, actions: [...s.actions] })),
-    };
     try {
-      return JSON.stringify(payload);
+      return JSON.stringify(decisionRequest(request, account, scopes));
     } catch (err) {
       this.log.error({ event: 'authz_command_error', account, err: (err as Error).message }, 'identity attributes cannot be serialised for the authorization command');
       return undefined;
     }
   }
-}
-
-/** The decision on one requested scope: an omitted scope is denied (an opinion, so `matched`). */
-function fromAnswer(scope: Scope, decisions: Answers): CachedDecision {
-  const decision = decisions.get(resourceId(scope.type, scope.class, scope.name));
-  if (!decision) return { granted: [], reason: 'not in the command’s answer' };
-  const granted = decision.allowed.includes('*') ? [...scope.actions] : scope.actions.filter((a) => decision.allowed.includes(a));
-  return { granted, reason: decision.reason ?? (granted.length > 0 ? 'allowed by the command' : 'denied by the command') };
 }
 
 /** JSON, or undefined for values JSON cannot hold (a BigInt, a cycle). */
@@ -176,6 +155,3 @@ function safeJson(value: unknown): string | undefined {
   }
 }
 
-function resourceId(type: string, cls: string | undefined, name: string): string {
-  return `${type}\0${cls ?? ''}\0${name}`;
-}

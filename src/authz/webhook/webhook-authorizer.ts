@@ -5,7 +5,8 @@ import { formatScope, type Scope } from '../../domain/scope.js';
 import type { CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
 import { type UpstreamObserver, UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
-import { DecisionCache, type CachedDecision } from '../decision-cache.js';
+import { DecisionCache } from '../decision-cache.js';
+import { decisionFor, decisionRequest, indexDecisions } from '../decision-protocol.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { WebhookAuthzConfig } from './webhook-config.js';
 import {
@@ -13,7 +14,6 @@ import {
   TIMESTAMP_HEADER,
   signWebhookRequest,
   webhookResponseSchema,
-  type WebhookRequest,
   type WebhookResponse,
 } from './webhook-protocol.js';
 
@@ -115,7 +115,7 @@ export class WebhookAuthorizer implements Authorizer {
       const scope = scopes[j]!;
       decisions[index] =
         outcome.kind === 'answered'
-          ? { scope, ...fromAnswer(scope, outcome.decisions), source: 'webhook', matched: true }
+          ? { scope, ...decisionFor(scope, outcome.decisions, 'webhook'), source: 'webhook', matched: true }
           : { scope, granted: [], source: 'unavailable', matched: false, reason: `authorization webhook unavailable: ${outcome.why}` };
     });
     return decisions as ScopeDecision[];
@@ -133,7 +133,7 @@ export class WebhookAuthorizer implements Authorizer {
     }
     if (keys) {
       await Promise.all(
-        scopes.map((scope, i) => this.decisions.write(keys[i]!, fromAnswer(scope, outcome.decisions), outcome.ttlSeconds)),
+        scopes.map((scope, i) => this.decisions.write(keys[i]!, decisionFor(scope, outcome.decisions, 'webhook'), outcome.ttlSeconds)),
       );
     }
     return outcome;
@@ -185,56 +185,20 @@ export class WebhookAuthorizer implements Authorizer {
       return garbage('answer does not follow the contract', { issues });
     }
 
-    const decisions = new Map<string, WebhookResponse['decisions'][number]>();
-    // The first decision on a resource wins; later repeats are ignored.
-    for (const d of parsed.data.decisions) {
-      const key = resourceId(d.type, d.class ?? undefined, d.name);
-      if (!decisions.has(key)) decisions.set(key, d);
-    }
+    const decisions = indexDecisions(parsed.data);
     const ttl = parsed.data.ttl === undefined ? this.config.cacheSeconds : Math.floor(parsed.data.ttl);
     return { kind: 'answered', decisions, ttlSeconds: Math.min(ttl, this.config.maxCacheSeconds) };
   }
 
   /** The JSON body, or undefined when the identity's attributes do not serialise (e.g. a BigInt). */
   private requestBody(request: AuthorizationRequest, account: string, scopes: readonly Scope[]): string | undefined {
-    const identity = request.identity;
-    const payload: WebhookRequest = {
-      version: 1,
-      account,
-      identity: identity ? { provider: identity.provider, subject: identity.subject, attributes: { ...identity.attributes } } : null,
-      service: request.service,
-      client_ip: request.clientIp,
-      scopes: scopes.map((s) => ({ type: s.type, class: s.class ?? null, name: s.name, actions: [...s.actions] })),
-    };
     try {
-      return JSON.stringify(payload);
+      return JSON.stringify(decisionRequest(request, account, scopes));
     } catch (err) {
       this.logger.error({ event: 'authz_webhook_error', account, err: (err as Error).message }, 'identity attributes cannot be serialised for the authorization webhook');
       return undefined;
     }
   }
-}
-
-/** The decision on one requested scope given the webhook's answers: an omitted scope is denied. */
-function fromAnswer(scope: Scope, decisions: Answers): CachedDecision {
-  const decision = decisions.get(resourceId(scope.type, scope.class, scope.name));
-  if (!decision) return { granted: [], reason: 'not in the webhook answer' };
-  const granted = grantExactly(scope.actions, decision.allowed);
-  return { granted, reason: decision.reason ?? (granted.length > 0 ? 'allowed by the webhook' : 'denied by the webhook') };
-}
-
-/**
- * The requested actions the platform allowed, in requested order. Unlike the static ACL, `push`
- * does not imply `pull`: the platform said exactly what it allows. `*` allows everything asked.
- */
-function grantExactly(requested: readonly string[], allowed: readonly string[]): string[] {
-  if (allowed.includes('*')) return [...requested];
-  const set = new Set(allowed);
-  return requested.filter((a) => set.has(a));
-}
-
-function resourceId(type: string, cls: string | undefined, name: string): string {
-  return `${type}\0${cls ?? ''}\0${name}`;
 }
 
 /** `application/json` or any `+json` type, parameters ignored. */
