@@ -1,5 +1,4 @@
-/** One path component of a repository name: what an account name must be to own `<account>/*`. */
-const ACCOUNT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+import { isRepositoryPathComponent } from './scope.js';
 
 /** How an upstream identity's name becomes a Wharf account. */
 export type AccountTransform = 'lowercase' | 'email-local-part';
@@ -16,5 +15,5 @@ export function deriveAccountName(raw: string, transform: AccountTransform): str
     if (at <= 0) return undefined;
     name = name.slice(0, at);
   }
-  return name.length <= 64 && ACCOUNT.test(name) ? name : undefined;
+  return name.length <= 64 && isRepositoryPathComponent(name) ? name : undefined;
 }

@@ -25,6 +25,19 @@ const DOMAIN = `${HOST_COMPONENT}(?:\\.${HOST_COMPONENT})*(?::[0-9]+)?`;
 const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const NAME = new RegExp(`^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
 
+const PATH_COMPONENT_ONLY = new RegExp(`^${PATH_COMPONENT}$`);
+
+/** The path-component grammar itself, for rules that build names from other values. */
+export const REPOSITORY_PATH_COMPONENT = PATH_COMPONENT;
+
+/**
+ * True when `name` is one lower-case path component of a repository name (what an account must
+ * be, since ACL rules put it in `${account}/*`), at most 255 bytes.
+ */
+export function isRepositoryPathComponent(name: string): boolean {
+  return Buffer.byteLength(name) <= MAX_NAME_LENGTH && PATH_COMPONENT_ONLY.test(name);
+}
+
 /** True when `name` is a valid repository (or resource) name. */
 export function isValidResourceName(name: string): boolean {
   return name.length > 0 && name.length <= MAX_NAME_LENGTH && NAME.test(name);

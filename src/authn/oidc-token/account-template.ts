@@ -1,3 +1,4 @@
+import { REPOSITORY_PATH_COMPONENT } from '../../domain/scope.js';
 /**
  * An account template such as `${repository_owner}` or `ci-${project_id}`: literal text and
  * `${claim}` placeholders. Substituted values are lower-cased (registry names are lower-case,
@@ -17,8 +18,7 @@ export interface AccountTemplate {
 /** A claim name a placeholder may name: top-level claims only (no nesting). */
 export const CLAIM_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
-/** One path component of a repository name (distribution's grammar). */
-const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const COMPONENT = REPOSITORY_PATH_COMPONENT;
 /** A whole account: one or more components separated by `/`. */
 export const ACCOUNT_NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const MAX_ACCOUNT_BYTES = 255;

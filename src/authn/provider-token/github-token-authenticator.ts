@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import type { GithubTokenAuthnConfig } from './github-token-config.js';
-import { isRegistryNameComponent } from './registry-name.js';
+import { isRepositoryPathComponent } from '../../domain/scope.js';
 import { ProviderTokenVerifier, type ProviderTokenDeps, type ProviderVerdict } from './provider-token-verifier.js';
 
 /** GitHub's token formats (2021 on): classic PAT, OAuth, App user-to-server, fine-grained PAT. */
@@ -61,7 +61,7 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
     const { id, login, orgs } = verdict.facts;
     const account = login.toLowerCase();
     // Enterprise Managed Users' logins end in `_shortcode`, which the grammar allows.
-    if (!isRegistryNameComponent(account)) return { kind: 'denied', reason: `GitHub login ${JSON.stringify(login.slice(0, 100))} is not a valid registry name` };
+    if (!isRepositoryPathComponent(account)) return { kind: 'denied', reason: `GitHub login ${JSON.stringify(login.slice(0, 100))} is not a valid registry name` };
     if (this.config.usernamePolicy === 'match' && username.toLowerCase() !== account) {
       return { kind: 'denied', reason: `the username ${JSON.stringify(username.slice(0, 100))} is not the token's GitHub login ${JSON.stringify(login)}` };
     }

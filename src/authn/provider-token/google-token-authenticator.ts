@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import type { GoogleTokenAuthnConfig } from './google-token-config.js';
-import { isRegistryNameComponent } from './registry-name.js';
+import { isRepositoryPathComponent } from '../../domain/scope.js';
 import { ProviderTokenVerifier, type ProviderTokenDeps, type ProviderVerdict } from './provider-token-verifier.js';
 
 /** Google OAuth 2.0 access tokens. */
@@ -69,7 +69,7 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
       return { kind: 'denied', reason: `domain ${domain} is not one of allowedDomains (${[...this.allowedDomains].join(', ')})` };
     }
     const account = this.config.accountFrom === 'email' ? `${local}_at_${emailDomain}` : local;
-    if (!isRegistryNameComponent(local) || !isRegistryNameComponent(account)) {
+    if (!isRepositoryPathComponent(local) || !isRepositoryPathComponent(account)) {
       return { kind: 'denied', reason: `no valid registry account can be made from ${facts.email} (${this.config.accountFrom})` };
     }
     if (this.config.usernamePolicy === 'match' && ![account, facts.email.toLowerCase()].includes(username.toLowerCase())) {
