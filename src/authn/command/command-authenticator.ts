@@ -7,8 +7,8 @@ import { isAcceptableUsername } from '../../domain/identity.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import type { CommandAuthnConfig } from './command-config.js';
-import { commandEnvironment, redact, runBoundedCommand, type CommandOutcome } from './command-runner.js';
-import { CommandBusyError, CommandSlots } from './command-slots.js';
+import { commandEnvironment, redact, runBoundedCommand, type CommandOutcome } from '../../upstream/command-runner.js';
+import { CommandBusyError, CommandSlots } from '../../upstream/command-slots.js';
 
 /** Dependencies of the command backend (the registry's AuthenticatorDeps fit). */
 export interface CommandAuthenticatorDeps {

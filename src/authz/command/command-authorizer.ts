@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { commandEnvironment, runBoundedCommand } from '../../authn/command/command-runner.js';
-import { CommandBusyError, CommandSlots } from '../../authn/command/command-slots.js';
+import { commandEnvironment, runBoundedCommand } from '../../upstream/command-runner.js';
+import { CommandBusyError, CommandSlots } from '../../upstream/command-slots.js';
 import type { Cache } from '../../cache/cache.js';
 import { keyedHash } from '../../cache/keyed-hash.js';
 import { formatScope, type Scope } from '../../domain/scope.js';

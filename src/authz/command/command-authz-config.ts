@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commandArgvSchema, commandEnvSchema } from '../../authn/command/command-config.js';
+import { commandArgvSchema, commandEnvSchema } from '../../upstream/command-schema.js';
 
 /**
  * `type: command`: a local program decides, with the webhook's contract over stdin/stdout: Wharf
