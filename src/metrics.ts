@@ -13,6 +13,8 @@ export interface Metrics {
   upstreamDuration: Histogram<'upstream' | 'outcome'>;
   /** Requests refused by brute-force limits, by which limit. */
   rateLimited: Counter<'limit'>;
+  /** Counts one answered token request and its latency (the two token metrics above). */
+  observeTokenRequest(outcome: string, grantType: string, seconds: number): void;
   observeUpstream: UpstreamObserver;
   /** Where the circuit gauge reads states from at scrape time. */
   setCircuitSource(source: () => Record<string, CircuitState>): void;
@@ -40,16 +42,31 @@ export function createMetrics(defaults = true): Metrics {
       for (const [upstream, state] of Object.entries(circuits())) this.set({ upstream }, state === 'open' ? 1 : state === 'half_open' ? 0.5 : 0);
     },
   });
+  const tokenRequests = new Counter({ name: 'wharf_token_requests_total', help: 'Token requests by outcome and grant type', labelNames: ['outcome', 'grant_type'] as const, registers: [registry] });
+  const tokenDuration = new Histogram({
+    name: 'wharf_token_request_duration_seconds',
+    help: 'Token endpoint latency',
+    labelNames: ['grant_type'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  // Label children bound once per label set: prom-client otherwise builds and hashes a label
+  // object on every call, twice per token request. Both label sets are small and fixed.
+  const tokenCounters = new Map<string, { inc(): void }>();
+  const tokenTimers = new Map<string, { observe(value: number): void }>();
   return {
     registry,
-    tokenRequests: new Counter({ name: 'wharf_token_requests_total', help: 'Token requests by outcome and grant type', labelNames: ['outcome', 'grant_type'] as const, registers: [registry] }),
-    tokenDuration: new Histogram({
-      name: 'wharf_token_request_duration_seconds',
-      help: 'Token endpoint latency',
-      labelNames: ['grant_type'] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: [registry],
-    }),
+    tokenRequests,
+    tokenDuration,
+    observeTokenRequest(outcome, grantType, seconds) {
+      const key = `${outcome}\0${grantType}`;
+      let counter = tokenCounters.get(key);
+      if (!counter) tokenCounters.set(key, (counter = tokenRequests.labels({ outcome, grant_type: grantType })));
+      counter.inc();
+      let timer = tokenTimers.get(grantType);
+      if (!timer) tokenTimers.set(grantType, (timer = tokenDuration.labels({ grant_type: grantType })));
+      timer.observe(seconds);
+    },
     cacheLookups: new Counter({ name: 'wharf_cache_lookups_total', help: 'Cache lookups by kind and result (hit, miss, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
     upstreamDuration,
     rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by brute-force limits', labelNames: ['limit'] as const, registers: [registry] }),

@@ -6,10 +6,6 @@ import { createHmac } from 'node:crypto';
  * without the key.
  */
 export function keyedHash(key: Buffer, ...parts: string[]): string {
-  const mac = createHmac('sha256', key);
-  parts.forEach((part, i) => {
-    if (i > 0) mac.update('\0');
-    mac.update(part);
-  });
-  return mac.digest('hex');
+  // One update: every update() is a call into C++, and this runs on every token request.
+  return createHmac('sha256', key).update(parts.join('\0')).digest('hex');
 }

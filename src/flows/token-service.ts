@@ -69,12 +69,26 @@ export interface TokenServiceDeps {
 /** How long the answer to an identical request is handed out again without deciding anew. */
 const ANSWER_REUSE_MS = 1000;
 
-/** A recent answer: the response, when its token expires, and what the audit line says about it. */
+/** An answer and its JSON body, encoded by the service so a reused answer is encoded once. */
+export interface TokenAnswer {
+  response: TokenResponse;
+  /** `response` as JSON (field order aside: expires_in comes last). */
+  body: string;
+}
+
+/** A recent answer: the response, its encoding, when its token expires, and the logger that writes its audit line. */
 interface RecentAnswer {
   response: TokenResponse;
+  /** The answer's JSON up to the value of expires_in, the one field that changes on reuse. */
+  head: string;
   exp: number;
   until: number;
-  audit: { account: string; provider: string; granted: string[]; jti: string };
+  /**
+   * Everything the audit line of a reuse says is fixed by the answer key (credentials, scopes,
+   * client address, grant type), so it is bound once: pino serialises a child's fields when the
+   * child is made, and each reuse writes only the time and the message.
+   */
+  audit: Logger;
 }
 
 /** Authenticates, authorizes and mints: the token endpoint without HTTP. */
@@ -92,6 +106,14 @@ export class TokenService {
   ) {}
 
   async issue(request: TokenRequest): Promise<TokenResponse> {
+    return (await this.answer(request)).response;
+  }
+
+  /**
+   * The answer with its JSON body. Tokens carry a certificate chain (1-2 KB) and appear twice in
+   * the body, so encoding is a visible share of a reused answer's cost: it is done once per answer.
+   */
+  async answer(request: TokenRequest): Promise<TokenAnswer> {
     const service = request.service ?? this.options.service;
     if (service !== this.options.service) {
       throw new InvalidRequestError(`unknown service ${JSON.stringify(service.slice(0, 100))}: this endpoint serves ${JSON.stringify(this.options.service)}`);
@@ -100,11 +122,9 @@ export class TokenService {
     const answerKey = this.answerKey(request, service);
     const recent = answerKey === undefined ? undefined : this.answers.get(answerKey);
     if (recent && now < recent.until) {
-      this.deps.logger.info(
-        { event: 'token_issued', ...recent.audit, grantType: request.grantType, clientIp: request.clientIp, requested: request.scopes, source: 'recent-answer' },
-        'token issued',
-      );
-      return { ...recent.response, expires_in: recent.exp - Math.floor(now / 1000) };
+      recent.audit.info('token issued');
+      const expiresIn = recent.exp - Math.floor(now / 1000);
+      return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
     }
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
@@ -151,15 +171,27 @@ export class TokenService {
       },
       'token issued',
     );
+    const head = encodeHead(response);
     if (answerKey !== undefined && response.refresh_token === undefined) {
       this.answers.set(answerKey, {
         response,
+        head,
         exp: Math.floor(now / 1000) + minted.expiresIn,
         until: now + ANSWER_REUSE_MS,
-        audit: { account: identity?.account ?? '', provider: identity?.provider ?? 'anonymous', granted: access.map(formatScope), jti: minted.jti },
+        audit: this.deps.logger.child({
+          event: 'token_issued',
+          account: identity?.account ?? '',
+          provider: identity?.provider ?? 'anonymous',
+          granted: access.map(formatScope),
+          jti: minted.jti,
+          grantType: request.grantType,
+          clientIp: request.clientIp,
+          requested: request.scopes,
+          source: 'recent-answer',
+        }),
       });
     }
-    return response;
+    return { response, body: `${head}${response.expires_in}}` };
   }
 
   /** Forgets every recent answer (an invalidation or revocation happened somewhere). */
@@ -239,4 +271,11 @@ export class TokenService {
       'token request refused',
     );
   }
+}
+
+/** A response's JSON without the value of expires_in and the closing brace. */
+function encodeHead(response: TokenResponse): string {
+  const { expires_in: _, ...fixed } = response;
+  const json = JSON.stringify(fixed);
+  return `${json.slice(0, -1)},"expires_in":`;
 }

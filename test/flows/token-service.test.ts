@@ -150,6 +150,26 @@ describe('TokenService recent answers', () => {
     expect(logins).toBe(6);
   });
 
+  it('writes the full audit line for a reused answer too, and encodes the same answer as its body', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32) });
+
+    const first = await s.tokens.answer(request());
+    const again = await s.tokens.answer(request());
+    const audits = lines.filter((l) => l.event === 'token_issued');
+    expect(audits).toHaveLength(2);
+    expect(audits[1]).toMatchObject({ account: 'alice', provider: 'static', jti: audits[0]!.jti, clientIp: '127.0.0.1', grantType: 'get', source: 'recent-answer' });
+    expect(audits[1]!.requested).toEqual(['repository:alice/app:pull,push']);
+    expect(audits[1]!.granted).toEqual(['repository:alice/app:pull,push']);
+    expect(JSON.stringify(lines)).not.toContain(password);
+
+    for (const answer of [first, again]) expect(JSON.parse(answer.body)).toEqual(answer.response);
+    expect(Object.keys(JSON.parse(again.body)).sort()).toEqual(['access_token', 'expires_in', 'issued_at', 'token']);
+    expect(again.response.token).toBe(first.response.token);
+  });
+
   it('drops recent answers when a refresh token or credential is revoked', async () => {
     const s = services();
     const { refresh_token } = await s.tokens.issue(request({ offline: true }));
