@@ -52,6 +52,22 @@ describe('wharf serve over TLS', () => {
   });
 });
 
+describe('wharf serve logging', () => {
+  it('writes the audit line of a lone token request promptly, while the server keeps running', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-log-'));
+    const port = await freePort();
+    const config = await writeConfig({ server: { port }, dataDir: join(dir, 'data'), log: { level: 'info' } }, dir);
+    const proc = await serve(['--config', config], {}, dir);
+    await waitUntil('wharf answers', async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined), { process: proc });
+    const res = await httpGet(`http://127.0.0.1:${port}/token?service=registry&scope=repository:public/app:pull`);
+    expect(res.status).toBe(200);
+    // Log lines are batched; a quiet server must not sit on them until more traffic arrives.
+    await waitUntil('the audit line appears', async () => (/"event":"token_issued"[^\n]*"provider":"anonymous"/.test(proc.logs()) ? true : undefined), { process: proc, timeoutMs: 3000 });
+    expect(proc.exitInfo()).toBeUndefined();
+    await proc.stop();
+  });
+});
+
 describe('wharf serve --workers', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   beforeAll(async () => {
