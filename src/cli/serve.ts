@@ -2,11 +2,8 @@ import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { createLogger } from '../logging.js';
-import { createServices } from '../services.js';
 import { bootstrap, DEMO_USER, publicUrl, type Bootstrap } from './bootstrap.js';
 import type { CliIo } from './io.js';
 import { tokenAuthSection } from './registry-config.js';
@@ -38,6 +35,9 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<RunningSe
 }
 
 async function startServer(config: Config, boot: Bootstrap, io: CliIo, quiet: boolean): Promise<RunningServer> {
+  // Imported here, not at the top: a `--workers` primary only forks and never loads the server
+  // (fastify, Redis, every backend), which keeps its memory to a few tens of MB.
+  const [{ buildApp }, { createLogger }, { createServices }] = await Promise.all([import('../app.js'), import('../logging.js'), import('../services.js')]);
   const logger = createLogger(config.log.level);
   const services = createServices(boot.config, { logger, keys: boot.keys.store, hashKey: boot.hashKey, env: io.env, keyRotation: boot.keys.rotation });
   const tls = config.server.tls;
