@@ -13,8 +13,6 @@ export interface OidcTokenDeps {
   logger: Logger;
   /** Clock in ms; drives token times and JWKS caching. Default Date.now. */
   now?: () => number;
-  /** fetch used for discovery and JWKS (through UpstreamClient). Default global fetch. */
-  fetch?: typeof fetch;
 }
 
 /** A compact JWS: three base64url parts; the signature may be empty (so `alg: none` is judged, not passed on). */
@@ -55,7 +53,6 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
         failureThreshold: config.failureThreshold,
         openMs: config.openSeconds * 1000,
         now: this.now,
-        ...(deps.fetch ? { fetch: deps.fetch } : {}),
       });
       const keys = new IssuerKeys({
         issuer: issuer.issuer,

@@ -18,8 +18,6 @@ export interface ProviderTokenDeps {
   hashKey: Buffer;
   logger: Logger;
   now?: () => number;
-  /** fetch used for the provider's API (through UpstreamClient). Default global fetch. */
-  fetch?: typeof fetch;
 }
 
 /** Options of one verifier. */
@@ -57,7 +55,6 @@ export class ProviderTokenVerifier<F> {
       failureThreshold: config.failureThreshold,
       openMs: config.openSeconds * 1000,
       now: this.now,
-      ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
   }
 
