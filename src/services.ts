@@ -93,7 +93,8 @@ export function createCache(config: Config['cache'], logger: Logger, now?: () =>
   if (config.type === 'memory') return new MemoryCache({ maxEntries: config.maxEntries, ...(now ? { now } : {}) });
   const shared = new FallbackCache(
     new RedisCache({ url: config.url, keyPrefix: config.keyPrefix }),
-    new MemoryCache({ maxEntries: 100_000, ...(now ? { now } : {}) }),
+    // Used only while Redis is unreachable; lru-cache allocates its index for `max` up front.
+    new MemoryCache({ maxEntries: 20_000, maxBytes: 16 * 1024 * 1024, ...(now ? { now } : {}) }),
     logger.child({ component: 'cache' }),
   );
   // The entries every token request reads stay in process for up to a second.

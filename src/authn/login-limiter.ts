@@ -38,7 +38,7 @@ export class LoginLimiter {
    * Keys found under their limits in the last second. A busy client would otherwise cost two
    * Redis reads per token request; any failure drops the mark, so guesses are always checked.
    */
-  private readonly clean = new LRUCache<string, true>({ max: 50_000, ttl: CLEAN_MS });
+  private readonly clean = new LRUCache<string, true>({ max: 5_000, ttl: CLEAN_MS });
 
   constructor(private readonly options: LoginLimiterOptions) {
     this.ip = this.limiter('ip', options.perIp);
@@ -51,13 +51,15 @@ export class LoginLimiter {
     // to Redis is hashed.
     const ipMark = clientIp;
     const accountMark = `${clientIp}\0${account}`;
-    if (this.clean.has(ipMark) && this.clean.has(accountMark)) return;
-    const [ip, acct] = await Promise.all([this.ip.get(this.key(clientIp)), this.account.get(this.key(clientIp, account))]);
+    const ipClean = this.clean.has(ipMark);
+    const acctClean = this.clean.has(accountMark);
+    if (ipClean && acctClean) return;
+    const [ip, acct] = await Promise.all([ipClean ? null : this.ip.get(this.key(clientIp)), acctClean ? null : this.account.get(this.key(clientIp, account))]);
     const blocked = (res: RateLimiterRes | null, limit: FailureLimit) => res !== null && res.consumedPoints >= limit.failures;
     if (blocked(ip, this.options.perIp)) this.refuse('ip', ip!, 'too many failed logins from this address');
     if (blocked(acct, this.options.perAccount)) this.refuse('account', acct!, 'too many failed logins for this account');
     // Only keys with no failures at all are marked: one short of the limit must be checked every time.
-    if (!ip) this.clean.set(ipMark, true);
+    if (!ip && !ipClean) this.clean.set(ipMark, true);
     if (!acct) this.clean.set(accountMark, true);
   }
 

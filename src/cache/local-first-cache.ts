@@ -27,7 +27,7 @@ export class LocalFirstCache implements Cache {
     private readonly shared: Cache,
     private readonly options: LocalFirstOptions,
   ) {
-    this.local = new LRUCache({ max: options.max ?? 20_000, ttl: options.ttlMs, ttlAutopurge: false, ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}) });
+    this.local = new LRUCache({ max: options.max ?? 5_000, ttl: options.ttlMs, ttlAutopurge: false, ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}) });
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -98,7 +98,8 @@ export class TokenService {
    * second. A busy client asks again and again for the same token; within this second nothing is
    * decided that was not decided a moment ago, and any invalidation or revocation empties it.
    */
-  private readonly answers = new LRUCache<string, RecentAnswer>({ max: 2_000 });
+  // Each entry holds an encoded answer and a logger (~5 KB); entries are useless after a second.
+  private readonly answers = new LRUCache<string, RecentAnswer>({ max: 500, ttl: ANSWER_REUSE_MS, ttlAutopurge: false });
 
   constructor(
     private readonly options: TokenServiceOptions,

@@ -47,7 +47,7 @@ export interface MinterOptions {
 export class TokenMinter {
   private readonly now: () => number;
   private cachedHeader: { key: SigningKey; encoded: string } | undefined;
-  private readonly recent = new LRUCache<string, { minted: MintedToken; exp: number; reuseUntil: number }>({ max: 2_000 });
+  private readonly recent = new LRUCache<string, { minted: MintedToken; exp: number; reuseUntil: number }>({ max: 500 });
 
   constructor(
     private readonly keys: KeyStore,
