@@ -183,6 +183,15 @@ describe('deploy/ (Kubernetes)', () => {
     expect(configText).not.toMatch(/caKeyFile/);
   });
 
+  it('caps the V8 heap well below the container’s memory limit, so garbage cannot push the pod into the OOM killer', () => {
+    const limitMiB = Number(/^(\d+)Mi$/.exec(container.resources.limits.memory)?.[1]);
+    const options = (container.env as any[]).find((e) => e.name === 'NODE_OPTIONS')?.value as string | undefined;
+    const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options ?? '')?.[1]);
+    expect(limitMiB).toBeGreaterThan(0);
+    expect(heapMiB, `NODE_OPTIONS=${options}`).toBeGreaterThan(0);
+    expect(heapMiB).toBeLessThanOrEqual(limitMiB * 0.7); // code, buffers and the young generation live outside it
+  });
+
   it('keeps Kubernetes’ service-link variables out of the WHARF_* and REGISTRY_* namespaces', () => {
     expect(pod.enableServiceLinks).toBe(false);
     expect(registry.spec.template.spec.enableServiceLinks).toBe(false);
