@@ -1,12 +1,14 @@
 // Loaded into the process under test with `node --import <this file> dist/main.js serve ...`, so
 // the event-loop delay and RSS are measured inside Wharf itself without touching src/.
 //
-// Every SIGUSR2 appends one JSON line to the file named by WHARF_BENCH_STATS (the runner reads it)
+// Every SIGUSR2 appends one JSON line to the file named by WHARF_BENCH_STATS (the runner reads it;
+// under `serve --workers N` the primary passes the signal on and each worker adds its own line)
 // and starts a new measurement window:
 //   {"window": n, "elMaxMs", "elP99Ms", "elP50Ms", "elMeanMs", "rssMaxMB", "rssMB", "heapUsedMB"}
 // The first signal only opens a window; the runner sends one before and one after each scenario.
 // Nothing here keeps the process alive: the sampler is unref'd and signal handlers do not hold
 // the loop open.
+import cluster from 'node:cluster';
 import { appendFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -27,6 +29,8 @@ if (target) {
   const MB = 1024 * 1024;
   const ms = (ns) => Math.round((ns / 1e6) * 100) / 100;
   process.on('SIGUSR2', () => {
+    // `serve --workers N`: the workers (forked with this preload too) write a line each.
+    if (cluster.isPrimary) for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR2');
     const memory = process.memoryUsage();
     if (memory.rss > rssMax) rssMax = memory.rss;
     const line = {
