@@ -200,6 +200,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   });
   let channel: { close(): Promise<void>; publish(keys: string[]): Promise<void> } | undefined;
   let rescan: NodeJS.Timeout | undefined;
+  let sweep: NodeJS.Timeout | undefined;
   /** A revocation here: forget recent answers, and tell the other replicas to do the same. */
   const announceRevocation = async () => {
     tokens.forgetAnswers();
@@ -246,6 +247,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       return { status: degraded ? 'degraded' : 'ready', checks };
     },
     async start() {
+      sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
       if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {
         channel = await subscribeInvalidations(
@@ -262,6 +264,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     async close() {
       if (rescan) clearInterval(rescan);
+      if (sweep) clearInterval(sweep);
+      tokens.forgetAnswers(); // writes the reuse lines of answers still held
       for (const backend of backends) await (backend as { close?: () => Promise<void> }).close?.();
       limiterRedis?.disconnect();
       await channel?.close();

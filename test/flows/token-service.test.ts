@@ -150,24 +150,44 @@ describe('TokenService recent answers', () => {
     expect(logins).toBe(6);
   });
 
-  it('writes the full audit line for a reused answer too, and encodes the same answer as its body', async () => {
+  it('audits an answer handed out again in one line per answer, with the count, once its second is over', async () => {
+    let now = Date.now();
     const lines: Record<string, unknown>[] = [];
     const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32) });
+    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32), now: () => now });
 
     const first = await s.tokens.answer(request());
-    const again = await s.tokens.answer(request());
-    const audits = lines.filter((l) => l.event === 'token_issued');
-    expect(audits).toHaveLength(2);
-    expect(audits[1]).toMatchObject({ account: 'alice', provider: 'static', jti: audits[0]!.jti, clientIp: '127.0.0.1', grantType: 'get', source: 'recent-answer' });
-    expect(audits[1]!.requested).toEqual(['repository:alice/app:pull,push']);
-    expect(audits[1]!.granted).toEqual(['repository:alice/app:pull,push']);
+    const again = [];
+    for (let i = 0; i < 3; i++) {
+      now += 100;
+      again.push(await s.tokens.answer(request()));
+    }
+    expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
+    expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(0); // still within its second
+
+    now += 800; // the answer's second is over
+    s.tokens.sweepAnswers();
+    const issued = lines.find((l) => l.event === 'token_issued')!;
+    const reused = lines.filter((l) => l.event === 'token_reused');
+    expect(reused).toHaveLength(1);
+    expect(reused[0]).toMatchObject({ account: 'alice', provider: 'static', jti: issued.jti, clientIp: '127.0.0.1', grantType: 'get', count: 3 });
+    expect(reused[0]!.requested).toEqual(['repository:alice/app:pull,push']);
+    expect(reused[0]!.granted).toEqual(['repository:alice/app:pull,push']);
+    expect(Date.parse(reused[0]!.lastAt as string)).toBe(now - 800);
     expect(JSON.stringify(lines)).not.toContain(password);
 
-    for (const answer of [first, again]) expect(JSON.parse(answer.body)).toEqual(answer.response);
-    expect(Object.keys(JSON.parse(again.body)).sort()).toEqual(['access_token', 'expires_in', 'issued_at', 'token']);
-    expect(again.response.token).toBe(first.response.token);
+    // An answer handed out once is not audited twice; one still held is written when it is forgotten.
+    await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
+    s.tokens.sweepAnswers();
+    expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(1);
+    await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
+    s.tokens.forgetAnswers();
+    expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([3, 1]);
+
+    for (const answer of [first, ...again]) expect(JSON.parse(answer.body)).toEqual(answer.response);
+    expect(Object.keys(JSON.parse(again[2]!.body)).sort()).toEqual(['access_token', 'expires_in', 'issued_at', 'token']);
+    expect(again[2]!.response.token).toBe(first.response.token);
   });
 
   it('drops recent answers when a refresh token or credential is revoked', async () => {
