@@ -15,7 +15,7 @@ export interface DecisionCacheDeps {
   hashKey: Buffer;
   logger: Logger;
   /** A per-account generation that is part of every key: bumping it orphans the account's entries. Default `0`. */
-  generation?: (account: string) => Promise<string>;
+  generation?: ((account: string) => Promise<string>) | undefined;
 }
 
 /**

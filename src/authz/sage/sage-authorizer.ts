@@ -37,8 +37,6 @@ interface SageRequest {
   labels: Record<string, unknown>;
 }
 
-/** A cache entry: the decision on exactly the requested action set. */
-
 /** The result of one call, shared by concurrent identical requests. */
 type CallOutcome = { kind: 'decided'; decision: CachedDecision } | { kind: 'unavailable'; why: string };
 
@@ -77,7 +75,7 @@ export class SageAuthorizer implements Authorizer {
       });
     const url = new URL(config.url);
     this.logger = deps.logger.child({ authorizer: 'sage', endpoint: `${url.origin}${url.pathname}` });
-    this.decisions = new DecisionCache(deps.generation ? { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger, generation: deps.generation } : { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger }, 'authz-sage', this.config.url, 'SAGE');
+    this.decisions = new DecisionCache({ cache: deps.cache, hashKey: deps.hashKey, logger: this.logger, generation: deps.generation }, 'authz-sage', this.config.url, 'SAGE');
   }
 
   /** State of the circuit in front of SAGE, for readiness and metrics. */

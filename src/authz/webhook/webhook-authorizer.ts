@@ -1,20 +1,16 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../cache/keyed-hash.js';
-import { formatScope, type Scope } from '../../domain/scope.js';
 import type { CircuitState } from '../../upstream/circuit-breaker.js';
-import { SingleFlight } from '../../upstream/single-flight.js';
 import { type UpstreamObserver, UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
-import { DecisionCache } from '../decision-cache.js';
-import { decisionFor, decisionRequest, indexDecisions } from '../decision-protocol.js';
+import { indexDecisions } from '../decision-protocol.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
+import { OneCallAuthorizer, type CallOutcome } from '../one-call-authorizer.js';
 import type { WebhookAuthzConfig } from './webhook-config.js';
 import {
   SIGNATURE_HEADER,
   TIMESTAMP_HEADER,
   signWebhookRequest,
   webhookResponseSchema,
-  type WebhookResponse,
 } from './webhook-protocol.js';
 
 /** What the webhook authorizer needs besides its config. */
@@ -37,14 +33,6 @@ export interface WebhookAuthorizerDeps {
   generation?: (account: string) => Promise<string>;
 }
 
-/** What a cache entry holds: the decision on exactly the requested action set. */
-
-/** The webhook's decisions by resource (see resourceId). */
-type Answers = ReadonlyMap<string, WebhookResponse['decisions'][number]>;
-
-/** The result of one webhook call, shared by every caller waiting on it. */
-type CallOutcome = { kind: 'answered'; decisions: Answers; ttlSeconds: number } | { kind: 'unavailable'; why: string };
-
 /** Upstream name, in errors, logs and metrics. */
 const UPSTREAM_NAME = 'authz-webhook';
 
@@ -55,16 +43,13 @@ const UPSTREAM_NAME = 'authz-webhook';
  */
 export class WebhookAuthorizer implements Authorizer {
   private readonly upstream: UpstreamClient;
-  private readonly flights = new SingleFlight<CallOutcome>();
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly decisions: DecisionCache;
-  /** The URL without userinfo or query, safe to log. */
-  private readonly endpoint: string;
+  private readonly flow: OneCallAuthorizer;
 
   constructor(
     private readonly config: WebhookAuthzConfig & { secret: string },
-    private readonly deps: WebhookAuthorizerDeps,
+    deps: WebhookAuthorizerDeps,
   ) {
     this.now = deps.now ?? Date.now;
     this.upstream =
@@ -79,9 +64,12 @@ export class WebhookAuthorizer implements Authorizer {
         ...(deps.upstreamObserver ? { observer: deps.upstreamObserver } : {}),
       });
     const url = new URL(config.url);
-    this.endpoint = `${url.origin}${url.pathname}`;
-    this.logger = deps.logger.child({ authorizer: 'webhook', webhook: this.endpoint });
-    this.decisions = new DecisionCache(deps.generation ? { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger, generation: deps.generation } : { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger }, 'authz-webhook', this.config.url, 'webhook');
+    // The URL without userinfo or query, safe to log.
+    this.logger = deps.logger.child({ authorizer: 'webhook', webhook: `${url.origin}${url.pathname}` });
+    this.flow = new OneCallAuthorizer(
+      { source: 'webhook', label: 'authorization webhook', endpoint: config.url, call: (body) => this.call(body), circuitState: () => this.circuitState() },
+      { cache: deps.cache, hashKey: deps.hashKey, logger: this.logger, generation: deps.generation },
+    );
   }
 
   /** State of the circuit in front of the webhook, for readiness and metrics. */
@@ -89,54 +77,8 @@ export class WebhookAuthorizer implements Authorizer {
     return this.upstream.circuitState();
   }
 
-  async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
-    const account = request.identity?.account ?? '';
-    const generation = await this.decisions.generationOf(account);
-    const keys = generation === undefined ? undefined : request.scopes.map((scope) => this.decisions.key(request, account, generation, scope));
-
-    const decisions: (ScopeDecision | undefined)[] = await Promise.all(
-      request.scopes.map(async (scope, i) => {
-        const key = keys?.[i];
-        const hit = key === undefined ? undefined : await this.decisions.read(key);
-        return hit && { scope, granted: scope.actions.filter((a) => hit.granted.includes(a)), source: 'cache', matched: true, reason: hit.reason };
-      }),
-    );
-    const pending = decisions.flatMap((d, i) => (d === undefined ? [i] : []));
-    if (pending.length === 0) return decisions as ScopeDecision[];
-
-    const scopes = pending.map((i) => request.scopes[i]!);
-    const pendingKeys = keys && pending.map((i) => keys[i]!);
-    const body = this.requestBody(request, account, scopes);
-    // The body holds everything the answer can depend on; the generation decides where it is cached.
-    const flightKey = keyedHash(this.deps.hashKey, 'authz-webhook-flight', this.config.url, generation ?? '', body ?? '');
-    const outcome = await this.flights.run(flightKey, () => this.decide(body, scopes, pendingKeys));
-
-    pending.forEach((index, j) => {
-      const scope = scopes[j]!;
-      decisions[index] =
-        outcome.kind === 'answered'
-          ? { scope, ...decisionFor(scope, outcome.decisions, 'webhook'), source: 'webhook', matched: true }
-          : { scope, granted: [], source: 'unavailable', matched: false, reason: `authorization webhook unavailable: ${outcome.why}` };
-    });
-    return decisions as ScopeDecision[];
-  }
-
-  /** One call for `scopes`, then the answers cached; never throws. */
-  private async decide(body: string | undefined, scopes: readonly Scope[], keys: readonly string[] | undefined): Promise<CallOutcome> {
-    const outcome = body === undefined ? { kind: 'unavailable' as const, why: 'identity attributes cannot be sent as JSON' } : await this.call(body);
-    if (outcome.kind === 'unavailable') {
-      this.logger.warn(
-        { event: 'authz_failed_closed', why: outcome.why, scopes: scopes.map(formatScope), circuit: this.upstream.circuitState() },
-        'authorization webhook gave no decision; failing closed (only cached decisions grant access)',
-      );
-      return outcome;
-    }
-    if (keys) {
-      await Promise.all(
-        scopes.map((scope, i) => this.decisions.write(keys[i]!, decisionFor(scope, outcome.decisions, 'webhook'), outcome.ttlSeconds)),
-      );
-    }
-    return outcome;
+  authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    return this.flow.authorize(request);
   }
 
   private async call(body: string): Promise<CallOutcome> {
@@ -188,16 +130,6 @@ export class WebhookAuthorizer implements Authorizer {
     const decisions = indexDecisions(parsed.data);
     const ttl = parsed.data.ttl === undefined ? this.config.cacheSeconds : Math.floor(parsed.data.ttl);
     return { kind: 'answered', decisions, ttlSeconds: Math.min(ttl, this.config.maxCacheSeconds) };
-  }
-
-  /** The JSON body, or undefined when the identity's attributes do not serialise (e.g. a BigInt). */
-  private requestBody(request: AuthorizationRequest, account: string, scopes: readonly Scope[]): string | undefined {
-    try {
-      return JSON.stringify(decisionRequest(request, account, scopes));
-    } catch (err) {
-      this.logger.error({ event: 'authz_webhook_error', account, err: (err as Error).message }, 'identity attributes cannot be serialised for the authorization webhook');
-      return undefined;
-    }
   }
 }
 
