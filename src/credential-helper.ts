@@ -1,14 +1,9 @@
 #!/usr/bin/env node
 // `docker-credential-wharf`: the only file of this binary that reads argv, the environment and stdin.
-import { text } from 'node:stream/consumers';
 import { credentialHelperCommand } from './cli/credential-helper-command.js';
+import { processIo } from './cli/io.js';
 
-const io = {
-  env: process.env,
-  stdout: (s: string) => void process.stdout.write(s),
-  stderr: (s: string) => void process.stderr.write(s),
-  readStdin: () => text(process.stdin),
-};
+const io = processIo();
 
 try {
   process.exitCode = await credentialHelperCommand(process.argv.slice(2), io);

@@ -1,15 +1,10 @@
 #!/usr/bin/env node
 // The only file that reads argv and the environment, listens, and handles signals.
-import { text } from 'node:stream/consumers';
 import { ConfigError } from './config/load.js';
 import { runCli } from './cli/index.js';
+import { processIo } from './cli/io.js';
 
-const io = {
-  env: process.env,
-  stdout: (s: string) => void process.stdout.write(s),
-  stderr: (s: string) => void process.stderr.write(s),
-  readStdin: () => text(process.stdin),
-};
+const io = processIo();
 
 try {
   const result = await runCli(process.argv.slice(2), io);
