@@ -93,7 +93,6 @@ interface RecentAnswer {
   /** The answer's JSON up to the value of expires_in, the one field that changes on reuse. */
   head: string;
   exp: number;
-  until: number;
   audit: AnswerAudit;
   reuses: number;
   lastReuse: number;
@@ -140,14 +139,21 @@ export class TokenService {
     const now = (this.deps.now ?? Date.now)();
     const answerKey = this.answerKey(request, service);
     const recent = answerKey === undefined ? undefined : this.answers.get(answerKey);
-    if (recent && now < recent.until) {
+    // The LRU's TTL (on the service's clock) is the one-second reuse window.
+    if (recent) {
       // Audited in one line per answer when it leaves the cache, not one per request: a reuse
       // decides nothing, hands out the same token (same jti) to the same client within a second,
       // and a line per request was a fifth of the hot path's cost.
       recent.reuses++;
       recent.lastReuse = now;
       const expiresIn = recent.exp - Math.floor(now / 1000);
-      return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
+      // The route sends only the body; the response object is built if someone asks for it.
+      return {
+        body: `${recent.head}${expiresIn}}`,
+        get response() {
+          return { ...recent.response, expires_in: expiresIn };
+        },
+      };
     }
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
@@ -200,7 +206,6 @@ export class TokenService {
         response,
         head,
         exp: Math.floor(now / 1000) + minted.expiresIn,
-        until: now + ANSWER_REUSE_MS,
         audit: {
           account: identity?.account ?? '',
           provider: identity?.provider ?? 'anonymous',
