@@ -57,6 +57,32 @@ describe('credentials re-check the GitHub identity behind them', () => {
     expect(await store.list('octocat')).toEqual([]);
   });
 
+  it('does not revoke a credential while GitHub rate-limits Wharf, and still revokes it when the user has left', async () => {
+    let now = 1_800_000_000_000;
+    const hashKey = randomBytes(32);
+    const cache = new MemoryCache({ maxEntries: 100, now: () => now });
+    const login = new GithubLogin(githubLoginSchema.parse({ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), github.clientSecret);
+    octocat.orgs = ['acme'];
+    const result = await loginWithGithub(login, new BrowserSessions(cache, hashKey, 3600, () => now));
+    expect(result.kind).toBe('ok');
+    const box = new SealedBox(hashKey);
+    const store = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: 86_400, now: () => now });
+    const auth = new CredentialAuthenticator(store, { everyMs: 60_000, now: () => now, check: async (_p, sealed) => login.revalidate(box.open(sealed)!) });
+    const { secret } = await store.create(result.kind === 'ok' ? result.identity : (undefined as never), { label: 'ci', lifetimeSeconds: 3600, source: 'device', upstream: { provider: 'github', sealed: box.seal(result.upstreamToken!) } });
+
+    github.rateLimited(true);
+    try {
+      now += 61_000;
+      expect((await auth.login('octocat', secret)).kind).toBe('ok');
+      expect(await store.list('octocat')).toHaveLength(1);
+    } finally {
+      github.rateLimited(false);
+    }
+    octocat.orgs = ['elsewhere'];
+    expect((await auth.login('octocat', secret)).kind).toBe('denied'); // due again, and GitHub answers now
+    octocat.orgs = ['acme'];
+  });
+
   it('keeps a credential working when GitHub cannot be asked, and asks again next time', async () => {
     let now = 1_800_000_000_000;
     const hashKey = randomBytes(32);

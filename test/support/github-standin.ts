@@ -16,6 +16,8 @@ export interface GithubStandIn {
   apiUrl: string;
   clientId: string;
   clientSecret: string;
+  /** While on, the REST API answers 403 "API rate limit exceeded", as GitHub does. */
+  rateLimited(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt
  */
 export async function startGithubStandIn(users: GithubUser[]): Promise<GithubStandIn> {
   const clientId = 'Iv1.test';
+  let limited = false;
   const clientSecret = randomBytes(16).toString('hex');
   const codes = new Map<string, { login: string; redirectUri: string; challenge: string | null }>();
   const tokens = new Map<string, string>();
@@ -73,6 +76,10 @@ export async function startGithubStandIn(users: GithubUser[]): Promise<GithubSta
       }
       const login = tokens.get((req.headers.authorization ?? '').replace(/^(Bearer|token) /i, ''));
       const user = users.find((u) => u.login === login);
+      if (url.pathname.startsWith('/api/') && limited) {
+        res.setHeader('x-ratelimit-remaining', '0');
+        return json(403, { message: 'API rate limit exceeded for user ID 1.' });
+      }
       if (url.pathname.startsWith('/api/') && !user) return json(401, { message: 'Bad credentials' });
       if (url.pathname === '/api/user') return json(200, { login: user!.login, id: user!.id, type: 'User' });
       if (url.pathname === '/api/user/orgs') return json(200, user!.orgs.map((o) => ({ login: o })));
@@ -82,5 +89,5 @@ export async function startGithubStandIn(users: GithubUser[]): Promise<GithubSta
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, apiUrl: `${url}/api`, clientId, clientSecret, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { url, apiUrl: `${url}/api`, clientId, clientSecret, rateLimited: (on) => void (limited = on), close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

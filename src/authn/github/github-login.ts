@@ -51,17 +51,20 @@ export class GithubLogin implements CallbackAuthenticator {
   /** Who the token belongs to, and whether the configured organisations still admit them. Throws when GitHub cannot be asked. */
   private async identify(accessToken: string): Promise<AuthnResult> {
     const user = await this.core.fetchJson(accessToken, `${this.api}/user`);
-    if (user.status >= 500) throw new Error(`GitHub /user answered ${user.status}`);
+    // Only 401 says the token is bad. A rate limit (403/429) or an outage says nothing about the
+    // user, and a revalidation that called it "denied" would revoke their credentials.
+    if (user.status === 401) return { kind: 'denied', reason: 'GitHub /user answered 401' };
     const profile = user.body as { login?: unknown; id?: unknown } | undefined;
-    if (user.status !== 200 || typeof profile?.login !== 'string') return { kind: 'denied', reason: `GitHub /user answered ${user.status}` };
+    if (user.status !== 200 || typeof profile?.login !== 'string') throw new Error(`GitHub /user answered ${user.status}`);
     const account = deriveAccountName(profile.login, 'lowercase');
     if (!account) return { kind: 'denied', reason: `GitHub login "${profile.login}" does not give a valid account name` };
 
     const attributes: Record<string, unknown> = { login: profile.login, github_id: profile.id ?? null };
     if (this.config.allowedOrgs.length > 0 || this.config.fetchTeams) {
-      const orgs = await this.core.fetchJson(accessToken, `${this.api}/user/orgs`);
-      if (orgs.status >= 500) throw new Error(`GitHub /user/orgs answered ${orgs.status}`);
-      const names = Array.isArray(orgs.body) ? orgs.body.map((o: { login?: unknown }) => String(o.login)) : [];
+      // GitHub pages 30 by default; 100 is its largest page.
+      const orgs = await this.core.fetchJson(accessToken, `${this.api}/user/orgs?per_page=100`);
+      if (orgs.status !== 200 || !Array.isArray(orgs.body)) throw new Error(`GitHub /user/orgs answered ${orgs.status}`);
+      const names = orgs.body.map((o: { login?: unknown }) => String(o.login));
       attributes.orgs = names;
       const allowed = this.config.allowedOrgs.map((o) => o.toLowerCase());
       if (allowed.length > 0 && !names.some((n) => allowed.includes(n.toLowerCase()))) {
