@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { webhookRequestSchema, webhookResponseSchema, type WebhookRequest } from
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { formatScope, parseScope } from '../../src/domain/scope.js';
 import { startFakePlatform, type FakePlatform, type FakeRequest } from '../support/fake-platform.js';
+import { requireCommand } from '../support/prerequisites.js';
 import { runCommand } from '../support/processes.js';
 
 /*
@@ -175,8 +175,8 @@ describe('the verification snippets in docs/authz-webhook.md', () => {
     expect(verifyWharf({ ...call.headers, authorization: 'Bearer nope' }, Buffer.from(call.body), SECRET)).toBe(false);
   });
 
-  const hasPython = spawnSync('python3', ['--version']).status === 0;
-  it.skipIf(!hasPython)('Python: accepts a real request, refuses a tampered body and another secret', async () => {
+  it('Python: accepts a real request, refuses a tampered body and another secret', async () => {
+    requireCommand('/usr/bin/python3', 'python3');
     const call = await signedRequest();
     const harness = `${block('snippet', 'verify-python')}
 import json, sys
@@ -196,7 +196,7 @@ print(json.dumps([
 `;
     const file = join(dir, 'verify.py');
     writeFileSync(file, harness);
-    const result = await runCommand('python3', [file], { input: JSON.stringify({ headers: call.headers, body: call.body, secret: SECRET }), timeoutMs: 10_000 });
+    const result = await runCommand('/usr/bin/python3', [file], { input: JSON.stringify({ headers: call.headers, body: call.body, secret: SECRET }), timeoutMs: 10_000 });
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout)).toEqual([true, false, false]);
   });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -94,7 +95,8 @@ describe('wharf serve --workers', () => {
     const proc = await serve(['--config', config, '--workers', '2'], { WHARF_REDIS_URL: redis.url }, dir);
     await waitUntil('two workers answer', async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined), { process: proc, timeoutMs: 20_000 });
     const children = await runCommand('/usr/bin/pgrep', ['-P', String(proc.pid)]);
-    expect(children.stdout.trim().split('\n')).toHaveLength(2);
+    const workers = children.stdout.trim().split('\n');
+    expect(workers).toHaveLength(2);
 
     // A refresh token issued by one worker is honoured by whichever worker gets the next request.
     const auth = { authorization: `Basic ${Buffer.from(`w:${password}`).toString('base64')}` };
@@ -111,5 +113,7 @@ describe('wharf serve --workers', () => {
     expect(proc.exitInfo()?.code).toBe(0);
     const left = await runCommand('/usr/bin/pgrep', ['-P', String(proc.pid)]);
     expect(left.stdout.trim()).toBe('');
+    // Orphans would be re-parented to init and missed by pgrep -P: check the workers themselves.
+    await waitUntil('every worker has exited', async () => (workers.every((pid) => !existsSync(`/proc/${pid}`)) ? true : undefined), { timeoutMs: 5000 });
   });
 });

@@ -27,9 +27,12 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
     WHARF_HASH_KEY: randomBytes(24).toString('hex'),
   };
   const platformTokens = new Map<string, { username: string }>();
+  /** Every token handed out, revoked ones included: none may ever reach a log line. */
+  const issuedTokens: string[] = [];
   const tokenOf = (user: string) => {
     const token = `plat_${user}_${randomBytes(16).toString('hex')}`;
     platformTokens.set(token, { username: user });
+    issuedTokens.push(token);
     return token;
   };
   /** Accounts whose pulls the platform currently refuses. */
@@ -232,7 +235,7 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
 
   it('never logs a platform token or a secret', async () => {
     const logs = wharfA.rawLogs() + wharfB.rawLogs();
-    for (const token of [aliceToken, ...platformTokens.keys()]) expect(logs).not.toContain(token);
+    for (const token of [aliceToken, ...platformTokens.keys(), ...issuedTokens]) expect(logs).not.toContain(token);
     for (const secret of Object.values(secrets)) expect(logs).not.toContain(secret);
     expect(await readFile(join(work, 'registry', 'config.yml'), 'utf8')).not.toContain(secrets.WHARF_AUTHZ_WEBHOOK_SECRET);
   });
