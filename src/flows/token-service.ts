@@ -147,13 +147,7 @@ export class TokenService {
       recent.reuses++;
       recent.lastReuse = now;
       const expiresIn = recent.exp - Math.floor(now / 1000);
-      // The route sends only the body; the response object is built if someone asks for it.
-      return {
-        body: `${recent.head}${expiresIn}}`,
-        get response() {
-          return { ...recent.response, expires_in: expiresIn };
-        },
-      };
+      return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
     }
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
