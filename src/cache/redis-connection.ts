@@ -3,9 +3,6 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 /** A single Redis, a Sentinel-managed primary, or a Cluster: ioredis speaks the same commands to each. */
 export type RedisClient = Redis | Cluster;
 
-/** The schemes `cache.url` accepts. */
-export const REDIS_URL_PATTERN = /^(rediss?|redis-sentinel|redis-cluster):\/\//;
-
 function hosts(list: string): Array<{ host: string; port: number }> {
   return list.split(',').map((entry) => {
     const [host, port] = entry.trim().split(':');

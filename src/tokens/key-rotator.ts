@@ -1,4 +1,4 @@
-import { open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SigningAlgorithm } from './keys.js';
 import { pruneExpiredLeaves, readCa, writeLeaf } from './leaf-directory.js';
@@ -69,7 +69,7 @@ export class KeyRotator {
 
   private async locked<T>(fn: () => Promise<T>): Promise<T | undefined> {
     const lock = join(this.settings.leafDirectory, '.rotate.lock');
-    await import('node:fs/promises').then((fs) => fs.mkdir(this.settings.leafDirectory, { recursive: true, mode: 0o700 }));
+    await mkdir(this.settings.leafDirectory, { recursive: true, mode: 0o700 });
     try {
       const age = this.now() - (await stat(lock)).mtimeMs;
       if (age > STALE_LOCK_MS) await rm(lock, { force: true });

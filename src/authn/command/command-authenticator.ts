@@ -46,6 +46,8 @@ export class CommandAuthenticator implements PasswordAuthenticator {
   private readonly claims: RegExp | undefined;
   private readonly env: Record<string, string>;
   private readonly log: Logger;
+  /** The argv as one string, part of every cache key (computed once, not per login). */
+  private readonly argv: string;
 
   constructor(
     private readonly config: CommandAuthnConfig,
@@ -54,12 +56,13 @@ export class CommandAuthenticator implements PasswordAuthenticator {
     this.slots = new CommandSlots(config.maxConcurrent, config.maxQueued);
     this.claims = config.claims === undefined ? undefined : new RegExp(config.claims);
     this.env = commandEnvironment(config.env);
+    this.argv = JSON.stringify(config.command);
     this.log = deps.logger.child({ component: 'command-authn', program: config.command[0] });
   }
 
   async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
     if (username === '' || (this.claims && !this.claims.test(username))) return { kind: 'no_match' };
-    const key = `command:${keyedHash(this.deps.hashKey, 'command', JSON.stringify(this.config.command), username, password)}`;
+    const key = `command:${keyedHash(this.deps.hashKey, 'command', this.argv, username, password)}`;
     const ttl = this.config.verifiedCacheSeconds;
     if (ttl > 0) {
       const cached = await this.deps.cache.get(key);
