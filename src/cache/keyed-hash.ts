@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 
 /**
  * HMAC-SHA256 over the NUL-joined parts, hex. Cache keys for anything derived from a secret go
@@ -8,4 +8,15 @@ import { createHmac } from 'node:crypto';
 export function keyedHash(key: Buffer, ...parts: string[]): string {
   // One update: every update() is a call into C++, and this runs on every token request.
   return createHmac('sha256', key).update(parts.join('\0')).digest('hex');
+}
+
+/**
+ * A keyed hash for names that never leave the process (the token service's one-second answer
+ * cache, looked up on every token request): one SHA-256 over a subkey derived for `purpose` and
+ * the text. It costs a quarter of an HMAC (~0.5 µs against ~2 µs on a 2-core VM). Prefix keying
+ * allows length extension to whoever sees a digest; these digests are never written anywhere.
+ */
+export function inProcessKeyedHash(key: Buffer, purpose: string): (text: string) => string {
+  const prefix = `${createHmac('sha256', key).update(purpose).digest('base64')}\n`;
+  return (text) => hash('sha256', prefix + text, 'base64');
 }

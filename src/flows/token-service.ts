@@ -9,7 +9,7 @@ import { formatScope, parseScopes } from '../domain/scope.js';
 import type { LoginLimiter } from '../authn/login-limiter.js';
 import type { TokenMinter } from '../tokens/minter.js';
 import { LRUCache } from 'lru-cache';
-import { keyedHash } from '../cache/keyed-hash.js';
+import { inProcessKeyedHash } from '../cache/keyed-hash.js';
 
 /** How the client proved who it is. */
 export type TokenCredentials =
@@ -32,6 +32,12 @@ export interface TokenRequest {
   readonly clientIp: string;
   /** `password` and `refresh_token` for POST, `get` for the GET form; for the audit log. */
   readonly grantType: string;
+  /**
+   * The request exactly as sent, when that alone determines every field above (a GET: its
+   * Authorization header and URL). Its answer is then found again by `answerAgain` before any
+   * parsing.
+   */
+  readonly asSent?: string | undefined;
 }
 
 /** The token endpoint's answer, in the distribution token spec's field names. */
@@ -107,11 +113,14 @@ export class TokenService {
    * Entries hold an encoded answer (~3 KB) and are useless after a second, hence the small cap.
    */
   private readonly answers: LRUCache<string, RecentAnswer>;
+  /** Names answers in `answers`; without a hash key answers are not reused. */
+  private readonly answerHash: ((text: string) => string) | undefined;
 
   constructor(
     private readonly options: TokenServiceOptions,
     private readonly deps: TokenServiceDeps,
   ) {
+    this.answerHash = deps.hashKey ? inProcessKeyedHash(deps.hashKey, 'token answers') : undefined;
     const now = deps.now;
     this.answers = new LRUCache<string, RecentAnswer>({
       max: 500,
@@ -128,6 +137,17 @@ export class TokenService {
   }
 
   /**
+   * The answer given in the last second to a request sent exactly as `asSent` (see
+   * TokenRequest.asSent) from the same address, if any. Synchronous and parse-free: this is what
+   * a busy client's repeated requests cost.
+   */
+  answerAgain(asSent: string, clientIp: string): TokenAnswer | undefined {
+    const key = this.asSentKey(asSent, clientIp);
+    const recent = key === undefined ? undefined : this.answers.get(key);
+    return recent && this.reuse(recent);
+  }
+
+  /**
    * The answer with its JSON body. Tokens carry a certificate chain (1-2 KB) and appear twice in
    * the body, so encoding is a visible share of a reused answer's cost: it is done once per answer.
    */
@@ -139,16 +159,7 @@ export class TokenService {
     const now = (this.deps.now ?? Date.now)();
     const answerKey = this.answerKey(request, service);
     const recent = answerKey === undefined ? undefined : this.answers.get(answerKey);
-    // The LRU's TTL (on the service's clock) is the one-second reuse window.
-    if (recent) {
-      // Audited in one line per answer when it leaves the cache, not one per request: a reuse
-      // decides nothing, hands out the same token (same jti) to the same client within a second,
-      // and a line per request was a fifth of the hot path's cost.
-      recent.reuses++;
-      recent.lastReuse = now;
-      const expiresIn = recent.exp - Math.floor(now / 1000);
-      return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
-    }
+    if (recent) return this.reuse(recent);
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
     const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
@@ -216,6 +227,18 @@ export class TokenService {
     return { response, body: `${head}${response.expires_in}}` };
   }
 
+  /** A recent answer handed out again; the LRU's TTL (on the service's clock) is the one-second window. */
+  private reuse(recent: RecentAnswer): TokenAnswer {
+    // Audited in one line per answer when it leaves the cache, not one per request: a reuse
+    // decides nothing, hands out the same token (same jti) to the same client within a second,
+    // and a line per request was a fifth of the hot path's cost.
+    const now = (this.deps.now ?? Date.now)();
+    recent.reuses++;
+    recent.lastReuse = now;
+    const expiresIn = recent.exp - Math.floor(now / 1000);
+    return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
+  }
+
   /** Forgets every recent answer (an invalidation or revocation happened somewhere). */
   forgetAnswers(): void {
     this.answers.clear();
@@ -237,9 +260,14 @@ export class TokenService {
   /** Names a request by everything its answer depends on; refresh grants and offline logins are not reused. */
   private answerKey(request: TokenRequest, service: string): string | undefined {
     const c = request.credentials;
-    if (!this.deps.hashKey || request.offline || c.kind === 'refresh_token') return undefined;
+    if (!this.answerHash || request.offline || c.kind === 'refresh_token') return undefined;
+    if (request.asSent !== undefined) return this.asSentKey(request.asSent, request.clientIp);
     const who = c.kind === 'password' ? ['password', c.username, c.password] : ['anonymous', '', ''];
-    return keyedHash(this.deps.hashKey, 'answer', ...who, service, request.account ?? '', request.scopes.join('\n'), request.clientIp, request.grantType, request.clientId ?? '');
+    return this.answerHash(['parsed', ...who, service, request.account ?? '', request.scopes.join('\n'), request.clientIp, request.grantType, request.clientId ?? ''].join('\0'));
+  }
+
+  private asSentKey(asSent: string, clientIp: string): string | undefined {
+    return this.answerHash?.(`sent\0${clientIp}\0${asSent}`);
   }
 
   private async authenticate(request: TokenRequest, service: string): Promise<Identity | undefined> {

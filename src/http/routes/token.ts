@@ -26,9 +26,22 @@ function tokenBody(reply: FastifyReply, answer: TokenAnswer): FastifyReply {
 export async function tokenRoutes(app: FastifyInstance, options: { tokens: TokenService }): Promise<void> {
   const { tokens } = options;
 
-  app.get('/token', routeOptions, async (request, reply) => {
+  app.get('/token', routeOptions, (request, reply) => {
+    const authorization = authorizationHeaders(request.raw.rawHeaders);
+    // A GET is all in its Authorization header and URL: a client repeating one within the reuse
+    // window gets the same answer before anything is parsed (repeated headers are refused below).
+    const asSent = Array.isArray(authorization) ? undefined : `${authorization ?? ''}\n${request.url}`;
+    const again = asSent === undefined ? undefined : tokens.answerAgain(asSent, request.ip);
+    if (again) {
+      tokenBody(reply, again);
+      return;
+    }
+    return answerGet(request, reply, authorization, asSent);
+  });
+
+  async function answerGet(request: FastifyRequest, reply: FastifyReply, authorization: string | string[] | undefined, asSent: string | undefined) {
     const query = (request.query ?? {}) as Params;
-    const basic = parseBasicAuth(authorizationHeaders(request.raw.rawHeaders));
+    const basic = parseBasicAuth(authorization);
     const answer = await tokens.answer({
       service: one(query, 'service'),
       scopes: many(query, 'scope'),
@@ -38,9 +51,10 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Token
       clientId: one(query, 'client_id'),
       clientIp: request.ip,
       grantType: 'get',
+      asSent,
     });
     return tokenBody(reply, answer);
-  });
+  }
 
   app.post('/token', routeOptions, async (request, reply) => {
     if (!isForm(request)) throw new UnsupportedMediaTypeError('send the token request as application/x-www-form-urlencoded');

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import bcrypt from 'bcrypt';
+import type { FastifyInstance } from 'fastify';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logging.js';
+import { createServices, type Services } from '../../src/services.js';
+import { testKeys } from '../support/keys.js';
+
+// A busy client repeats the same GET /token many times a second. Within a second such a repeat is
+// answered from the request as sent (Authorization header and URL), before anything is parsed:
+// these tests pin down that nothing else changes for the client.
+
+const password = randomBytes(9).toString('base64url');
+const lines: Array<Record<string, unknown>> = [];
+let clock = Date.parse('2026-11-23T12:00:00Z');
+let app: FastifyInstance;
+let services: Services;
+
+const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+const URL = '/token?service=registry&scope=repository:alice/app:pull';
+const get = (headers: Record<string, string | string[]>, url = URL, remoteAddress = '10.0.0.1') => app.inject({ method: 'GET', url, headers, remoteAddress });
+const jti = (body: { token: string }) => decodeJwt(body.token).jti;
+/** Decisions made: each writes a token_issued audit line (the minter may still hand out a recent token). */
+const decisions = () => lines.filter((l) => l.event === 'token_issued');
+
+async function tokenRequestsCounted(): Promise<number> {
+  const metric = (await services.metrics.registry.getSingleMetric('wharf_token_requests_total')!.get()).values;
+  return metric.filter((v) => v.labels.grant_type === 'get').reduce((sum, v) => sum + v.value, 0);
+}
+
+beforeAll(async () => {
+  const config = parseConfig(
+    {
+      authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(password, 4) }, bob: { passwordHash: await bcrypt.hash(password, 4) } } }],
+    },
+    {},
+  );
+  const logs = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  services = createServices(config, { logger: createLogger('info', logs), keys: (await testKeys()).store, hashKey: randomBytes(32), now: () => clock });
+  app = await buildApp(services);
+});
+afterAll(async () => app?.close());
+
+describe('a GET /token repeated within a second', () => {
+  it('gets the same token, and still counts in the token metrics', async () => {
+    const before = await tokenRequestsCounted();
+    const decided = decisions().length;
+    const first = await get({ authorization: basic('alice', password) });
+    const again = await get({ authorization: basic('alice', password) });
+    expect(decisions().length).toBe(decided + 1);
+    expect(first.statusCode).toBe(200);
+    expect(again.statusCode).toBe(200);
+    expect(jti(again.json())).toBe(jti(first.json()));
+    expect(again.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(again.json()).toMatchObject({ expires_in: first.json().expires_in, issued_at: first.json().issued_at });
+    expect(await tokenRequestsCounted()).toBe(before + 2);
+  });
+
+  it('is never answered for another password, another user, another URL or another address', async () => {
+    const first = await get({ authorization: basic('alice', password) });
+    expect((await get({ authorization: basic('alice', `${password}x`) })).statusCode).toBe(401);
+    const bob = await get({ authorization: basic('bob', password) });
+    expect(decodeJwt(bob.json().token).sub).toBe('bob');
+    const push = await get({ authorization: basic('alice', password) }, `${URL},push`);
+    expect(decodeJwt(push.json().token).access).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }]);
+    expect(first.statusCode).toBe(200);
+    const decided = decisions().length;
+    expect((await get({ authorization: basic('alice', password) }, URL, '10.0.0.2')).statusCode).toBe(200);
+    expect(decisions().slice(decided).map((l) => l.clientIp)).toEqual(['10.0.0.2']);
+  });
+
+  it('still refuses a second Authorization header, even when the first is one just answered', async () => {
+    expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
+    const doubled = await get({ authorization: [basic('alice', password), basic('bob', password)] });
+    expect(doubled.statusCode).toBe(400);
+    expect(doubled.json().errors[0].message).toContain('more than one Authorization header');
+  });
+
+  it('gets a new token once its second is over, or as soon as the account is invalidated', async () => {
+    await get({ authorization: basic('alice', password) });
+    const decided = decisions().length;
+    clock += 1500;
+    expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
+    expect(decisions().length).toBe(decided + 1);
+    await services.invalidator.invalidate({ account: 'alice' }, 'test');
+    expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
+    expect(decisions().length).toBe(decided + 2);
+    expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
+    expect(decisions().length).toBe(decided + 2);
+  });
+
+  it('writes no access-log lines for token requests, while other routes keep theirs with a request id', async () => {
+    lines.length = 0;
+    await get({ authorization: basic('alice', password) });
+    await get({ authorization: basic('alice', password) });
+    await app.inject({ method: 'GET', url: '/healthz' });
+    const access = lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed');
+    expect(access.length).toBeGreaterThan(0);
+    expect(access.filter((l) => l.msg === 'incoming request').map((l) => (l.req as { url: string }).url)).toEqual(['/healthz']);
+    expect(access.every((l) => typeof l.reqId === 'string')).toBe(true);
+  });
+});
