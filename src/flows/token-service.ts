@@ -113,6 +113,10 @@ export class TokenService {
    * Entries hold an encoded answer (~3 KB) and are useless after a second, hence the small cap.
    */
   private readonly answers: LRUCache<string, RecentAnswer>;
+  /** Counts invalidations, so a decision under way during one is not kept. */
+  private epoch = 0;
+  /** Decisions under way, by answer key. */
+  private readonly deciding = new Map<string, Promise<TokenAnswer>>();
   /** Names answers in `answers`; without a hash key answers are not reused. */
   private readonly answerHash: ((text: string) => string) | undefined;
 
@@ -156,10 +160,30 @@ export class TokenService {
     if (service !== this.options.service) {
       throw new InvalidRequestError(`unknown service ${JSON.stringify(service.slice(0, 100))}: this endpoint serves ${JSON.stringify(this.options.service)}`);
     }
-    const now = (this.deps.now ?? Date.now)();
     const answerKey = this.answerKey(request, service);
-    const recent = answerKey === undefined ? undefined : this.answers.get(answerKey);
+    if (answerKey === undefined) return this.decide(request, service, undefined);
+    const recent = this.answers.get(answerKey);
     if (recent) return this.reuse(recent);
+    // Identical requests arriving while one is being decided (a CI fleet's connections all miss
+    // when the last answer's second is over) wait for that decision instead of repeating it.
+    const deciding = this.deciding.get(answerKey);
+    if (deciding) {
+      const answer = await deciding;
+      const decided = this.answers.get(answerKey);
+      return decided ? this.reuse(decided) : answer;
+    }
+    const decision = this.decide(request, service, answerKey);
+    this.deciding.set(answerKey, decision);
+    try {
+      return await decision;
+    } finally {
+      this.deciding.delete(answerKey);
+    }
+  }
+
+  private async decide(request: TokenRequest, service: string, answerKey: string | undefined): Promise<TokenAnswer> {
+    const now = (this.deps.now ?? Date.now)();
+    const epoch = this.epoch;
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
     const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
@@ -206,7 +230,8 @@ export class TokenService {
       'token issued',
     );
     const head = encodeHead(response);
-    if (answerKey !== undefined && response.refresh_token === undefined) {
+    // Not kept when an invalidation came while deciding: the decision may predate it.
+    if (answerKey !== undefined && response.refresh_token === undefined && epoch === this.epoch) {
       this.answers.set(answerKey, {
         response,
         head,
@@ -241,6 +266,8 @@ export class TokenService {
 
   /** Forgets every recent answer (an invalidation or revocation happened somewhere). */
   forgetAnswers(): void {
+    this.epoch++;
+    this.deciding.clear();
     this.answers.clear();
   }
 

@@ -190,6 +190,54 @@ describe('TokenService recent answers', () => {
     expect(again[2]!.response.token).toBe(first.response.token);
   });
 
+  it('decides identical requests that arrive together once, and shares a refusal the same way', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32) });
+    let logins = 0;
+    const login = s.authenticators.login.bind(s.authenticators);
+    s.authenticators.login = async (...args) => (logins++, await new Promise((resolve) => setTimeout(resolve, 50)), login(...args));
+
+    const answers = await Promise.all(Array.from({ length: 10 }, () => s.tokens.issue(request())));
+    expect(logins).toBe(1);
+    expect(new Set(answers.map((a) => decodeJwt(a.token).jti)).size).toBe(1);
+    s.tokens.forgetAnswers();
+    expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
+    expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([9]);
+
+    const wrong = request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } });
+    const refused = await Promise.allSettled(Array.from({ length: 5 }, () => s.tokens.issue(wrong)));
+    expect(refused.map((r) => r.status === 'rejected' && r.reason instanceof UnauthorizedError)).toEqual([true, true, true, true, true]);
+    expect(logins).toBe(2);
+    // Requests that differ in anything are decided each on their own.
+    await Promise.all([s.tokens.issue(request()), s.tokens.issue(request({ clientIp: '10.0.0.9' }))]);
+    expect(logins).toBe(4);
+  });
+
+  it('does not keep an answer decided while an invalidation came, nor let later requests wait for it', async () => {
+    const s = services();
+    let logins = 0;
+    const login = s.authenticators.login.bind(s.authenticators);
+    s.authenticators.login = async (...args) => (logins++, await new Promise((resolve) => setTimeout(resolve, 50)), login(...args));
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 10));
+    const before = s.tokens.issue(request());
+    await pause();
+    s.tokens.forgetAnswers(); // e.g. the account's access was just changed
+    await before;
+    await s.tokens.issue(request());
+    expect(logins).toBe(2);
+
+    const deciding = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
+    await pause();
+    s.tokens.forgetAnswers();
+    const afterwards = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
+    await Promise.all([deciding, afterwards]);
+    expect(logins).toBe(4);
+    await s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
+    expect(logins).toBe(4); // the answer decided after the invalidation is kept
+  });
+
   it('drops recent answers when a refresh token or credential is revoked', async () => {
     const s = services();
     const { refresh_token } = await s.tokens.issue(request({ offline: true }));
