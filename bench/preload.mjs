@@ -4,13 +4,14 @@
 // Every SIGUSR2 appends one JSON line to the file named by WHARF_BENCH_STATS (the runner reads it;
 // under `serve --workers N` the primary passes the signal on and each worker adds its own line)
 // and starts a new measurement window:
-//   {"window": n, "elMaxMs", "elP99Ms", "elP50Ms", "elMeanMs", "rssMaxMB", "rssMB", "heapUsedMB"}
+//   {"window": n, "elMaxMs", "elP99Ms", "elP50Ms", "elMeanMs", "rssMaxMB", "rssMB", "heapUsedMB",
+//    "elOwnMaxMs", "elWorstGap": {"ms", "ranMs", "waitedMs", "elsewhereMs"}, "gcMaxMs", "gcMaxKind"}
 // The first signal only opens a window; the runner sends one before and one after each scenario.
 // Nothing here keeps the process alive: the sampler is unref'd and signal handlers do not hold
 // the loop open.
 import cluster from 'node:cluster';
-import { appendFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { appendFileSync, openSync, readSync } from 'node:fs';
+import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 const target = process.env.WHARF_BENCH_STATS;
 if (target) {
@@ -26,8 +27,54 @@ if (target) {
   }, 100);
   sampler.unref();
 
+  // What a long delay was made of. monitorEventLoopDelay sees only that a timer fired late. The
+  // main thread's scheduler counters (/proc/<pid>/task/<pid>/schedstat: ns on a CPU, ns runnable but
+  // waiting for one) say why: between two ticks of a 5 ms timer the loop was busy with this
+  // process's own work for the CPU time the thread used (elOwnMaxMs: the longest such stretch, what
+  // the 20 ms target is about); the rest of a gap the thread waited for a CPU other threads of the
+  // machine had, or neither ran nor waited: the hypervisor had taken the vCPU (steal, which the
+  // guest's scheduler leaves out of both counters). elWorstGap splits the longest gap that way.
+  let schedFd;
+  try {
+    schedFd = openSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'r');
+  } catch {
+    schedFd = undefined; // not Linux: the split is left out
+  }
+  const schedBuf = Buffer.alloc(128);
+  const sched = () => {
+    const [run, wait] = schedBuf.toString('latin1', 0, readSync(schedFd, schedBuf, 0, schedBuf.length, 0)).split(' ').map(Number);
+    return { run: run / 1e6, wait: wait / 1e6 };
+  };
+  const noGap = { ms: 0, ranMs: 0, waitedMs: 0, elsewhereMs: 0 };
+  let ownMax = 0;
+  let worstGap = noGap;
+  if (schedFd !== undefined) {
+    let lastAt = performance.now();
+    let last = sched();
+    const tick = setInterval(() => {
+      const at = performance.now();
+      const now = sched();
+      const gap = at - lastAt;
+      const ran = now.run - last.run;
+      const waited = now.wait - last.wait;
+      if (ran > ownMax) ownMax = ran;
+      if (gap > worstGap.ms) worstGap = { ms: gap, ranMs: ran, waitedMs: waited, elsewhereMs: Math.max(0, gap - ran - waited) };
+      lastAt = at;
+      last = now;
+    }, 5);
+    tick.unref();
+  }
+
+  // The longest garbage-collection pause, and its kind (minor/major/incremental/weakcb).
+  const GC_KINDS = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+  let gcMax = { ms: 0, kind: '-' };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (entry.duration > gcMax.ms) gcMax = { ms: entry.duration, kind: GC_KINDS[entry.detail?.kind] ?? String(entry.detail?.kind) };
+  }).observe({ entryTypes: ['gc'] });
+
   const MB = 1024 * 1024;
-  const ms = (ns) => Math.round((ns / 1e6) * 100) / 100;
+  const round2 = (x) => Math.round(x * 100) / 100;
+  const ms = (ns) => round2(ns / 1e6);
   process.on('SIGUSR2', () => {
     // `serve --workers N`: the workers (forked with this preload too) write a line each.
     if (cluster.isPrimary) for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGUSR2');
@@ -44,9 +91,20 @@ if (target) {
       rssMaxMB: Math.round((rssMax / MB) * 10) / 10,
       rssMB: Math.round((memory.rss / MB) * 10) / 10,
       heapUsedMB: Math.round((memory.heapUsed / MB) * 10) / 10,
+      gcMaxMs: round2(gcMax.ms),
+      gcMaxKind: gcMax.kind,
+      ...(schedFd === undefined
+        ? {}
+        : {
+            elOwnMaxMs: round2(ownMax),
+            elWorstGap: { ms: round2(worstGap.ms), ranMs: round2(worstGap.ranMs), waitedMs: round2(worstGap.waitedMs), elsewhereMs: round2(worstGap.elsewhereMs) },
+          }),
     };
     appendFileSync(target, `${JSON.stringify(line)}\n`);
     delay.reset();
+    ownMax = 0;
+    gcMax = { ms: 0, kind: '-' };
+    worstGap = noGap;
     rssMax = memory.rss;
   });
 }
