@@ -808,7 +808,7 @@ function buildGroups(platform, redis, staticUser) {
         (() => {
           const path = tokenPath('repository:bob/app:pull', 'bob');
           const headers = { authorization: basic('bob', staticUser.password) };
-          return { id: 4, name: 'static bcrypt user, warm', request: { method: 'GET', path, headers }, check: () => checkGrant('static user', `${wharfC.url}${path}`, { headers }) };
+          return { id: 4, name: 'static bcrypt user, warm', interleave: true, request: { method: 'GET', path, headers }, check: () => checkGrant('static user', `${wharfC.url}${path}`, { headers }) };
         })(),
         (() => {
           const path = tokenPath('repository:public/app:pull');
@@ -879,14 +879,19 @@ function evaluateTargets(results) {
     if (hot.at80) add(`${id} p99 at 80% of its max rate < 10 ms`, `${fmt(hot.at80.p99)} ms at ${fmt(hot.at80.rate)} req/s`, '< 10 ms', hot.at80.p99 < 10, `${(hot.at80.p99 / 10).toFixed(2)}x limit`);
     add(`${id} zero errors`, `${hot.errors + (hot.at80?.errors ?? 0)}`, '0', hot.errors + (hot.at80?.errors ?? 0) === 0, '');
   }
-  if (s1 && s(2)) {
-    const r = s(2).rps / s1.rps;
-    add('(2) in-process cache within 15% of (1) or better', `${fmt(s(2).rps)} vs ${fmt(s1.rps)} req/s`, '>= 0.85x', r >= 0.85, `${r.toFixed(3)}x`);
-  }
-  if (s1 && s(4)) {
-    const r = s(4).rps / s1.rps;
-    add('(4) static bcrypt user within 20% of (1)', `${fmt(s(4).rps)} vs ${fmt(s1.rps)} req/s`, '>= 0.80x', r >= 0.8, `${r.toFixed(3)}x`);
-  }
+  // Scenarios measured minutes apart are compared through their alternating-slice ratios to the
+  // same ceiling when both have one: whole passes minutes apart differ by the VM's drift.
+  const relative = (x, limit, name) => {
+    if (!s1 || !x) return;
+    const alt = x.interleaved && s1.interleaved;
+    const r = alt ? x.interleaved.ratio / s1.interleaved.ratio : x.rps / s1.rps;
+    const measured = alt
+      ? `${x.interleaved.ratio.toFixed(3)}x vs ${s1.interleaved.ratio.toFixed(3)}x of fastify in alternating slices (whole passes: ${fmt(x.rps)} vs ${fmt(s1.rps)} req/s)`
+      : `${fmt(x.rps)} vs ${fmt(s1.rps)} req/s`;
+    add(name, measured, `>= ${limit.toFixed(2)}x`, r >= limit, `${r.toFixed(3)}x`);
+  };
+  relative(s(2), 0.85, '(2) in-process cache within 15% of (1) or better');
+  relative(s(4), 0.8, '(4) static bcrypt user within 20% of (1)');
   if (s(7)) {
     const rounds = s(7).herd.rounds;
     const bad = rounds.filter((r) => r.introspect !== 1 || r.authz !== 1);
