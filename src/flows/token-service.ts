@@ -116,7 +116,7 @@ export class TokenService {
   /** Counts invalidations, so a decision under way during one is not kept. */
   private epoch = 0;
   /** Decisions under way, by answer key. */
-  private readonly deciding = new Map<string, Promise<TokenAnswer>>();
+  private readonly deciding = new Map<string, { answer: Promise<TokenAnswer>; startedAt: number }>();
   /** Names answers in `answers`; without a hash key answers are not reused. */
   private readonly answerHash: ((text: string) => string) | undefined;
 
@@ -165,20 +165,28 @@ export class TokenService {
     const recent = this.answers.get(answerKey);
     if (recent) return this.reuse(recent);
     // Identical requests arriving while one is being decided (a CI fleet's connections all miss
-    // when the last answer's second is over) wait for that decision instead of repeating it.
+    // when the last answer's second is over) wait for that decision instead of repeating it, as
+    // long as it began within the reuse window: a slow upstream must not stretch what "recent"
+    // means. A refusal is shared too (one token_denied line for the lot).
     const deciding = this.deciding.get(answerKey);
-    if (deciding) {
-      const answer = await deciding;
+    if (deciding && this.clock() - deciding.startedAt < ANSWER_REUSE_MS) {
+      await deciding.answer;
       const decided = this.answers.get(answerKey);
-      return decided ? this.reuse(decided) : answer;
+      if (decided) return this.reuse(decided);
+      // Not kept (an invalidation came meanwhile): decide anew, with an audit line of its own.
     }
-    const decision = this.decide(request, service, answerKey);
+    const decision = { answer: this.decide(request, service, answerKey), startedAt: this.clock() };
     this.deciding.set(answerKey, decision);
     try {
-      return await decision;
+      return await decision.answer;
     } finally {
-      this.deciding.delete(answerKey);
+      // Only its own entry: an invalidation may have let a newer decision take the key.
+      if (this.deciding.get(answerKey) === decision) this.deciding.delete(answerKey);
     }
+  }
+
+  private clock(): number {
+    return (this.deps.now ?? Date.now)();
   }
 
   private async decide(request: TokenRequest, service: string, answerKey: string | undefined): Promise<TokenAnswer> {

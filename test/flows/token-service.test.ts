@@ -238,6 +238,65 @@ describe('TokenService recent answers', () => {
     expect(logins).toBe(4); // the answer decided after the invalidation is kept
   });
 
+  it('never joins a decision older than the reuse window, and decides anew when the one it waited for was not kept', async () => {
+    let now = Date.now();
+    const lines: Record<string, unknown>[] = [];
+    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32), now: () => now });
+    // Each login waits until the test lets it through.
+    const gates: Array<() => void> = [];
+    let logins = 0;
+    const login = s.authenticators.login.bind(s.authenticators);
+    s.authenticators.login = async (...args) => (logins++, await new Promise<void>((resolve) => gates.push(resolve)), login(...args));
+    const started = async (count: number) => {
+      while (gates.length < count) await new Promise((resolve) => setTimeout(resolve, 1));
+    };
+
+    // A slow upstream: a request 1.5 s into the first decision does not take its answer.
+    const slow = s.tokens.issue(request());
+    await started(1);
+    now += 1500;
+    const late = s.tokens.issue(request());
+    await started(2);
+    gates[0]!();
+    gates[1]!();
+    await Promise.all([slow, late]);
+    expect(logins).toBe(2);
+
+    // A follower whose decision was not kept (an invalidation came) decides on its own, audited.
+    now += 5000;
+    const issued = () => lines.filter((l) => l.event === 'token_issued').length;
+    const before = issued();
+    const leader = s.tokens.issue(request());
+    await started(3);
+    const follower = s.tokens.issue(request());
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    s.tokens.forgetAnswers();
+    gates[2]!();
+    await leader;
+    await started(4);
+    gates[3]!();
+    await follower;
+    expect(logins).toBe(4);
+    expect(issued()).toBe(before + 2);
+
+    // After an invalidation, the old decision finishing does not unhook the new one from its followers.
+    now += 5000;
+    const old = s.tokens.issue(request());
+    await started(5);
+    s.tokens.forgetAnswers();
+    const fresh = s.tokens.issue(request());
+    await started(6);
+    gates[4]!();
+    await old;
+    const joining = s.tokens.issue(request());
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    gates[5]!();
+    await Promise.all([fresh, joining]);
+    expect(logins).toBe(6);
+  });
+
   it('drops recent answers when a refresh token or credential is revoked', async () => {
     const s = services();
     const { refresh_token } = await s.tokens.issue(request({ offline: true }));

@@ -78,6 +78,14 @@ describe('a GET /token repeated within a second', () => {
     expect(decisions().slice(decided).map((l) => l.clientIp)).toEqual(['10.0.0.2']);
   });
 
+  it('tells an empty Authorization header from none: anonymous is answered, an empty header is a 401', async () => {
+    const anonymous = await get({}, `${URL}&anon=1`);
+    expect(anonymous.statusCode).toBe(200);
+    expect(decodeJwt(anonymous.json().token).sub).toBe('');
+    const empty = await get({ authorization: '' }, `${URL}&anon=1`);
+    expect(empty.statusCode).toBe(401);
+  });
+
   it('still refuses a second Authorization header, even when the first is one just answered', async () => {
     expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
     const doubled = await get({ authorization: [basic('alice', password), basic('bob', password)] });

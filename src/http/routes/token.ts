@@ -30,7 +30,8 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Token
     const authorization = authorizationHeaders(request.raw.rawHeaders);
     // A GET is all in its Authorization header and URL: a client repeating one within the reuse
     // window gets the same answer before anything is parsed (repeated headers are refused below).
-    const asSent = Array.isArray(authorization) ? undefined : `${authorization ?? ''}\n${request.url}`;
+    // An absent header and an empty one differ: the first is anonymous, the second a 401.
+    const asSent = Array.isArray(authorization) ? undefined : `${authorization === undefined ? '-' : `=${authorization}`}\n${request.url}`;
     const again = asSent === undefined ? undefined : tokens.answerAgain(asSent, request.ip);
     if (again) {
       tokenBody(reply, again);
