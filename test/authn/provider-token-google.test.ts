@@ -28,7 +28,9 @@ beforeEach(() => {
   tokens = new Map();
   platform.setFault('/tokeninfo', undefined);
   platform.setHandler('/tokeninfo', (req) => {
-    const info = tokens.get(req.query.get('access_token') ?? '');
+    // Google's tokeninfo takes the token as bearer (what Wharf sends) or as access_token.
+    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+    const info = tokens.get(bearer ?? req.query.get('access_token') ?? '');
     return info ? { status: 200, body: info } : { status: 400, body: { error: 'invalid_token', error_description: 'Invalid Value' } };
   });
 });
@@ -94,8 +96,10 @@ describe('GoogleTokenAuthenticator', () => {
       },
     });
     const call = platform.calls.filter((c) => c.path === '/tokeninfo').at(-1)!;
-    expect(call.method).toBe('GET');
-    expect(call.query.get('access_token')).toBe(token);
+    // The token travels as a bearer header of a POST, never in the URL (proxies log URLs).
+    expect(call.method).toBe('POST');
+    expect(call.headers.authorization).toBe(`Bearer ${token}`);
+    expect([...call.query.keys()]).toEqual([]);
   });
 
   it('makes a lossless account from the whole email with accountFrom: email, so domains cannot collide', async () => {

@@ -90,13 +90,23 @@ export class ProviderTokenVerifier<F> {
     return verdict;
   }
 
+  /** A GET to the provider; see `send`. */
+  async get(url: string, headers: Record<string, string>, what: string): Promise<UpstreamResponse> {
+    return this.send(url, { method: 'GET', headers }, what);
+  }
+
+  /** A POST to the provider; see `send`. */
+  async post(url: string, headers: Record<string, string>, body: string, what: string): Promise<UpstreamResponse> {
+    return this.send(url, { method: 'POST', headers, body }, what);
+  }
+
   /**
-   * A GET to the provider. Connection failures, timeouts, 5xx and an open circuit become 503;
+   * A call to the provider. Connection failures, timeouts, 5xx and an open circuit become 503;
    * any other status is the caller's to interpret. The URL is never logged (it may carry the token).
    */
-  async get(url: string, headers: Record<string, string>, what: string): Promise<UpstreamResponse> {
+  private async send(url: string, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }, what: string): Promise<UpstreamResponse> {
     try {
-      return await this.upstream.request(url, { method: 'GET', headers: { 'user-agent': 'wharf', ...headers } });
+      return await this.upstream.request(url, { ...init, headers: { 'user-agent': 'wharf', ...init.headers } });
     } catch (err) {
       const failure = err instanceof UpstreamError ? err.failure : 'error';
       this.log.warn({ event: 'provider_unavailable', what, failure }, `${what} failed: ${err instanceof UpstreamError ? err.message : 'unexpected error'}; refusing with 503 (fail closed)`);
