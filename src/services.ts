@@ -59,7 +59,6 @@ export interface Services {
   sealUpstream(provider: string, token: string | undefined): { provider: string; sealed: string } | undefined;
   /** Key that signs cookies, derived from the hash key. */
   cookieSecret: string;
-  generations: AccountGenerations;
   invalidator: Invalidator;
   /** The admin bearer secret, when admin endpoints are enabled. */
   adminSecret: string | undefined;
@@ -236,7 +235,6 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     deviceFlow,
     sealUpstream,
     cookieSecret: keyedHash(hashKey, 'cookie-signing'),
-    generations,
     invalidator,
     adminSecret,
     async readiness() {

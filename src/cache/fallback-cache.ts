@@ -51,11 +51,6 @@ export class FallbackCache implements Cache {
     return this.primary.healthy();
   }
 
-  /** Whether the last primary operation failed. */
-  degraded(): boolean {
-    return this.degradedSince !== undefined;
-  }
-
   async close(): Promise<void> {
     await Promise.all([this.primary.close(), this.fallback.close()]);
   }

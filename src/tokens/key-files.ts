@@ -13,7 +13,6 @@ import {
 import { signingKeyFromFiles } from './key-pair-files.js';
 import { RotatingKeyStore } from './rotating-key-store.js';
 
-export { signingKeyFromFiles };
 
 /** Where signing material comes from. */
 export interface KeySource {

@@ -36,11 +36,6 @@ export class CommandSlots {
     }
   }
 
-  /** Runs in progress, for tests and metrics. */
-  active(): number {
-    return this.running;
-  }
-
   private take(waitMs: number): Promise<void> {
     if (this.running < this.max) {
       this.running += 1;

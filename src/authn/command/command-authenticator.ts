@@ -78,11 +78,6 @@ export class CommandAuthenticator implements PasswordAuthenticator {
     });
   }
 
-  /** Runs in progress, for tests and metrics. */
-  running(): number {
-    return this.slots.active();
-  }
-
   private async verify(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
     let input: string;
     if (this.config.input === 'json') {
