@@ -119,12 +119,14 @@ export class TokenService {
   private readonly deciding = new Map<string, { answer: Promise<TokenAnswer>; startedAt: number }>();
   /** Names answers in `answers`; without a hash key answers are not reused. */
   private readonly answerHash: ((text: string) => string) | undefined;
+  private readonly clock: () => number;
 
   constructor(
     private readonly options: TokenServiceOptions,
     private readonly deps: TokenServiceDeps,
   ) {
     this.answerHash = deps.hashKey ? inProcessKeyedHash(deps.hashKey, 'token answers') : undefined;
+    this.clock = deps.now ?? Date.now;
     const now = deps.now;
     this.answers = new LRUCache<string, RecentAnswer>({
       max: 500,
@@ -185,12 +187,8 @@ export class TokenService {
     }
   }
 
-  private clock(): number {
-    return (this.deps.now ?? Date.now)();
-  }
-
   private async decide(request: TokenRequest, service: string, answerKey: string | undefined): Promise<TokenAnswer> {
-    const now = (this.deps.now ?? Date.now)();
+    const now = this.clock();
     const epoch = this.epoch;
     const scopes = parseScopes(request.scopes);
     const identity = await this.authenticate(request, service);
@@ -265,7 +263,7 @@ export class TokenService {
     // Audited in one line per answer when it leaves the cache, not one per request: a reuse
     // decides nothing, hands out the same token (same jti) to the same client within a second,
     // and a line per request was a fifth of the hot path's cost.
-    const now = (this.deps.now ?? Date.now)();
+    const now = this.clock();
     recent.reuses++;
     recent.lastReuse = now;
     const expiresIn = recent.exp - Math.floor(now / 1000);
@@ -355,7 +353,7 @@ export class TokenService {
     // registry token never outlives the proof it was minted from.
     const expiresAt = identity?.attributes.expiresAt;
     if (typeof expiresAt === 'number') {
-      const remaining = Math.floor(expiresAt - (this.deps.now ?? Date.now)() / 1000);
+      const remaining = Math.floor(expiresAt - this.clock() / 1000);
       // Verifiers allow clock skew, so an ID token may pass them with under a second left.
       if (remaining < 1) throw new UnauthorizedError('the token used as password has expired');
       lifetime = Math.min(lifetime, remaining);

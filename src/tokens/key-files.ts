@@ -13,7 +13,6 @@ import {
 import { signingKeyFromFiles } from './key-pair-files.js';
 import { RotatingKeyStore } from './rotating-key-store.js';
 
-
 /** Where signing material comes from. */
 export interface KeySource {
   /** PEM private key of a fixed signing key; with `certificateChainFile`, turns rotation off. */

@@ -160,7 +160,6 @@ async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown },
 
 function describe(err: unknown): string {
   const e = err as { code?: string; cause?: { code?: string } } | undefined;
-  // undici's own codes (UND_ERR_SOCKET...) are less telling than the system error under them.
-  const code = e?.cause?.code ?? (e?.code?.startsWith('UND_ERR') ? undefined : e?.code) ?? e?.code;
-  return code ?? (err instanceof Error ? err.message : String(err));
+  // The system error under undici's own (ECONNREFUSED under UND_ERR_SOCKET...) says more.
+  return e?.cause?.code ?? e?.code ?? (err instanceof Error ? err.message : String(err));
 }
