@@ -20,9 +20,24 @@ beforeAll(async () => {
   hash = await bcrypt.hash(password, 10);
 });
 
-function services(extra: ConfigInput = {}) {
+/** Services for the static user alice; `lines` collects the log lines (silent without), `now` is the clock. */
+function services(extra: ConfigInput = {}, options: { lines?: Record<string, unknown>[]; now?: () => number } = {}) {
   const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }], ...extra }, {});
-  return createServices(config, { logger: createLogger('silent'), keys: keys.store, hashKey: randomBytes(32) });
+  const { lines, now } = options;
+  const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) : createLogger('silent');
+  return createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32), ...(now ? { now } : {}) });
+}
+
+/** Counts the logins `s` makes (each first awaiting `before`, when given); returns the count so far. */
+function countLogins(s: ReturnType<typeof services>, before?: () => Promise<unknown>): () => number {
+  let logins = 0;
+  const login = s.authenticators.login.bind(s.authenticators);
+  s.authenticators.login = async (...args) => {
+    logins++;
+    await before?.();
+    return login(...args);
+  };
+  return () => logins;
 }
 
 function request(overrides: Partial<TokenRequest> = {}): TokenRequest {
@@ -124,38 +139,33 @@ describe('TokenService lifetimes', () => {
 describe('TokenService recent answers', () => {
   it('answers an identical request again for a second without deciding anew, and never for another password', async () => {
     let now = Date.now();
-    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
-    const s = createServices(config, { logger: createLogger('silent'), keys: keys.store, hashKey: randomBytes(32), now: () => now });
-    let logins = 0;
-    const login = s.authenticators.login.bind(s.authenticators);
-    s.authenticators.login = async (...args) => (logins++, login(...args));
+    const s = services({}, { now: () => now });
+    const logins = countLogins(s);
 
     const first = await s.tokens.issue(request());
     now += 400;
     const again = await s.tokens.issue(request());
-    expect(logins).toBe(1);
+    expect(logins()).toBe(1);
     expect(again.token).toBe(first.token);
     expect(first.expires_in - again.expires_in).toBeLessThanOrEqual(1); // 0.4 s later, in whole seconds
 
     await expect(s.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } }))).rejects.toBeInstanceOf(UnauthorizedError);
     await s.tokens.issue(request({ clientIp: '10.0.0.9' })); // another client address decides anew
     await s.tokens.issue(request({ offline: true })); // refresh tokens are never handed out twice
-    expect(logins).toBe(4);
+    expect(logins()).toBe(4);
 
     s.tokens.forgetAnswers(); // what any invalidation or revocation does
     await s.tokens.issue(request());
-    expect(logins).toBe(5);
+    expect(logins()).toBe(5);
     now += 1100;
     await s.tokens.issue(request());
-    expect(logins).toBe(6);
+    expect(logins()).toBe(6);
   });
 
   it('audits an answer handed out again in one line per answer, with the count, once its second is over', async () => {
     let now = Date.now();
     const lines: Record<string, unknown>[] = [];
-    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
-    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32), now: () => now });
+    const s = services({}, { lines, now: () => now });
 
     const first = await s.tokens.answer(request());
     const again = [];
@@ -192,15 +202,11 @@ describe('TokenService recent answers', () => {
 
   it('decides identical requests that arrive together once, and shares a refusal the same way', async () => {
     const lines: Record<string, unknown>[] = [];
-    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
-    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32) });
-    let logins = 0;
-    const login = s.authenticators.login.bind(s.authenticators);
-    s.authenticators.login = async (...args) => (logins++, await new Promise((resolve) => setTimeout(resolve, 50)), login(...args));
+    const s = services({}, { lines });
+    const logins = countLogins(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
 
     const answers = await Promise.all(Array.from({ length: 10 }, () => s.tokens.issue(request())));
-    expect(logins).toBe(1);
+    expect(logins()).toBe(1);
     expect(new Set(answers.map((a) => decodeJwt(a.token).jti)).size).toBe(1);
     s.tokens.forgetAnswers();
     expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
@@ -209,46 +215,40 @@ describe('TokenService recent answers', () => {
     const wrong = request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } });
     const refused = await Promise.allSettled(Array.from({ length: 5 }, () => s.tokens.issue(wrong)));
     expect(refused.map((r) => r.status === 'rejected' && r.reason instanceof UnauthorizedError)).toEqual([true, true, true, true, true]);
-    expect(logins).toBe(2);
+    expect(logins()).toBe(2);
     // Requests that differ in anything are decided each on their own.
     await Promise.all([s.tokens.issue(request()), s.tokens.issue(request({ clientIp: '10.0.0.9' }))]);
-    expect(logins).toBe(4);
+    expect(logins()).toBe(4);
   });
 
   it('does not keep an answer decided while an invalidation came, nor let later requests wait for it', async () => {
     const s = services();
-    let logins = 0;
-    const login = s.authenticators.login.bind(s.authenticators);
-    s.authenticators.login = async (...args) => (logins++, await new Promise((resolve) => setTimeout(resolve, 50)), login(...args));
+    const logins = countLogins(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
     const pause = () => new Promise((resolve) => setTimeout(resolve, 10));
     const before = s.tokens.issue(request());
     await pause();
     s.tokens.forgetAnswers(); // e.g. the account's access was just changed
     await before;
     await s.tokens.issue(request());
-    expect(logins).toBe(2);
+    expect(logins()).toBe(2);
 
     const deciding = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
     await pause();
     s.tokens.forgetAnswers();
     const afterwards = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
     await Promise.all([deciding, afterwards]);
-    expect(logins).toBe(4);
+    expect(logins()).toBe(4);
     await s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
-    expect(logins).toBe(4); // the answer decided after the invalidation is kept
+    expect(logins()).toBe(4); // the answer decided after the invalidation is kept
   });
 
   it('never joins a decision older than the reuse window, and decides anew when the one it waited for was not kept', async () => {
     let now = Date.now();
     const lines: Record<string, unknown>[] = [];
-    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
-    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-    const s = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32), now: () => now });
+    const s = services({}, { lines, now: () => now });
     // Each login waits until the test lets it through.
     const gates: Array<() => void> = [];
-    let logins = 0;
-    const login = s.authenticators.login.bind(s.authenticators);
-    s.authenticators.login = async (...args) => (logins++, await new Promise<void>((resolve) => gates.push(resolve)), login(...args));
+    const logins = countLogins(s, () => new Promise<void>((resolve) => gates.push(resolve)));
     const started = async (count: number) => {
       while (gates.length < count) await new Promise((resolve) => setTimeout(resolve, 1));
     };
@@ -262,7 +262,7 @@ describe('TokenService recent answers', () => {
     gates[0]!();
     gates[1]!();
     await Promise.all([slow, late]);
-    expect(logins).toBe(2);
+    expect(logins()).toBe(2);
 
     // A follower whose decision was not kept (an invalidation came) decides on its own, audited.
     now += 5000;
@@ -278,7 +278,7 @@ describe('TokenService recent answers', () => {
     await started(4);
     gates[3]!();
     await follower;
-    expect(logins).toBe(4);
+    expect(logins()).toBe(4);
     expect(issued()).toBe(before + 2);
 
     // After an invalidation, the old decision finishing does not unhook the new one from its followers.
@@ -294,20 +294,18 @@ describe('TokenService recent answers', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     gates[5]!();
     await Promise.all([fresh, joining]);
-    expect(logins).toBe(6);
+    expect(logins()).toBe(6);
   });
 
   it('drops recent answers when a refresh token or credential is revoked', async () => {
     const s = services();
     const { refresh_token } = await s.tokens.issue(request({ offline: true }));
-    let logins = 0;
-    const login = s.authenticators.login.bind(s.authenticators);
-    s.authenticators.login = async (...args) => (logins++, login(...args));
+    const logins = countLogins(s);
     await s.tokens.issue(request());
     await s.tokens.issue(request());
-    expect(logins).toBe(1);
+    expect(logins()).toBe(1);
     await s.refreshTokens.revoke(refresh_token!);
     await s.tokens.issue(request());
-    expect(logins).toBe(2);
+    expect(logins()).toBe(2);
   });
 });
