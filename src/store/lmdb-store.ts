@@ -1,0 +1,133 @@
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { TemporarilyUnavailableError } from '../domain/errors.js';
+import type { Store, StoreHealth } from './store.js';
+
+/** Options of the embedded store. */
+export interface LmdbStoreOptions {
+  /** Directory of the database files (created when absent). */
+  path: string;
+  now?: () => number;
+}
+
+/** A stored value and when it expires (ms since the epoch; 0 = never). */
+interface Entry {
+  v: string;
+  e: number;
+}
+
+/**
+ * The embedded store: LMDB under `dataDir`. A write resolves once its transaction is committed,
+ * so a restart or a `kill -9` loses no acknowledged write; several processes (`serve --workers`,
+ * `wharf accounts`) may open the same directory at once, LMDB serialising their writes.
+ */
+export class LmdbStore implements Store {
+  private readonly root: RootDatabase;
+  private readonly db: Database<Entry, string>;
+  private readonly now: () => number;
+
+  constructor(options: LmdbStoreOptions) {
+    mkdirSync(options.path, { recursive: true, mode: 0o700 });
+    this.root = open({ path: options.path, compression: false });
+    this.db = this.root.openDB<Entry, string>({ name: 'records', encoding: 'msgpack' });
+    this.now = options.now ?? Date.now;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.live(this.db.get(key));
+  }
+
+  async put(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    await this.write(() => this.db.put(key, this.entry(value, ttlSeconds)));
+  }
+
+  async putIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<{ created: boolean; value: string }> {
+    return this.write(() =>
+      this.db.transaction(() => {
+        const existing = this.live(this.db.get(key));
+        if (existing !== undefined) return { created: false, value: existing };
+        void this.db.put(key, this.entry(value, ttlSeconds));
+        return { created: true, value };
+      }),
+    );
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.write(() =>
+      this.db.transaction(() => {
+        const existed = this.live(this.db.get(key)) !== undefined;
+        void this.db.remove(key);
+        return existed;
+      }),
+    );
+  }
+
+  async increment(key: string): Promise<number> {
+    return this.write(() =>
+      this.db.transaction(() => {
+        const next = Number(this.live(this.db.get(key)) ?? 0) + 1;
+        void this.db.put(key, { v: String(next), e: 0 });
+        return next;
+      }),
+    );
+  }
+
+  async list(prefix: string, limit = 1000): Promise<Array<{ key: string; value: string }>> {
+    const out: Array<{ key: string; value: string }> = [];
+    // Keys are strings: every key with the prefix sorts between it and the prefix followed by U+FFFF.
+    for (const { key, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) {
+      const live = this.live(value);
+      if (live !== undefined) out.push({ key, value: live });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** Removes entries past their TTL (reads already ignore them); returns how many went. */
+  async sweep(): Promise<number> {
+    const now = this.now();
+    let removed = 0;
+    await this.write(() =>
+      this.db.transaction(() => {
+        for (const { key, value } of this.db.getRange({})) {
+          if (value.e !== 0 && value.e <= now) {
+            void this.db.remove(key);
+            removed++;
+          }
+        }
+      }),
+    );
+    return removed;
+  }
+
+  async health(): Promise<StoreHealth> {
+    try {
+      this.db.get('health');
+      return { ok: true, warnings: [] };
+    } catch {
+      return { ok: false, warnings: [] };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+
+  private entry(value: string, ttlSeconds: number | undefined): Entry {
+    return { v: value, e: ttlSeconds === undefined ? 0 : this.now() + ttlSeconds * 1000 };
+  }
+
+  private live(entry: Entry | undefined): string | undefined {
+    if (!entry) return undefined;
+    return entry.e !== 0 && entry.e <= this.now() ? undefined : entry.v;
+  }
+
+  /** Runs a write; a failure (disk full, permissions) is a 503 that changed nothing. */
+  private async write<T>(run: () => Promise<T> | T): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw new TemporarilyUnavailableError('could not record the change; try again shortly', { cause: err });
+    }
+  }
+}
