@@ -37,12 +37,16 @@ import type { Readiness } from './domain/readiness.js';
 import type { KeyRotation } from './tokens/key-files.js';
 import type { KeyStore } from './tokens/keys.js';
 import { TokenMinter } from './tokens/minter.js';
+import { createStore } from './store/create-store.js';
+import type { Store } from './store/store.js';
 
 /** Everything `buildApp` needs, built from a validated config. */
 export interface Services {
   config: Config;
   logger: Logger;
   cache: Cache;
+  /** Records that must not be lost (never evicted, kept across restarts). */
+  store: Store;
   keys: KeyStore;
   authenticators: AuthenticatorChain;
   authorizer: Authorizer;
@@ -78,6 +82,8 @@ export interface ServiceInputs {
   hashKey: Buffer;
   /** A cache to use instead of the configured one (tests). */
   cache?: Cache;
+  /** A store to use instead of the configured one (tests). */
+  store?: Store;
   /** Metrics to record into (default: a new registry with Node's process metrics). */
   metrics?: Metrics;
   /** Key rotation machinery (rotating leaves); rescanned and rotated while running. */
@@ -108,6 +114,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const backing = inputs.cache ?? createCache(config.cache, logger, now);
   const localLayer = backing instanceof LocalFirstCache ? backing : undefined;
   const cache = new InstrumentedCache(backing, metrics.cacheLookups);
+  const store = inputs.store ?? createStore(config, now);
   const upstreamObserver = metrics.observeUpstream;
   const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
   const backends = config.authn.map((c, i) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }));
@@ -223,6 +230,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     config,
     logger,
     cache,
+    store,
     keys,
     authenticators,
     authorizer,
@@ -238,10 +246,15 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     invalidator,
     adminSecret,
     async readiness() {
-      const checks: Record<string, string> = { keys: 'ok', cache: (await cache.healthy()) ? 'ok' : 'unreachable (using in-process fallback)' };
+      const storeHealth = await store.health();
+      const checks: Record<string, string> = {
+        keys: 'ok',
+        cache: (await cache.healthy()) ? 'ok' : 'unreachable (using in-process fallback)',
+        store: !storeHealth.ok ? 'unreachable' : storeHealth.warnings.length ? storeHealth.warnings.join('; ') : 'ok',
+      };
       introspectors.forEach((b, i) => (checks[`introspection${introspectors.length > 1 ? `.${i}` : ''}`] = `circuit ${b.circuitState()}`));
       if (remote) checks[`authz.${config.authz.webhook!.type}`] = `circuit ${remote.circuitState()}`;
-      const degraded = checks.cache !== 'ok' || Object.values(checks).some((c) => c.endsWith('open'));
+      const degraded = checks.cache !== 'ok' || checks.store !== 'ok' || Object.values(checks).some((c) => c.endsWith('open'));
       return { status: degraded ? 'degraded' : 'ready', checks };
     },
     async start() {
@@ -268,6 +281,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       limiterRedis?.disconnect();
       await channel?.close();
       await cache.close();
+      await store.close();
     },
   };
 }

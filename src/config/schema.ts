@@ -34,6 +34,19 @@ export const cacheSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * Where records that must not be lost live (refresh tokens, credentials, sessions, device codes,
+ * account bindings). Default: `embedded` under `dataDir`, or Redis at the cache's URL when the
+ * cache is Redis (replicas must share these records).
+ */
+export const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('embedded'),
+    /** Directory of the embedded database (LMDB). Default `dataDir/state`. */
+    path: z.string().min(1).optional(),
+  }),
+]);
+
 /** The whole configuration; every field has its default beside it. */
 export const configSchema = z.strictObject({
   server: z
@@ -117,6 +130,9 @@ export const configSchema = z.strictObject({
 
   /** Cache backend. Default in-process memory (env WHARF_REDIS_URL switches to Redis). */
   cache: cacheSchema.default({ type: 'memory', maxEntries: 100_000 }),
+
+  /** Durable records. Default: see `storeSchema`. */
+  store: storeSchema.optional(),
 
   /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself). Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
   hashKeyFile: z.string().optional(),

@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -100,7 +101,7 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
   });
   const hashKey = randomBytes(32);
   const config = parseConfig({ authz: { acl: { rules: [{ account: '*', name: '${account}/*', actions: ['push', 'pull'] }] } } }, {});
-  const base = createServices(config, { logger, keys: keys.store, hashKey });
+  const base = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey });
   const deps = { cache: base.cache, hashKey, logger };
   const users = { alice: { passwordHash: await bcrypt.hash(aliceStatic, 4) }, clara: { passwordHash: await bcrypt.hash(claraStatic, 4) } };
   const ldap = new LdapAuthenticator(

@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import type { FastifyInstance } from 'fastify';
@@ -28,7 +29,7 @@ describe('when Redis goes down', () => {
     requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis();
     const config = parseConfig({ cache: { type: 'redis', url: redis.url }, authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(password, 10) } } }] }, {});
-    services = createServices(config, { logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32) });
+    services = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32) });
     app = await buildApp(services);
   });
   afterAll(async () => {

@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { decodeJwt } from 'jose';
@@ -25,7 +26,7 @@ function services(extra: ConfigInput = {}, options: { lines?: Record<string, unk
   const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }], ...extra }, {});
   const { lines, now } = options;
   const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) : createLogger('silent');
-  return createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32), ...(now ? { now } : {}) });
+  return createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), ...(now ? { now } : {}) });
 }
 
 /** Counts the logins `s` makes (each first awaiting `before`, when given); returns the count so far. */

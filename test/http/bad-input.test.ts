@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   );
   keysDir = await mkdtemp(join(tmpdir(), 'wharf-bad-input-'));
   const keys = await loadKeys({ generatedDir: keysDir, algorithm: 'ES256', kidFormat: 'libtrust' });
-  const services = createServices(config, { logger: createLogger('silent'), keys: keys.store, hashKey: randomBytes(32) });
+  const services = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: keys.store, hashKey: randomBytes(32) });
   app = await buildApp(services);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import type { FastifyInstance } from 'fastify';
@@ -28,7 +29,7 @@ beforeAll(async () => {
     },
     {},
   );
-  const services = createServices(config, { logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32) });
+  const services = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32) });
   app = await buildApp(services);
 });
 afterAll(async () => app?.close());

@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import bcrypt from 'bcrypt';
@@ -45,7 +46,7 @@ beforeAll(async () => {
       done();
     },
   });
-  services = createServices(config, { logger: createLogger('info', logs), keys: (await testKeys()).store, hashKey: randomBytes(32), now: () => clock });
+  services = createServices(config, { store: tempStore(), logger: createLogger('info', logs), keys: (await testKeys()).store, hashKey: randomBytes(32), now: () => clock });
   app = await buildApp(services);
 });
 afterAll(async () => app?.close());
