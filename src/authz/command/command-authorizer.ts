@@ -44,11 +44,6 @@ export class CommandAuthorizer implements Authorizer {
         source: 'command',
         label: 'authorization command',
         endpoint: JSON.stringify(config.command),
-        // The command sees the identity's attributes; decisions are cached per attribute set.
-        keyExtra: (request) => {
-          const attributes = safeJson(request.identity?.attributes ?? null);
-          return attributes === undefined ? undefined : [attributes];
-        },
         call: (body) => this.run(body),
         circuitState: () => this.circuitState(),
       },
@@ -100,15 +95,6 @@ export class CommandAuthorizer implements Authorizer {
     const decisions = indexDecisions(parsed.data);
     const ttl = parsed.data.ttl === undefined ? this.config.cacheSeconds : Math.floor(parsed.data.ttl);
     return { kind: 'answered', decisions, ttlSeconds: Math.min(ttl, this.config.maxCacheSeconds) };
-  }
-}
-
-/** JSON, or undefined for values JSON cannot hold (a BigInt, a cycle). */
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
   }
 }
 
