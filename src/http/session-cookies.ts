@@ -1,4 +1,5 @@
 import type {} from '@fastify/cookie';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BrowserSessions, Session } from '../flows/browser-sessions.js';
 
@@ -23,6 +24,17 @@ export async function currentSession(request: FastifyRequest, sessions: BrowserS
   const id = signedCookie(request, SESSION_COOKIE);
   const session = await sessions.get(id);
   return id && session ? { id, session } : undefined;
+}
+
+/**
+ * Whether a secret the browser sent back (a CSRF token, an OAuth `state`) is the expected one.
+ * Both are hashed to equal-length digests and compared in constant time, so the time taken tells
+ * an attacker neither how much of a guess was right nor the expected length. A missing or empty
+ * value on either side never matches.
+ */
+export function sameSecret(given: unknown, expected: string | undefined): boolean {
+  if (typeof given !== 'string' || given === '' || expected === undefined || expected === '') return false;
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
 }
 
 /** Sends the browser to log in, coming back to where it was. */

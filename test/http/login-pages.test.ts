@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
+import { sameSecret } from '../../src/http/session-cookies.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
@@ -126,5 +127,77 @@ describe('what the request log keeps', () => {
     // The rest of the URL is kept, so the log still says what was asked.
     expect(logLines.join('\n')).toContain('/login/github/callback?code=[redacted]&state=[redacted]&error=access_denied');
     expect(logLines.join('\n')).toContain('/device?user_code=[redacted]');
+  });
+});
+
+/** A signed-in browser: its cookie header and the CSRF token its pages carry. */
+async function signedInBrowser() {
+  const { done } = await signIn('');
+  const cookie = cookiesOf(done.headers['set-cookie']);
+  const account = await app.inject({ method: 'GET', url: '/account', headers: { cookie } });
+  const csrf = /name="csrf" value="([^"]+)"/.exec(account.body)![1]!;
+  return { cookie, csrf };
+}
+
+const form = (cookie: string, fields: Record<string, string>) => ({ headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() });
+
+/** The same length as `secret`, differing only in its last character. */
+const nearMiss = (secret: string) => `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+
+describe('pages cannot be framed by another site', () => {
+  it('sends frame-ancestors none and X-Frame-Options DENY with every HTML page', async () => {
+    const { cookie, csrf } = await signedInBrowser();
+    const pages = [
+      await app.inject({ method: 'GET', url: '/login' }),
+      await app.inject({ method: 'GET', url: '/login/nobody' }),
+      await app.inject({ method: 'GET', url: '/login/github/callback?code=x&state=forged' }),
+      await app.inject({ method: 'GET', url: '/account', headers: { cookie } }),
+      await app.inject({ method: 'POST', url: '/account/credentials', ...form(cookie, { label: 'x', csrf: nearMiss(csrf) }) }),
+      await app.inject({ method: 'GET', url: '/device', headers: { cookie } }),
+      await app.inject({ method: 'POST', url: '/device/confirm', ...form(cookie, { user_code: 'BCDF-GHJK', csrf }) }),
+    ];
+    expect(pages.map((p) => p.statusCode)).toEqual([200, 404, 400, 200, 403, 200, 400]);
+    for (const p of pages) {
+      expect(p.headers['content-type']).toMatch(/^text\/html/);
+      expect(p.headers['content-security-policy']).toBe("frame-ancestors 'none'");
+      expect(p.headers['x-frame-options']).toBe('DENY');
+    }
+  });
+});
+
+describe('secrets the browser sends back', () => {
+  it('compares them as equal-length digests: any other value, of any length, does not match', () => {
+    const secret = randomBytes(24).toString('base64url');
+    expect(sameSecret(secret, secret)).toBe(true);
+    expect(sameSecret(nearMiss(secret), secret)).toBe(false);
+    expect(sameSecret(secret.slice(0, 10), secret)).toBe(false);
+    expect(sameSecret(`${secret}x`, secret)).toBe(false);
+    expect(sameSecret('', '')).toBe(false);
+    expect(sameSecret(undefined, undefined)).toBe(false);
+    expect(sameSecret(['x'], 'x')).toBe(false);
+  });
+
+  it('refuses account and device forms whose CSRF token is off by one character or missing', async () => {
+    const { cookie, csrf } = await signedInBrowser();
+    for (const wrong of [nearMiss(csrf), csrf.slice(1), '']) {
+      expect((await app.inject({ method: 'POST', url: '/account/credentials', ...form(cookie, { label: 'x', csrf: wrong }) })).statusCode).toBe(403);
+      expect((await app.inject({ method: 'POST', url: '/device/decide', ...form(cookie, { user_code: 'BCDF-GHJK', decision: 'approve', csrf: wrong }) })).statusCode).toBe(403);
+    }
+    const created = await app.inject({ method: 'POST', url: '/account/credentials', ...form(cookie, { label: 'x', csrf }) });
+    expect(created.statusCode).toBe(200);
+    expect(created.body).toContain('Your new credential');
+    // Sign-out with a wrong token leaves the session as it was; with the right one it ends it.
+    await app.inject({ method: 'POST', url: '/logout', ...form(cookie, { csrf: nearMiss(csrf) }) });
+    expect((await app.inject({ method: 'GET', url: '/account', headers: { cookie } })).statusCode).toBe(200);
+    await app.inject({ method: 'POST', url: '/logout', ...form(cookie, { csrf }) });
+    expect((await app.inject({ method: 'GET', url: '/account', headers: { cookie } })).statusCode).toBe(302);
+  });
+
+  it('refuses a callback whose state differs from the browser’s by one character', async () => {
+    const start = await app.inject({ method: 'GET', url: '/login/github' });
+    const state = new URL(start.headers.location!).searchParams.get('state')!;
+    const callback = await app.inject({ method: 'GET', url: `/login/github/callback?code=x&state=${nearMiss(state)}`, headers: { cookie: cookiesOf(start.headers['set-cookie']) } });
+    expect(callback.statusCode).toBe(400);
+    expect(callback.body).toContain('does not belong to this browser');
   });
 });

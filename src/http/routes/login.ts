@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CallbackAuthenticator } from '../../authn/authenticator.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';
 import { html, page } from '../pages/html.js';
-import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, signedCookie } from '../session-cookies.js';
+import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, sameSecret, signedCookie } from '../session-cookies.js';
 
 /** Options of the browser login routes. */
 export interface LoginRouteOptions {
@@ -49,7 +49,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     const state = typeof query.state === 'string' ? query.state : '';
     const cookieState = signedCookie(request, LOGIN_COOKIE);
     reply.clearCookie(LOGIN_COOKIE, { path: '/' });
-    if (!state || state !== cookieState) {
+    if (!sameSecret(state, cookieState)) {
       request.log.info({ event: 'login_refused', provider: provider.name, reason: 'state mismatch' }, 'login refused');
       return fail(400, 'This sign-in link does not belong to this browser, or was already used.');
     }
@@ -79,7 +79,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.post('/logout', async (request, reply) => {
     const current = await currentSession(request, sessions);
     const csrf = (request.body as Record<string, unknown> | undefined)?.csrf;
-    if (current && csrf === current.session.csrf) await sessions.destroy(current.id);
+    if (current && sameSecret(csrf, current.session.csrf)) await sessions.destroy(current.id);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login');
   });
