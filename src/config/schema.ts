@@ -118,7 +118,7 @@ export const configSchema = z.strictObject({
   /** Cache backend. Default in-process memory (env WHARF_REDIS_URL switches to Redis). */
   cache: cacheSchema.default({ type: 'memory', maxEntries: 100_000 }),
 
-  /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself). Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
+  /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself), at least 32 bytes after trimming. Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
   hashKeyFile: z.string().optional(),
 
   /** Authenticator chain, tried in order; the first that recognises the username decides. */
