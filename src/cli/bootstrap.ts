@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import bcrypt from 'bcrypt';
+import { DEFAULT_BCRYPT_COST } from '../authn/static/bcrypt-cost.js';
 import type { Config } from '../config/schema.js';
 import { hashKeyFrom } from '../config/secrets.js';
 import { loadKeys, type KeySource, type LoadedKeys } from '../tokens/key-files.js';
@@ -65,7 +66,7 @@ async function loadHashKey(config: Config, io: CliIo, dataDir: string): Promise<
 }
 
 async function demoPasswordHash(dataDir: string, fromEnv: string | undefined): Promise<{ hash: string; generated?: string }> {
-  if (fromEnv) return { hash: await bcrypt.hash(fromEnv, 10) };
+  if (fromEnv) return { hash: await bcrypt.hash(fromEnv, DEFAULT_BCRYPT_COST) };
   const file = join(dataDir, 'demo-password.bcrypt');
   try {
     return { hash: (await readFile(file, 'utf8')).trim() };
@@ -73,7 +74,7 @@ async function demoPasswordHash(dataDir: string, fromEnv: string | undefined): P
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const password = randomBytes(18).toString('base64url');
-  const hash = await bcrypt.hash(password, 10);
+  const hash = await bcrypt.hash(password, DEFAULT_BCRYPT_COST);
   await writeFile(file, `${hash}\n`, { mode: 0o600 });
   return { hash, generated: password };
 }
