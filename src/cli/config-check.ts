@@ -1,6 +1,9 @@
 import { preflightCommand } from '../authn/command/command-preflight.js';
 import { preflightLdap } from '../authn/ldap/ldap-preflight.js';
+import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { hashKeyFrom } from '../config/secrets.js';
 import type { CliIo } from './io.js';
 
 /** `wharf config check FILE`: validates a config file and prints every problem with its path. */
@@ -26,10 +29,32 @@ export async function configCheckCommand(argv: string[], io: CliIo): Promise<num
         b.type === 'ldap' ? preflightLdap(b, io.env, { path: `authn.${i}` }) : b.type === 'command' ? preflightCommand(b.command, { path: `authn.${i}` }) : Promise.resolve([]),
       ),
       config.authz.webhook?.type === 'command' ? preflightCommand(config.authz.webhook.command, { path: 'authz.webhook' }) : Promise.resolve([]),
+      hashKeyFindings(config, io.env),
     ])
   ).flat();
   for (const f of findings) io.stderr(`  ${f.path}: ${f.severity}: ${f.message}\n`);
   if (findings.some((f) => f.severity === 'error')) return 1;
   io.stdout(`${file}: ok\n`);
   return 0;
+}
+
+/** The hash key that serve would use, checked the same way (a generated one needs no check). */
+async function hashKeyFindings(config: Config, env: CliIo['env']): Promise<{ severity: 'error'; path: string; message: string }[]> {
+  const problem = (path: string, err: unknown) => [{ severity: 'error' as const, path, message: (err as Error).message }];
+  if (env.WHARF_HASH_KEY !== undefined) {
+    try {
+      hashKeyFrom(env.WHARF_HASH_KEY, 'environment variable WHARF_HASH_KEY');
+      return [];
+    } catch (err) {
+      return problem('WHARF_HASH_KEY', err);
+    }
+  }
+  if (!config.hashKeyFile) return [];
+  try {
+    hashKeyFrom((await readFile(config.hashKeyFile, 'utf8')).trim(), `hashKeyFile ${config.hashKeyFile}`);
+    return [];
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? [{ severity: 'error', path: 'hashKeyFile', message: `cannot read ${config.hashKeyFile} (${code})` }] : problem('hashKeyFile', err);
+  }
 }

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import bcrypt from 'bcrypt';
+import { DEFAULT_BCRYPT_COST } from '../authn/static/bcrypt-cost.js';
 import type { CliIo } from './io.js';
 
 /** `wharf hash-password [--cost N]`: reads a password on stdin, prints its bcrypt hash for the config. */
 export async function hashPasswordCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { cost: { type: 'string', default: '11' } } });
+  const { values } = parseArgs({ args: argv, options: { cost: { type: 'string', default: String(DEFAULT_BCRYPT_COST) } } });
   const cost = Number(values.cost);
   if (!Number.isInteger(cost) || cost < 10 || cost > 15) {
     io.stderr('--cost must be a whole number from 10 to 15\n');

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CallbackAuthenticator } from '../../authn/authenticator.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';
 import { html, page } from '../pages/html.js';
-import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, signedCookie } from '../session-cookies.js';
+import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, sameSecret, signedCookie } from '../session-cookies.js';
 
 /** Options of the browser login routes. */
 export interface LoginRouteOptions {
@@ -22,7 +22,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   const redirectUri = (p: CallbackAuthenticator) => `${publicUrl}/login/${p.name}/callback`;
 
   app.get('/login', async (request, reply) => {
-    const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to);
+    const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl);
     const items = providers.map((p) => html`<li><a class="button" href="/login/${p.name}?return_to=${encodeURIComponent(returnTo)}">Sign in with ${p.displayName}</a></li>`);
     const body = providers.length
       ? html`<p>Sign in to get a registry credential for <code>docker login</code>.</p><ul style="list-style:none;padding:0;display:grid;gap:.5rem">${items}</ul>`
@@ -33,7 +33,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.get('/login/:name', async (request, reply) => {
     const provider = byName.get((request.params as { name: string }).name);
     if (!provider) return reply.status(404).type('text/html; charset=utf-8').send(page('Unknown provider', html`<p class="error">There is no such sign-in provider. <a href="/login">Choose one</a>.</p>`));
-    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to));
+    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl));
     // The state also goes into a cookie, so the callback must come back to the browser that started it.
     reply.setCookie(LOGIN_COOKIE, pending.state, cookieOptions(secure, 600));
     return reply.redirect(await provider.loginUrl(redirectUri(provider), pending));
@@ -49,7 +49,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     const state = typeof query.state === 'string' ? query.state : '';
     const cookieState = signedCookie(request, LOGIN_COOKIE);
     reply.clearCookie(LOGIN_COOKIE, { path: '/' });
-    if (!state || state !== cookieState) {
+    if (!sameSecret(state, cookieState)) {
       request.log.info({ event: 'login_refused', provider: provider.name, reason: 'state mismatch' }, 'login refused');
       return fail(400, 'This sign-in link does not belong to this browser, or was already used.');
     }
@@ -79,7 +79,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.post('/logout', async (request, reply) => {
     const current = await currentSession(request, sessions);
     const csrf = (request.body as Record<string, unknown> | undefined)?.csrf;
-    if (current && csrf === current.session.csrf) await sessions.destroy(current.id);
+    if (current && sameSecret(csrf, current.session.csrf)) await sessions.destroy(current.id);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login');
   });
