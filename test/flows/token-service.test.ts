@@ -176,8 +176,8 @@ describe('TokenService', () => {
 describe('TokenService lifetimes', () => {
   it('never lets a token outlive an identity that expires (an ID token used as password)', async () => {
     // A fixed clock: bcrypt on a loaded machine may take longer than the second a wall clock would allow.
-    const now = Date.now();
-    const exp = Math.floor(now / 1000) + 90;
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const exp = now / 1000 + 90;
     const s = services({ authn: [{ type: 'static', users: { alice: { passwordHash: hash, attributes: { expiresAt: exp } } } }] }, { now: () => now });
     expect((await s.tokens.issue(request())).expires_in).toBe(90);
   });
