@@ -31,6 +31,30 @@ describe('wharf config check', () => {
   });
 });
 
+describe('wharf config check on login providers', () => {
+  it('requires the key file of private_key_jwt, and refuses a logo that is not https', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'providers.yml');
+    await writeFile(
+      file,
+      [
+        'federation:',
+        '  providers:',
+        '    - { type: oidc, name: okta, issuer: https://example.okta.com, clientId: x, clientAuthentication: private_key_jwt }',
+        '    - { type: oidc, name: kc, issuer: https://sso.example.com, clientId: x, clientPrivateKeyFile: /k.pem, logoUrl: "javascript:alert(1)" }',
+        '    - { type: github, clientId: x, logoUrl: "http://cdn.example.com/gh.png" }',
+        '',
+      ].join('\n'),
+    );
+    const result = await runWharfCli(['config', 'check', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('federation.providers.0.clientPrivateKeyFile: required with clientAuthentication private_key_jwt');
+    expect(result.stderr).toContain('federation.providers.1.clientPrivateKeyFile: used only with clientAuthentication private_key_jwt');
+    expect(result.stderr).toMatch(/federation\.providers\.1\.logoUrl: /);
+    expect(result.stderr).toMatch(/federation\.providers\.2\.logoUrl: must be an https URL/);
+  });
+});
+
 describe('wharf hash-password', () => {
   it('prints a bcrypt hash of the password on stdin', async () => {
     const result = await runWharfCli(['hash-password', '--cost', '10'], { input: 'correct horse\n' });
