@@ -4,13 +4,34 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { hashKeyFrom } from '../config/secrets.js';
+import { parseCommandArgs } from './command-args.js';
 import type { CliIo } from './io.js';
+
+const USAGE = `usage: wharf config check FILE
+
+Validates a configuration file and prints every problem with its path; also checks the secret
+files, directories and commands it names. Exit status 0 ok, 1 problems, 2 usage.
+
+options:
+  -h, --help   show this help
+`;
 
 /** `wharf config check FILE`: validates a config file and prints every problem with its path. */
 export async function configCheckCommand(argv: string[], io: CliIo): Promise<number> {
-  const [sub, file] = argv;
-  if (sub !== 'check' || !file) {
-    io.stderr('usage: wharf config check FILE\n');
+  const [sub, ...rest] = argv;
+  if (sub !== 'check') {
+    if (sub === '--help' || sub === '-h' || sub === 'help') {
+      io.stdout(USAGE);
+      return 0;
+    }
+    io.stderr(`wharf config: ${sub === undefined ? 'a subcommand is required' : `unknown subcommand ${JSON.stringify(sub)}`}\n${USAGE}`);
+    return 2;
+  }
+  const args = parseCommandArgs(io, { command: 'config check', usage: USAGE, options: {}, positionals: true }, rest);
+  if (typeof args === 'number') return args;
+  const [file, ...extra] = args.positionals;
+  if (!file || extra.length > 0) {
+    io.stderr(`wharf config check: ${file ? 'one FILE at a time' : 'FILE is required'}\nSee 'wharf config check --help'.\n`);
     return 2;
   }
   let config;
