@@ -23,6 +23,14 @@ export interface PasswordAuthenticator {
    */
   login(username: string, password: string, context: LoginContext): Promise<AuthnResult>;
   /**
+   * What `login` would answer, from this backend's own record of credentials it verified
+   * earlier, without verifying anything (no bcrypt, no bind, no upstream call): `ok` for a
+   * remembered credential, `no_match` when the credential is plainly not this backend's (so the
+   * next backend may be asked), undefined when only a verification can tell. Never `denied`: a
+   * refusal always goes through the brute-force limits. Backends without such a record omit it.
+   */
+  recall?(username: string, password: string, context: LoginContext): Promise<AuthnResult | undefined>;
+  /**
    * Whether an identity this backend proved earlier still stands (used when a refresh token is
    * redeemed). Backends without a way to tell omit it, and the identity stands.
    */

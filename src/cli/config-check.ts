@@ -1,6 +1,7 @@
 import { preflightCommand } from '../authn/command/command-preflight.js';
 import { preflightLdap } from '../authn/ldap/ldap-preflight.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { trustProxyFindings } from '../config/trust-proxy-check.js';
 import type { CliIo } from './io.js';
 
 /** `wharf config check FILE`: validates a config file and prints every problem with its path. */
@@ -28,6 +29,7 @@ export async function configCheckCommand(argv: string[], io: CliIo): Promise<num
       config.authz.webhook?.type === 'command' ? preflightCommand(config.authz.webhook.command, { path: 'authz.webhook' }) : Promise.resolve([]),
     ])
   ).flat();
+  findings.push(...trustProxyFindings(config.server.trustProxy));
   for (const f of findings) io.stderr(`  ${f.path}: ${f.severity}: ${f.message}\n`);
   if (findings.some((f) => f.severity === 'error')) return 1;
   io.stdout(`${file}: ok\n`);

@@ -6,7 +6,8 @@ import type { Grant } from '../domain/access.js';
 import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
-import type { LoginLimiter } from '../authn/login-limiter.js';
+import type { LoginLimiter, LoginReservation } from '../authn/login-limiter.js';
+import type { VerificationSlots } from '../authn/verification-slots.js';
 import type { TokenMinter } from '../tokens/minter.js';
 import { LRUCache } from 'lru-cache';
 import { inProcessKeyedHash } from '../cache/keyed-hash.js';
@@ -67,6 +68,8 @@ export interface TokenServiceDeps {
   logger: Logger;
   /** Brute-force limits; none when disabled. */
   limiter?: LoginLimiter | undefined;
+  /** Bounds on concurrent credential verifications; none when disabled. */
+  slots?: VerificationSlots | undefined;
   /** Key of the keyed hash that names recent answers; without it answers are not reused. */
   hashKey?: Buffer | undefined;
   now?: () => number;
@@ -309,10 +312,16 @@ export class TokenService {
       case 'anonymous':
         return undefined;
       case 'refresh_token': {
-        await this.deps.limiter?.check(request.clientIp, '');
-        const identity = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
-        if (!identity || !(await this.deps.authenticators.stillValid(identity))) {
-          await this.deps.limiter?.failed(request.clientIp, '');
+        const reservation = await this.reserve(request);
+        const identity = await this.settle(
+          reservation,
+          async () => {
+            const redeemed = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
+            return redeemed && (await this.deps.authenticators.stillValid(redeemed)) ? redeemed : undefined;
+          },
+          (redeemed) => redeemed !== undefined,
+        );
+        if (!identity) {
           this.deny(request, 'refresh token invalid, expired, revoked or for another service');
           throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
         }
@@ -323,23 +332,67 @@ export class TokenService {
           this.deny(request, 'account parameter differs from the username');
           throw new UnauthorizedError('the account parameter does not match the username');
         }
-        const limiter = this.deps.limiter;
+        const { username, password } = credentials;
+        const context = { clientIp: request.clientIp, service };
+        // A credential proven earlier (the backend remembers verifying it) verifies nothing, so it
+        // costs no shared counter: the limits guard verifications, and this is every busy
+        // client's path. Only what this process knows to be over a limit refuses it.
+        const recalled = await this.deps.authenticators.recall(username, password, context);
+        if (recalled) {
+          this.refusing(request, username, () => this.deps.limiter?.refuseIfKnownSpent(request.clientIp, username));
+          return recalled;
+        }
+        const release = this.refusing(request, username, () => this.deps.slots?.acquire(request.clientIp));
         try {
-          await limiter?.check(request.clientIp, credentials.username);
-        } catch (err) {
-          this.deny(request, 'brute-force limit reached', credentials.username);
-          throw err;
+          const reservation = await this.reserve(request, username);
+          const result = await this.settle(reservation, () => this.deps.authenticators.login(username, password, context), (r) => r.kind === 'ok');
+          if (result.kind === 'ok') return result.identity;
+          this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', username);
+          throw new UnauthorizedError('invalid username or password');
+        } finally {
+          release?.();
         }
-        const result = await this.deps.authenticators.login(credentials.username, credentials.password, { clientIp: request.clientIp, service });
-        if (result.kind === 'ok') {
-          await limiter?.succeeded(request.clientIp, credentials.username);
-          return result.identity;
-        }
-        await limiter?.failed(request.clientIp, credentials.username);
-        this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', credentials.username);
-        throw new UnauthorizedError('invalid username or password');
       }
     }
+  }
+
+  /** Runs `check`, writing a denial line when it refuses (a limit reached). */
+  private refusing<T>(request: TokenRequest, username: string | undefined, check: () => T): T {
+    try {
+      return check();
+    } catch (err) {
+      this.deny(request, err instanceof TemporarilyUnavailableError ? 'too many logins under way' : 'brute-force limit reached', username);
+      throw err;
+    }
+  }
+
+  /** Claims the brute-force budgets for one verification; none without a limiter. */
+  private async reserve(request: TokenRequest, username?: string): Promise<LoginReservation | undefined> {
+    const limiter = this.deps.limiter;
+    if (!limiter) return undefined;
+    try {
+      return await limiter.reserve(request.clientIp, username);
+    } catch (err) {
+      this.deny(request, 'brute-force limit reached', username);
+      throw err;
+    }
+  }
+
+  /**
+   * Runs a verification under a reservation: a success gives the points back, a failure keeps
+   * them, and an error (no verdict, e.g. the backend is unavailable) gives them back too.
+   */
+  private async settle<T>(reservation: LoginReservation | undefined, verify: () => Promise<T>, succeeded: (result: T) => boolean): Promise<T> {
+    let result: T;
+    try {
+      result = await verify();
+    } catch (err) {
+      await reservation?.cancelled();
+      throw err;
+    }
+    if (succeeded(result)) await reservation?.succeeded();
+    else reservation?.failed();
+    return result;
   }
 
   private lifetimeFor(access: readonly Grant[], identity: Identity | undefined): number {
