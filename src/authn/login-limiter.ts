@@ -62,6 +62,13 @@ export class LoginLimiter {
    * is refused by the counters and marks its key here, and from then on a right one is refused too.
    */
   private readonly spent = new LRUCache<string, { until: number; limit: Limit }>({ max: 50_000 });
+  /**
+   * Accounts at an address with a failure this process counted: a remembered credential clears
+   * their count as a verified success does (typos do not add up), at the cost of one round trip
+   * only after a failure. A failure counted by another replica is not known here, and stays
+   * counted until its window ends.
+   */
+  private readonly failedHere = new LRUCache<string, true>({ max: 50_000 });
 
   private readonly now: () => number;
 
@@ -72,13 +79,15 @@ export class LoginLimiter {
   }
 
   /**
-   * For a credential proven earlier (no verification, no shared-store round trip): throws
-   * TooManyRequestsError when this process knows a budget of the address or of the account at
-   * that address to be spent.
+   * A credential proven earlier was presented (nothing is verified): throws TooManyRequestsError
+   * when this process knows a budget of the address or of the account at that address to be
+   * spent, and otherwise treats it as a success. No shared-store round trip unless this process
+   * counted a failure for that account at that address.
    */
-  refuseIfKnownSpent(clientIp: string, account: string): void {
+  async recalled(clientIp: string, account: string): Promise<void> {
     const now = this.now();
-    for (const mark of [clientIp, `${clientIp}\0${account}`]) {
+    const accountMark = `${clientIp}\0${account}`;
+    for (const mark of [clientIp, accountMark]) {
       const spent = this.spent.get(mark);
       if (spent === undefined) continue;
       if (spent.until <= now) {
@@ -87,6 +96,7 @@ export class LoginLimiter {
       }
       this.refuse(spent.limit, spent.until - now);
     }
+    if (this.failedHere.delete(accountMark)) await this.account.delete(this.key(clientIp, account)).catch(() => undefined);
   }
 
   /**
@@ -97,24 +107,28 @@ export class LoginLimiter {
   async reserve(clientIp: string, account?: string): Promise<LoginReservation> {
     const ipKey = this.key(clientIp);
     const accountKey = account ? this.key(clientIp, account) : undefined;
-    const claims: [Limit, RateLimiterAbstract, string][] = [['ip', this.ip, ipKey]];
+    const claims: [Limit, RateLimiterAbstract, string][] = [];
+    // The account first, and the address only once the account's budget allows: a burst at one
+    // account is then refused before it touches the address's budget, which the other users
+    // behind that address share.
     if (accountKey !== undefined) claims.push(['account', this.account, accountKey]);
-    const outcomes = await Promise.allSettled(claims.map(([, limiter, key]) => limiter.consume(key, 1)));
-    const refusal = outcomes.findIndex((o) => o.status === 'rejected');
-    if (refusal >= 0) {
-      // A point taken from the other budget is given back, as nothing gets verified: an address
-      // hammering one account must not also spend its budget for every other account. The refused
-      // counter is left over its limit, which only holds the refusal until the window ends.
-      await Promise.all(outcomes.map((o, i) => (o.status === 'fulfilled' ? this.giveBack(claims[i]![1], claims[i]![2]) : undefined)));
-      const [limit] = claims[refusal]!;
-      const reason = (outcomes[refusal] as PromiseRejectedResult).reason as unknown;
-      // Not a refusal but a store failure the in-process stand-in could not absorb: no decision.
-      if (!(reason instanceof RateLimiterRes)) throw reason;
-      this.markSpent(limit, clientIp, account, reason.msBeforeNext);
-      this.refuse(limit, reason.msBeforeNext);
+    claims.push(['ip', this.ip, ipKey]);
+    const taken: { limit: Limit; res: RateLimiterRes }[] = [];
+    for (const [limit, limiter, key] of claims) {
+      try {
+        taken.push({ limit, res: await limiter.consume(key, 1) });
+      } catch (reason) {
+        // The point already taken is given back, as nothing gets verified. The refused counter is
+        // left over its limit, which only holds the refusal until the window ends.
+        await Promise.all(taken.map((t) => this.giveBack(t.limit === 'ip' ? this.ip : this.account, t.limit === 'ip' ? ipKey : accountKey!)));
+        // Not a refusal but a store failure the in-process stand-in could not absorb: no decision.
+        if (!(reason instanceof RateLimiterRes)) throw reason;
+        this.markSpent(limit, clientIp, account, reason.msBeforeNext);
+        this.refuse(limit, reason.msBeforeNext);
+      }
     }
     // The claims that used the last point of a budget: a failure marks them spent at once.
-    const lastPoints = outcomes.map((o, i) => (o.status === 'fulfilled' && o.value.remainingPoints === 0 ? { limit: claims[i]![0], ms: o.value.msBeforeNext } : undefined));
+    const lastPoints = taken.filter((t) => t.res.remainingPoints === 0).map((t) => ({ limit: t.limit, ms: t.res.msBeforeNext }));
     let settled = false;
     const settle = () => {
       if (settled) throw new Error('login reservation settled twice');
@@ -123,12 +137,16 @@ export class LoginLimiter {
     return {
       succeeded: async () => {
         settle();
-        if (account) this.spent.delete(`${clientIp}\0${account}`);
+        if (account) {
+          this.spent.delete(`${clientIp}\0${account}`);
+          this.failedHere.delete(`${clientIp}\0${account}`);
+        }
         // A success clears the account's count from that address (its other failures were typos).
         await Promise.all([this.giveBack(this.ip, ipKey), accountKey === undefined ? undefined : this.account.delete(accountKey)]);
       },
       failed: () => {
         settle();
+        if (account) this.failedHere.set(`${clientIp}\0${account}`, true);
         for (const last of lastPoints) if (last) this.markSpent(last.limit, clientIp, account, last.ms);
       },
       cancelled: async () => {

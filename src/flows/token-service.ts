@@ -339,7 +339,7 @@ export class TokenService {
         // client's path. Only what this process knows to be over a limit refuses it.
         const recalled = await this.deps.authenticators.recall(username, password, context);
         if (recalled) {
-          this.refusing(request, username, () => this.deps.limiter?.refuseIfKnownSpent(request.clientIp, username));
+          await this.refusing(request, username, () => this.deps.limiter?.recalled(request.clientIp, username));
           return recalled;
         }
         const release = this.refusing(request, username, () => this.deps.slots?.acquire(request.clientIp));
@@ -356,13 +356,17 @@ export class TokenService {
     }
   }
 
-  /** Runs `check`, writing a denial line when it refuses (a limit reached). */
+  /** Runs `check`, writing a denial line when it refuses (a limit reached), whether at once or later. */
   private refusing<T>(request: TokenRequest, username: string | undefined, check: () => T): T {
-    try {
-      return check();
-    } catch (err) {
+    const denied = (err: unknown): never => {
       this.deny(request, err instanceof TemporarilyUnavailableError ? 'too many logins under way' : 'brute-force limit reached', username);
       throw err;
+    };
+    try {
+      const result = check();
+      return (result instanceof Promise ? result.catch(denied) : result) as T;
+    } catch (err) {
+      return denied(err);
     }
   }
 

@@ -100,12 +100,14 @@ describe('LoginLimiter shared through Redis', () => {
       return new LoginLimiter({ perIp: { failures: 100, windowSeconds: 60 }, perAccount: { failures: 4, windowSeconds: 60 }, hashKey, redis: client });
     };
     const [a, b] = [replica(), replica()];
-    await a.failed('10.9.9.9', 'carol');
-    await b.failed('10.9.9.9', 'carol');
-    await a.failed('10.9.9.9', 'carol');
-    await b.check('10.9.9.9', 'carol');
-    await b.failed('10.9.9.9', 'carol');
-    await expect(a.check('10.9.9.9', 'carol')).rejects.toBeInstanceOf(TooManyRequestsError);
+    (await a.reserve('10.9.9.9', 'carol')).failed();
+    (await b.reserve('10.9.9.9', 'carol')).failed();
+    (await a.reserve('10.9.9.9', 'carol')).failed();
+    // The fourth is under way on b: a may not start a fifth meanwhile.
+    const fourth = await b.reserve('10.9.9.9', 'carol');
+    await expect(a.reserve('10.9.9.9', 'carol')).rejects.toBeInstanceOf(TooManyRequestsError);
+    fourth.failed();
+    await expect(a.reserve('10.9.9.9', 'carol')).rejects.toBeInstanceOf(TooManyRequestsError);
     const keys = await clients[0]!.keys('*');
     expect(keys.join(' ')).not.toContain('carol');
     expect(keys.join(' ')).not.toContain('10.9.9.9');
