@@ -120,7 +120,8 @@ describe('brute-force limits under concurrency, shared through Redis', () => {
   });
 
   it('does not let an address over its budget test guesses against a remembered password', async () => {
-    // alice's password is remembered (verified above); this address spends alice's budget on guesses.
+    // alice's password is remembered; this address then spends alice's budget on guesses.
+    expect((await token('alice', alicePassword, '10.9.0.4', 'repository:alice/three:pull')).statusCode).toBe(200);
     for (let i = 0; i < 10; i++) expect((await token('alice', `guess-${i}`, '10.9.0.3')).statusCode).toBe(401);
     expect((await token('alice', 'guess-10', '10.9.0.3')).statusCode).toBe(429);
     const right = await token('alice', alicePassword, '10.9.0.3');
