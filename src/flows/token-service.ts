@@ -372,14 +372,7 @@ export class TokenService {
 
   /** Claims the brute-force budgets for one verification; none without a limiter. */
   private async reserve(request: TokenRequest, username?: string): Promise<LoginReservation | undefined> {
-    const limiter = this.deps.limiter;
-    if (!limiter) return undefined;
-    try {
-      return await limiter.reserve(request.clientIp, username);
-    } catch (err) {
-      this.deny(request, 'brute-force limit reached', username);
-      throw err;
-    }
+    return this.refusing(request, username, async () => this.deps.limiter?.reserve(request.clientIp, username));
   }
 
   /**
