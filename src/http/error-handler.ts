@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { TooManyRequestsError, WharfError } from '../domain/errors.js';
+import { TemporarilyUnavailableError, TooManyRequestsError, WharfError } from '../domain/errors.js';
 import { errorBody } from './error-body.js';
 
 // Messages for fastify's own 4xx errors; theirs can echo request bytes back.
@@ -27,7 +27,9 @@ export const errorHandler = fp(async (app: FastifyInstance, options: { basicReal
     if (err instanceof WharfError) {
       // Every 401 carries a challenge (RFC 7235), so docker shows the message and retries with credentials.
       if (err.status === 401) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
-      if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
+      if ((err instanceof TooManyRequestsError || err instanceof TemporarilyUnavailableError) && err.retryAfterSeconds !== undefined) {
+        reply.header('retry-after', String(err.retryAfterSeconds));
+      }
       if (err.status >= 500) request.log.error({ err }, 'request failed');
       const message = err.expose ? err.message : 'internal error';
       return reply.status(err.status).send(errorBody(err.code, err.registryCode, message));

@@ -45,6 +45,25 @@ describe('StaticAuthenticator', () => {
     expect(dump).not.toContain('alice');
   });
 
+  it('recalls a password it verified before without bcrypt, and nothing else', async () => {
+    const { auth, password } = await setup();
+    const compare = vi.spyOn(bcrypt, 'compare');
+    try {
+      expect(await auth.recall('alice', password)).toBeUndefined();
+      expect((await auth.login('alice', password)).kind).toBe('ok');
+      expect(await auth.recall('alice', password)).toEqual({ kind: 'ok', identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } } });
+      expect(await auth.recall('alice', `${password}x`)).toBeUndefined();
+      // Last in the chain, an unknown user costs a bcrypt run (timing), so only a login can answer it.
+      expect(await auth.recall('mallory', password)).toBeUndefined();
+      expect(compare).toHaveBeenCalledTimes(1);
+    } finally {
+      compare.mockRestore();
+    }
+    const { auth: off, password: offPassword } = await setup(0);
+    expect((await off.login('alice', offPassword)).kind).toBe('ok');
+    expect(await off.recall('alice', offPassword)).toBeUndefined();
+  });
+
   it('checks bcrypt every time when the verified cache is off', async () => {
     const { auth, password } = await setup(0);
     const compare = vi.spyOn(bcrypt, 'compare');
