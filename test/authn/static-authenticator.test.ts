@@ -20,6 +20,8 @@ describe('StaticAuthenticator', () => {
     expect(await auth.login('alice', password)).toEqual({
       kind: 'ok',
       identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } },
+      // Names the password hash (so a refresh token ends when it changes), never the password.
+      provenance: { binding: expect.stringMatching(/^[0-9a-f]{32}$/) },
     });
     expect(await auth.login('alice', `${password}x`)).toEqual({ kind: 'denied', reason: 'invalid username or password' });
     expect(await auth.login('mallory', password)).toEqual({ kind: 'no_match' });
@@ -51,7 +53,7 @@ describe('StaticAuthenticator', () => {
     try {
       expect(await auth.recall('alice', password)).toBeUndefined();
       expect((await auth.login('alice', password)).kind).toBe('ok');
-      expect(await auth.recall('alice', password)).toEqual({ kind: 'ok', identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } } });
+      expect(await auth.recall('alice', password)).toEqual(await auth.login('alice', password));
       expect(await auth.recall('alice', `${password}x`)).toBeUndefined();
       // Last in the chain, an unknown user costs a bcrypt run (timing), so only a login can answer it.
       expect(await auth.recall('mallory', password)).toBeUndefined();
