@@ -93,7 +93,7 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
   const federation = deps.config.federation;
   const credentialDays = Math.min(federation.credentials.defaultDays, federation.credentials.maxDays);
   await pages.register(cookie, { secret: deps.cookieSecret });
-  await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream });
+  await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream, admit: (i) => deps.authenticators.admit(i) });
   await pages.register(accountRoutes, {
     sessions: deps.sessions,
     credentials: deps.credentials,
@@ -101,7 +101,7 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
     defaultDays: credentialDays,
     maxDays: federation.credentials.maxDays,
   });
-  await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays });
+  await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays, admit: (i) => deps.authenticators.admit(i) });
 }
 
 /** Errors Node raises before a request exists (oversized headers, garbage bytes), in the same JSON shape. */

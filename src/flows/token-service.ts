@@ -316,6 +316,12 @@ export class TokenService {
           this.deny(request, 'refresh token invalid, expired, revoked or for another service');
           throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
         }
+        // The account may have been unbound and claimed by another sign-in method since.
+        const admitted = await this.deps.authenticators.admit(identity);
+        if (admitted.kind !== 'ok') {
+          this.deny(request, admitted.kind === 'denied' ? admitted.reason : 'account refused', identity.account);
+          throw new InvalidGrantError(admitted.kind === 'denied' && admitted.message ? admitted.message : 'refresh token is invalid: log in again');
+        }
         return identity;
       }
       case 'password': {
@@ -337,7 +343,7 @@ export class TokenService {
         }
         await limiter?.failed(request.clientIp, credentials.username);
         this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', credentials.username);
-        throw new UnauthorizedError('invalid username or password');
+        throw new UnauthorizedError(result.kind === 'denied' && result.message ? result.message : 'invalid username or password');
       }
     }
   }

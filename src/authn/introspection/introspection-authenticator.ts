@@ -92,7 +92,9 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
       if (!this.actsFor(username, facts)) return { kind: 'denied', reason: 'the username does not match the token’s user' };
       account = username;
     }
-    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes };
+    // The platform decides which of its users is which account (a SAGE token may act for another
+    // user), so accounts are bound to the platform, not to one subject.
+    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes, owner: { source: `introspection:${this.config.url}` } };
     return { kind: 'ok', identity };
   }
 

@@ -12,6 +12,12 @@ export class OidcLogin implements CallbackAuthenticator {
   readonly type: 'google' | 'oidc';
   readonly displayName: string;
   private readonly core: OAuth2Core;
+  /**
+   * Users are bound by `sub` to the issuer's host for Google (so the Google login and the
+   * `google-token` backend share accounts) and to this provider for other issuers.
+   */
+  private readonly source: string;
+  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GoogleLoginConfig | OidcLoginConfig,
@@ -21,6 +27,8 @@ export class OidcLogin implements CallbackAuthenticator {
     this.name = config.name ?? config.type;
     this.displayName = config.displayName ?? (config.type === 'google' ? 'Google' : this.name);
     const google = config.type === 'google';
+    this.source = google ? `google:${new URL(config.issuer).host}` : `login:${this.name}`;
+    this.accountPrefix = google && config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
     this.core = new OAuth2Core({
       server: { kind: 'discovery', issuer: config.issuer },
       clientId: config.clientId,
@@ -46,19 +54,19 @@ export class OidcLogin implements CallbackAuthenticator {
       if (domains.length > 0 && !domains.includes(String(claims.hd ?? ''))) {
         return { kind: 'denied', reason: `the Google account is not in an allowed domain (${domains.join(', ')})` };
       }
-      const account = deriveAccountName(claims.email, this.config.accountTransform);
-      if (!account) return { kind: 'denied', reason: `"${claims.email}" does not give a valid account name` };
-      return ok(account, this.type, sub, { email: claims.email, hd: claims.hd ?? null });
+      const derived = deriveAccountName(claims.email, this.config.accountTransform);
+      if (!derived) return { kind: 'denied', reason: `"${claims.email}" does not give a valid account name` };
+      return this.ok(`${this.config.accountPrefix ?? ''}${derived}`, sub, { email: claims.email, hd: claims.hd ?? null });
     }
     const raw = claims[this.config.accountClaim];
     if (typeof raw !== 'string') return { kind: 'denied', reason: `the ID token has no "${this.config.accountClaim}" claim` };
     const account = deriveAccountName(raw, this.config.accountTransform);
     if (!account) return { kind: 'denied', reason: `"${raw}" does not give a valid account name` };
     const groups = claims[this.config.groupsClaim];
-    return ok(account, this.type, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
+    return this.ok(account, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
   }
-}
 
-function ok(account: string, provider: string, subject: string, attributes: Record<string, unknown>): AuthnResult {
-  return { kind: 'ok', identity: { account, provider, subject, attributes } };
+  private ok(account: string, subject: string, attributes: Record<string, unknown>): AuthnResult {
+    return { kind: 'ok', identity: { account, provider: this.type, subject, attributes, owner: { source: this.source, subject } } };
+  }
 }

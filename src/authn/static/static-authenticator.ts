@@ -61,8 +61,16 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     return Object.hasOwn(this.config.users, identity.account);
   }
 
+  /** Every configured user's identity, so their account names can be bound at start. */
+  identities(): Identity[] {
+    return Object.keys(this.config.users).flatMap((u) => {
+      const result = this.ok(u);
+      return result.kind === 'ok' ? [result.identity] : [];
+    });
+  }
+
   private ok(username: string): AuthnResult {
     const attributes = this.config.users[username]?.attributes ?? {};
-    return { kind: 'ok', identity: { account: username, provider: this.type, subject: username, attributes } };
+    return { kind: 'ok', identity: { account: username, provider: this.type, subject: username, attributes, owner: { source: 'static', subject: username } } };
   }
 }
