@@ -19,7 +19,7 @@ describe('StaticAuthenticator', () => {
     const { auth, password } = await setup();
     expect(await auth.login('alice', password)).toEqual({
       kind: 'ok',
-      identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } },
+      identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] }, owner: { source: 'static', subject: 'alice' } },
     });
     expect(await auth.login('alice', `${password}x`)).toEqual({ kind: 'denied', reason: 'invalid username or password' });
     expect(await auth.login('mallory', password)).toEqual({ kind: 'no_match' });
