@@ -55,7 +55,7 @@ async function app(extra: ConfigInput = {}) {
     {},
   );
   const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-  const services = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), env: { SECRET } });
+  const services = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), env: { SECRET, WHARF_GITHUB_CLIENT_SECRET: 'unused' } });
   await services.start();
   const built = await buildApp(services);
   const token = (user: string, secret: string, scope: string) =>
@@ -159,6 +159,49 @@ describe('account bindings under concurrency', () => {
     } finally {
       await second.close();
       await first.close();
+    }
+  });
+});
+
+describe('providers that admit anyone on the internet', () => {
+  const problems = (input: ConfigInput) => {
+    try {
+      parseConfig(input, {});
+      return [];
+    } catch (err) {
+      return (err as { problems: Array<{ path: string; message: string }> }).problems.map((p) => `${p.path}: ${p.message}`);
+    }
+  };
+
+  it('refuses GitHub logins and github-token without allowedOrgs or allowedUsers, and Google tokens without allowedDomains, unless allowAnyAccount comes with a prefix', () => {
+    expect(problems({ federation: { providers: [{ type: 'github', clientId: 'x' }] } })).toEqual([
+      "federation.providers.0: this admits every GitHub user and lets them take account names other backends' users have: set allowedOrgs or allowedUsers, or allowAnyAccount: true with an accountPrefix",
+    ]);
+    expect(problems({ authn: [{ type: 'github-token' }] })).toEqual([
+      "authn.0: this admits every GitHub user with a token and lets them take account names other backends' users have: set allowedOrgs or allowedUsers, or allowAnyAccount: true with an accountPrefix",
+    ]);
+    expect(problems({ authn: [{ type: 'google-token', clientIds: ['c'], accountFrom: 'email' }] })).toEqual([
+      "authn.0: this admits every Google account with a token for the client and lets them take account names other backends' users have: set allowedDomains, or allowAnyAccount: true with an accountPrefix",
+    ]);
+    expect(problems({ federation: { providers: [{ type: 'github', clientId: 'x', allowedUsers: ['octocat'] }] } })).toEqual([]);
+    expect(problems({ authn: [{ type: 'github-token', allowAnyAccount: true, accountPrefix: 'gh-' }], federation: { providers: [{ type: 'github', clientId: 'x', allowAnyAccount: true, accountPrefix: 'gh-' }] } })).toEqual([]);
+    // Two sign-in methods whose prefixes overlap could produce the same name.
+    expect(problems({ authn: [{ type: 'github-token', allowAnyAccount: true, accountPrefix: 'g-' }], federation: { providers: [{ type: 'google', clientId: 'x', allowAnyAccount: true, accountPrefix: 'g-' }] } })).toEqual([
+      'authn.0.accountPrefix: account prefix "g-" overlaps "g-" of another sign-in method: each needs a prefix of its own',
+    ]);
+    expect(problems({ authn: [{ type: 'static', users: { 'Alice/x': { passwordHash: '$2b$04$' + 'a'.repeat(53) } } }] })[0]).toMatch(/^authn\.0\.users\.Alice\/x: a user name is an account and must be a lower-case registry name/);
+  });
+
+  it('refuses a name with another sign-in method’s prefix from every other backend', async () => {
+    const wharf = await app({ federation: { providers: [{ type: 'github', clientId: 'x', allowAnyAccount: true, accountPrefix: 'gh-' }] } });
+    try {
+      tokens.set('tok-squatter', { username: 'gh-octocat', sub: 'u-9' });
+      const res = await wharf.token('gh-octocat', 'tok-squatter', 'repository:gh-octocat/app:push');
+      expect(res.statusCode).toBe(401);
+      expect(res.json().errors[0].message).toBe(conflict('gh-octocat'));
+      expect(await wharf.services.bindings.get('gh-octocat')).toBeUndefined();
+    } finally {
+      await wharf.close();
     }
   });
 });
