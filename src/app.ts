@@ -100,6 +100,7 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
     registryHost: federation.registryHost ?? '<registry>',
     defaultDays: credentialDays,
     maxDays: federation.credentials.maxDays,
+    admit: (i) => deps.authenticators.admit(i),
   });
   await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays, admit: (i) => deps.authenticators.admit(i) });
 }

@@ -116,7 +116,6 @@ describe('account bindings against a running Wharf', () => {
     const again = await second.newPage();
     await signInWithGoogle(again, 'demo');
     expect(new URL(again.url()).pathname).toBe('/account');
-    await second.close();
     const show = await runWharfCli(['accounts', 'show', 'demo', '--config', configFile], { env: secrets });
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain(`source: ${googleSource}\n`);
@@ -126,6 +125,22 @@ describe('account bindings against a running Wharf', () => {
     expect(((await refused.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toBe(CONFLICT);
     const missing = await runWharfCli(['accounts', 'show', 'nobody', '--config', configFile], { env: secrets });
     expect(missing.code).toBe(1);
+
+    // Handed back: the Google session made before is now worth nothing, on the account page and
+    // for approving a device.
+    expect((await runWharfCli(['accounts', 'unbind', 'demo', '--config', configFile], { env: secrets })).code).toBe(0);
+    expect((await staticToken()).status).toBe(200);
+    const accountPage = await again.goto(`${wharf.url}/account`);
+    expect(accountPage?.status()).toBe(403);
+    await expect(again.locator('.error').textContent()).resolves.toBe(CONFLICT);
+    const started = await fetch(`${wharf.url}/device/code`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=wharf-cli' });
+    const { user_code: userCode } = (await started.json()) as { user_code: string };
+    await again.goto(`${wharf.url}/device?user_code=${encodeURIComponent(userCode)}`);
+    await again.getByRole('button', { name: 'Continue' }).click();
+    const [approval] = await Promise.all([again.waitForResponse((r) => r.url().endsWith('/device/decide')), again.getByRole('button', { name: 'Approve' }).click()]);
+    expect(approval.status()).toBe(403);
+    await expect(again.locator('.error').textContent()).resolves.toBe(CONFLICT);
+    await second.close();
     await context.close();
   });
 });
