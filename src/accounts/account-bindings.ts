@@ -24,6 +24,7 @@ export type ClaimResult = { readonly kind: 'owned' } | { readonly kind: 'conflic
 
 /** Options of the bindings. */
 export interface AccountBindingsOptions {
+  /** Clock for `boundAt` and the memo. Default Date.now. */
   now?: () => number;
   /** How long a matching binding is memoised in process. Default BINDING_MEMO_MS. */
   memoMs?: number;

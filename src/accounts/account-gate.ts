@@ -5,6 +5,7 @@ import type { AccountBindings } from './account-bindings.js';
 
 /** An account-name prefix that one identity source reserved (`allowAnyAccount` providers). */
 export interface ReservedPrefix {
+  /** What the reserving source puts before its account names (`gh-`). */
   readonly prefix: string;
   /** The only source whose identities may have names starting with `prefix`. */
   readonly source: string;

@@ -48,11 +48,15 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
   private readonly now: () => number;
   private readonly pattern: RegExp | undefined;
   private readonly log: Logger;
+  /** The platform its users' account names are bound to: the endpoint without userinfo or query, which may hold secrets. */
+  private readonly source: string;
 
   constructor(
     private readonly config: IntrospectionAuthnConfig,
     private readonly deps: IntrospectionDeps,
   ) {
+    const endpoint = new URL(config.url);
+    this.source = `introspection:${endpoint.origin}${endpoint.pathname}`;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'introspection', dialect: config.dialect });
     this.pattern = config.tokenPattern ? new RegExp(config.tokenPattern) : undefined;
@@ -94,7 +98,7 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     }
     // The platform decides which of its users is which account (a SAGE token may act for another
     // user), so accounts are bound to the platform, not to one subject.
-    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes, owner: { source: `introspection:${this.config.url}` } };
+    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes, owner: { source: this.source } };
     return { kind: 'ok', identity };
   }
 
