@@ -132,6 +132,31 @@ describe('account names', () => {
   });
 });
 
+describe('registry credentials', () => {
+  it('stop working once their account was unbound and claimed by another sign-in method', async () => {
+    const wharf = await app();
+    try {
+      const made = (source: string, subject: string) =>
+        wharf.services.credentials.create(
+          { account: 'bob', provider: 'oidc', subject, attributes: {}, owner: { source, subject } },
+          { label: 'laptop', lifetimeSeconds: 3600, source: 'browser' },
+        );
+      const { secret } = await made('login:keycloak', 'sub-bob');
+      expect((await wharf.token('bob', secret, 'repository:bob/app:push')).statusCode).toBe(200);
+      await wharf.services.bindings.unbind('bob');
+      // Someone else's `bob` at another provider signs in first and owns the name now.
+      const other = await made('login:partner', 'sub-other');
+      expect((await wharf.token('bob', other.secret, 'repository:bob/app:push')).statusCode).toBe(200);
+      // Another scope than before: an identical request would get the answer of the last second again.
+      const refused = await wharf.token('bob', secret, 'repository:bob/app:pull');
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json().errors[0].message).toBe(conflict('bob'));
+    } finally {
+      await wharf.close();
+    }
+  });
+});
+
 describe('account bindings under concurrency', () => {
   /** A backend that proves every password as `account`, owned by `source`. */
   const backend = (source: string, account: string): PasswordAuthenticator => ({
