@@ -41,7 +41,6 @@ import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { AccountBindings } from './accounts/account-bindings.js';
 import { AccountGate } from './accounts/account-gate.js';
-import { StaticAuthenticator } from './authn/static/static-authenticator.js';
 
 /** Everything `buildApp` needs, built from a validated config. */
 export interface Services {
@@ -268,8 +267,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     async start() {
       // Static users own their names from the start, before anyone else can sign in with them.
       for (const backend of backends) {
-        if (!(backend instanceof StaticAuthenticator)) continue;
-        for (const identity of backend.identities()) {
+        for (const identity of backend.configuredIdentities?.() ?? []) {
           const admitted = await gate.admit(identity);
           if (admitted.kind !== 'ok') logger.error({ event: 'static_user_unbound', account: identity.account }, admitted.message);
         }

@@ -40,6 +40,8 @@ export interface PasswordAuthenticator {
   readonly refreshable?: boolean;
   /** The account-name prefix this backend reserved (it admits anyone on the internet); see `allowAnyAccount`. */
   readonly accountPrefix?: ReservedPrefix | undefined;
+  /** Identities the config itself defines (static users): their account names are bound at start-up, before anyone else can claim them. */
+  configuredIdentities?(): Identity[];
 }
 
 /** Server-side state of one browser login, kept between the redirect and the callback. */

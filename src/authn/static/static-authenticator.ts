@@ -61,8 +61,7 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     return Object.hasOwn(this.config.users, identity.account);
   }
 
-  /** Every configured user's identity, so their account names can be bound at start. */
-  identities(): Identity[] {
+  configuredIdentities(): Identity[] {
     return Object.keys(this.config.users).flatMap((u) => {
       const result = this.ok(u);
       return result.kind === 'ok' ? [result.identity] : [];
