@@ -100,15 +100,16 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
     void reply.header('content-security-policy', "frame-ancestors 'none'").header('x-frame-options', 'DENY');
     done(null, payload);
   });
-  await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream });
+  await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream, admit: (i) => deps.authenticators.admit(i) });
   await pages.register(accountRoutes, {
     sessions: deps.sessions,
     credentials: deps.credentials,
     registryHost: federation.registryHost ?? '<registry>',
     defaultDays: credentialDays,
     maxDays: federation.credentials.maxDays,
+    admit: (i) => deps.authenticators.admit(i),
   });
-  await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays });
+  await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays, admit: (i) => deps.authenticators.admit(i) });
 }
 
 /** Errors Node raises before a request exists (oversized headers, garbage bytes), in the same JSON shape. */

@@ -40,6 +40,8 @@ import type { KeyStore } from './tokens/keys.js';
 import { TokenMinter } from './tokens/minter.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
+import { AccountBindings } from './accounts/account-bindings.js';
+import { AccountGate } from './accounts/account-gate.js';
 
 /** Everything `buildApp` needs, built from a validated config. */
 export interface Services {
@@ -48,6 +50,8 @@ export interface Services {
   cache: Cache;
   /** Records that must not be lost (never evicted, kept across restarts). */
   store: Store;
+  /** Which identity source owns each account name (kept in `store`). */
+  bindings: AccountBindings;
   keys: KeyStore;
   authenticators: AuthenticatorChain;
   authorizer: Authorizer;
@@ -141,8 +145,12 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   /** Seals a provider's access token for later re-checks, when that is configured and possible. */
   const sealUpstream = (provider: string, token: string | undefined) =>
     revalidation && token && loginProviders.find((p) => p.name === provider)?.revalidate ? { provider, sealed: box.seal(token) } : undefined;
+  const bindings = new AccountBindings(store, { now });
+  const reserved = [...backends, ...loginProviders].flatMap((b) => b.accountPrefix ?? []);
+  const gate = new AccountGate(bindings, { reserved, logger: logger.child({ component: 'accounts' }) });
   const authenticators: AuthenticatorChain = new AuthenticatorChain(
     [new RefreshTokenAuthenticator(refreshTokens, () => authenticators), new CredentialAuthenticator(credentials, revalidation), ...backends],
+    gate,
     { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
   );
   const sessions = new BrowserSessions(cache, hashKey, federation.sessionHours * 3600, now);
@@ -235,6 +243,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     logger,
     cache,
     store,
+    bindings,
     keys,
     authenticators,
     authorizer,
@@ -265,6 +274,13 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       return { status: degraded ? 'degraded' : 'ready', checks };
     },
     async start() {
+      // Static users own their names from the start, before anyone else can sign in with them.
+      for (const backend of backends) {
+        for (const identity of backend.configuredIdentities?.() ?? []) {
+          const admitted = await gate.admit(identity);
+          if (admitted.kind !== 'ok') logger.error({ event: 'static_user_unbound', account: identity.account }, admitted.message);
+        }
+      }
       sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
       if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {

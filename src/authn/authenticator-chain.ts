@@ -1,3 +1,4 @@
+import type { AccountGate } from '../accounts/account-gate.js';
 import type { Identity } from '../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from './authenticator.js';
 
@@ -7,10 +8,15 @@ export interface AuthenticatorChainOptions {
   onLogin?: (backend: string) => void;
 }
 
-/** Tries backends in the configured order; the first that recognises the credential decides. */
+/**
+ * Tries backends in the configured order; the first that recognises the credential decides.
+ * Every identity leaving the chain passes the account gate (name grammar and binding), however
+ * it was proved: a fresh login, a remembered one, a refresh token or a registry credential.
+ */
 export class AuthenticatorChain {
   constructor(
     private readonly backends: readonly PasswordAuthenticator[],
+    private readonly gate: AccountGate,
     private readonly options: AuthenticatorChainOptions = {},
   ) {}
 
@@ -19,7 +25,7 @@ export class AuthenticatorChain {
       const result = await backend.login(username, password, context);
       if (result.kind !== 'no_match') {
         this.options.onLogin?.(backend.type);
-        return result;
+        return result.kind === 'ok' ? this.admitResult(result) : result;
       }
     }
     this.options.onLogin?.('none');
@@ -29,17 +35,29 @@ export class AuthenticatorChain {
   /**
    * What `login` would prove (the identity and its provenance), when the backend that decides
    * remembers verifying this credential (see PasswordAuthenticator.recall); undefined when only a
-   * login can tell. Backends
-   * are asked in order, as by `login`, so a remembered credential of a later backend never
-   * overrides an earlier backend that would decide.
+   * login can tell. Backends are asked in order, as by `login`, so a remembered credential of a
+   * later backend never overrides an earlier backend that would decide. An identity the gate
+   * refuses is not recalled: the login then refuses it, through the brute-force limits.
    */
   async recall(username: string, password: string, context: LoginContext): Promise<Extract<AuthnResult, { kind: 'ok' }> | undefined> {
     for (const backend of this.backends) {
       const result = await backend.recall?.(username, password, context);
-      if (result?.kind === 'ok') return result;
+      if (result?.kind === 'ok') {
+        const admitted = await this.admitResult(result);
+        return admitted.kind === 'ok' ? admitted : undefined;
+      }
       if (result?.kind !== 'no_match') return undefined;
     }
     return undefined;
+  }
+
+  /**
+   * `ok` when `identity` may act as its account now: also for identities proved earlier (refresh
+   * tokens, credentials, sessions), whose account may have been unbound and claimed by another
+   * source since.
+   */
+  async admit(identity: Identity): Promise<AuthnResult> {
+    return this.admitResult({ kind: 'ok', identity });
   }
 
   /**
@@ -59,5 +77,11 @@ export class AuthenticatorChain {
   /** The configured backend types, in order. */
   types(): string[] {
     return this.backends.map((b) => b.type);
+  }
+
+  /** The result itself (provenance kept) when the gate admits its identity, else the refusal. */
+  private async admitResult(result: Extract<AuthnResult, { kind: 'ok' }>): Promise<AuthnResult> {
+    const admission = await this.gate.admit(result.identity);
+    return admission.kind === 'ok' ? result : { kind: 'denied', reason: admission.message, message: admission.message };
   }
 }

@@ -1,9 +1,15 @@
+import type { ReservedPrefix } from '../accounts/account-gate.js';
 import type { Identity } from '../domain/identity.js';
 
 /** The outcome of one backend's look at a credential. Deny is explicit; no_match passes on. */
 export type AuthnResult =
   | { readonly kind: 'no_match' }
-  | { readonly kind: 'denied'; readonly reason: string }
+  | {
+      readonly kind: 'denied';
+      readonly reason: string;
+      /** What the user is told instead of a generic refusal, when that is safe and they can act on it (an account owned by another sign-in method). */
+      readonly message?: string;
+    }
   | { readonly kind: 'ok'; readonly identity: Identity; readonly provenance?: Provenance };
 
 /**
@@ -57,6 +63,10 @@ export interface PasswordAuthenticator {
    * tokens, ID tokens, external commands) would be outlived by a Wharf refresh token.
    */
   refresh?(identity: Identity, binding: string | undefined): Promise<Identity | undefined>;
+  /** The account-name prefix this backend reserved (it admits anyone on the internet); see `allowAnyAccount`. */
+  readonly accountPrefix?: ReservedPrefix | undefined;
+  /** Identities the config itself defines (static users): their account names are bound at start-up, before anyone else can claim them. */
+  configuredIdentities?(): Identity[];
 }
 
 /** Server-side state of one browser login, kept between the redirect and the callback. */
@@ -95,6 +105,8 @@ export interface CallbackAuthenticator {
    * expire within hours (OIDC) do not implement it.
    */
   revalidate?(accessToken: string): Promise<'valid' | 'invalid' | 'unknown'>;
+  /** The account-name prefix this provider reserved (it admits anyone on the internet); see `allowAnyAccount`. */
+  readonly accountPrefix?: ReservedPrefix | undefined;
 }
 
 /** A login's outcome, with the provider's access token when the provider can re-check it later. */

@@ -12,6 +12,8 @@ commands:
   keys rotate [--config FILE] [--lead-seconds N]
                                              add a signing leaf (published now, signs after the lead)
   config check FILE                          validate a config file, printing every problem
+  accounts list|show NAME|unbind NAME [--config FILE]
+                                             which sign-in method owns each account name; free one
   login REGISTRY [--wharf URL] [--insecure] [--no-browser] [--store helper|config] [--config-dir DIR]
                                              sign in through the browser (device code), store a docker credential
 
@@ -34,6 +36,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | Runnin
       return (await import('./keys.js')).keysCommand(rest, io);
     case 'config':
       return (await import('./config-check.js')).configCheckCommand(rest, io);
+    case 'accounts':
+      return (await import('./accounts.js')).accountsCommand(rest, io);
     case 'login':
       return (await import('./login.js')).loginCommand(rest, io);
     case undefined:

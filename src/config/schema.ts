@@ -12,6 +12,7 @@ import { staticAuthnSchema } from '../authn/static/static-config.js';
 import { sageAuthzSchema } from '../authz/sage/sage-config.js';
 import { staticAclSchema } from '../authz/static-acl/static-acl-config.js';
 import { webhookAuthzSchema } from '../authz/webhook/webhook-config.js';
+import { checkAccountPrefixes } from '../accounts/prefix-check.js';
 
 const seconds = (max: number) => z.number().int().min(1).max(max);
 
@@ -236,7 +237,7 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
-});
+}).superRefine(checkAccountPrefixes);
 
 /** Validated configuration with every default filled in. */
 export type Config = z.infer<typeof configSchema>;

@@ -331,6 +331,12 @@ export class TokenService {
           this.deny(request, 'refresh token invalid, expired, revoked or for another service');
           throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
         }
+        // The account may have been unbound and claimed by another sign-in method since.
+        const admitted = await this.deps.authenticators.admit(proven.identity);
+        if (admitted.kind !== 'ok') {
+          this.deny(request, admitted.kind === 'denied' ? admitted.reason : 'account refused', proven.identity.account);
+          throw new InvalidGrantError(admitted.kind === 'denied' && admitted.message ? admitted.message : 'refresh token is invalid: log in again');
+        }
         return proven;
       }
       case 'password': {
@@ -354,7 +360,7 @@ export class TokenService {
           const result = await this.settle(reservation, () => this.deps.authenticators.login(username, password, context), (r) => r.kind === 'ok');
           if (result.kind === 'ok') return { identity: result.identity, provenance: result.provenance };
           this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', username);
-          throw new UnauthorizedError('invalid username or password');
+          throw new UnauthorizedError(result.kind === 'denied' && result.message ? result.message : 'invalid username or password');
         } finally {
           release?.();
         }

@@ -110,13 +110,13 @@ describe('CommandAuthenticator', () => {
     const { auth } = make();
     expect(await auth.login('alice', GOOD, context)).toEqual({
       kind: 'ok',
-      identity: { account: 'alice', provider: 'command', subject: 'alice', attributes: { groups: ['staff'] } },
+      identity: { account: 'alice', provider: 'command', subject: 'alice', attributes: { groups: ['staff'] }, owner: { source: `command:${script}`, subject: 'alice' } },
     });
     expect(await auth.login('Alice', GOOD, context)).toEqual({
       kind: 'ok',
-      identity: { account: 'alice', provider: 'command', subject: 'uid-1001', attributes: { groups: ['staff', 'team-x'] } },
+      identity: { account: 'alice', provider: 'command', subject: 'uid-1001', attributes: { groups: ['staff', 'team-x'] }, owner: { source: `command:${script}`, subject: 'uid-1001' } },
     });
-    expect(await auth.login('bob', GOOD, context)).toEqual({ kind: 'ok', identity: { account: 'bob', provider: 'command', subject: 'bob', attributes: {} } });
+    expect(await auth.login('bob', GOOD, context)).toEqual({ kind: 'ok', identity: { account: 'bob', provider: 'command', subject: 'bob', attributes: {}, owner: { source: `command:${script}`, subject: 'bob' } } });
   });
 
   it('exit 1 denies', async () => {

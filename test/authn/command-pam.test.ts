@@ -72,7 +72,7 @@ describe('PAM recipe (examples/pam) against the real PAM stack', () => {
   it('authenticates a Unix user with the right password and passes the user’s groups on', async () => {
     const { auth } = make();
     const result = await auth.login(user, password, context);
-    expect(result).toEqual({ kind: 'ok', identity: { account: user, provider: 'command', subject: user, attributes: { groups: expect.arrayContaining([group]) } } });
+    expect(result).toEqual({ kind: 'ok', identity: { account: user, provider: 'command', subject: user, attributes: { groups: expect.arrayContaining([group]) }, owner: { source: `command:${HELPER}`, subject: user } } });
   });
 
   it('denies a wrong password, an unknown user and a username that looks like an option', async () => {

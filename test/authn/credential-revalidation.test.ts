@@ -88,7 +88,7 @@ describe('credentials re-check the GitHub identity behind them', () => {
     const hashKey = randomBytes(32);
     const cache = new MemoryCache({ maxEntries: 100, now: () => now });
     const unreachable = new GithubLogin(
-      githubLoginSchema.parse({ type: 'github', clientId: 'x', webUrl: github.url, apiUrl: `http://127.0.0.1:${await freePort()}/api` }),
+      githubLoginSchema.parse({ type: 'github', clientId: 'x', webUrl: github.url, apiUrl: `http://127.0.0.1:${await freePort()}/api`, allowedOrgs: ['acme'] }),
       { method: 'client_secret_post', secret: 'secret' },
     );
     let checks = 0;

@@ -58,7 +58,7 @@ describe('IntrospectionAuthenticator (RFC 7662)', () => {
     const result = await auth.login('alice', 'tok-alice', ctx);
     expect(result).toEqual({
       kind: 'ok',
-      identity: { account: 'alice', provider: 'introspection', subject: 'u-123', attributes: { username: 'alice', sub: 'u-123', scope: 'registry:push', client_id: 'cli', org: 'acme' } },
+      identity: { account: 'alice', provider: 'introspection', subject: 'u-123', attributes: { username: 'alice', sub: 'u-123', scope: 'registry:push', client_id: 'cli', org: 'acme' }, owner: { source: `introspection:${platform.url}/introspect` } },
     });
     const call = platform.calls.at(-1)!;
     expect(call.method).toBe('POST');

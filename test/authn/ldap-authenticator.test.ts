@@ -100,6 +100,8 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
         groups: ['musicians', 'team-x'],
         groupDns: [`cn=musicians,${DIRECTORY.groups}`, `cn=team-x,${DIRECTORY.groups}`],
       },
+      // The name belongs to this directory and this entry.
+      owner: { source: `ldap:${new URL(slapd.url).protocol}//${new URL(slapd.url).host}/${DIRECTORY.musicians}`, subject: LUDWIG_DN },
     });
     // Johann's password holds filter metacharacters, a space and a non-ASCII letter.
     const johann = identityOf(await auth.login('johann', slapd.passwords.johann, context));

@@ -1,4 +1,5 @@
 import { tempStore } from '../support/store.js';
+import { AccountGate } from '../../src/accounts/account-gate.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -113,7 +114,7 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
     ldap,
     new CommandAuthenticator(commandAuthnSchema.parse({ type: 'command', command: [join(dir, 'check.cjs')], claims: '^svc-' }), deps),
   ];
-  const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, () => chain), ...backends]);
+  const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, () => chain), ...backends], new AccountGate(base.bindings, { reserved: [], logger }));
   const authorizer = new CombinedAuthorizer(
     new StaticAclAuthorizer(config.authz.acl),
     new CommandAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), deps),

@@ -102,6 +102,8 @@ describe('OidcTokenAuthenticator: valid tokens', () => {
           jti: claims.jti,
           namespace: 'acme/*',
         },
+        // The issuer owns the accounts its trust rules make, whichever workload signs in.
+        owner: { source: `oidc-token:${issuer.url}` },
       },
     });
     expect(decodeJwt(token).exp).toBe(nowSeconds() + 300);

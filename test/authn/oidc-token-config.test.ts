@@ -76,7 +76,7 @@ describe('oidcTokenAuthnSchema', () => {
     const authn = z.discriminatedUnion('type', [oidcTokenAuthnSchema, githubTokenAuthnSchema, googleTokenAuthnSchema]);
     const parsed = z.array(authn).parse([
       { type: 'oidc-token', issuers: [{ issuer: GH, audiences: ['wharf'] }], rules: [{ issuer: GH, account: '${repository_owner}' }] },
-      { type: 'github-token' },
+      { type: 'github-token', allowedOrgs: ['acme'] },
       { type: 'google-token', clientIds: ['123.apps.googleusercontent.com'], allowedDomains: ['acme.com'] },
     ]);
     expect(parsed.map((p) => p.type)).toEqual(['oidc-token', 'github-token', 'google-token']);

@@ -58,7 +58,11 @@ function setup(overrides: Record<string, unknown> = {}, shared?: { cache: Cache;
     },
   });
   const cache = shared?.cache ?? new MemoryCache({ maxEntries: 1000, now: () => now });
-  const config = githubTokenAuthnSchema.parse({ type: 'github-token', apiUrl: `${platform.url}${API}`, timeoutMs: 300, ...overrides });
+  // The backend on its own: the config rule that an unrestricted GitHub needs an account prefix is
+  // tested with the root config; here accounts stay the bare logins the assertions name.
+  const parsed = githubTokenAuthnSchema.parse({ type: 'github-token', apiUrl: `${platform.url}${API}`, timeoutMs: 300, allowAnyAccount: true, accountPrefix: 'unused-', ...overrides });
+  const { accountPrefix: _, ...bare } = parsed;
+  const config = 'accountPrefix' in overrides ? parsed : bare;
   const auth = new GithubTokenAuthenticator(config, { cache, hashKey: shared?.hashKey ?? randomBytes(32), logger: createLogger('debug', sink), now: () => now });
   const login = (username: string, token: string) => {
     tokensUsed.push(token);
@@ -77,7 +81,7 @@ describe('GithubTokenAuthenticator', () => {
     users.set(token, { login: 'Alice-Smith', id: 583231, orgs: [] });
     expect(await login('alice-smith', token)).toEqual({
       kind: 'ok',
-      identity: { account: 'alice-smith', provider: 'github-token', subject: '583231', attributes: { github_id: 583231, login: 'Alice-Smith' } },
+      identity: { account: 'alice-smith', provider: 'github-token', subject: '583231', attributes: { github_id: 583231, login: 'Alice-Smith' }, owner: { source: `github:${new URL(platform.url).host}`, subject: '583231' } },
     });
     const call = platform.calls.filter((c) => c.path === `${API}/user`).at(-1)!;
     expect(call.method).toBe('GET');
@@ -129,6 +133,29 @@ describe('GithubTokenAuthenticator', () => {
     const token = classic();
     users.set(token, { login: 'octo_', id: 9, orgs: [] });
     expect(await login('x', token)).toEqual({ kind: 'denied', reason: 'GitHub login "octo_" is not a valid registry name' });
+  });
+
+  it('lets in the listed users, besides members of allowed organisations', async () => {
+    const { login } = setup({ allowedUsers: ['Alice'], allowedOrgs: ['acme'] });
+    const [alice, member, outsider] = [classic(), classic(), classic()];
+    users.set(alice, { login: 'alice', id: 7, orgs: [] });
+    users.set(member, { login: 'carol', id: 8, orgs: ['acme'] });
+    users.set(outsider, { login: 'mallory', id: 9, orgs: ['other'] });
+    expect((await login('alice', alice)).kind).toBe('ok');
+    expect((await login('carol', member)).kind).toBe('ok');
+    expect(await login('mallory', outsider)).toEqual({ kind: 'denied', reason: 'GitHub user mallory is in none of the allowed organisations (acme)' });
+    const { login: onlyUsers } = setup({ allowedUsers: ['alice'] });
+    expect((await onlyUsers('alice', alice)).kind).toBe('ok');
+    expect(await onlyUsers('carol', member)).toEqual({ kind: 'denied', reason: 'GitHub user carol is not one of allowedUsers' });
+  });
+
+  it('puts the account prefix before the login, and accepts the login or the prefixed name as username', async () => {
+    const { login } = setup({ accountPrefix: 'gh-' });
+    const token = classic();
+    users.set(token, { login: 'Octocat', id: 583231, orgs: [] });
+    const plain = await login('octocat', token);
+    expect(plain.kind === 'ok' && plain.identity.account).toBe('gh-octocat');
+    expect((await login('gh-octocat', token)).kind).toBe('ok');
   });
 
   it('adds the organisations when fetchOrgs is set', async () => {

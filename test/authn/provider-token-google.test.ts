@@ -93,6 +93,7 @@ describe('GoogleTokenAuthenticator', () => {
         provider: 'google-token',
         subject: '110169484474386276334',
         attributes: { email: 'Alice.Smith@acme.com', client: CLIENT, google_sub: '110169484474386276334', hd: 'acme.com', expiresAt: Math.floor(START / 1000) + 3599 },
+        owner: { source: 'google:accounts.google.com', subject: '110169484474386276334' },
       },
     });
     const call = platform.calls.filter((c) => c.path === '/tokeninfo').at(-1)!;
@@ -103,13 +104,13 @@ describe('GoogleTokenAuthenticator', () => {
   });
 
   it('makes a lossless account from the whole email with accountFrom: email, so domains cannot collide', async () => {
-    const { login } = setup({ accountFrom: 'email', allowedDomains: [] });
+    const { login } = setup({ accountFrom: 'email', allowedDomains: [], allowAnyAccount: true, accountPrefix: 'g-' });
     const a = accessToken();
     const b = accessToken();
     tokens.set(a, tokeninfo('alice@acme.com'));
     tokens.set(b, tokeninfo('alice@gmail.com'));
     const accounts = await Promise.all([login('x', a), login('x', b)]);
-    expect(accounts.map((r) => r.kind === 'ok' && r.identity.account)).toEqual(['alice_at_acme.com', 'alice_at_gmail.com']);
+    expect(accounts.map((r) => r.kind === 'ok' && r.identity.account)).toEqual(['g-alice_at_acme.com', 'g-alice_at_gmail.com']);
     // `alice_` would give `alice__at_acme.com`, a valid name, but the local part alone is not one.
     const odd = accessToken();
     tokens.set(odd, tokeninfo('alice_@acme.com'));

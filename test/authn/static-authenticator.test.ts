@@ -19,7 +19,7 @@ describe('StaticAuthenticator', () => {
     const { auth, password } = await setup();
     expect(await auth.login('alice', password)).toEqual({
       kind: 'ok',
-      identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } },
+      identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] }, owner: { source: 'static', subject: 'alice' } },
       // Names the password hash (so a refresh token ends when it changes), never the password.
       provenance: { binding: expect.stringMatching(/^[0-9a-f]{32}$/) },
     });

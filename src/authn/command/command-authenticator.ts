@@ -152,6 +152,6 @@ export class CommandAuthenticator implements PasswordAuthenticator {
   }
 
   private ok(user: VerifiedUser): AuthnResult {
-    return { kind: 'ok', identity: { account: user.account, provider: this.type, subject: user.subject, attributes: user.attributes } };
+    return { kind: 'ok', identity: { account: user.account, provider: this.type, subject: user.subject, attributes: user.attributes, owner: { source: `command:${this.config.command[0]}`, subject: user.subject } } };
   }
 }

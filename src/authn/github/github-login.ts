@@ -11,6 +11,9 @@ export class GithubLogin implements CallbackAuthenticator {
   readonly logoUrl: string | undefined;
   private readonly core: OAuth2Core;
   private readonly api: string;
+  /** GitHub users are bound by their numeric id to the GitHub they come from (shared with `github-token` on the same host). */
+  private readonly source: string;
+  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GithubLoginConfig,
@@ -20,6 +23,8 @@ export class GithubLogin implements CallbackAuthenticator {
     this.displayName = config.displayName ?? 'GitHub';
     this.logoUrl = config.logoUrl;
     this.api = config.apiUrl.replace(/\/+$/, '');
+    this.source = `github:${new URL(config.apiUrl).host}`;
+    this.accountPrefix = config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
     const web = config.webUrl.replace(/\/+$/, '');
     const scopes = ['read:user', ...(config.allowedOrgs.length > 0 || config.fetchTeams ? ['read:org'] : [])];
     this.core = new OAuth2Core({
@@ -58,10 +63,12 @@ export class GithubLogin implements CallbackAuthenticator {
     if (user.status === 401) return { kind: 'denied', reason: 'GitHub /user answered 401' };
     const profile = user.body as { login?: unknown; id?: unknown } | undefined;
     if (user.status !== 200 || typeof profile?.login !== 'string') throw new Error(`GitHub /user answered ${user.status}`);
-    const account = deriveAccountName(profile.login, 'lowercase');
+    const derived = deriveAccountName(profile.login, 'lowercase');
+    const account = derived === undefined ? undefined : `${this.config.accountPrefix ?? ''}${derived}`;
     if (!account) return { kind: 'denied', reason: `GitHub login "${profile.login}" does not give a valid account name` };
 
     const attributes: Record<string, unknown> = { login: profile.login, github_id: profile.id ?? null };
+    let member = false;
     if (this.config.allowedOrgs.length > 0 || this.config.fetchTeams) {
       // GitHub pages 30 by default; 100 is its largest page.
       const orgs = await this.core.fetchJson(accessToken, `${this.api}/user/orgs?per_page=100`);
@@ -69,9 +76,16 @@ export class GithubLogin implements CallbackAuthenticator {
       const names = orgs.body.map((o: { login?: unknown }) => String(o.login));
       attributes.orgs = names;
       const allowed = this.config.allowedOrgs.map((o) => o.toLowerCase());
-      if (allowed.length > 0 && !names.some((n) => allowed.includes(n.toLowerCase()))) {
-        return { kind: 'denied', reason: `the GitHub user is not a member of an allowed organisation (${this.config.allowedOrgs.join(', ')})` };
-      }
+      member = names.some((n) => allowed.includes(n.toLowerCase()));
+    }
+    const restricted = this.config.allowedOrgs.length + this.config.allowedUsers.length > 0;
+    if (restricted && !member && !this.allowedUser(profile.login)) {
+      return {
+        kind: 'denied',
+        reason: this.config.allowedOrgs.length > 0
+          ? `the GitHub user is not a member of an allowed organisation (${this.config.allowedOrgs.join(', ')})`
+          : `GitHub user ${profile.login} is not one of allowedUsers`,
+      };
     }
     if (this.config.fetchTeams) {
       const teams = await this.core.fetchJson(accessToken, `${this.api}/user/teams`);
@@ -79,6 +93,11 @@ export class GithubLogin implements CallbackAuthenticator {
         ? teams.body.map((t: { slug?: unknown; organization?: { login?: unknown } }) => `${String(t.organization?.login)}/${String(t.slug)}`)
         : [];
     }
-    return { kind: 'ok', identity: { account, provider: this.type, subject: String(profile.id ?? profile.login), attributes } };
+    const subject = String(profile.id ?? profile.login);
+    return { kind: 'ok', identity: { account, provider: this.type, subject, attributes, owner: { source: this.source, subject } } };
+  }
+
+  private allowedUser(login: string): boolean {
+    return this.config.allowedUsers.some((u) => u.toLowerCase() === login.toLowerCase());
   }
 }

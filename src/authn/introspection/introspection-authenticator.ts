@@ -47,11 +47,15 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
   private readonly now: () => number;
   private readonly pattern: RegExp | undefined;
   private readonly log: Logger;
+  /** The platform its users' account names are bound to: the endpoint without userinfo or query, which may hold secrets. */
+  private readonly source: string;
 
   constructor(
     private readonly config: IntrospectionAuthnConfig,
     private readonly deps: IntrospectionDeps,
   ) {
+    const endpoint = new URL(config.url);
+    this.source = `introspection:${endpoint.origin}${endpoint.pathname}`;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'introspection', dialect: config.dialect });
     this.pattern = config.tokenPattern ? new RegExp(config.tokenPattern) : undefined;
@@ -104,7 +108,9 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
       if (!this.actsFor(username, facts)) return { kind: 'denied', reason: 'the username does not match the token’s user' };
       account = username;
     }
-    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes };
+    // The platform decides which of its users is which account (a SAGE token may act for another
+    // user), so accounts are bound to the platform, not to one subject.
+    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes, owner: { source: this.source } };
     return { kind: 'ok', identity };
   }
 

@@ -56,6 +56,8 @@ export class LdapAuthenticator implements PasswordAuthenticator {
   private readonly budgetMs: number;
   /** The URL without userinfo, safe to log. */
   private readonly endpoint: string;
+  /** The directory this backend reads: its users' accounts are bound to it and their entry DN. */
+  private readonly source: string;
 
   constructor(
     private readonly config: LdapAuthnConfig,
@@ -63,6 +65,7 @@ export class LdapAuthenticator implements PasswordAuthenticator {
   ) {
     const url = new URL(config.url);
     this.endpoint = `${url.protocol}//${url.host}`;
+    this.source = `ldap:${this.endpoint}/${config.baseDn}`;
     this.log = deps.logger.child({ component: 'ldap', ldap: this.endpoint });
     this.budgetMs = config.connectTimeoutMs + 2 * config.timeoutMs;
     const tls: ConnectionOptions = { minVersion: 'TLSv1.2', ...(deps.ca !== undefined ? { ca: deps.ca } : {}) };
@@ -312,7 +315,7 @@ export class LdapAuthenticator implements PasswordAuthenticator {
   }
 
   private ok(user: VerifiedUser): AuthnResult {
-    return { kind: 'ok', identity: { account: user.account, provider: this.type, subject: user.subject, attributes: user.attributes } };
+    return { kind: 'ok', identity: { account: user.account, provider: this.type, subject: user.subject, attributes: user.attributes, owner: { source: this.source, subject: user.subject } } };
   }
 }
 

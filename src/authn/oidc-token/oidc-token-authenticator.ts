@@ -137,7 +137,8 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
       { event: 'oidc_token_login', issuer: payload.iss, subject: payload.sub, account: outcome.account, rule: outcome.rule, claims: outcome.claims, expiresAt },
       'ID token accepted',
     );
-    const identity: Identity = { account: outcome.account, provider: this.type, subject: payload.sub, attributes };
+    // Trust rules map many workloads (subjects) of one issuer to an account: the issuer owns it.
+    const identity: Identity = { account: outcome.account, provider: this.type, subject: payload.sub, attributes, owner: { source: `oidc-token:${String(payload.iss)}` } };
     return { kind: 'ok', identity };
   }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loginLogoUrl } from '../login-logo.js';
+import { openSignupShape, requireRestriction } from '../../accounts/open-signup.js';
 
 const common = {
   /** URL slug of this provider (`/login/<name>`). Default: the type. */
@@ -35,17 +36,26 @@ function checkClientAuthentication(config: { clientAuthentication: string; clien
   }
 }
 
-/** `type: google`: Google accounts through OIDC discovery, optionally limited to Workspace domains. */
-export const googleLoginSchema = z.strictObject({
+/**
+ * `type: google`: Google accounts through OIDC discovery, limited to Workspace domains unless
+ * `allowAnyAccount` (with an `accountPrefix`) says any Google account may sign in.
+ */
+export const googleLoginSchema = z
+  .strictObject({
   type: z.literal('google'),
   ...common,
   /** Issuer for discovery. Default https://accounts.google.com (tests point it elsewhere). */
   issuer: z.url().default('https://accounts.google.com'),
-  /** Only accounts of these Workspace domains (`hd` claim) may log in. Default: any verified account. */
+  /** Only accounts of these Workspace domains (`hd` claim) may log in. Required unless `allowAnyAccount`. */
   allowedDomains: z.array(z.string()).default([]),
   /** How the account name is derived from the e-mail address. Default `email-local-part`. */
   accountTransform: z.enum(['email-local-part', 'lowercase']).default('email-local-part'),
-}).superRefine(checkClientAuthentication);
+  ...openSignupShape,
+  })
+  .superRefine((config, ctx) => {
+    checkClientAuthentication(config, ctx);
+    requireRestriction(config, config.allowedDomains.length > 0, 'every Google account on the internet', 'allowedDomains', ctx);
+  });
 
 /** `type: oidc`: any OpenID Connect issuer (Keycloak, Entra ID, GitLab, Dex...). */
 export const oidcLoginSchema = z.strictObject({

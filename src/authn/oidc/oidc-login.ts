@@ -13,6 +13,12 @@ export class OidcLogin implements CallbackAuthenticator {
   readonly displayName: string;
   readonly logoUrl: string | undefined;
   private readonly core: OAuth2Core;
+  /**
+   * Users are bound by `sub` to the issuer's host for Google (so the Google login and the
+   * `google-token` backend share accounts) and to this provider for other issuers.
+   */
+  private readonly source: string;
+  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GoogleLoginConfig | OidcLoginConfig,
@@ -23,6 +29,8 @@ export class OidcLogin implements CallbackAuthenticator {
     this.displayName = config.displayName ?? (config.type === 'google' ? 'Google' : this.name);
     this.logoUrl = config.logoUrl;
     const google = config.type === 'google';
+    this.source = google ? `google:${new URL(config.issuer).host}` : `login:${this.name}`;
+    this.accountPrefix = google && config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
     this.core = new OAuth2Core({
       server: { kind: 'discovery', issuer: config.issuer },
       clientId: config.clientId,
@@ -53,9 +61,9 @@ export class OidcLogin implements CallbackAuthenticator {
       if (domains.length > 0 && !domains.includes(String(claims.hd ?? ''))) {
         return { kind: 'denied', reason: `the Google account is not in an allowed domain (${domains.join(', ')})` };
       }
-      const account = deriveAccountName(claims.email, this.config.accountTransform);
-      if (!account) return { kind: 'denied', reason: `"${claims.email}" does not give a valid account name` };
-      return ok(account, this.type, sub, { email: claims.email, hd: claims.hd ?? null });
+      const derived = deriveAccountName(claims.email, this.config.accountTransform);
+      if (!derived) return { kind: 'denied', reason: `"${claims.email}" does not give a valid account name` };
+      return this.ok(`${this.config.accountPrefix ?? ''}${derived}`, sub, { email: claims.email, hd: claims.hd ?? null });
     }
     const raw = claims[this.config.accountClaim];
     if (typeof raw !== 'string') return { kind: 'denied', reason: `neither the ID token nor UserInfo has a "${this.config.accountClaim}" claim` };
@@ -64,7 +72,11 @@ export class OidcLogin implements CallbackAuthenticator {
     const account = deriveAccountName(raw, this.config.accountTransform);
     if (!account) return { kind: 'denied', reason: `"${raw}" does not give a valid account name` };
     const groups = claims[this.config.groupsClaim];
-    return ok(account, this.type, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
+    return this.ok(account, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
+  }
+
+  private ok(account: string, subject: string, attributes: Record<string, unknown>): AuthnResult {
+    return { kind: 'ok', identity: { account, provider: this.type, subject, attributes, owner: { source: this.source, subject } } };
   }
 
   /** The claims this login reads. */
@@ -88,8 +100,4 @@ export class OidcLogin implements CallbackAuthenticator {
 /** `email_verified` as a boolean, or the string some providers send. */
 function isTrue(value: unknown): boolean {
   return value === true || value === 'true';
-}
-
-function ok(account: string, provider: string, subject: string, attributes: Record<string, unknown>): AuthnResult {
-  return { kind: 'ok', identity: { account, provider, subject, attributes } };
 }

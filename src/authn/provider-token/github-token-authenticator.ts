@@ -34,6 +34,10 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
   private readonly apiUrl: string;
   private readonly needOrgs: boolean;
   private readonly allowedOrgs: ReadonlySet<string>;
+  private readonly allowedUsers: ReadonlySet<string>;
+  /** GitHub users are bound by their numeric id to the GitHub they come from (shared with the GitHub login on the same host). */
+  private readonly source: string;
+  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GithubTokenAuthnConfig,
@@ -42,6 +46,9 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
     this.apiUrl = config.apiUrl.replace(/\/+$/, '');
     this.verifier = new ProviderTokenVerifier({ type: this.type, endpoint: this.apiUrl, config }, deps);
     this.allowedOrgs = new Set(config.allowedOrgs.map((o) => o.toLowerCase()));
+    this.allowedUsers = new Set(config.allowedUsers.map((u) => u.toLowerCase()));
+    this.source = `github:${new URL(config.apiUrl).host}`;
+    this.accountPrefix = config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
     this.needOrgs = config.fetchOrgs || this.allowedOrgs.size > 0;
   }
 
@@ -69,18 +76,22 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
   /** Policy (name grammar, username, organisations), applied to GitHub's facts on every login. */
   private judge(username: string, facts: GithubFacts): AuthnResult {
     const { id, login, orgs } = facts;
-    const account = login.toLowerCase();
+    const account = `${this.config.accountPrefix ?? ''}${login.toLowerCase()}`;
     // Enterprise Managed Users' logins end in `_shortcode`, which the grammar allows.
     if (!isRepositoryPathComponent(account)) return { kind: 'denied', reason: `GitHub login ${JSON.stringify(login.slice(0, 100))} is not a valid registry name` };
-    if (this.config.usernamePolicy === 'match' && username.toLowerCase() !== account) {
+    if (this.config.usernamePolicy === 'match' && ![login.toLowerCase(), account].includes(username.toLowerCase())) {
       return { kind: 'denied', reason: `the username ${JSON.stringify(username.slice(0, 100))} is not the token's GitHub login ${JSON.stringify(login)}` };
     }
-    if (this.allowedOrgs.size > 0 && !(orgs ?? []).some((o) => this.allowedOrgs.has(o))) {
+    const listed = this.allowedUsers.has(login.toLowerCase());
+    if (this.allowedUsers.size > 0 && this.allowedOrgs.size === 0 && !listed) {
+      return { kind: 'denied', reason: `GitHub user ${login} is not one of allowedUsers` };
+    }
+    if (this.allowedOrgs.size > 0 && !listed && !(orgs ?? []).some((o) => this.allowedOrgs.has(o))) {
       return { kind: 'denied', reason: `GitHub user ${login} is in none of the allowed organisations (${[...this.allowedOrgs].join(', ')})` };
     }
     const attributes: Record<string, unknown> = { github_id: id, login };
     if (orgs !== undefined) attributes.orgs = orgs;
-    const identity: Identity = { account, provider: this.type, subject: String(id), attributes };
+    const identity: Identity = { account, provider: this.type, subject: String(id), attributes, owner: { source: this.source, subject: String(id) } };
     return { kind: 'ok', identity };
   }
 

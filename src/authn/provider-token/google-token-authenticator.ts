@@ -33,11 +33,15 @@ const tokeninfoSchema = z.looseObject({
  * Google access tokens as passwords, checked with tokeninfo: issued to a configured client, with
  * a verified email in an allowed domain. The account comes from the email.
  */
+/** Google accounts are bound by their `sub` to Google itself, the same source as the Google browser login. */
+export const GOOGLE_SOURCE = 'google:accounts.google.com';
+
 export class GoogleTokenAuthenticator implements PasswordAuthenticator {
   readonly type = 'google-token';
   // No refresh(): revoking the token at Google must end access, and a Wharf refresh token would outlive it.
   private readonly verifier: ProviderTokenVerifier<GoogleFacts>;
   private readonly allowedDomains: ReadonlySet<string>;
+  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GoogleTokenAuthnConfig,
@@ -45,6 +49,7 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
   ) {
     this.verifier = new ProviderTokenVerifier({ type: this.type, endpoint: config.tokeninfoUrl, config }, deps);
     this.allowedDomains = new Set(config.allowedDomains.map((d) => d.toLowerCase()));
+    this.accountPrefix = config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: GOOGLE_SOURCE } : undefined;
   }
 
   circuitState() {
@@ -79,7 +84,7 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
     if (this.allowedDomains.size > 0 && !this.allowedDomains.has(domain)) {
       return { kind: 'denied', reason: `domain ${domain} is not one of allowedDomains (${[...this.allowedDomains].join(', ')})` };
     }
-    const account = this.config.accountFrom === 'email' ? `${local}_at_${emailDomain}` : local;
+    const account = `${this.config.accountPrefix ?? ''}${this.config.accountFrom === 'email' ? `${local}_at_${emailDomain}` : local}`;
     if (!isRepositoryPathComponent(local) || !isRepositoryPathComponent(account)) {
       return { kind: 'denied', reason: `no valid registry account can be made from ${facts.email} (${this.config.accountFrom})` };
     }
@@ -90,7 +95,8 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
     if (facts.sub !== undefined) attributes.google_sub = facts.sub;
     if (facts.hd !== undefined) attributes.hd = facts.hd;
     if (expiresAt !== undefined) attributes.expiresAt = expiresAt;
-    const identity: Identity = { account, provider: this.type, subject: facts.sub ?? facts.email, attributes };
+    const subject = facts.sub ?? facts.email;
+    const identity: Identity = { account, provider: this.type, subject, attributes, owner: { source: GOOGLE_SOURCE, subject } };
     return { kind: 'ok', identity };
   }
 

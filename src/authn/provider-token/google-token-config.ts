@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { openSignupShape, requireRestriction } from '../../accounts/open-signup.js';
 import { providerTokenCommonShape } from './provider-token-config.js';
 
 /**
@@ -24,9 +25,11 @@ export const googleTokenAuthnSchema = z
     accountFrom: z.enum(['email-local-part', 'email']).default('email-local-part'),
     /** `any` (default, the `oauth2accesstoken` convention): any docker username. `match`: the username must be the account or the email (case-insensitive). */
     usernamePolicy: z.enum(['match', 'any']).default('any'),
+    ...openSignupShape,
     ...providerTokenCommonShape,
   })
   .superRefine((config, ctx) => {
+    requireRestriction(config, config.allowedDomains.length > 0, 'every Google account with a token for the client', 'allowedDomains', ctx);
     // alice@acme.com and alice@gmail.com would both be `alice`.
     if (config.accountFrom === 'email-local-part' && config.allowedDomains.length !== 1) {
       ctx.addIssue({

@@ -67,6 +67,10 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     return (await this.deps.cache.get(this.verifiedKey(username, password, user.passwordHash))) ? this.ok(username, user.passwordHash) : undefined;
   }
 
+  configuredIdentities(): Identity[] {
+    return Object.keys(this.config.users).map((u) => this.identity(u));
+  }
+
   /** The user as configured now, while the password hash is the one the login was checked against. */
   async refresh(identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
     const user = this.user(identity.account);
@@ -89,7 +93,7 @@ export class StaticAuthenticator implements PasswordAuthenticator {
 
   private identity(username: string): Identity {
     const attributes = this.config.users[username]?.attributes ?? {};
-    return { account: username, provider: this.type, subject: username, attributes };
+    return { account: username, provider: this.type, subject: username, attributes, owner: { source: 'static', subject: username } };
   }
 
   /** Names the password hash a login was checked against, so a password change ends refresh tokens; reveals nothing of it. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isRepositoryPathComponent } from '../../domain/scope.js';
 
 /** One static user. */
 export const staticUserSchema = z.strictObject({
@@ -9,12 +10,20 @@ export const staticUserSchema = z.strictObject({
 });
 
 /** `type: static`: users with bcrypt password hashes in the config file. */
-export const staticAuthnSchema = z.strictObject({
+export const staticAuthnSchema = z
+  .strictObject({
   type: z.literal('static'),
-  /** Map of username to user. */
-  users: z.record(z.string().min(1).max(255), staticUserSchema).default({}),
+  /** Map of username to user; each name is the account, so it must be a valid registry name (a lower-case path component). */
+  users: z.record(z.string(), staticUserSchema).default({}),
   /** How long a successful bcrypt check is remembered (keyed hash of the credentials). Default 60 s; 0 disables. */
   verifiedCacheSeconds: z.number().int().min(0).max(3600).default(60),
-});
+  })
+  .superRefine((config, ctx) => {
+    for (const name of Object.keys(config.users)) {
+      if (!isRepositoryPathComponent(name)) {
+        ctx.addIssue({ code: 'custom', path: ['users', name], message: 'a user name is an account and must be a lower-case registry name: letters and digits joined by single ".", "_", "__" or "-"' });
+      }
+    }
+  });
 
 export type StaticAuthnConfig = z.infer<typeof staticAuthnSchema>;

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthnResult } from '../../authn/authenticator.js';
 import type { CredentialStore } from '../../authn/credential/credential-store.js';
+import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions, Session } from '../../flows/browser-sessions.js';
 import { html, page, type SafeHtml } from '../pages/html.js';
 import { currentSession, redirectToLogin, sameSecret } from '../session-cookies.js';
@@ -12,6 +14,8 @@ export interface AccountRouteOptions {
   registryHost: string;
   defaultDays: number;
   maxDays: number;
+  /** Account grammar and binding: a session made before its name was unbound and claimed by another method lists, makes and revokes nothing. */
+  admit: (identity: Identity) => Promise<AuthnResult>;
 }
 
 const date = (ms: number | undefined) => (ms === undefined ? 'never' : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC');
@@ -44,6 +48,12 @@ ${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">
     const current = await currentSession(request, sessions);
     if (!current) {
       void redirectToLogin(request, reply);
+      return undefined;
+    }
+    const admitted = await options.admit(current.session.identity);
+    if (admitted.kind !== 'ok') {
+      const message = admitted.kind === 'denied' && admitted.message ? admitted.message : 'Refused.';
+      void reply.status(403).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page('Refused', html`<p class="error" role="alert">${message}</p>`));
       return undefined;
     }
     return current.session;

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthnResult } from '../../authn/authenticator.js';
 import type { CredentialStore } from '../../authn/credential/credential-store.js';
+import type { Identity } from '../../domain/identity.js';
 import { InvalidRequestError, UnsupportedGrantTypeError } from '../../domain/errors.js';
 import type { BrowserSessions, Session } from '../../flows/browser-sessions.js';
 import type { DeviceFlow, DeviceGrant } from '../../flows/device-flow.js';
@@ -17,6 +19,8 @@ export interface DeviceRouteOptions {
   publicUrl: string;
   /** Lifetime of credentials handed to devices, in days. */
   credentialDays: number;
+  /** Account grammar and binding, checked again on approval: the session may predate an unbind and another's claim. */
+  admit: (identity: Identity) => Promise<AuthnResult>;
 }
 
 function form(request: FastifyRequest): Record<string, unknown> {
@@ -138,6 +142,13 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     const body = request.body as Record<string, unknown>;
     if (!sameSecret(body.csrf, session.csrf)) return htmlReply(reply, 403, 'Refused', html`<p class="error">This form has expired. <a href="/device">Start again</a>.</p>`, session);
     const approve = body.decision === 'approve';
+    if (approve) {
+      const admitted = await options.admit(session.identity);
+      if (admitted.kind !== 'ok') {
+        request.log.info({ event: 'device_refused', account: session.identity.account, reason: admitted.kind === 'denied' ? admitted.reason : 'refused' }, 'device approval refused');
+        return htmlReply(reply, 403, 'Refused', html`<p class="error" role="alert">${admitted.kind === 'denied' && admitted.message ? admitted.message : 'Refused.'}</p>`, session);
+      }
+    }
     const code = typeof body.user_code === 'string' ? body.user_code.slice(0, 20) : '';
     const done = await flow.decide(code, approve ? { approve: true, identity: session.identity, ...(session.upstream ? { upstream: session.upstream } : {}) } : { approve: false });
     request.log.info({ event: approve ? 'device_approved' : 'device_denied', account: session.identity.account, found: done }, 'device login decided');

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
-import type { CallbackAuthenticator } from '../../authn/authenticator.js';
+import type { AuthnResult, CallbackAuthenticator } from '../../authn/authenticator.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
+import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';
 import { html, page } from '../pages/html.js';
 import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, sameSecret, signedCookie } from '../session-cookies.js';
@@ -13,6 +14,8 @@ export interface LoginRouteOptions {
   sessionSeconds: number;
   /** Seals the provider's access token into the session when credentials are to be re-checked. */
   sealUpstream: (provider: string, token: string | undefined) => { provider: string; sealed: string } | undefined;
+  /** Account grammar and binding: an account another sign-in method owns gets no session. */
+  admit: (identity: Identity) => Promise<AuthnResult>;
 }
 
 /**
@@ -93,6 +96,11 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
       const reason = result.kind === 'denied' ? result.reason : 'not recognised';
       request.log.info({ event: 'login_refused', provider: provider.name, reason }, 'login refused');
       return fail(403, `Sign-in refused: ${reason}.`);
+    }
+    const admitted = await options.admit(result.identity);
+    if (admitted.kind !== 'ok') {
+      request.log.info({ event: 'login_refused', provider: provider.name, reason: admitted.kind === 'denied' ? admitted.reason : 'refused' }, 'login refused');
+      return fail(403, admitted.kind === 'denied' && admitted.message ? admitted.message : 'Sign-in refused.');
     }
     const { id } = await sessions.create(result.identity, options.sealUpstream(provider.name, result.upstreamToken));
     request.log.info({ event: 'login', provider: provider.name, account: result.identity.account }, 'browser login');

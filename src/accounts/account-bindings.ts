@@ -1,0 +1,102 @@
+import { LRUCache } from 'lru-cache';
+import type { AccountOwner } from '../domain/identity.js';
+import type { Store } from '../store/store.js';
+
+/** Store key prefix of bindings; the account name follows (names are not secrets, and `list` needs them). */
+export const BINDING_PREFIX = 'account:';
+
+/**
+ * How long a binding that matched is trusted in process without asking the store again. A token
+ * request for an already proven credential must not pay a store round trip; the price is that an
+ * `unbind` in another process takes up to this long to reach a running server.
+ */
+export const BINDING_MEMO_MS = 10_000;
+
+/** One account's owner and when the claim was recorded. */
+export interface AccountBinding extends AccountOwner {
+  readonly account: string;
+  /** Milliseconds since the epoch. */
+  readonly boundAt: number;
+}
+
+/** The outcome of a claim: the name is the claimant's (now or already), or another owner has it. */
+export type ClaimResult = { readonly kind: 'owned' } | { readonly kind: 'conflict'; readonly owner: AccountBinding };
+
+/** Options of the bindings. */
+export interface AccountBindingsOptions {
+  /** Clock for `boundAt` and the memo. Default Date.now. */
+  now?: () => number;
+  /** How long a matching binding is memoised in process. Default BINDING_MEMO_MS. */
+  memoMs?: number;
+}
+
+/**
+ * Account name → the identity source that first used it, kept in the store so it survives
+ * restarts and is shared by every replica. The first claim wins atomically (`putIfAbsent`); a
+ * claim by another source (or another subject of a source that binds subjects) is a conflict.
+ */
+export class AccountBindings {
+  private readonly clock: () => number;
+  /** Account → owner key of a binding seen to match, for `memoMs`. Only matches are remembered. */
+  private readonly memo: LRUCache<string, string>;
+
+  constructor(
+    private readonly store: Store,
+    options: AccountBindingsOptions = {},
+  ) {
+    this.clock = options.now ?? Date.now;
+    const now = options.now;
+    this.memo = new LRUCache<string, string>({
+      max: 10_000,
+      ttl: options.memoMs ?? BINDING_MEMO_MS,
+      ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
+    });
+  }
+
+  /** Claims `account` for `owner`, or reports who owns it. Throws TemporarilyUnavailableError when the store cannot answer. */
+  async claim(account: string, owner: AccountOwner): Promise<ClaimResult> {
+    const key = ownerKey(owner);
+    if (this.memo.get(account) === key) return { kind: 'owned' };
+    const record: AccountBinding = { account, source: owner.source, ...(owner.subject !== undefined ? { subject: owner.subject } : {}), boundAt: this.clock() };
+    const { value } = await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(record));
+    const current = parseBinding(account, value);
+    if (!current || ownerKey(current) !== key) {
+      return { kind: 'conflict', owner: current ?? { account, source: 'unreadable binding', boundAt: 0 } };
+    }
+    this.memo.set(account, key);
+    return { kind: 'owned' };
+  }
+
+  /** The binding of `account`, if any. */
+  async get(account: string): Promise<AccountBinding | undefined> {
+    const value = await this.store.get(BINDING_PREFIX + account);
+    return value === undefined ? undefined : parseBinding(account, value);
+  }
+
+  /** Every binding, in account order (at most `limit`). */
+  async list(limit = 10_000): Promise<AccountBinding[]> {
+    const entries = await this.store.list(BINDING_PREFIX, limit);
+    return entries.flatMap(({ key, value }) => parseBinding(key.slice(BINDING_PREFIX.length), value) ?? []);
+  }
+
+  /** Frees `account` for the next source that uses it; true when it was bound. */
+  async unbind(account: string): Promise<boolean> {
+    this.memo.delete(account);
+    return this.store.delete(BINDING_PREFIX + account);
+  }
+}
+
+/** Owners compare by source and, where the source binds subjects, subject. */
+function ownerKey(owner: AccountOwner): string {
+  return JSON.stringify([owner.source, owner.subject ?? null]);
+}
+
+function parseBinding(account: string, value: string): AccountBinding | undefined {
+  try {
+    const parsed = JSON.parse(value) as Partial<AccountBinding>;
+    if (typeof parsed.source !== 'string') return undefined;
+    return { account, source: parsed.source, ...(typeof parsed.subject === 'string' ? { subject: parsed.subject } : {}), boundAt: typeof parsed.boundAt === 'number' ? parsed.boundAt : 0 };
+  } catch {
+    return undefined;
+  }
+}

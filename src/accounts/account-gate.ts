@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import { isRepositoryPathComponent } from '../domain/scope.js';
+import { ownerOf, type Identity } from '../domain/identity.js';
+import type { AccountBindings } from './account-bindings.js';
+
+/** An account-name prefix that one identity source reserved (`allowAnyAccount` providers). */
+export interface ReservedPrefix {
+  /** What the reserving source puts before its account names (`gh-`). */
+  readonly prefix: string;
+  /** The only source whose identities may have names starting with `prefix`. */
+  readonly source: string;
+}
+
+/** Whether an identity may act as its account; `message` is safe and meant for the user. */
+export type Admission = { readonly kind: 'ok' } | { readonly kind: 'refused'; readonly message: string };
+
+/**
+ * The one place every identity passes before anything is issued for it: its account must be a
+ * repository path component (ACL rules put it in `${account}/*`, so `alice/mallory` would reach
+ * into alice's namespace), must not start with a prefix another source reserved, and must be
+ * bound to the identity's source (claimed on first use).
+ */
+export class AccountGate {
+  constructor(
+    private readonly bindings: AccountBindings,
+    private readonly options: { readonly reserved: readonly ReservedPrefix[]; readonly logger: Logger },
+  ) {}
+
+  async admit(identity: Identity): Promise<Admission> {
+    const { account } = identity;
+    if (!isRepositoryPathComponent(account)) {
+      return {
+        kind: 'refused',
+        message: `the ${identity.provider} account name ${JSON.stringify(account.slice(0, 100))} is not a valid registry name (lower-case letters and digits, joined by single ".", "_", "__" or "-"); ask an administrator`,
+      };
+    }
+    const owner = ownerOf(identity);
+    const reserved = this.options.reserved.find((r) => account.startsWith(r.prefix) && r.source !== owner.source);
+    if (reserved) {
+      this.conflict(account, owner.source, reserved.source, 'reserved prefix');
+      return { kind: 'refused', message: conflictMessage(account) };
+    }
+    const claim = await this.bindings.claim(account, owner);
+    if (claim.kind === 'conflict') {
+      this.conflict(account, owner.source, claim.owner.source, 'bound');
+      return { kind: 'refused', message: conflictMessage(account) };
+    }
+    return { kind: 'ok' };
+  }
+
+  private conflict(account: string, source: string, ownerSource: string, why: string): void {
+    this.options.logger.warn({ event: 'account_conflict', account, source, ownerSource, why }, 'account name claimed by another sign-in method');
+  }
+}
+
+/** What the user is told when another source owns the name. */
+export function conflictMessage(account: string): string {
+  return `account "${account}" belongs to another sign-in method; ask an administrator`;
+}
