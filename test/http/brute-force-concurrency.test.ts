@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import type { FastifyInstance } from 'fastify';
@@ -17,7 +18,7 @@ import { startRedis, type RedisHandle } from '../support/redis.js';
 const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
 
 async function appFor(config: ConfigInput, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; services: Services }> {
-  const services = createServices(parseConfig(config, env), { logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32), env });
+  const services = createServices(parseConfig(config, env), { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32), env });
   return { app: await buildApp(services), services };
 }
 

@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   const keys = await loadKeys({ generatedDir: keysDir, algorithm: 'ES256', kidFormat: 'libtrust' });
   const sink = new Writable({ write: (chunk: Buffer, _enc, done) => void (logLines.push(...chunk.toString().split('\n').filter(Boolean)), done()) });
   const logger = createLogger('info', sink);
-  const services = createServices(config, { logger, keys: keys.store, hashKey: randomBytes(32), env: { WHARF_GITHUB_CLIENT_SECRET: github.clientSecret } });
+  const services = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), env: { WHARF_GITHUB_CLIENT_SECRET: github.clientSecret } });
   app = await buildApp(services);
 });
 

@@ -1,3 +1,4 @@
+import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ describe('server.trustProxy', () => {
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
     const config = parseConfig({ server: { trustProxy }, authn: [{ type: 'static', users: {} }] }, {});
-    app = await buildApp(createServices(config, { logger, keys: (await testKeys()).store, hashKey: randomBytes(32) }));
+    app = await buildApp(createServices(config, { store: tempStore(), logger, keys: (await testKeys()).store, hashKey: randomBytes(32) }));
     const res = await app.inject({
       method: 'GET',
       url: '/token?service=registry',
