@@ -45,6 +45,13 @@ export const storeSchema = z.discriminatedUnion('type', [
     /** Directory of the embedded database (LMDB). Default `dataDir/state`. */
     path: z.string().min(1).optional(),
   }),
+  z.strictObject({
+    type: z.literal('redis'),
+    /** URL as for the Redis cache. Redis must run with `appendonly yes` and `maxmemory-policy noeviction` (checked at start; `/readyz` says degraded otherwise). */
+    url: z.string().regex(/^(rediss?|redis-sentinel|redis-cluster):\/\//, 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'),
+    /** Prefix of every key. Default `wharf:` (records already in a Redis cache under it keep working). */
+    keyPrefix: z.string().default('wharf:'),
+  }),
 ]);
 
 /** The whole configuration; every field has its default beside it. */
