@@ -3,7 +3,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Socket } from 'node:net';
 import { errorBody } from './http/error-body.js';
-import { clientErrorBody, errorHandler } from './http/error-handler.js';
+import { clientErrorBody, errorHandler, pageErrorHandler } from './http/error-handler.js';
 import { publicUrl as publicUrlOf } from './config/public-url.js';
 import { accountRoutes } from './http/routes/account.js';
 import { adminRoutes } from './http/routes/admin.js';
@@ -92,6 +92,7 @@ function requestLoggers(): NonNullable<FastifyServerOptions['childLoggerFactory'
 async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { deps: Services; publicUrl: string }): Promise<void> {
   const federation = deps.config.federation;
   const credentialDays = Math.min(federation.credentials.defaultDays, federation.credentials.maxDays);
+  pages.setErrorHandler(pageErrorHandler);
   await pages.register(cookie, { secret: deps.cookieSecret });
   await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream });
   await pages.register(accountRoutes, {

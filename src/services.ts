@@ -38,6 +38,7 @@ import type { KeyRotation } from './tokens/key-files.js';
 import type { KeyStore } from './tokens/keys.js';
 import { TokenMinter } from './tokens/minter.js';
 import { createStore } from './store/create-store.js';
+import { StartLimiter } from './flows/start-limiter.js';
 import type { Store } from './store/store.js';
 
 /** Everything `buildApp` needs, built from a validated config. */
@@ -103,7 +104,20 @@ export function createCache(config: Config['cache'], logger: Logger, now?: () =>
     logger.child({ component: 'cache' }),
   );
   // The entries every token request reads stay in process for up to a second.
-  return new LocalFirstCache(shared, { prefixes: ['intro:', 'authz:', 'gen:', 'static:'], ttlMs: 1000 });
+  return new LocalFirstCache(shared, { prefixes: ['intro:', 'authz:', 'static:'], ttlMs: 1000 });
+}
+
+/** Most pending browser logins held in process (about 300 bytes each). */
+const PENDING_LOGINS_IN_PROCESS = 10_000;
+
+/**
+ * Where pending browser logins live. In process: an LRU of their own, so a flood of unauthenticated
+ * `/login/:name` requests evicts only other pending logins, never a cached decision (durable records
+ * are in the store). With Redis: the shared cache (any replica may serve the callback), each entry
+ * gone after 600 s and bounded by the per-address start limit.
+ */
+function createPendingLoginSpace(config: Config['cache'], cache: Cache, now: () => number): Cache {
+  return config.type === 'redis' ? cache : new MemoryCache({ maxEntries: PENDING_LOGINS_IN_PROCESS, now });
 }
 
 /** Wires the services; shared by `main` and the tests, so both run the same graph. */
@@ -119,7 +133,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
   const backends = config.authn.map((c, i) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }));
   const federation = config.federation;
-  const credentials = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
+  const credentials = new CredentialStore({ store, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
   const loginProviders = federation.providers.map((p) => createLoginProvider(p, inputs.env ?? {}));
   const box = new SealedBox(hashKey);
   const revalidation: CredentialRevalidation | undefined =
@@ -145,9 +159,18 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     new CredentialAuthenticator(credentials, revalidation),
     ...backends,
   ]);
-  const sessions = new BrowserSessions(cache, hashKey, federation.sessionHours * 3600, now);
-  const deviceFlow = new DeviceFlow({ cache, hashKey, ...federation.device, now });
-  const generations = new AccountGenerations(cache, hashKey);
+  const startLimiter = (what: string, perAddress: number, total?: number) => new StartLimiter({ cache, hashKey, what, perAddress, total, windowSeconds: 600, now });
+  const sessions = new BrowserSessions({
+    store,
+    pending: createPendingLoginSpace(config.cache, cache, now),
+    limiter: startLimiter('browser logins', federation.loginStartsPerIp),
+    hashKey,
+    sessionSeconds: federation.sessionHours * 3600,
+    now,
+  });
+  const { maxStartsPerIp, maxStartsTotal, ...device } = federation.device;
+  const deviceFlow = new DeviceFlow({ store, hashKey, ...device, limiter: startLimiter('device logins', maxStartsPerIp, maxStartsTotal), now });
+  const generations = new AccountGenerations(store, hashKey, { now });
   const acl = new StaticAclAuthorizer(config.authz.acl, config.authz.webhook ? [] : DEFAULT_ACL_RULES);
   const remote = config.authz.webhook
     ? createRemoteAuthorizer(config.authz.webhook, { cache, hashKey, logger, env: inputs.env ?? {}, generation: (a) => generations.current(a), now, upstreamObserver })
@@ -259,6 +282,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     async start() {
       sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
+      for (const warning of (await store.health()).warnings) logger.warn({ event: 'store_at_risk', warning }, 'the state store may lose records');
       if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {
         channel = await subscribeInvalidations(
@@ -268,6 +292,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
           logger.child({ component: 'invalidation' }),
           (keys) => {
             localLayer?.forgetLocal(keys);
+            generations.forgetLocal(keys);
             tokens.forgetAnswers();
           },
         );

@@ -1,7 +1,8 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { TooManyRequestsError, WharfError } from '../domain/errors.js';
 import { errorBody } from './error-body.js';
+import { html, page } from './pages/html.js';
 
 // Messages for fastify's own 4xx errors; theirs can echo request bytes back.
 const CLIENT_ERROR_MESSAGES: Record<number, string> = {
@@ -45,3 +46,22 @@ export const errorHandler = fp(async (app: FastifyInstance, options: { basicReal
     reply.status(404).send(errorBody('not_found', 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`));
   });
 });
+
+/** Routes among the pages that answer JSON (the device CLI's endpoints). */
+const JSON_PAGE_ROUTES = ['/device/code', '/device/token'];
+
+/**
+ * For the browser pages: a refusal (429) or an outage (503) is a page a person can read, with the
+ * same status and `Retry-After`, instead of JSON; everything else goes on to the one error handler.
+ */
+export function pageErrorHandler(err: FastifyError | WharfError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0]!;
+  if (!(err instanceof WharfError) || (err.status !== 429 && err.status !== 503) || JSON_PAGE_ROUTES.includes(path)) throw err;
+  if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
+  if (err.status >= 500) request.log.error({ err }, 'request failed');
+  const [title, text] =
+    err.status === 429
+      ? ['Too many attempts', 'Too many sign-ins were started from your address. Wait a few minutes, then try again.']
+      : ['Temporarily unavailable', 'Wharf could not record this change, so nothing was changed. Try again in a moment.'];
+  return reply.status(err.status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(title, html`<p class="error" role="alert">${text}</p>`));
+}

@@ -2,16 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CredentialAuthenticator } from '../../src/authn/credential/credential-authenticator.js';
 import { CredentialStore } from '../../src/authn/credential/credential-store.js';
-import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { deriveAccountName } from '../../src/domain/account-name.js';
+import { tempStore } from '../support/store.js';
 
 const alice = { account: 'alice', provider: 'github', subject: '1', attributes: { orgs: ['acme'] } };
 
 function setup(maxDays = 90) {
   let now = 1_800_000_000_000;
-  const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
-  const store = new CredentialStore({ cache, hashKey: randomBytes(32), maxLifetimeSeconds: maxDays * 86_400, now: () => now });
-  return { store, cache, auth: new CredentialAuthenticator(store), advance: (ms: number) => void (now += ms) };
+  const records = tempStore(() => now);
+  const store = new CredentialStore({ store: records, hashKey: randomBytes(32), maxLifetimeSeconds: maxDays * 86_400, now: () => now });
+  return { store, records, auth: new CredentialAuthenticator(store), advance: (ms: number) => void (now += ms) };
 }
 
 describe('CredentialStore and CredentialAuthenticator', () => {
@@ -44,10 +44,11 @@ describe('CredentialStore and CredentialAuthenticator', () => {
   });
 
   it('caps lifetimes at the maximum and stores no secret', async () => {
-    const { store, cache } = setup(1);
+    const { store, records } = setup(1);
     const { secret, record } = await store.create(alice, { label: 'x', lifetimeSeconds: 30 * 86_400, source: 'browser' });
     expect(record.expiresAt - record.createdAt).toBe(86_400_000);
-    const dump = JSON.stringify([...(cache as unknown as { lru: { entries(): Iterable<unknown> } }).lru.entries()]);
+    const dump = JSON.stringify(await records.list(''));
+    expect(dump).toContain(record.id);
     expect(dump).not.toContain(secret);
     expect(dump).not.toContain(secret.slice(9, 30));
   });

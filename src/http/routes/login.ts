@@ -33,7 +33,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.get('/login/:name', async (request, reply) => {
     const provider = byName.get((request.params as { name: string }).name);
     if (!provider) return reply.status(404).type('text/html; charset=utf-8').send(page('Unknown provider', html`<p class="error">There is no such sign-in provider. <a href="/login">Choose one</a>.</p>`));
-    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to));
+    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to), request.ip);
     // The state also goes into a cookie, so the callback must come back to the browser that started it.
     reply.setCookie(LOGIN_COOKIE, pending.state, cookieOptions(secure, 600));
     return reply.redirect(await provider.loginUrl(redirectUri(provider), pending));
