@@ -282,6 +282,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     async start() {
       sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
+      // Requests that need the store answer 503 until it is connected; wait for it here, briefly.
+      await store.ready?.().catch((err: unknown) => logger.error({ event: 'store_unreachable', err: err instanceof Error ? err.message : String(err) }, 'the state store is unreachable; requests that need it answer 503'));
       for (const warning of (await store.health()).warnings) logger.warn({ event: 'store_at_risk', warning }, 'the state store may lose records');
       if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {
