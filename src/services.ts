@@ -130,7 +130,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const cache = new InstrumentedCache(backing, metrics.cacheLookups);
   const store = inputs.store ?? createStore(config, now);
   const upstreamObserver = metrics.observeUpstream;
-  const refreshTokens = new RefreshTokenStore({ cache, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
+  const refreshTokens = new RefreshTokenStore({ store, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
   const backends = config.authn.map((c, i) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }));
   const federation = config.federation;
   const credentials = new CredentialStore({ store, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
@@ -155,7 +155,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const sealUpstream = (provider: string, token: string | undefined) =>
     revalidation && token && loginProviders.find((p) => p.name === provider)?.revalidate ? { provider, sealed: box.seal(token) } : undefined;
   const authenticators: AuthenticatorChain = new AuthenticatorChain([
-    new RefreshTokenAuthenticator(refreshTokens, (identity) => authenticators.stillValid(identity)),
+    new RefreshTokenAuthenticator(refreshTokens, () => authenticators),
     new CredentialAuthenticator(credentials, revalidation),
     ...backends,
   ]);

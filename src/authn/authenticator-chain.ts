@@ -13,17 +13,18 @@ export class AuthenticatorChain {
     return { kind: 'no_match' };
   }
 
-  /** False when the backend that proved `identity` is gone or no longer vouches for it. */
-  async stillValid(identity: Identity): Promise<boolean> {
+  /**
+   * The identity as its backend sees it now (see PasswordAuthenticator.refresh); undefined when
+   * the backend is gone from the config or no longer vouches for it.
+   */
+  async refresh(identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
     const backend = this.backends.find((b) => b.type === identity.provider);
-    if (!backend) return false;
-    return backend.stillValid ? backend.stillValid(identity) : true;
+    return backend?.refresh ? backend.refresh(identity, binding) : undefined;
   }
 
-  /** Whether a refresh token may stand for an identity this chain proved. */
+  /** Whether a refresh token may stand for an identity this chain proved: its backend can re-check it. */
   refreshable(identity: Identity): boolean {
-    const backend = this.backends.find((b) => b.type === identity.provider);
-    return backend !== undefined && backend.refreshable !== false;
+    return this.backends.find((b) => b.type === identity.provider)?.refresh !== undefined;
   }
 
   /** The configured backend types, in order. */

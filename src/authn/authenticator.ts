@@ -4,7 +4,24 @@ import type { Identity } from '../domain/identity.js';
 export type AuthnResult =
   | { readonly kind: 'no_match' }
   | { readonly kind: 'denied'; readonly reason: string }
-  | { readonly kind: 'ok'; readonly identity: Identity };
+  | { readonly kind: 'ok'; readonly identity: Identity; readonly provenance?: Provenance };
+
+/**
+ * What a refresh token made from a login must carry so that it ends when the login's own
+ * credential would: never a secret.
+ */
+export interface Provenance {
+  /**
+   * What the backend needs to tell later whether the credential behind the login still stands
+   * (e.g. a keyed fingerprint of a static user's password hash): passed back to `refresh`.
+   */
+  readonly binding?: string;
+  /**
+   * Set when the credential was itself a refresh token: a refresh token made from it joins its
+   * family (revoked together) and ends when the family does, instead of starting a new life.
+   */
+  readonly family?: { readonly id: string; readonly expiresAt: number };
+}
 
 /** Facts about the request a backend may use (never logged with the password). */
 export interface LoginContext {
@@ -23,15 +40,15 @@ export interface PasswordAuthenticator {
    */
   login(username: string, password: string, context: LoginContext): Promise<AuthnResult>;
   /**
-   * Whether an identity this backend proved earlier still stands (used when a refresh token is
-   * redeemed). Backends without a way to tell omit it, and the identity stands.
+   * The identity as it stands now for a login this backend proved earlier, given that login's
+   * `provenance.binding`; undefined when the credential behind it is gone (user removed, password
+   * changed, entry deleted or disabled). Used when a refresh token is redeemed, so current groups
+   * apply. Throws TemporarilyUnavailableError when the backend cannot be asked.
+   *
+   * Only backends that implement it get refresh tokens: one that cannot re-check (platform
+   * tokens, ID tokens, external commands) would be outlived by a Wharf refresh token.
    */
-  stillValid?(identity: Identity): Promise<boolean>;
-  /**
-   * False when a login must not be turned into a refresh token: e.g. platform tokens, whose
-   * revocation on the platform has to end access, which a Wharf refresh token would outlive.
-   */
-  readonly refreshable?: boolean;
+  refresh?(identity: Identity, binding: string | undefined): Promise<Identity | undefined>;
 }
 
 /** Server-side state of one browser login, kept between the redirect and the callback. */

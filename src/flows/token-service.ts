@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuthenticatorChain } from '../authn/authenticator-chain.js';
+import type { Provenance } from '../authn/authenticator.js';
 import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
@@ -191,7 +192,8 @@ export class TokenService {
     const now = this.clock();
     const epoch = this.epoch;
     const scopes = parseScopes(request.scopes);
-    const identity = await this.authenticate(request, service);
+    const proven = await this.authenticate(request, service);
+    const identity = proven?.identity;
     const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
     // Fail closed, and say so: when nothing could be decided, a 503 tells the user more than an
     // empty grant the registry would turn into "insufficient scope".
@@ -214,7 +216,8 @@ export class TokenService {
       issued_at: minted.issuedAt.toISOString(),
     };
     if (request.offline && identity && request.credentials.kind === 'password' && this.options.refreshTokensEnabled && this.deps.authenticators.refreshable(identity)) {
-      response.refresh_token = await this.deps.refreshTokens.issue(identity, service);
+      // A refresh token used as the password passes on its family: the new token ends with it.
+      response.refresh_token = await this.deps.refreshTokens.issue(identity, service, proven?.provenance);
     }
     if (request.grantType !== 'get') response.scope = access.map(formatScope).join(' ');
 
@@ -303,20 +306,23 @@ export class TokenService {
     return this.answerHash?.(`sent\0${clientIp}\0${asSent}`);
   }
 
-  private async authenticate(request: TokenRequest, service: string): Promise<Identity | undefined> {
+  private async authenticate(request: TokenRequest, service: string): Promise<{ identity: Identity; provenance?: Provenance | undefined } | undefined> {
     const credentials = request.credentials;
     switch (credentials.kind) {
       case 'anonymous':
         return undefined;
       case 'refresh_token': {
         await this.deps.limiter?.check(request.clientIp, '');
-        const identity = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
-        if (!identity || !(await this.deps.authenticators.stillValid(identity))) {
+        const redeemed = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
+        // The backend that proved the login re-checks it now: a changed password, a deleted entry
+        // or a backend gone from the config ends the token, and current groups apply.
+        const identity = redeemed && (await this.deps.authenticators.refresh(redeemed.identity, redeemed.provenance.binding));
+        if (!redeemed || !identity) {
           await this.deps.limiter?.failed(request.clientIp, '');
           this.deny(request, 'refresh token invalid, expired, revoked or for another service');
           throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
         }
-        return identity;
+        return { identity, provenance: redeemed.provenance };
       }
       case 'password': {
         if (request.account !== undefined && request.account !== '' && request.account !== credentials.username) {
@@ -333,7 +339,7 @@ export class TokenService {
         const result = await this.deps.authenticators.login(credentials.username, credentials.password, { clientIp: request.clientIp, service });
         if (result.kind === 'ok') {
           await limiter?.succeeded(request.clientIp, credentials.username);
-          return result.identity;
+          return { identity: result.identity, provenance: result.provenance };
         }
         await limiter?.failed(request.clientIp, credentials.username);
         this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', credentials.username);

@@ -34,7 +34,7 @@ export class LmdbStore implements Store {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return this.live(this.db.get(key));
+    return this.read(() => this.live(this.db.get(key)));
   }
 
   async put(key: string, value: string, ttlSeconds?: number): Promise<void> {
@@ -73,14 +73,16 @@ export class LmdbStore implements Store {
   }
 
   async list(prefix: string, limit = 1000): Promise<Array<{ key: string; value: string }>> {
-    const out: Array<{ key: string; value: string }> = [];
-    // Keys are strings: every key with the prefix sorts between it and the prefix followed by U+FFFF.
-    for (const { key, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) {
-      const live = this.live(value);
-      if (live !== undefined) out.push({ key, value: live });
-      if (out.length >= limit) break;
-    }
-    return out;
+    return this.read(() => {
+      const out: Array<{ key: string; value: string }> = [];
+      // Keys are strings: every key with the prefix sorts between it and the prefix followed by U+FFFF.
+      for (const { key, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) {
+        const live = this.live(value);
+        if (live !== undefined) out.push({ key, value: live });
+        if (out.length >= limit) break;
+      }
+      return out;
+    });
   }
 
   /** Removes entries past their TTL (reads already ignore them); returns how many went. */
@@ -120,6 +122,15 @@ export class LmdbStore implements Store {
   private live(entry: Entry | undefined): string | undefined {
     if (!entry) return undefined;
     return entry.e !== 0 && entry.e <= this.now() ? undefined : entry.v;
+  }
+
+  /** Runs a read; a failure (store closed, files gone) is a 503, never "not found". */
+  private read<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (err) {
+      throw new TemporarilyUnavailableError('could not read stored records; try again shortly', { cause: err });
+    }
   }
 
   /** Runs a write; a failure (disk full, permissions) is a 503 that changed nothing. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { Client } from 'ldapts';
+import { Attribute, Change, Client } from 'ldapts';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLdapAuthenticator } from '../../src/authn/ldap/create-ldap-authenticator.js';
 import { LdapAuthenticator } from '../../src/authn/ldap/ldap-authenticator.js';
@@ -13,7 +13,7 @@ import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { createLogger } from '../../src/logging.js';
 import { waitUntil } from '../support/processes.js';
-import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
+import { DIRECTORY, sshaHash, startSlapd, type SlapdHandle } from '../support/slapd.js';
 
 let slapd: SlapdHandle;
 const hashKey = randomBytes(32);
@@ -182,7 +182,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
       // slapd spells the escaped comma as \2C; either spelling names the entry.
       expect([robert.account, robert.attributes.groups]).toEqual(['robert', ['musicians']]);
       expect(sameDn(robert.subject, robertDn)).toBe(true);
-      expect(await auth.stillValid(robert)).toBe(true);
+      expect((await auth.refresh(robert))?.account).toBe('robert');
     }
     expect(await make().auth.login('robert', slapd.passwords.clara, context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password' });
   });
@@ -234,14 +234,44 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
     expect(auth.connections()).toBe(2);
   });
 
-  it('says whether a proved identity still stands (refresh tokens)', async () => {
+  it('gives the entry as it stands now for a refresh token, or nothing when it is gone', async () => {
     const { auth } = make();
     const ludwig = identityOf(await auth.login('ludwig', slapd.passwords.ludwig, context));
-    expect(await auth.stillValid(ludwig)).toBe(true);
-    expect(await auth.stillValid({ ...ludwig, account: 'salieri', attributes: { ...ludwig.attributes, dn: `uid=salieri,${DIRECTORY.musicians}` } })).toBe(false);
+    expect(await auth.refresh(ludwig)).toEqual(ludwig);
+    expect(await auth.refresh({ ...ludwig, account: 'salieri', attributes: { ...ludwig.attributes, dn: `uid=salieri,${DIRECTORY.musicians}` } })).toBeUndefined();
     // Wittgenstein's DN is outside the base: not this backend's user any more.
-    expect(await auth.stillValid({ ...ludwig, attributes: { ...ludwig.attributes, dn: `uid=ludwig,${DIRECTORY.philosophers}` } })).toBe(false);
-    expect(await auth.stillValid({ ...ludwig, attributes: {} })).toBe(false);
+    expect(await auth.refresh({ ...ludwig, attributes: { ...ludwig.attributes, dn: `uid=ludwig,${DIRECTORY.philosophers}` } })).toBeUndefined();
+    expect(await auth.refresh({ ...ludwig, attributes: {} })).toBeUndefined();
+  });
+
+  it('reads the groups again for a refresh token, and ends it when the entry is filtered out or deleted', async () => {
+    const groupSearch = { baseDn: DIRECTORY.groups, filter: '(&(objectClass=groupOfNames)(member={dn}))' };
+    const { auth } = make({ attributes: [], groupAttribute: null, groupSearch });
+    const admin = new Client({ url: slapd.url });
+    await admin.bind(DIRECTORY.adminDn, slapd.adminPassword);
+    // A user of this test alone, in team-x, so the fixture's users stay as they are.
+    const carlDn = `uid=carl,${DIRECTORY.musicians}`;
+    const password = randomBytes(12).toString('hex');
+    const membership = (operation: 'add' | 'delete') =>
+      admin.modify('cn=team-x,ou=groups,dc=example,dc=org', new Change({ operation, modification: new Attribute({ type: 'member', values: [carlDn] }) }));
+    try {
+      await admin.add(carlDn, { objectClass: 'inetOrgPerson', uid: 'carl', cn: 'Carl Czerny', sn: 'Czerny', description: 'enabled', userPassword: sshaHash(password) });
+      await membership('add');
+      const carl = identityOf(await auth.login('carl', password, context));
+      expect(carl.attributes.groups).toEqual(['team-x']);
+      await membership('delete');
+      const now = await auth.refresh(carl);
+      expect([now?.account, now?.attributes.groups]).toEqual(['carl', []]);
+      // A filter excluding the entry (as one excluding disabled accounts would) ends it.
+      const filtered = make({ attributes: [], groupAttribute: null, groupSearch, userFilter: '(&(uid={username})(description=enabled))' }).auth;
+      expect((await filtered.refresh(carl))?.account).toBe('carl');
+      await admin.modify(carlDn, new Change({ operation: 'replace', modification: new Attribute({ type: 'description', values: ['disabled'] }) }));
+      expect(await filtered.refresh(carl)).toBeUndefined();
+      await admin.del(carlDn);
+      expect(await auth.refresh(carl)).toBeUndefined();
+    } finally {
+      await admin.unbind();
+    }
   });
 
   it('answers 503 when the directory rejects the service account, and never logs a password', async () => {

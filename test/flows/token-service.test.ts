@@ -92,15 +92,62 @@ describe('TokenService', () => {
     expect((await tokens.issue(request({ offline: true }))).refresh_token).toBeUndefined();
   });
 
-  it('refuses a refresh token of a user since removed from the config', async () => {
-    const s = services();
-    const token = await s.refreshTokens.issue({ account: 'ghost', provider: 'static', subject: 'ghost', attributes: {} }, 'registry');
-    await expect(
-      s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken: token }, grantType: 'refresh_token', account: undefined })),
-    ).rejects.toBeInstanceOf(InvalidGrantError);
-    const alive = await s.refreshTokens.issue({ account: 'alice', provider: 'static', subject: 'alice', attributes: {} }, 'registry');
-    const ok = await s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken: alive }, grantType: 'refresh_token', account: undefined }));
-    expect(decodeJwt(ok.token).sub).toBe('alice');
+  it('refuses a refresh token of a user since removed from the config, or whose password changed', async () => {
+    const store = tempStore();
+    const hashKey = randomBytes(32);
+    const withUsers = (users: Record<string, { passwordHash: string }>) =>
+      createServices(parseConfig({ authn: [{ type: 'static', users }] }, {}), { store, logger: createLogger('silent'), keys: keys.store, hashKey });
+    const before = withUsers({ alice: { passwordHash: hash }, bob: { passwordHash: hash } });
+    const alices = (await before.tokens.issue(request({ offline: true }))).refresh_token!;
+    const bobs = (await before.tokens.issue(request({ offline: true, account: 'bob', credentials: { kind: 'password', username: 'bob', password } }))).refresh_token!;
+    const refresh = (s: typeof before, refreshToken: string) => s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken }, grantType: 'refresh_token', account: undefined }));
+    expect(decodeJwt((await refresh(before, alices)).token).sub).toBe('alice');
+    // The same store after a config change: bob removed, alice with a new password hash.
+    const after = withUsers({ alice: { passwordHash: await bcrypt.hash('a-new-password', 4) } });
+    await expect(refresh(after, bobs)).rejects.toBeInstanceOf(InvalidGrantError);
+    await expect(refresh(after, alices)).rejects.toBeInstanceOf(InvalidGrantError);
+    // Used as a Basic password, it is refused too.
+    await expect(after.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: alices } }))).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  it('applies the attributes a static user has now, not those at login', async () => {
+    const store = tempStore();
+    const hashKey = randomBytes(32);
+    const acl = { rules: [{ account: '*', group: 'team', name: 'team/*', actions: ['push', 'pull'] }] };
+    const withGroups = (groups: string[]) =>
+      createServices(parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash, attributes: { groups } } } }], authz: { acl } }, {}), { store, logger: createLogger('silent'), keys: keys.store, hashKey });
+    const inTeam = withGroups(['team']);
+    const { refresh_token } = await inTeam.tokens.issue(request({ offline: true, scopes: ['repository:team/base:push,pull'] }));
+    const refresh = (s: typeof inTeam) => s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken: refresh_token! }, grantType: 'refresh_token', account: undefined, scopes: ['repository:team/base:push,pull'] }));
+    expect((await refresh(inTeam)).scope).toBe('repository:team/base:push,pull');
+    expect((await refresh(withGroups([]))).scope).toBe('');
+  });
+
+  it('gives a refresh token used as a password with offline access only its family’s remaining life, and revokes the family together', async () => {
+    let now = Date.now();
+    const s = services({ refreshTokens: { maxAgeSeconds: 3600 } }, { now: () => now });
+    const first = (await s.tokens.issue(request({ offline: true }))).refresh_token!;
+    now += 3000_000;
+    const second = (await s.tokens.issue(request({ offline: true, credentials: { kind: 'password', username: 'alice', password: first } }))).refresh_token!;
+    expect(second).toMatch(/^wharf_rt_/);
+    const refresh = (refreshToken: string) => s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken }, grantType: 'refresh_token', account: undefined }));
+    now += 599_000;
+    expect(decodeJwt((await refresh(second)).token).sub).toBe('alice');
+    now += 2_000;
+    await expect(refresh(second)).rejects.toBeInstanceOf(InvalidGrantError);
+
+    const third = (await s.tokens.issue(request({ offline: true }))).refresh_token!;
+    const fourth = (await s.tokens.issue(request({ offline: true, credentials: { kind: 'password', username: 'alice', password: third } }))).refresh_token!;
+    expect(await s.refreshTokens.revoke(third)).toBe(true);
+    await expect(refresh(fourth)).rejects.toBeInstanceOf(InvalidGrantError);
+  });
+
+  it('gives no refresh token to a login whose backend cannot re-check it (external command)', async () => {
+    const config = parseConfig({ authn: [{ type: 'command', command: [process.execPath, '-e', 'process.stdin.resume(); process.stdin.on("end", () => process.exit(0))'] }] }, {});
+    const s = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: keys.store, hashKey: randomBytes(32) });
+    const answer = await s.tokens.issue(request({ offline: true }));
+    expect(decodeJwt(answer.token).sub).toBe('alice');
+    expect(answer.refresh_token).toBeUndefined();
   });
 
   it('accepts a refresh token as the Basic password of its own account only', async () => {
@@ -128,10 +175,9 @@ describe('TokenService', () => {
 
 describe('TokenService lifetimes', () => {
   it('never lets a token outlive an identity that expires (an ID token used as password)', async () => {
-    const s = services();
     const exp = Math.floor(Date.now() / 1000) + 90;
-    const token = await s.refreshTokens.issue({ account: 'alice', provider: 'static', subject: 'alice', attributes: { expiresAt: exp } }, 'registry');
-    const answer = await s.tokens.issue(request({ credentials: { kind: 'refresh_token', refreshToken: token }, grantType: 'refresh_token', account: undefined }));
+    const s = services({ authn: [{ type: 'static', users: { alice: { passwordHash: hash, attributes: { expiresAt: exp } } } }] });
+    const answer = await s.tokens.issue(request());
     expect(answer.expires_in).toBeGreaterThanOrEqual(89);
     expect(answer.expires_in).toBeLessThanOrEqual(90);
   });

@@ -15,8 +15,7 @@ export interface CredentialRevalidation {
  */
 export class CredentialAuthenticator implements PasswordAuthenticator {
   readonly type = 'credential';
-  // The credential already is Wharf's own revocable secret; no refresh token on top of it.
-  readonly refreshable = false;
+  // No refresh(): the credential already is Wharf's own revocable secret; no refresh token on top of it.
 
   constructor(
     private readonly store: CredentialStore,

@@ -41,8 +41,7 @@ const NON_ATTRIBUTE_CLAIMS = new Set(['active', 'exp', 'iat', 'nbf', 'jti', 'tok
  */
 export class IntrospectionAuthenticator implements PasswordAuthenticator {
   readonly type = 'introspection';
-  // Revoking the platform token must end access; a Wharf refresh token would outlive it.
-  readonly refreshable = false;
+  // No refresh(): revoking the platform token must end access, and a Wharf refresh token would outlive it.
   private readonly upstream: UpstreamClient;
   private readonly flights = new SingleFlight<TokenFacts>();
   private readonly now: () => number;

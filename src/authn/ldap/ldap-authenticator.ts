@@ -9,7 +9,7 @@ import { SingleFlight } from '../../upstream/single-flight.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import type { LdapAuthnConfig } from './ldap-config.js';
 import { firstRdnValue, sameDn } from './ldap-dn.js';
-import { escapeFilterValue, fillFilter } from './ldap-filter.js';
+import { fillFilter } from './ldap-filter.js';
 import { LdapConnectionError, LdapPool, type LdapConnection } from './ldap-pool.js';
 
 /** Dependencies of the LDAP backend: the shared services plus the secrets read at startup. */
@@ -102,19 +102,23 @@ export class LdapAuthenticator implements PasswordAuthenticator {
     });
   }
 
-  /** The account's entry still exists under the base (used when a refresh token is redeemed). */
-  async stillValid(identity: Identity): Promise<boolean> {
+  /**
+   * The entry as it stands now, for a refresh token: found again by `userFilter` (so an entry
+   * the filter now excludes, e.g. disabled, ends it), still the same DN, with its current groups.
+   * No password is involved; the service account reads it.
+   */
+  async refresh(identity: Identity): Promise<Identity | undefined> {
     const dn = typeof identity.attributes.dn === 'string' ? identity.attributes.dn : undefined;
-    if (!dn) return false;
-    const filter = `(${this.config.accountAttribute}=${escapeFilterValue(identity.account)})`;
+    if (!dn) return undefined;
     try {
-      return await this.withConnection('revalidate', async (c) => {
-        await this.serviceBind(c);
-        const found = await this.search(c, this.config.baseDn, { scope: this.config.scope, filter, attributes: ['1.1'], sizeLimit: 2 }, 'revalidation search');
-        return found.length === 1 && sameDn(found[0]!.dn, dn);
+      return await this.withConnection('refresh', async (c) => {
+        const found = await this.findUser(c, identity.account);
+        if (!('entry' in found) || !sameDn(found.entry.dn, dn)) return undefined;
+        const result = await this.withGroups(c, found.entry, found.account);
+        return result.kind === 'ok' ? result.identity : undefined;
       });
     } catch (err) {
-      throw this.unavailable(err, 'revalidate');
+      throw this.unavailable(err, 'refresh');
     }
   }
 
@@ -151,6 +155,25 @@ export class LdapAuthenticator implements PasswordAuthenticator {
   }
 
   private async searchThenBind(c: LdapConnection, username: string, password: string): Promise<AuthnResult> {
+    const found = await this.findUser(c, username);
+    if (!('entry' in found)) return found;
+    const { entry, account } = found;
+    // An empty password would be an "unauthenticated bind" (RFC 4513 5.1.2), which succeeds.
+    if (password === '') return { kind: 'denied', reason: 'ldap: empty password' };
+    try {
+      await c.bindAsUser(entry.dn, password);
+    } catch (err) {
+      if (!(err instanceof ResultCodeError)) throw err;
+      if (err.code === INVALID_CREDENTIALS) return { kind: 'denied', reason: 'ldap: invalid username or password' };
+      // E.g. 53 unwillingToPerform or 19 constraintViolation: a locked or expired account.
+      this.log.info({ event: 'ldap_bind_refused', dn: entry.dn, code: err.code }, 'the directory refused the user bind');
+      return { kind: 'denied', reason: `ldap: the directory refused the login (LDAP code ${err.code})` };
+    }
+    return this.withGroups(c, entry, account);
+  }
+
+  /** The one entry `userFilter` selects for `username`, and its account name, as the service account sees it. */
+  private async findUser(c: LdapConnection, username: string): Promise<{ entry: Entry; account: string } | AuthnResult> {
     const cfg = this.config;
     await this.serviceBind(c);
     const wanted = [cfg.accountAttribute, ...(cfg.groupAttribute ? [cfg.groupAttribute] : []), ...cfg.attributes];
@@ -162,23 +185,17 @@ export class LdapAuthenticator implements PasswordAuthenticator {
       return { kind: 'denied', reason: 'ldap: the username matches more than one directory entry' };
     }
     const entry = entries[0]!;
-    // An empty password would be an "unauthenticated bind" (RFC 4513 5.1.2), which succeeds.
-    if (password === '') return { kind: 'denied', reason: 'ldap: empty password' };
     const account = pickAccount(values(entry, cfg.accountAttribute), username);
     if (!account) {
       this.log.error({ event: 'ldap_no_account_attribute', dn: entry.dn, attribute: cfg.accountAttribute }, `the user entry has no ${cfg.accountAttribute}; fix accountAttribute`);
       return { kind: 'denied', reason: `ldap: the directory entry has no ${cfg.accountAttribute}` };
     }
-    try {
-      await c.bindAsUser(entry.dn, password);
-    } catch (err) {
-      if (!(err instanceof ResultCodeError)) throw err;
-      if (err.code === INVALID_CREDENTIALS) return { kind: 'denied', reason: 'ldap: invalid username or password' };
-      // E.g. 53 unwillingToPerform or 19 constraintViolation: a locked or expired account.
-      this.log.info({ event: 'ldap_bind_refused', dn: entry.dn, code: err.code }, 'the directory refused the user bind');
-      return { kind: 'denied', reason: `ldap: the directory refused the login (LDAP code ${err.code})` };
-    }
+    return { entry, account };
+  }
 
+  /** The identity of a found entry, with its groups read now. */
+  private async withGroups(c: LdapConnection, entry: Entry, account: string): Promise<AuthnResult> {
+    const cfg = this.config;
     const groupDns = cfg.groupAttribute ? values(entry, cfg.groupAttribute) : [];
     const groups = groupDns.map(firstRdnValue).filter((g): g is string => g !== undefined);
     if (cfg.groupSearch) {

@@ -34,8 +34,7 @@ interface TrustedIssuer {
  */
 export class OidcTokenAuthenticator implements PasswordAuthenticator {
   readonly type = 'oidc-token';
-  // An ID token lives minutes; a Wharf refresh token would turn it into a months-long credential.
-  readonly refreshable = false;
+  // No refresh(): an ID token lives minutes; a Wharf refresh token would turn it into a months-long credential.
   private readonly issuers = new Map<string, TrustedIssuer>();
   private readonly rules: TrustRules;
   private readonly now: () => number;

@@ -29,8 +29,7 @@ const errorSchema = z.looseObject({ message: z.string() });
  */
 export class GithubTokenAuthenticator implements PasswordAuthenticator {
   readonly type = 'github-token';
-  // Revoking the token on GitHub must end access; a Wharf refresh token would outlive it.
-  readonly refreshable = false;
+  // No refresh(): revoking the token on GitHub must end access, and a Wharf refresh token would outlive it.
   private readonly verifier: ProviderTokenVerifier<GithubFacts>;
   private readonly apiUrl: string;
   private readonly needOrgs: boolean;

@@ -35,7 +35,7 @@ const tokeninfoSchema = z.looseObject({
  */
 export class GoogleTokenAuthenticator implements PasswordAuthenticator {
   readonly type = 'google-token';
-  readonly refreshable = false;
+  // No refresh(): revoking the token at Google must end access, and a Wharf refresh token would outlive it.
   private readonly verifier: ProviderTokenVerifier<GoogleFacts>;
   private readonly allowedDomains: ReadonlySet<string>;
 

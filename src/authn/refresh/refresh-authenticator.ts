@@ -1,26 +1,28 @@
-import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
+import type { AuthenticatorChain } from '../authenticator-chain.js';
 import { REFRESH_TOKEN_PREFIX, type RefreshTokenStore } from './refresh-token-store.js';
 
 /**
  * Accepts a Wharf refresh token as a Basic password (clients such as podman store the
- * password, not an identitytoken). The username must be the token's account.
+ * password, not an identitytoken). The username must be the token's account, and the backend
+ * that proved the identity must still vouch for it; its current view (groups) applies.
  */
 export class RefreshTokenAuthenticator implements PasswordAuthenticator {
   readonly type = 'refresh';
 
   constructor(
     private readonly store: RefreshTokenStore,
-    /** Asks the backend that first proved the identity whether it still stands. */
-    private readonly revalidate: (identity: Identity) => Promise<boolean>,
+    /** The chain of the backends that prove identities (see AuthenticatorChain.refresh). */
+    private readonly backends: () => Pick<AuthenticatorChain, 'refresh'>,
   ) {}
 
   async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
     if (!password.startsWith(REFRESH_TOKEN_PREFIX)) return { kind: 'no_match' };
-    const identity = await this.store.redeem(password, context.service);
-    if (!identity || identity.account !== username || !(await this.revalidate(identity))) {
+    const redeemed = await this.store.redeem(password, context.service);
+    const identity = redeemed && redeemed.identity.account === username ? await this.backends().refresh(redeemed.identity, redeemed.provenance.binding) : undefined;
+    if (!redeemed || !identity || identity.account !== username) {
       return { kind: 'denied', reason: 'refresh token is invalid, expired, revoked or not yours' };
     }
-    return { kind: 'ok', identity };
+    return { kind: 'ok', identity, provenance: redeemed.provenance };
   }
 }

@@ -45,7 +45,7 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     }
     const key = `static:${keyedHash(this.deps.hashKey, 'static', username, password, user.passwordHash)}`;
     const ttl = this.config.verifiedCacheSeconds;
-    if (ttl > 0 && (await this.deps.cache.get(key))) return this.ok(username);
+    if (ttl > 0 && (await this.deps.cache.get(key))) return this.ok(username, user.passwordHash);
 
     let check = this.inFlight.get(key);
     if (!check) {
@@ -54,15 +54,27 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     }
     if (!(await check)) return { kind: 'denied', reason: 'invalid username or password' };
     if (ttl > 0) await this.deps.cache.set(key, '1', ttl);
-    return this.ok(username);
+    return this.ok(username, user.passwordHash);
   }
 
-  async stillValid(identity: Identity): Promise<boolean> {
-    return Object.hasOwn(this.config.users, identity.account);
+  /** The user as configured now, while the password hash is the one the login was checked against. */
+  async refresh(identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
+    const user = Object.hasOwn(this.config.users, identity.account) ? this.config.users[identity.account] : undefined;
+    if (!user || binding === undefined || binding !== this.fingerprint(user.passwordHash)) return undefined;
+    return this.identity(identity.account);
   }
 
-  private ok(username: string): AuthnResult {
+  private ok(username: string, passwordHash: string): AuthnResult {
+    return { kind: 'ok', identity: this.identity(username), provenance: { binding: this.fingerprint(passwordHash) } };
+  }
+
+  private identity(username: string): Identity {
     const attributes = this.config.users[username]?.attributes ?? {};
-    return { kind: 'ok', identity: { account: username, provider: this.type, subject: username, attributes } };
+    return { account: username, provider: this.type, subject: username, attributes };
+  }
+
+  /** Names the password hash a login was checked against, so a password change ends refresh tokens; reveals nothing of it. */
+  private fingerprint(passwordHash: string): string {
+    return keyedHash(this.deps.hashKey, 'static-password', passwordHash).slice(0, 32);
   }
 }
