@@ -22,7 +22,7 @@ async function start(config: ConfigInput, options: { withStore?: boolean } = {})
     logger: createLogger('silent'),
     keys: (await testKeys()).store,
     hashKey: randomBytes(32),
-    env: { WHARF_GITHUB_CLIENT_SECRET: 'github-secret', WHARF_ADMIN_SECRET: adminSecret },
+    env: { WHARF_GITHUB_CLIENT_SECRET: 'github-secret', WHARF_INTROSPECTION_CLIENT_SECRET: 'platform-secret', WHARF_ADMIN_SECRET: adminSecret },
   });
   return { services, app: await buildApp(services) };
 }
@@ -48,7 +48,9 @@ describe('revocations on the Redis store while Redis is down', () => {
     requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis({ persistence: true, args: ['--maxmemory-policy', 'noeviction'] });
     // No store given: with a Redis cache the default store is Redis at the same URL.
-    ({ services, app } = await start({ cache: { type: 'redis', url: redis.url }, federation }));
+    // The introspection backend only gives platform tokens a cache entry that invalidation must drop.
+    const introspection = { type: 'introspection' as const, url: 'http://127.0.0.1:9/introspect', tokenPattern: '^plat_' };
+    ({ services, app } = await start({ cache: { type: 'redis', url: redis.url }, authn: [introspection], federation }));
     await services.store.ready?.();
   });
   afterAll(async () => {
@@ -79,6 +81,9 @@ describe('revocations on the Redis store while Redis is down', () => {
     expect(invalidate.statusCode).toBe(503);
     expect(invalidate.json()).toMatchObject({ error: 'temporarily_unavailable', errors: [{ code: 'UNAVAILABLE' }] });
     expect(invalidate.body).not.toMatch(/at .*\.ts|ECONNREFUSED/);
+    // A platform token's cached introspection would be back with Redis: not reported dropped either.
+    const dropToken = await app.inject({ method: 'POST', url: '/admin/invalidate', headers: { authorization: `Bearer ${adminSecret}`, 'content-type': 'application/json' }, payload: { token: 'plat_revoked' } });
+    expect(dropToken.statusCode).toBe(503);
     // Nothing can say whether a credential was revoked meanwhile: no token, in either direction.
     expect((await pull(app, late.secret)).statusCode).toBe(503);
     expect((await pull(app, early.secret)).statusCode).toBe(503);
