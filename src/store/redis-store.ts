@@ -16,6 +16,9 @@ export interface RedisStoreOptions {
 /** What `list` scans per round trip. */
 const SCAN_COUNT = 500;
 
+/** A TTL as Redis takes it: whole milliseconds, at least one (0 or a fraction is an error there). */
+const ms = (ttlSeconds: number) => Math.max(1, Math.ceil(ttlSeconds * 1000));
+
 /** Escapes the glob characters of SCAN's MATCH, so a prefix matches only itself. */
 function literalGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
@@ -69,14 +72,14 @@ export class RedisStore implements Store {
   }
 
   async put(key: string, value: string, ttlSeconds?: number): Promise<void> {
-    await this.run(() => (ttlSeconds === undefined ? this.redis.set(key, value) : this.redis.set(key, value, 'PX', ttlSeconds * 1000)));
+    await this.run(() => (ttlSeconds === undefined ? this.redis.set(key, value) : this.redis.set(key, value, 'PX', ms(ttlSeconds))));
   }
 
   async putIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<{ created: boolean; value: string }> {
     return this.run(async () => {
       // SET NX and GET are two commands; a claim that expires between them is claimed again.
       for (;;) {
-        const set = ttlSeconds === undefined ? await this.redis.set(key, value, 'NX') : await this.redis.set(key, value, 'PX', ttlSeconds * 1000, 'NX');
+        const set = ttlSeconds === undefined ? await this.redis.set(key, value, 'NX') : await this.redis.set(key, value, 'PX', ms(ttlSeconds), 'NX');
         if (set === 'OK') return { created: true, value };
         const existing = await this.redis.get(key);
         if (existing !== null) return { created: false, value: existing };

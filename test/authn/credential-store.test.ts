@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CredentialAuthenticator } from '../../src/authn/credential/credential-authenticator.js';
 import { CredentialStore } from '../../src/authn/credential/credential-store.js';
+import { keyedHash } from '../../src/cache/keyed-hash.js';
 import { deriveAccountName } from '../../src/domain/account-name.js';
 import { tempStore } from '../support/store.js';
 
@@ -40,6 +41,25 @@ describe('CredentialStore and CredentialAuthenticator', () => {
     expect((await auth.login('alice', second.secret)).kind).toBe('denied');
     advance(3600 * 1000);
     expect((await auth.login('alice', first.secret)).kind).toBe('denied');
+    expect(await store.list('alice')).toEqual([]);
+  });
+
+  it('lists and revokes a credential recorded in the Redis cache’s format before the store existed', async () => {
+    const hashKey = randomBytes(32);
+    const records = tempStore();
+    const store = new CredentialStore({ store: records, hashKey, maxLifetimeSeconds: 86_400 });
+    const auth = new CredentialAuthenticator(store);
+    // As the cache-backed store wrote it: the record under the secret's hash, an id pointer, a JSON index.
+    const secret = `wharf_cr_${randomBytes(32).toString('base64url')}`;
+    const secretKey = `cred:${keyedHash(hashKey, 'credential', secret)}`;
+    const record = { id: 'a1b2c3d4e5f6', identity: alice, label: 'old laptop', source: 'browser', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 };
+    await records.put(secretKey, JSON.stringify(record), 3600);
+    await records.put('credid:a1b2c3d4e5f6', secretKey, 3600);
+    await records.put(`credidx:${keyedHash(hashKey, 'credential-index', 'alice')}`, JSON.stringify(['a1b2c3d4e5f6']), 3600);
+    expect((await auth.login('alice', secret)).kind).toBe('ok');
+    expect((await store.list('alice')).map((c) => c.label)).toEqual(['old laptop']);
+    expect(await store.revoke('alice', 'a1b2c3d4e5f6')).toBe(true);
+    expect((await auth.login('alice', secret)).kind).toBe('denied');
     expect(await store.list('alice')).toEqual([]);
   });
 

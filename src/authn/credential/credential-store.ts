@@ -108,7 +108,12 @@ export class CredentialStore {
   /** The account's live credentials, newest first. */
   async list(account: string): Promise<CredentialSummary[]> {
     const out: CredentialSummary[] = [];
-    for (const { value: secretKey } of await this.options.store.list(this.entryPrefix(account))) {
+    const secretKeys = new Set((await this.options.store.list(this.entryPrefix(account))).map((e) => e.value));
+    for (const id of await this.legacyIds(account)) {
+      const secretKey = await this.options.store.get(`credid:${id}`);
+      if (secretKey) secretKeys.add(secretKey);
+    }
+    for (const secretKey of secretKeys) {
       const raw = await this.options.store.get(secretKey);
       if (!raw) continue;
       const record = JSON.parse(raw) as CredentialRecord;
@@ -127,12 +132,24 @@ export class CredentialStore {
    */
   async revoke(account: string, id: string): Promise<boolean> {
     const entryKey = this.entryKey(account, id);
-    const secretKey = await this.options.store.get(entryKey);
+    const legacy = (await this.legacyIds(account)).includes(id);
+    const secretKey = (await this.options.store.get(entryKey)) ?? (legacy ? await this.options.store.get(`credid:${id}`) : undefined);
     if (secretKey === undefined) return false;
     const existed = await this.options.store.delete(secretKey);
     await this.options.store.delete(entryKey);
+    if (legacy) await this.options.store.delete(`credid:${id}`);
     this.revoked();
     return existed;
+  }
+
+  /**
+   * Ids of credentials created before they moved to the store, from the per-account index the
+   * Redis cache kept (`credidx:`, pointing through `credid:<id>`): with the store on that Redis and
+   * prefix they still log in, so they must still be listed and revocable until they expire.
+   */
+  private async legacyIds(account: string): Promise<string[]> {
+    const raw = await this.options.store.get(`credidx:${keyedHash(this.options.hashKey, 'credential-index', account)}`);
+    return raw ? (JSON.parse(raw) as string[]) : [];
   }
 
   private secretKey(secret: string): string {
