@@ -127,3 +127,28 @@ describe('unauthenticated login starts', () => {
     await services.close();
   });
 });
+
+describe('a Redis store that could lose records', () => {
+  it('is named at start in a warning line and in /readyz, which says degraded', async () => {
+    requireCommand('/usr/bin/redis-server', 'redis-server');
+    const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const services = createServices(parseConfig({ cache: { type: 'redis', url: redis.url } }, {}), { logger: createLogger('info', sink), keys: (await testKeys()).store, hashKey: randomBytes(32) });
+    const app = await buildApp(services);
+    try {
+      await services.start();
+      expect(lines.filter((l) => l.event === 'store_at_risk').map((l) => l.warning)).toEqual([
+        expect.stringContaining('appendonly is off'),
+        expect.stringContaining('maxmemory-policy is allkeys-lru'),
+      ]);
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toMatchObject({ status: 'degraded', checks: { cache: 'ok', store: expect.stringMatching(/appendonly is off.*; .*allkeys-lru/) } });
+    } finally {
+      await app.close();
+      await services.close();
+      await redis.stop();
+    }
+  });
+});
