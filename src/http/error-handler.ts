@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { TooManyRequestsError, WharfError } from '../domain/errors.js';
+import { TemporarilyUnavailableError, TooManyRequestsError, WharfError } from '../domain/errors.js';
 import { errorBody } from './error-body.js';
 import { html, page } from './pages/html.js';
 
@@ -29,7 +29,7 @@ export const errorHandler = fp(async (app: FastifyInstance, options: { basicReal
       // Every 401 carries a challenge (RFC 7235), so docker shows the message and retries with credentials.
       if (err.status === 401) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
       if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
-      if (err.status >= 500) request.log.error({ err }, 'request failed');
+      if (err.status >= 500) logFailure(request, err);
       const message = err.expose ? err.message : 'internal error';
       return reply.status(err.status).send(errorBody(err.code, err.registryCode, message));
     }
@@ -47,6 +47,18 @@ export const errorHandler = fp(async (app: FastifyInstance, options: { basicReal
   });
 });
 
+/**
+ * An outage (a store, Redis or platform that does not answer) is an expected condition, logged as
+ * one line with its cause, not a stack trace per request; anything else is a bug, logged whole.
+ */
+function logFailure(request: FastifyRequest, err: WharfError): void {
+  if (err instanceof TemporarilyUnavailableError) {
+    request.log.error({ event: 'request_unavailable', reason: err.message, cause: err.cause instanceof Error ? err.cause.message : undefined }, 'request failed');
+  } else {
+    request.log.error({ err }, 'request failed');
+  }
+}
+
 /** Routes among the pages that answer JSON (the device CLI's endpoints). */
 const JSON_PAGE_ROUTES = ['/device/code', '/device/token'];
 
@@ -58,7 +70,7 @@ export function pageErrorHandler(err: FastifyError | WharfError, request: Fastif
   const path = request.url.split('?')[0]!;
   if (!(err instanceof WharfError) || (err.status !== 429 && err.status !== 503) || JSON_PAGE_ROUTES.includes(path)) throw err;
   if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
-  if (err.status >= 500) request.log.error({ err }, 'request failed');
+  if (err.status >= 500) logFailure(request, err);
   const [title, text] =
     err.status === 429
       ? ['Too many attempts', 'Too many sign-ins were started from your address. Wait a few minutes, then try again.']

@@ -126,6 +126,22 @@ describe('unauthenticated login starts', () => {
     await app.close();
     await services.close();
   });
+
+  it('of device logins are refused as JSON for the CLI, per address and overall', async () => {
+    const { services, app } = await start({ federation: { ...federation!, device: { maxStartsPerIp: 2, maxStartsTotal: 3 } } }, { withStore: true });
+    const code = (ip: string) => app.inject({ method: 'POST', url: '/device/code', remoteAddress: ip, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'client_id=wharf-cli' });
+    expect((await code('10.7.0.1')).statusCode).toBe(200);
+    expect((await code('10.7.0.1')).statusCode).toBe(200);
+    const perAddress = await code('10.7.0.1');
+    expect(perAddress.statusCode).toBe(429);
+    expect(perAddress.json()).toMatchObject({ error: 'slow_down', errors: [{ code: 'TOOMANYREQUESTS', message: expect.stringContaining('from this address') }] });
+    expect((await code('10.7.0.2')).statusCode).toBe(200);
+    const overall = await code('10.7.0.3');
+    expect(overall.statusCode).toBe(429);
+    expect(Number(overall.headers['retry-after'])).toBeGreaterThan(0);
+    await app.close();
+    await services.close();
+  });
 });
 
 describe('a Redis store that could lose records', () => {
