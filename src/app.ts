@@ -94,6 +94,12 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
   const credentialDays = Math.min(federation.credentials.defaultDays, federation.credentials.maxDays);
   pages.setErrorHandler(pageErrorHandler);
   await pages.register(cookie, { secret: deps.cookieSecret });
+  // No page may be framed by another site: a hidden frame over "Approve" or "Revoke" would
+  // turn a visitor's click into a device approval (clickjacking). X-Frame-Options for old browsers.
+  pages.addHook('onSend', (_request, reply, payload, done) => {
+    void reply.header('content-security-policy', "frame-ancestors 'none'").header('x-frame-options', 'DENY');
+    done(null, payload);
+  });
   await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream });
   await pages.register(accountRoutes, {
     sessions: deps.sessions,

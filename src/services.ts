@@ -67,7 +67,7 @@ export interface Services {
   invalidator: Invalidator;
   /** The admin bearer secret, when admin endpoints are enabled. */
   adminSecret: string | undefined;
-  /** Readiness: keys, cache, upstream circuits. */
+  /** Readiness: keys, cache, upstream circuits, sign-in providers. */
   readiness(): Promise<Readiness>;
   /** Starts background work (the Redis invalidation channel). */
   start(): Promise<void>;
@@ -277,7 +277,10 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       };
       introspectors.forEach((b, i) => (checks[`introspection${introspectors.length > 1 ? `.${i}` : ''}`] = `circuit ${b.circuitState()}`));
       if (remote) checks[`authz.${config.authz.webhook!.type}`] = `circuit ${remote.circuitState()}`;
-      const degraded = checks.cache !== 'ok' || checks.store !== 'ok' || Object.values(checks).some((c) => c.endsWith('open'));
+      // A sign-in provider whose discovery fails leaves tokens working but logins broken.
+      const logins = await Promise.all(loginProviders.map(async (p) => [p.name, p.check ? await p.check() : 'ok'] as const));
+      for (const [name, state] of logins) checks[`login.${name}`] = state;
+      const degraded = checks.cache !== 'ok' || checks.store !== 'ok' || Object.values(checks).some((c) => c.endsWith('open')) || logins.some(([, state]) => state !== 'ok');
       return { status: degraded ? 'degraded' : 'ready', checks };
     },
     async start() {

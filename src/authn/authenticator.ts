@@ -69,7 +69,14 @@ export interface CallbackAuthenticator {
   readonly type: string;
   /** What the login page shows. */
   readonly displayName: string;
-  /** Where to send the browser. */
+  /** A logo the login page shows beside the display name, when configured. */
+  readonly logoUrl?: string | undefined;
+  /**
+   * `ok` when the provider can be used (its discovery document loaded and complete), else why
+   * not; for /readyz. Providers configured without discovery do not implement it.
+   */
+  check?(): Promise<string>;
+  /** Where to send the browser; throws TemporarilyUnavailableError when the provider cannot be used. */
   loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string>;
   /** Finishes the login from the callback URL the provider redirected to. */
   handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult>;

@@ -2,12 +2,30 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../cache/cache.js';
 import { keyedHash } from '../cache/keyed-hash.js';
+import type { Identity } from '../domain/identity.js';
 import type { Scope } from '../domain/scope.js';
 import type { AuthorizationRequest } from './authorizer.js';
 
 /** What a cached decision holds: the grant on exactly the requested action set, and why. */
 export const cachedDecisionSchema = z.strictObject({ granted: z.array(z.string()), reason: z.string() });
 export type CachedDecision = z.infer<typeof cachedDecisionSchema>;
+
+/**
+ * Who was decided, as part of a decision's cache key: the provider, the subject and the
+ * attributes exactly as the decider is shown them. A decider may answer differently for two jobs
+ * of one account (a push from `refs/heads/main`, a pull request's pull), so a decision is reused
+ * only for the same identity with the same attributes. Undefined when the attributes cannot be
+ * serialised (nothing is then cached, and the decider is not asked either).
+ */
+export function decidedIdentity(identity: Identity | undefined): string | undefined {
+  if (identity === undefined) return 'null';
+  try {
+    // One JSON array: no provider or subject text can shift the boundary between the parts.
+    return JSON.stringify([identity.provider, identity.subject, identity.attributes]);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Dependencies of the decision cache. */
 export interface DecisionCacheDeps {
@@ -48,8 +66,8 @@ export class DecisionCache {
     }
   }
 
-  /** The key of one scope's decision; `extra` holds further inputs the decision depends on. */
-  key(request: AuthorizationRequest, account: string, generation: string, scope: Scope, ...extra: string[]): string {
+  /** The key of one scope's decision; `identity` is the request's decidedIdentity(). */
+  key(request: AuthorizationRequest, account: string, generation: string, identity: string, scope: Scope): string {
     return `authz:${keyedHash(
       this.deps.hashKey,
       this.namespace,
@@ -57,8 +75,7 @@ export class DecisionCache {
       generation,
       request.service,
       account,
-      request.identity?.provider ?? '',
-      ...extra,
+      identity,
       scope.type,
       scope.class ?? '',
       scope.name,

@@ -5,7 +5,7 @@ import { formatScope, type Scope } from '../domain/scope.js';
 import type { CircuitState } from '../upstream/circuit-breaker.js';
 import { SingleFlight } from '../upstream/single-flight.js';
 import type { AuthorizationRequest, ScopeDecision } from './authorizer.js';
-import { DecisionCache } from './decision-cache.js';
+import { DecisionCache, decidedIdentity } from './decision-cache.js';
 import { decisionFor, decisionRequest, type Decision } from './decision-protocol.js';
 
 /** The result of one call to the decider, shared by every caller waiting on it. */
@@ -19,11 +19,6 @@ export interface OneCallDecider {
   readonly label: string;
   /** Where decisions come from (URL, argv): two deciders never share cache entries or flights. */
   readonly endpoint: string;
-  /**
-   * Further inputs a decision depends on, as parts of its cache key; undefined when they cannot
-   * be named (nothing is then cached). Default: none.
-   */
-  keyExtra?(request: AuthorizationRequest): string[] | undefined;
   /** One call with the JSON body of the decision contract; never throws. */
   call(body: string): Promise<CallOutcome>;
   circuitState(): CircuitState;
@@ -59,8 +54,8 @@ export class OneCallAuthorizer {
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
     const account = request.identity?.account ?? '';
     const generation = await this.decisions.generationOf(account);
-    const extra = this.decider.keyExtra ? this.decider.keyExtra(request) : [];
-    const keys = generation === undefined || extra === undefined ? undefined : request.scopes.map((scope) => this.decisions.key(request, account, generation, scope, ...extra));
+    const identity = decidedIdentity(request.identity);
+    const keys = generation === undefined || identity === undefined ? undefined : request.scopes.map((scope) => this.decisions.key(request, account, generation, identity, scope));
 
     const decisions: (ScopeDecision | undefined)[] = await Promise.all(
       request.scopes.map(async (scope, i) => {

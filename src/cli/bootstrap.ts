@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import bcrypt from 'bcrypt';
+import { DEFAULT_BCRYPT_COST } from '../authn/static/bcrypt-cost.js';
 import type { Config } from '../config/schema.js';
+import { hashKeyFrom } from '../config/secrets.js';
 import { loadKeys, type KeySource, type LoadedKeys } from '../tokens/key-files.js';
 import type { CliIo } from './io.js';
 
@@ -47,23 +49,24 @@ export function keySource(config: Config): KeySource {
 
 async function loadHashKey(config: Config, io: CliIo, dataDir: string): Promise<Buffer> {
   const fromEnv = io.env.WHARF_HASH_KEY;
-  if (fromEnv) {
-    if (fromEnv.length < 32) throw new Error('WHARF_HASH_KEY must be at least 32 characters');
-    return Buffer.from(fromEnv);
-  }
+  // Set but empty is a mistake, not a request for the file: refused like any short key.
+  if (fromEnv !== undefined) return hashKeyFrom(fromEnv, 'environment variable WHARF_HASH_KEY');
   const file = config.hashKeyFile ?? join(dataDir, 'hash-key');
+  let text: string | undefined;
   try {
-    return Buffer.from((await readFile(file, 'utf8')).trim());
+    text = (await readFile(file, 'utf8')).trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || config.hashKeyFile) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' || config.hashKeyFile) throw new Error(`hash key: cannot read ${file} (${code ?? 'error'})`);
   }
+  if (text !== undefined) return hashKeyFrom(text, config.hashKeyFile ? `hashKeyFile ${file}` : `${file} (delete it to have a new one generated)`);
   const key = randomBytes(32).toString('hex');
   await writeFile(file, `${key}\n`, { mode: 0o600 });
-  return Buffer.from(key);
+  return hashKeyFrom(key, 'a generated key');
 }
 
 async function demoPasswordHash(dataDir: string, fromEnv: string | undefined): Promise<{ hash: string; generated?: string }> {
-  if (fromEnv) return { hash: await bcrypt.hash(fromEnv, 10) };
+  if (fromEnv) return { hash: await bcrypt.hash(fromEnv, DEFAULT_BCRYPT_COST) };
   const file = join(dataDir, 'demo-password.bcrypt');
   try {
     return { hash: (await readFile(file, 'utf8')).trim() };
@@ -71,7 +74,7 @@ async function demoPasswordHash(dataDir: string, fromEnv: string | undefined): P
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const password = randomBytes(18).toString('base64url');
-  const hash = await bcrypt.hash(password, 10);
+  const hash = await bcrypt.hash(password, DEFAULT_BCRYPT_COST);
   await writeFile(file, `${hash}\n`, { mode: 0o600 });
   return { hash, generated: password };
 }

@@ -1,13 +1,37 @@
 import { preflightCommand } from '../authn/command/command-preflight.js';
 import { preflightLdap } from '../authn/ldap/ldap-preflight.js';
+import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { hashKeyFrom } from '../config/secrets.js';
+import { parseCommandArgs } from './command-args.js';
 import type { CliIo } from './io.js';
+
+const USAGE = `usage: wharf config check FILE
+
+Validates a configuration file and prints every problem with its path; also checks the secret
+files, directories and commands it names. Exit status 0 ok, 1 problems, 2 usage.
+
+options:
+  -h, --help   show this help
+`;
 
 /** `wharf config check FILE`: validates a config file and prints every problem with its path. */
 export async function configCheckCommand(argv: string[], io: CliIo): Promise<number> {
-  const [sub, file] = argv;
-  if (sub !== 'check' || !file) {
-    io.stderr('usage: wharf config check FILE\n');
+  const [sub, ...rest] = argv;
+  if (sub !== 'check') {
+    if (sub === '--help' || sub === '-h' || sub === 'help') {
+      io.stdout(USAGE);
+      return 0;
+    }
+    io.stderr(`wharf config: ${sub === undefined ? 'a subcommand is required' : `unknown subcommand ${JSON.stringify(sub)}`}\n${USAGE}`);
+    return 2;
+  }
+  const args = parseCommandArgs(io, { command: 'config check', usage: USAGE, options: {}, positionals: true }, rest);
+  if (typeof args === 'number') return args;
+  const [file, ...extra] = args.positionals;
+  if (!file || extra.length > 0) {
+    io.stderr(`wharf config check: ${file ? 'one FILE at a time' : 'FILE is required'}\nSee 'wharf config check --help'.\n`);
     return 2;
   }
   let config;
@@ -26,10 +50,32 @@ export async function configCheckCommand(argv: string[], io: CliIo): Promise<num
         b.type === 'ldap' ? preflightLdap(b, io.env, { path: `authn.${i}` }) : b.type === 'command' ? preflightCommand(b.command, { path: `authn.${i}` }) : Promise.resolve([]),
       ),
       config.authz.webhook?.type === 'command' ? preflightCommand(config.authz.webhook.command, { path: 'authz.webhook' }) : Promise.resolve([]),
+      hashKeyFindings(config, io.env),
     ])
   ).flat();
   for (const f of findings) io.stderr(`  ${f.path}: ${f.severity}: ${f.message}\n`);
   if (findings.some((f) => f.severity === 'error')) return 1;
   io.stdout(`${file}: ok\n`);
   return 0;
+}
+
+/** The hash key that serve would use, checked the same way (a generated one needs no check). */
+async function hashKeyFindings(config: Config, env: CliIo['env']): Promise<{ severity: 'error'; path: string; message: string }[]> {
+  const problem = (path: string, err: unknown) => [{ severity: 'error' as const, path, message: (err as Error).message }];
+  if (env.WHARF_HASH_KEY !== undefined) {
+    try {
+      hashKeyFrom(env.WHARF_HASH_KEY, 'environment variable WHARF_HASH_KEY');
+      return [];
+    } catch (err) {
+      return problem('WHARF_HASH_KEY', err);
+    }
+  }
+  if (!config.hashKeyFile) return [];
+  try {
+    hashKeyFrom((await readFile(config.hashKeyFile, 'utf8')).trim(), `hashKeyFile ${config.hashKeyFile}`);
+    return [];
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? [{ severity: 'error', path: 'hashKeyFile', message: `cannot read ${config.hashKeyFile} (${code})` }] : problem('hashKeyFile', err);
+  }
 }

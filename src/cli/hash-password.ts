@@ -1,11 +1,24 @@
-import { parseArgs } from 'node:util';
 import bcrypt from 'bcrypt';
+import { DEFAULT_BCRYPT_COST } from '../authn/static/bcrypt-cost.js';
+import { parseCommandArgs, stringOption } from './command-args.js';
 import type { CliIo } from './io.js';
+
+const USAGE = `usage: wharf hash-password [--cost N]
+
+Reads a password on standard input and prints its bcrypt hash, for a static user's passwordHash.
+
+options:
+  --cost N    bcrypt cost factor, 10 to 15 (default 11)
+  -h, --help  show this help
+
+example: printf %s "$PASSWORD" | bin/wharf hash-password
+`;
 
 /** `wharf hash-password [--cost N]`: reads a password on stdin, prints its bcrypt hash for the config. */
 export async function hashPasswordCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { cost: { type: 'string', default: '11' } } });
-  const cost = Number(values.cost);
+  const args = parseCommandArgs(io, { command: 'hash-password', usage: USAGE, options: { cost: { type: 'string', default: String(DEFAULT_BCRYPT_COST) } } }, argv);
+  if (typeof args === 'number') return args;
+  const cost = Number(stringOption(args, 'cost'));
   if (!Number.isInteger(cost) || cost < 10 || cost > 15) {
     io.stderr('--cost must be a whole number from 10 to 15\n');
     return 2;

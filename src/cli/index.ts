@@ -16,6 +16,7 @@ commands:
                                              sign in through the browser (device code), store a docker credential
 
 FILE may also come from WHARF_CONFIG; with no config, embedded defaults apply.
+Every command answers --help with its options and defaults, e.g. wharf serve --help.
 `;
 
 /** Runs one subcommand: an exit code, or a running server that main keeps alive. Each command is

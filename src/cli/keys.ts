@@ -1,12 +1,40 @@
 import { mkdir, writeFile, access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { createRootCa, createSigningLeaf } from '../tokens/certificates.js';
 import { loadConfig } from '../config/load.js';
 import { loadKeys } from '../tokens/key-files.js';
 import { keySource } from './bootstrap.js';
+import { parseCommandArgs, stringOption } from './command-args.js';
 import type { CliIo } from './io.js';
+
+const GENERATE_USAGE = `usage: wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]
+
+Creates a root CA (the registry's rootcertbundle) and a signing key certified by it; never overwrites.
+
+options:
+  --out DIR       directory for ca.pem, ca-key.pem, signing-key.pem and signing-chain.pem (required)
+  --alg ALG       ES256 or RS256 (default ES256)
+  --leaf-days N   validity of the signing certificate in days, 1 to 3650 (default 90)
+  -h, --help      show this help
+`;
+
+const ROTATE_USAGE = `usage: wharf keys rotate [--config FILE] [--lead-seconds N]
+
+Adds a signing leaf to keys.leafDirectory, certified by keys.caKeyFile (run it where the CA key is).
+It is published at once and signs after the lead time; the registry needs no restart.
+
+options:
+  --config FILE       configuration file (default: $WHARF_CONFIG)
+  --lead-seconds N    seconds between publishing and signing (default keys.rotation.publishLeadSeconds, 60)
+  -h, --help          show this help
+`;
+
+const KEYS_USAGE = `usage: wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]
+       wharf keys rotate [--config FILE] [--lead-seconds N]
+
+See 'wharf keys generate --help' and 'wharf keys rotate --help'.
+`;
 
 /**
  * `wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]`: a root CA for the
@@ -15,14 +43,21 @@ import type { CliIo } from './io.js';
 export async function keysCommand(argv: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'rotate') return rotateCommand(rest, io);
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    io.stdout(KEYS_USAGE);
+    return 0;
+  }
   if (sub !== 'generate') {
-    io.stderr('usage: wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]\n       wharf keys rotate [--config FILE] [--lead-seconds N]\n');
+    io.stderr(`wharf keys: ${sub === undefined ? 'a subcommand is required' : `unknown subcommand ${JSON.stringify(sub)}`}\n${KEYS_USAGE}`);
     return 2;
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: { out: { type: 'string' }, alg: { type: 'string', default: 'ES256' }, 'leaf-days': { type: 'string', default: '90' } },
-  });
+  const args = parseCommandArgs(
+    io,
+    { command: 'keys generate', usage: GENERATE_USAGE, options: { out: { type: 'string' }, alg: { type: 'string', default: 'ES256' }, 'leaf-days': { type: 'string', default: '90' } } },
+    rest,
+  );
+  if (typeof args === 'number') return args;
+  const values = { out: stringOption(args, 'out'), alg: stringOption(args, 'alg'), 'leaf-days': stringOption(args, 'leaf-days') };
   if (!values.out) {
     io.stderr('--out DIR is required\n');
     return 2;
@@ -73,7 +108,9 @@ export async function keysCommand(argv: string[], io: CliIo): Promise<number> {
  * signs after the lead time; the registry needs no restart since it trusts the CA.
  */
 async function rotateCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, 'lead-seconds': { type: 'string' } } });
+  const args = parseCommandArgs(io, { command: 'keys rotate', usage: ROTATE_USAGE, options: { config: { type: 'string' }, 'lead-seconds': { type: 'string' } } }, argv);
+  if (typeof args === 'number') return args;
+  const values = { config: stringOption(args, 'config'), 'lead-seconds': stringOption(args, 'lead-seconds') };
   const config = await loadConfig(values.config ?? io.env.WHARF_CONFIG, io.env);
   const loaded = await loadKeys(keySource(config));
   if (!loaded.rotation) {

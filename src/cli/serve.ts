@@ -1,10 +1,10 @@
 import cluster from 'node:cluster';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { bootstrap, DEMO_USER, publicUrl, type Bootstrap } from './bootstrap.js';
+import { parseCommandArgs, stringOption } from './command-args.js';
 import type { CliIo } from './io.js';
 import { tokenAuthSection } from './registry-config.js';
 
@@ -15,15 +15,28 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+const SERVE_USAGE = `usage: wharf serve [--config FILE] [--workers N]
+
+Runs the token service (what npm start runs).
+
+options:
+  --config FILE  configuration file (default: $WHARF_CONFIG, else the embedded defaults:
+                 127.0.0.1:5001, in-process cache, generated keys under ./data, the demo user)
+  --workers N    worker processes sharing one port, 1 to 64 (default 1); more than 1 needs the Redis cache
+  -h, --help     show this help
+`;
+
 /**
  * `wharf serve [--config FILE] [--workers N]`: loads config, builds the app, listens, prints the
  * registry settings. With `--workers N` a primary process forks N workers sharing the port
  * (node:cluster); they must share state, so this needs the Redis cache.
  */
-export async function serveCommand(argv: string[], io: CliIo): Promise<RunningServer> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' } } });
-  const config = await loadConfig(values.config ?? io.env.WHARF_CONFIG, io.env);
-  const workers = values.workers === undefined ? 1 : Number(values.workers);
+export async function serveCommand(argv: string[], io: CliIo): Promise<RunningServer | number> {
+  const args = parseCommandArgs(io, { command: 'serve', usage: SERVE_USAGE, options: { config: { type: 'string' }, workers: { type: 'string' } } }, argv);
+  if (typeof args === 'number') return args;
+  const config = await loadConfig(stringOption(args, 'config') ?? io.env.WHARF_CONFIG, io.env);
+  const workersOption = stringOption(args, 'workers');
+  const workers = workersOption === undefined ? 1 : Number(workersOption);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error('--workers must be a whole number from 1 to 64');
   if (workers > 1 && config.cache.type !== 'redis') {
     throw new Error('--workers needs the Redis cache (set WHARF_REDIS_URL): workers are separate processes and must share refresh tokens, sessions and decisions');

@@ -141,7 +141,7 @@ export const configSchema = z.strictObject({
   /** Durable records. Default: see `storeSchema`. */
   store: storeSchema.optional(),
 
-  /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself). Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
+  /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself), at least 32 bytes after trimming. Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
   hashKeyFile: z.string().optional(),
 
   /** Authenticator chain, tried in order; the first that recognises the username decides. */

@@ -39,6 +39,16 @@ export class CircuitBreaker {
     return true;
   }
 
+  /**
+   * The outcome of an allowed call that never reached the upstream (no free slot here): it says
+   * nothing about the upstream, so the state stays as it is, but a half-open trial is given back.
+   * Every allow() must end in success(), failure() or this, or a half-open circuit waits forever
+   * for a trial that will never report.
+   */
+  release(): void {
+    this.trialInFlight = false;
+  }
+
   success(): void {
     this.failures = 0;
     this.openedAt = undefined;

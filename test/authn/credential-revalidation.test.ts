@@ -33,7 +33,7 @@ describe('credentials re-check the GitHub identity behind them', () => {
     let now = 1_800_000_000_000;
     const hashKey = randomBytes(32);
     const cache = new MemoryCache({ maxEntries: 100, now: () => now });
-    const login = new GithubLogin(githubLoginSchema.parse({ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), github.clientSecret);
+    const login = new GithubLogin(githubLoginSchema.parse({ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), { method: 'client_secret_post', secret: github.clientSecret });
     const result = await loginWithGithub(login, new BrowserSessions({ store: tempStore(() => now), pending: cache, hashKey, sessionSeconds: 3600, now: () => now }));
     expect(result.kind).toBe('ok');
     expect(result.upstreamToken).toMatch(/^gho_/);
@@ -62,7 +62,7 @@ describe('credentials re-check the GitHub identity behind them', () => {
     let now = 1_800_000_000_000;
     const hashKey = randomBytes(32);
     const cache = new MemoryCache({ maxEntries: 100, now: () => now });
-    const login = new GithubLogin(githubLoginSchema.parse({ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), github.clientSecret);
+    const login = new GithubLogin(githubLoginSchema.parse({ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), { method: 'client_secret_post', secret: github.clientSecret });
     octocat.orgs = ['acme'];
     const result = await loginWithGithub(login, new BrowserSessions({ store: tempStore(() => now), pending: cache, hashKey, sessionSeconds: 3600, now: () => now }));
     expect(result.kind).toBe('ok');
@@ -89,7 +89,7 @@ describe('credentials re-check the GitHub identity behind them', () => {
     const hashKey = randomBytes(32);
     const unreachable = new GithubLogin(
       githubLoginSchema.parse({ type: 'github', clientId: 'x', webUrl: github.url, apiUrl: `http://127.0.0.1:${await freePort()}/api` }),
-      'secret',
+      { method: 'client_secret_post', secret: 'secret' },
     );
     let checks = 0;
     const box = new SealedBox(hashKey);

@@ -73,6 +73,49 @@ describe('IntrospectionAuthenticator (RFC 7662)', () => {
     expect(platform.calls.at(-1)!.headers.authorization).toBe(`Bearer ${SECRET}`);
   });
 
+  describe('client authentication against a server that decodes it as RFC 6749 §2.3.1 says', () => {
+    // Characters a raw Basic header would garble: `+` decodes to a space, `%` starts an escape,
+    // `:` in the id would split it early; `/` and `=` are base64 padding look-alikes.
+    const ID = 'wharf:prod';
+    const PASSWORD = `s3cr+t/${randomBytes(6).toString('base64')}=%41:x`;
+
+    beforeEach(() => {
+      platform.setHandler('/introspect-rfc', (req) => {
+        const decode = (v: string) => new URLSearchParams(`v=${v}`).get('v');
+        let client: { id: string | null; secret: string | null } | undefined;
+        const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
+        if (basic) {
+          const pair = Buffer.from(basic[1]!, 'base64').toString();
+          const colon = pair.indexOf(':');
+          client = { id: decode(pair.slice(0, colon)), secret: decode(pair.slice(colon + 1)) };
+        } else if (req.form?.has('client_id')) {
+          client = { id: req.form.get('client_id'), secret: req.form.get('client_secret') };
+        }
+        if (client?.id !== ID || client.secret !== PASSWORD) return { status: 401, body: { error: 'invalid_client' } };
+        return { status: 200, body: { active: true, username: 'alice' } };
+      });
+    });
+
+    it('form-encodes id and secret before Basic by default, so a secret with + / = % works', async () => {
+      const { auth } = setup({ url: `${platform.url}/introspect-rfc`, clientId: ID }, PASSWORD);
+      expect((await auth.login('alice', 'tok', ctx)).kind).toBe('ok');
+      expect(platform.calls.at(-1)!.headers.authorization).toMatch(/^Basic /);
+    });
+
+    it('sends them in the form body with client_secret_post, and no Authorization header', async () => {
+      const { auth } = setup({ url: `${platform.url}/introspect-rfc`, clientId: ID, clientAuth: 'client_secret_post' }, PASSWORD);
+      expect((await auth.login('alice', 'tok', ctx)).kind).toBe('ok');
+      const call = platform.calls.at(-1)!;
+      expect(call.headers.authorization).toBeUndefined();
+      expect(Object.fromEntries(call.form!)).toEqual({ token: 'tok', token_type_hint: 'access_token', client_id: ID, client_secret: PASSWORD });
+    });
+
+    it('sends them as they are with `basic`, which such a server refuses (503, the operator’s fault)', async () => {
+      const { auth } = setup({ url: `${platform.url}/introspect-rfc`, clientId: ID, clientAuth: 'basic' }, PASSWORD);
+      await expect(auth.login('alice', 'tok', ctx)).rejects.toBeInstanceOf(TemporarilyUnavailableError);
+    });
+  });
+
   it('denies an inactive token, and a docker username that is not the token’s user', async () => {
     const { auth } = setup();
     tokens.set('tok', { username: 'alice' });
@@ -193,6 +236,13 @@ describe('IntrospectionAuthenticator (SAGE dialect)', () => {
     const call = platform.calls.at(-1)!;
     expect(Object.fromEntries(call.form!)).toEqual({ token: 'sage-tok' });
     expect(call.headers.accept).toBe('application/json; indent=4');
+  });
+
+  it('sends tokenInfoUser:tokenInfoPassword as they are in HTTP Basic, as SAGE reads them', async () => {
+    const { auth } = setup({ dialect: 'sage', url: `${platform.url}/sage/token_info`, clientId: 'sage-user' }, 'p+ss/w=rd');
+    tokens.set('sage-tok', { username: 'alice' });
+    await auth.login('alice', 'sage-tok', ctx);
+    expect(platform.calls.at(-1)!.headers.authorization).toBe(`Basic ${Buffer.from('sage-user:p+ss/w=rd').toString('base64')}`);
   });
 
   it('treats 410 token not found and 404 token expired as a bad user token (401), not an outage', async () => {

@@ -132,6 +132,17 @@ describe('OidcTokenAuthenticator: valid tokens', () => {
     );
   });
 
+  it('makes an account from the e-mail address only when email_verified is true', async () => {
+    const { login } = setup({ rules: [acmeRule({ account: 'mail-${email}', claims: {} })] });
+    const email = { email: 'deployer', email_verified: true };
+    const verified = await login(await issuer.sign(issuer.githubActionsClaims(email)));
+    expect(verified.kind === 'ok' && verified.identity.account).toBe('mail-deployer');
+    for (const unverified of [{ ...email, email_verified: false }, { ...email, email_verified: 'false' }, { email: 'deployer' }]) {
+      const result = await login(await issuer.sign(issuer.githubActionsClaims(unverified)));
+      expect(reasonOf(result)).toBe('rule 0 matched but its account template uses "email" and the token\'s email_verified is not true');
+    }
+  });
+
   it('applies the first matching rule, and a later one when earlier ones do not match', async () => {
     const { login } = setup({
       rules: [

@@ -13,6 +13,7 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { createLogger } from '../../src/logging.js';
+import { CommandSlots } from '../../src/upstream/command-slots.js';
 
 /*
  * The decision program: members of the `team-x` group (an identity attribute, e.g. from LDAP)
@@ -31,6 +32,7 @@ process.stdin.on('end', () => {
   if (mode === 'garbage') { process.stdout.write('<html>'); process.exit(0); }
   if (mode === 'shape') { process.stdout.write(JSON.stringify({ decisions: [{ name: 'x' }] })); process.exit(0); }
   const request = JSON.parse(input);
+  if (request.scopes.some((s) => s.name.startsWith('broken/'))) { process.stderr.write('database down\\n'); process.exit(2); }
   const groups = (request.identity && request.identity.attributes.groups) || [];
   const decisions = [];
   for (const s of request.scopes) {
@@ -64,7 +66,7 @@ function request(identity: Identity | undefined, ...scopes: string[]): Authoriza
   return { identity, service: 'registry', clientIp: '192.0.2.1', scopes: scopes.map(parseScope) };
 }
 
-function make(mode = 'normal', patch: Record<string, unknown> = {}, deps: { now?: () => number; generation?: (a: string) => Promise<string> } = {}) {
+function make(mode = 'normal', patch: Record<string, unknown> = {}, deps: { now?: () => number; generation?: (a: string) => Promise<string>; slots?: CommandSlots } = {}) {
   const recordFile = join(dir, `record-${randomBytes(4).toString('hex')}.jsonl`);
   const config = commandAuthzSchema.parse({ type: 'command', command: [script], env: { RECORD_FILE: recordFile, MODE: mode }, timeoutMs: 2000, ...patch });
   const lines: Array<Record<string, unknown>> = [];
@@ -141,6 +143,29 @@ describe('CommandAuthorizer', () => {
     expect(authorizer.circuitState()).toBe('half_open');
     await ask();
     expect(requests()).toHaveLength(3);
+  });
+
+  it('lets a trial through again after a half-open trial found no free slot', async () => {
+    let now = 1_000_000;
+    const slots = new CommandSlots(1, 0);
+    const { authorizer, requests } = make('normal', { failureThreshold: 1, openSeconds: 10 }, { now: () => now, slots });
+    const ask = (scope: string) => authorizer.authorize(request(ludwig, scope));
+    await ask('repository:broken/app:pull');
+    expect(authorizer.circuitState()).toBe('open');
+    now += 10_000;
+
+    // The trial call finds every slot taken (here by a run that waits for the test) and is refused.
+    let release!: () => void;
+    const held = slots.run(() => new Promise<void>((resolve) => (release = resolve)), 60_000);
+    expect((await ask('repository:library/a:pull'))[0]!.reason).toBe('authorization command unavailable: 1 runs in progress and 0 waiting');
+    release();
+    await held;
+
+    // The next call is the trial, it succeeds, and the circuit closes.
+    const decided = await ask('repository:library/b:pull');
+    expect(decided.map((d) => [d.source, d.granted])).toEqual([['command', ['pull']]]);
+    expect(authorizer.circuitState()).toBe('closed');
+    expect(requests()).toHaveLength(2);
   });
 
   it('caches decisions for the answer’s ttl, per account generation and identity attributes', async () => {

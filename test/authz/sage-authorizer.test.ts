@@ -168,7 +168,8 @@ describe('SageAuthorizer: failing closed', () => {
   it.each(faults)('$name: nothing granted, unavailable, no exception', async ({ fault, handler, why }) => {
     if (fault) platform.setFault(PATH, fault);
     if (handler) platform.setHandler(PATH, handler);
-    const { authorizer, lines } = setup({ timeoutMs: 200 });
+    // Only the slow fault needs the short budget; the others get room for a loaded machine.
+    const { authorizer, lines } = setup({ timeoutMs: fault?.kind === 'slow' ? 200 : 5000 });
     const decisions = await authorizer.authorize(authzRequest(['repository:alice/a:pull', 'repository:alice/b:push']));
     for (const d of decisions) {
       expect(d).toMatchObject({ granted: [], source: 'unavailable', matched: false });
@@ -220,17 +221,30 @@ describe('SageAuthorizer: caching', () => {
     expect(platform.count(PATH)).toBe(2);
   });
 
-  it('keys the cache on account, service, resource and action set', async () => {
+  it('keys the cache on account, provider, subject, labels, service, resource and action set', async () => {
     const { authorizer } = setup();
     await authorizer.authorize(authzRequest(['repository:x/a:pull']));
     await authorizer.authorize(authzRequest(['repository:x/a:pull'], { ...alice, account: 'bob' }));
+    await authorizer.authorize(authzRequest(['repository:x/a:pull'], { ...alice, provider: 'static' }));
+    await authorizer.authorize(authzRequest(['repository:x/a:pull'], { ...alice, subject: 'alice-2' }));
+    await authorizer.authorize(authzRequest(['repository:x/a:pull'], { ...alice, attributes: { groups: ['sage', 'admin'] } }));
     await authorizer.authorize(authzRequest(['repository:x/a:pull'], null));
     await authorizer.authorize(authzRequest(['repository:x/a:pull'], alice, { service: 'other' }));
     await authorizer.authorize(authzRequest(['repository:x/a:pull,push']));
     await authorizer.authorize(authzRequest(['repository:x/b:pull']));
-    expect(platform.count(PATH)).toBe(6);
+    expect(platform.count(PATH)).toBe(9);
     await authorizer.authorize(authzRequest(['repository:x/a:pull']));
-    expect(platform.count(PATH)).toBe(6);
+    expect(platform.count(PATH)).toBe(9);
+  });
+
+  it('does not give one job’s cached push to another job of the same account with other labels', async () => {
+    // SAGE lets the account push only from its main branch.
+    platform.setHandler(PATH, answer((b) => (b.labels['ref'] === 'refs/heads/main' ? b.actions.join(',') : 'pull')));
+    const { authorizer } = setup();
+    const job = (ref: string): Identity => ({ ...alice, attributes: { ref } });
+    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/app:pull,push'], job('refs/heads/main'))))).toEqual([['pull', 'push']]);
+    expect((await authorizer.authorize(authzRequest(['repository:alice/app:pull,push'], job('refs/pull/7/merge'))))[0]).toMatchObject({ source: 'sage', granted: ['pull'] });
+    expect(platform.count(PATH)).toBe(2);
   });
 
   it('does not cache when cacheSeconds is 0', async () => {

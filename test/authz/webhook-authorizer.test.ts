@@ -208,13 +208,35 @@ describe('WebhookAuthorizer: caching', () => {
     expect(again.map((d) => d.source)).toEqual(['cache', 'cache']);
   });
 
-  it('keys the cache on account, provider, service, resource and action set', async () => {
+  it('reuses a decision only for the identity that was decided: a pull-request job does not get the main-branch job’s push', async () => {
+    // The platform lets the same CI account push from refs/heads/main only.
+    platform.setHandler(PATH, (r) => {
+      const body = r.json as WebhookRequest;
+      const main = body.identity?.attributes['ref'] === 'refs/heads/main';
+      return { status: 200, body: { decisions: body.scopes.map((s) => ({ type: s.type, class: s.class, name: s.name, allowed: main ? s.actions : ['pull'] })), ttl: 300 } };
+    });
+    const { authorizer } = setup();
+    const job = (ref: string): Identity => ({ account: 'acme', provider: 'oidc-token', subject: 'repo:acme/app', attributes: { ref } });
+    const scopes = ['repository:acme/app:pull,push'];
+    expect(granted(await authorizer.authorize(authzRequest(scopes, job('refs/heads/main'))))).toEqual([['pull', 'push']]);
+    const pullRequest = await authorizer.authorize(authzRequest(scopes, job('refs/pull/7/merge')));
+    expect(pullRequest.map((d) => [d.source, d.granted])).toEqual([['webhook', ['pull']]]);
+    expect(platform.count(PATH)).toBe(2);
+    // Each job's own answer is still reused.
+    expect((await authorizer.authorize(authzRequest(scopes, job('refs/pull/7/merge'))))[0]).toMatchObject({ source: 'cache', granted: ['pull'] });
+    expect((await authorizer.authorize(authzRequest(scopes, job('refs/heads/main'))))[0]).toMatchObject({ source: 'cache', granted: ['pull', 'push'] });
+    expect(platform.count(PATH)).toBe(2);
+  });
+
+  it('keys the cache on account, provider, subject, attributes, service, resource and action set', async () => {
     const { authorizer } = setup();
     const base = authzRequest(['repository:shared/app:pull']);
     await authorizer.authorize(base);
     const variants: AuthorizationRequest[] = [
       authzRequest(['repository:shared/app:pull'], { ...alice, account: 'bob' }),
       authzRequest(['repository:shared/app:pull'], { ...alice, provider: 'oidc' }),
+      authzRequest(['repository:shared/app:pull'], { ...alice, subject: 'other-id' }),
+      authzRequest(['repository:shared/app:pull'], { ...alice, attributes: { groups: ['dev', 'ops'] } }),
       authzRequest(['repository:shared/app:pull'], null),
       authzRequest(['repository:shared/app:pull'], alice, { service: 'other' }),
       authzRequest(['repository:shared/app:pull,push']),
@@ -373,7 +395,8 @@ describe('WebhookAuthorizer: failing closed', () => {
   it.each(faults)('$name: no grant, source unavailable, no exception', async ({ fault, handler, why, level }) => {
     if (fault) platform.setFault(PATH, fault);
     if (handler) platform.setHandler(PATH, handler);
-    const { authorizer, lines } = setup({ config: { timeoutMs: 200 } });
+    // Only the slow fault needs the short budget; the others get room for a loaded machine.
+    const { authorizer, lines } = setup({ config: { timeoutMs: fault?.kind === 'slow' ? 200 : 5000 } });
     const decisions = await authorizer.authorize(authzRequest(['repository:alice/a:pull', 'repository:alice/b:push']));
     for (const d of decisions) {
       expect(d).toMatchObject({ granted: [], source: 'unavailable', matched: false });

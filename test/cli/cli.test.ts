@@ -31,6 +31,30 @@ describe('wharf config check', () => {
   });
 });
 
+describe('wharf config check on login providers', () => {
+  it('requires the key file of private_key_jwt, and refuses a logo that is not https', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'providers.yml');
+    await writeFile(
+      file,
+      [
+        'federation:',
+        '  providers:',
+        '    - { type: oidc, name: okta, issuer: https://example.okta.com, clientId: x, clientAuthentication: private_key_jwt }',
+        '    - { type: oidc, name: kc, issuer: https://sso.example.com, clientId: x, clientPrivateKeyFile: /k.pem, logoUrl: "javascript:alert(1)" }',
+        '    - { type: github, clientId: x, logoUrl: "http://cdn.example.com/gh.png" }',
+        '',
+      ].join('\n'),
+    );
+    const result = await runWharfCli(['config', 'check', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('federation.providers.0.clientPrivateKeyFile: required with clientAuthentication private_key_jwt');
+    expect(result.stderr).toContain('federation.providers.1.clientPrivateKeyFile: used only with clientAuthentication private_key_jwt');
+    expect(result.stderr).toMatch(/federation\.providers\.1\.logoUrl: /);
+    expect(result.stderr).toMatch(/federation\.providers\.2\.logoUrl: must be an https URL/);
+  });
+});
+
 describe('wharf hash-password', () => {
   it('prints a bcrypt hash of the password on stdin', async () => {
     const result = await runWharfCli(['hash-password', '--cost', '10'], { input: 'correct horse\n' });
@@ -104,5 +128,64 @@ describe('wharf serve on the embedded defaults', () => {
       await second.stop();
     }
     expect(second.exitInfo()?.code).toBe(0); // SIGTERM is a clean shutdown
+  });
+});
+
+describe('every command answers --help', () => {
+  const commands = [['serve'], ['registry-config'], ['hash-password'], ['keys'], ['keys', 'generate'], ['keys', 'rotate'], ['config'], ['config', 'check'], ['login']];
+
+  it.each(commands.map((c) => [c.join(' '), c]))('wharf %s --help prints its usage and options, exit 0', async (name, command) => {
+    const result = await runWharfCli([...(command as string[]), '--help']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^usage: wharf ${name}`));
+    expect(result.stdout).toMatch(/--\w/); // its options, not only the synopsis
+    expect(result.stderr).toBe('');
+  });
+
+  it('shows each default in the usage', async () => {
+    expect((await runWharfCli(['hash-password', '--help'])).stdout).toContain('(default 11)');
+    expect((await runWharfCli(['registry-config', '--help'])).stdout).toContain('(default 127.0.0.1:5000)');
+    expect((await runWharfCli(['keys', 'generate', '--help'])).stdout).toContain('(default ES256)');
+    expect((await runWharfCli(['serve', '--help'])).stdout).toContain('(default 1)');
+  });
+
+  it.each(commands.filter((c) => c.length === 2 || !['keys', 'config'].includes(c[0]!)).map((c) => [c.join(' '), c]))(
+    'wharf %s with an unknown option names that command’s --help, exit 2, no stack',
+    async (name, command) => {
+      const result = await runWharfCli([...(command as string[]), '--no-such-option']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("'--no-such-option'");
+      expect(result.stderr).toMatch(new RegExp(`wharf ${name}( --help|: )`));
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    },
+  );
+
+  it('config check --help does not read a file named --help', async () => {
+    const result = await runWharfCli(['config', 'check', '--help']);
+    expect(result.stdout).not.toContain('ENOENT');
+    expect(result.stderr).not.toContain('--help:');
+  });
+});
+
+describe('bin/wharf, the command the README uses', () => {
+  const ROOT = join(WHARF_BIN, '..', '..');
+
+  it('runs the built CLI without npm', async () => {
+    const { runCommand } = await import('../support/processes.js');
+    // Only node on PATH: no npm, npx or network needed.
+    const result = await runCommand(join(ROOT, 'bin', 'wharf'), ['registry-config', '--help'], { env: { PATH: `${join(process.execPath, '..')}:/usr/bin:/bin` } });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('usage: wharf registry-config');
+  });
+
+  it('is what README and the docs run; none says npx wharf', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const files = ['README.md', 'deploy/README.md', ...(await readdir(join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), ...(await readdir(join(ROOT, 'config'))).map((f) => `config/${f}`)];
+    for (const file of files) expect(await readFile(join(ROOT, file), 'utf8'), file).not.toMatch(/npx\s+wharf/);
+    // Commands to type, in shell blocks: the bin path, not a bare `wharf` that may not be on PATH.
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const shellLines = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split('\n'));
+    expect(shellLines.filter((l) => /^\s*wharf\s/.test(l))).toEqual([]);
+    expect(shellLines.some((l) => l.startsWith('bin/wharf '))).toBe(true);
   });
 });

@@ -15,7 +15,7 @@ import { createServices, type Services } from '../../src/services.js';
 import { runCommand, type CommandResult } from './processes.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** The compiled CLI, as `npx wharf` runs it. */
+/** The compiled CLI, as `bin/wharf` runs it. */
 export const WHARF_BIN = join(ROOT, 'dist/main.js');
 
 /** Runs the built `wharf` CLI; fails loudly when the build is missing. */

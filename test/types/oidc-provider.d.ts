@@ -4,7 +4,8 @@ declare module 'oidc-provider' {
 
   interface Account {
     accountId: string;
-    claims(): Promise<Record<string, unknown>>;
+    /** `use` is `id_token` or `userinfo`. */
+    claims(use: string): Promise<Record<string, unknown>>;
   }
 
   export default class Provider {

@@ -1,12 +1,15 @@
 import { z } from 'zod';
+import { loginLogoUrl } from '../login-logo.js';
 
 /** `type: github`: GitHub (or GitHub Enterprise) OAuth apps; GitHub is OAuth 2.0, not OIDC. */
 export const githubLoginSchema = z.strictObject({
   type: z.literal('github'),
   /** URL slug (`/login/<name>`). Default `github`. */
   name: z.string().regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes').optional(),
-  /** What the login page shows. Default `GitHub`. */
-  displayName: z.string().optional(),
+  /** What the login page shows after "Sign in with". Default `GitHub`. */
+  displayName: z.string().min(1).max(80).optional(),
+  /** An image shown beside the display name on the login page (https, or http on loopback). Default none. */
+  logoUrl: loginLogoUrl.optional(),
   /** OAuth app client id. */
   clientId: z.string().min(1),
   /** File holding the client secret; wins over `clientSecretEnv`. */

@@ -1,6 +1,6 @@
 import { deriveAccountName } from '../../domain/account-name.js';
 import type { AuthnResult, CallbackAuthenticator, CallbackResult, LoginTransaction } from '../authenticator.js';
-import { OAuth2Core } from '../oauth2-core/oauth2-core.js';
+import { OAuth2Core, type ClientCredentials } from '../oauth2-core/oauth2-core.js';
 import type { GithubLoginConfig } from './github-config.js';
 
 /** Browser login with GitHub: authorize → token → `GET /user` (+ `/user/orgs`, `/user/teams`). */
@@ -8,22 +8,24 @@ export class GithubLogin implements CallbackAuthenticator {
   readonly type = 'github';
   readonly name: string;
   readonly displayName: string;
+  readonly logoUrl: string | undefined;
   private readonly core: OAuth2Core;
   private readonly api: string;
 
   constructor(
     private readonly config: GithubLoginConfig,
-    clientSecret: string,
+    credentials: ClientCredentials,
   ) {
     this.name = config.name ?? 'github';
     this.displayName = config.displayName ?? 'GitHub';
+    this.logoUrl = config.logoUrl;
     this.api = config.apiUrl.replace(/\/+$/, '');
     const web = config.webUrl.replace(/\/+$/, '');
     const scopes = ['read:user', ...(config.allowedOrgs.length > 0 || config.fetchTeams ? ['read:org'] : [])];
     this.core = new OAuth2Core({
       server: { kind: 'static', issuer: web, authorizationUrl: `${web}/login/oauth/authorize`, tokenUrl: `${web}/login/oauth/access_token` },
       clientId: config.clientId,
-      clientSecret,
+      credentials,
       scopes,
       oidc: false,
     });

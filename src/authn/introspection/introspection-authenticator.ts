@@ -120,12 +120,25 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     const headers: Record<string, string> = {
       'content-type': 'application/x-www-form-urlencoded',
       accept: sage ? 'application/json; indent=4' : 'application/json',
-      authorization:
-        this.config.clientAuth === 'bearer'
-          ? `Bearer ${this.deps.clientSecret}`
-          : `Basic ${Buffer.from(`${this.config.clientId}:${this.deps.clientSecret}`).toString('base64')}`,
     };
-    const body = new URLSearchParams(sage ? { token } : { token, token_type_hint: 'access_token' }).toString();
+    const form: Record<string, string> = sage ? { token } : { token, token_type_hint: 'access_token' };
+    const { clientId } = this.config;
+    const secret = this.deps.clientSecret;
+    switch (this.config.clientAuth ?? (sage ? 'basic' : 'client_secret_basic')) {
+      case 'client_secret_basic':
+        headers.authorization = `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64')}`;
+        break;
+      case 'client_secret_post':
+        Object.assign(form, { client_id: clientId, client_secret: secret });
+        break;
+      case 'basic':
+        headers.authorization = `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
+        break;
+      case 'bearer':
+        headers.authorization = `Bearer ${secret}`;
+        break;
+    }
+    const body = new URLSearchParams(form).toString();
     let response;
     try {
       response = await this.upstream.request(this.config.url, { method: 'POST', headers, body });
@@ -166,6 +179,14 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     this.log.warn({ event: 'introspection_garbage' }, `introspection endpoint ${why}; refusing with 503 (fail closed)`);
     throw new TemporarilyUnavailableError('token introspection gave an unusable answer; try again shortly');
   }
+}
+
+/**
+ * application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B), which servers
+ * undo before comparing: a `+` sent raw would be read as a space, a `:` in the id would split it.
+ */
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
 }
 
 function stringClaim(value: unknown): string | undefined {

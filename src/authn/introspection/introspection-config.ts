@@ -10,8 +10,15 @@ export const introspectionAuthnSchema = z.strictObject({
   dialect: z.enum(['rfc7662', 'sage']).default('rfc7662'),
   /** Introspection endpoint URL (env WHARF_INTROSPECTION_URL; SAGE: tokenInfoEndpoint). */
   url: z.url({ protocol: /^https?$/ }),
-  /** How Wharf authenticates itself: `basic` (client id + secret, default) or `bearer` (secret only). */
-  clientAuth: z.enum(['basic', 'bearer']).default('basic'),
+  /**
+   * How Wharf authenticates itself at the endpoint. `client_secret_basic` (the default for
+   * `rfc7662`): HTTP Basic with the client id and secret each form-urlencoded first, as RFC 6749
+   * §2.3.1 requires and conforming servers decode. `client_secret_post`: `client_id` and
+   * `client_secret` in the form body. `basic` (the default for `sage`): HTTP Basic with id and
+   * secret as they are, for servers that do not decode them (SAGE's Django endpoint). `bearer`:
+   * the secret alone as a bearer token.
+   */
+  clientAuth: z.enum(['client_secret_basic', 'client_secret_post', 'basic', 'bearer']).optional(),
   /** Client id for Basic auth (env WHARF_INTROSPECTION_CLIENT_ID; SAGE: tokenInfoUser). Default `wharf`. */
   clientId: z.string().min(1).default('wharf'),
   /** File holding the client secret; wins over `clientSecretEnv`. */

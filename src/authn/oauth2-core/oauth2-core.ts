@@ -1,3 +1,4 @@
+import { importPKCS8 } from 'jose';
 import * as client from 'openid-client';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { LoginTransaction } from '../authenticator.js';
@@ -7,11 +8,19 @@ export type ServerSource =
   | { readonly kind: 'discovery'; readonly issuer: string }
   | { readonly kind: 'static'; readonly issuer: string; readonly authorizationUrl: string; readonly tokenUrl: string };
 
+/**
+ * How the client proves itself at the token endpoint. `private_key_jwt` signs a short assertion
+ * with `key` (PKCS#8 PEM) by `alg`; the provider holds only the public key.
+ */
+export type ClientCredentials =
+  | { readonly method: 'client_secret_basic' | 'client_secret_post'; readonly secret: string }
+  | { readonly method: 'private_key_jwt'; readonly key: string; readonly alg: string };
+
 /** Options of the core. */
 export interface OAuth2CoreOptions {
   server: ServerSource;
   clientId: string;
-  clientSecret: string;
+  credentials: ClientCredentials;
   scopes: readonly string[];
   /** OpenID Connect: send a nonce and require an ID token. */
   oidc: boolean;
@@ -24,6 +33,21 @@ export interface CodeExchange {
   accessToken: string;
   /** Verified ID token claims (OIDC only). */
   claims: Record<string, unknown> | undefined;
+}
+
+/** How long discovery may take before the provider counts as unreachable (openid-client's default is 30 s). */
+const DISCOVERY_TIMEOUT_SECONDS = 5;
+
+/**
+ * What went wrong, for the log: the provider's OAuth error and description, or openid-client's
+ * message with the check that failed (its generic messages alone name nothing). Never a response
+ * body: those hold tokens and personal data.
+ */
+function describeClientError(err: unknown): string {
+  if (err instanceof client.ResponseBodyError) return `${err.error}${err.error_description ? ` (${err.error_description})` : ''}, HTTP ${err.status}`;
+  if (!(err instanceof Error)) return 'error';
+  const cause = err.cause instanceof Error && err.cause.message !== err.message ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
 }
 
 function isLoopback(url: string): boolean {
@@ -58,11 +82,15 @@ export class OAuth2Core {
   /** Exchanges the code; throws client errors (bad state, bad ID token) as they are. */
   async exchange(callbackUrl: URL, transaction: LoginTransaction): Promise<CodeExchange> {
     const config = await this.config();
-    const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
-      pkceCodeVerifier: transaction.codeVerifier,
-      expectedState: transaction.state,
-      ...(this.options.oidc ? { expectedNonce: transaction.nonce, idTokenExpected: true } : {}),
-    });
+    const tokens = await client
+      .authorizationCodeGrant(config, callbackUrl, {
+        pkceCodeVerifier: transaction.codeVerifier,
+        expectedState: transaction.state,
+        ...(this.options.oidc ? { expectedNonce: transaction.nonce, idTokenExpected: true } : {}),
+      })
+      .catch((err: unknown) => {
+        throw new Error(`code exchange failed: ${describeClientError(err)}`, { cause: err });
+      });
     return { accessToken: tokens.access_token, claims: this.options.oidc ? (tokens.claims() as Record<string, unknown> | undefined) : undefined };
   }
 
@@ -81,20 +109,68 @@ export class OAuth2Core {
     return { status: response.status, body };
   }
 
+  /**
+   * The UserInfo claims (OIDC Core §5.3) for the access token, refused unless their `sub` is
+   * `expectedSubject`: the ID token's, so claims of another user can never be merged in.
+   * Undefined when the provider publishes no UserInfo endpoint.
+   */
+  async userInfo(accessToken: string, expectedSubject: string): Promise<Record<string, unknown> | undefined> {
+    const config = await this.config();
+    if (!config.serverMetadata().userinfo_endpoint) return undefined;
+    return (await client.fetchUserInfo(config, accessToken, expectedSubject).catch((err: unknown) => {
+      throw new Error(`UserInfo refused: ${describeClientError(err)}`, { cause: err });
+    })) as Record<string, unknown>;
+  }
+
+  /** `ok` when the provider's configuration could be loaded (discovering it now if needed), else why not. */
+  async check(): Promise<string> {
+    try {
+      await this.config();
+      return 'ok';
+    } catch (err) {
+      return err instanceof Error ? err.message : 'unavailable';
+    }
+  }
+
   private config(): Promise<client.Configuration> {
     this.configuration ??= this.load().catch((err: unknown) => {
       this.configuration = undefined; // try discovery again on the next login
-      throw new TemporarilyUnavailableError('the identity provider cannot be reached; try again shortly', { cause: err });
+      if (err instanceof TemporarilyUnavailableError) throw err;
+      const why = err instanceof Error && err.message ? `: ${err.message}` : '';
+      throw new TemporarilyUnavailableError(`discovery at ${this.options.server.issuer} failed${why}`, { cause: err });
     });
     return this.configuration;
   }
 
+  private async clientAuth(): Promise<client.ClientAuth> {
+    const credentials = this.options.credentials;
+    switch (credentials.method) {
+      case 'client_secret_basic':
+        return client.ClientSecretBasic(credentials.secret);
+      case 'client_secret_post':
+        return client.ClientSecretPost(credentials.secret);
+      case 'private_key_jwt':
+        return client.PrivateKeyJwt(await importPKCS8(credentials.key, credentials.alg));
+    }
+  }
+
   private async load(): Promise<client.Configuration> {
-    const { server, clientId, clientSecret } = this.options;
+    const { server, clientId } = this.options;
     const insecure = isLoopback(server.issuer) && server.issuer.startsWith('http:');
-    const auth = client.ClientSecretPost(clientSecret);
+    const auth = await this.clientAuth();
     if (server.kind === 'discovery') {
-      return client.discovery(new URL(server.issuer), clientId, undefined, auth, insecure ? { execute: [client.allowInsecureRequests] } : undefined);
+      const config = await client.discovery(new URL(server.issuer), clientId, undefined, auth, {
+        timeout: DISCOVERY_TIMEOUT_SECONDS,
+        ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+      });
+      // openid-client accepts a document without them and fails later, at the first login, with
+      // an error that names nothing; a provider lacking them cannot be used at all.
+      const metadata = config.serverMetadata();
+      const missing = (['authorization_endpoint', 'token_endpoint'] as const).filter((field) => typeof metadata[field] !== 'string');
+      if (missing.length > 0) {
+        throw new TemporarilyUnavailableError(`the discovery document of ${server.issuer} lacks ${missing.map((f) => `"${f}"`).join(' and ')}`);
+      }
+      return config;
     }
     const config = new client.Configuration(
       { issuer: server.issuer, authorization_endpoint: server.authorizationUrl, token_endpoint: server.tokenUrl },

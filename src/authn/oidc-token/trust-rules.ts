@@ -66,6 +66,10 @@ export class TrustRules {
       const used: Record<string, unknown> = {};
       for (const { claim } of rule.conditions) used[claim] = payload[claim];
       for (const claim of rule.template.claims) used[claim] = payload[claim];
+      // An issuer may sign any address a user typed into a profile; only a verified one names them.
+      if (rule.template.claims.includes('email') && payload.email_verified !== true && payload.email_verified !== 'true') {
+        return { kind: 'no_rule', reason: `rule ${rule.index} matched but its account template uses "email" and the token's email_verified is not true` };
+      }
       const rendered = rule.template.render(payload);
       // The rule matched, so this token is meant for it; a bad account is a denial, not a reason
       // to fall through to a later, perhaps broader, rule.

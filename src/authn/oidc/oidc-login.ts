@@ -1,6 +1,6 @@
 import type { AuthnResult, CallbackAuthenticator, CallbackResult, LoginTransaction } from '../authenticator.js';
 import { deriveAccountName } from '../../domain/account-name.js';
-import { OAuth2Core } from '../oauth2-core/oauth2-core.js';
+import { OAuth2Core, type ClientCredentials } from '../oauth2-core/oauth2-core.js';
 import type { GoogleLoginConfig, OidcLoginConfig } from './oidc-config.js';
 
 /**
@@ -11,20 +11,22 @@ export class OidcLogin implements CallbackAuthenticator {
   readonly name: string;
   readonly type: 'google' | 'oidc';
   readonly displayName: string;
+  readonly logoUrl: string | undefined;
   private readonly core: OAuth2Core;
 
   constructor(
     private readonly config: GoogleLoginConfig | OidcLoginConfig,
-    clientSecret: string,
+    credentials: ClientCredentials,
   ) {
     this.type = config.type;
     this.name = config.name ?? config.type;
     this.displayName = config.displayName ?? (config.type === 'google' ? 'Google' : this.name);
+    this.logoUrl = config.logoUrl;
     const google = config.type === 'google';
     this.core = new OAuth2Core({
       server: { kind: 'discovery', issuer: config.issuer },
       clientId: config.clientId,
-      clientSecret,
+      credentials,
       scopes: google ? ['openid', 'email', 'profile'] : config.scopes,
       oidc: true,
       // Google shows only accounts of the one domain it is told about; the claim is still checked.
@@ -36,10 +38,15 @@ export class OidcLogin implements CallbackAuthenticator {
     return this.core.loginUrl(redirectUri, transaction);
   }
 
+  check(): Promise<string> {
+    return this.core.check();
+  }
+
   async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult> {
-    const { claims } = await this.core.exchange(callbackUrl, transaction);
-    if (!claims) return { kind: 'denied', reason: 'the provider returned no ID token' };
-    const sub = String(claims.sub);
+    const { accessToken, claims: idToken } = await this.core.exchange(callbackUrl, transaction);
+    if (!idToken) return { kind: 'denied', reason: 'the provider returned no ID token' };
+    const sub = String(idToken.sub);
+    const claims = await this.withUserInfo(idToken, sub, accessToken);
     if (this.config.type === 'google') {
       if (claims.email_verified !== true || typeof claims.email !== 'string') return { kind: 'denied', reason: 'the Google account has no verified e-mail address' };
       const domains = this.config.allowedDomains;
@@ -51,12 +58,36 @@ export class OidcLogin implements CallbackAuthenticator {
       return ok(account, this.type, sub, { email: claims.email, hd: claims.hd ?? null });
     }
     const raw = claims[this.config.accountClaim];
-    if (typeof raw !== 'string') return { kind: 'denied', reason: `the ID token has no "${this.config.accountClaim}" claim` };
+    if (typeof raw !== 'string') return { kind: 'denied', reason: `neither the ID token nor UserInfo has a "${this.config.accountClaim}" claim` };
+    // Anyone can type an address they do not own into most providers' profile forms.
+    if (this.config.accountClaim === 'email' && !isTrue(claims.email_verified)) return { kind: 'denied', reason: 'the e-mail address is not verified (email_verified is not true)' };
     const account = deriveAccountName(raw, this.config.accountTransform);
     if (!account) return { kind: 'denied', reason: `"${raw}" does not give a valid account name` };
     const groups = claims[this.config.groupsClaim];
     return ok(account, this.type, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
   }
+
+  /** The claims this login reads. */
+  private wanted(): string[] {
+    if (this.config.type === 'google') return ['email', 'email_verified'];
+    return [this.config.accountClaim, this.config.groupsClaim, ...(this.config.accountClaim === 'email' ? ['email_verified'] : [])];
+  }
+
+  /**
+   * The ID token's claims, completed from UserInfo when it lacks one this login reads: providers
+   * following OIDC Core §5.4 (oidc-provider, Okta...) put scope claims only there. UserInfo must
+   * name the same `sub`; the ID token's own claims win.
+   */
+  private async withUserInfo(idToken: Record<string, unknown>, sub: string, accessToken: string): Promise<Record<string, unknown>> {
+    if (this.wanted().every((claim) => idToken[claim] !== undefined)) return idToken;
+    const info = await this.core.userInfo(accessToken, sub);
+    return info ? { ...info, ...idToken } : idToken;
+  }
+}
+
+/** `email_verified` as a boolean, or the string some providers send. */
+function isTrue(value: unknown): boolean {
+  return value === true || value === 'true';
 }
 
 function ok(account: string, provider: string, subject: string, attributes: Record<string, unknown>): AuthnResult {

@@ -3,6 +3,7 @@ import type { Cache } from '../../cache/cache.js';
 import { keyedHash } from '../../cache/keyed-hash.js';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, PasswordAuthenticator } from '../authenticator.js';
+import { DEFAULT_BCRYPT_COST } from './bcrypt-cost.js';
 import type { StaticAuthnConfig } from './static-config.js';
 
 /** Dependencies of the static backend. */
@@ -17,10 +18,10 @@ export interface StaticAuthenticatorDeps {
   lastInChain?: boolean;
 }
 
-// Compared against when the user is unknown, so both paths cost one bcrypt check. Made on
-// first use, off the event loop, rather than at import.
+// Compared against when the user is unknown, so both paths cost one bcrypt check at the cost
+// `wharf hash-password` gives users. Made on first use, off the event loop, rather than at import.
 let dummyHash: Promise<string> | undefined;
-const timingEqualiser = () => (dummyHash ??= bcrypt.hash('wharf-timing-equaliser', 10));
+const timingEqualiser = () => (dummyHash ??= bcrypt.hash('wharf-timing-equaliser', DEFAULT_BCRYPT_COST));
 
 /**
  * Users with bcrypt hashes from the config. bcrypt costs 50-250 ms of CPU, so a success is

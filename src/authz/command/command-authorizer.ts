@@ -17,6 +17,8 @@ export interface CommandAuthorizerDeps {
   now?: () => number;
   /** Per-account generation in every cache key, so invalidation orphans cached decisions. Default `0`. */
   generation?: (account: string) => Promise<string>;
+  /** Slots to run the command in, e.g. shared with other commands. Default: its own, from the config. */
+  slots?: CommandSlots;
 }
 
 /**
@@ -35,7 +37,7 @@ export class CommandAuthorizer implements Authorizer {
     private readonly config: CommandAuthzConfig,
     deps: CommandAuthorizerDeps,
   ) {
-    this.slots = new CommandSlots(config.maxConcurrent, config.maxQueued);
+    this.slots = deps.slots ?? new CommandSlots(config.maxConcurrent, config.maxQueued);
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, openMs: config.openSeconds * 1000, ...(deps.now ? { now: deps.now } : {}) });
     this.env = commandEnvironment(config.env);
     this.log = deps.logger.child({ authorizer: 'command', program: config.command[0] });
@@ -44,11 +46,6 @@ export class CommandAuthorizer implements Authorizer {
         source: 'command',
         label: 'authorization command',
         endpoint: JSON.stringify(config.command),
-        // The command sees the identity's attributes; decisions are cached per attribute set.
-        keyExtra: (request) => {
-          const attributes = safeJson(request.identity?.attributes ?? null);
-          return attributes === undefined ? undefined : [attributes];
-        },
         call: (body) => this.run(body),
         circuitState: () => this.circuitState(),
       },
@@ -74,8 +71,13 @@ export class CommandAuthorizer implements Authorizer {
         this.config.timeoutMs,
       );
     } catch (err) {
-      // Saturation is not the command's fault: the circuit stays as it is.
-      if (err instanceof CommandBusyError) return { kind: 'unavailable', why: err.message };
+      // Saturation is not the command's fault: the circuit stays as it is, but a half-open
+      // trial that never ran is given back, or no trial would ever be let through again.
+      if (err instanceof CommandBusyError) {
+        this.breaker.release();
+        return { kind: 'unavailable', why: err.message };
+      }
+      this.breaker.failure();
       throw err;
     }
     const fail = (why: string): CallOutcome => {
@@ -100,15 +102,6 @@ export class CommandAuthorizer implements Authorizer {
     const decisions = indexDecisions(parsed.data);
     const ttl = parsed.data.ttl === undefined ? this.config.cacheSeconds : Math.floor(parsed.data.ttl);
     return { kind: 'answered', decisions, ttlSeconds: Math.min(ttl, this.config.maxCacheSeconds) };
-  }
-}
-
-/** JSON, or undefined for values JSON cannot hold (a BigInt, a cycle). */
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
   }
 }
 

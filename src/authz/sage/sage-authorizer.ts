@@ -5,7 +5,7 @@ import { formatScope, type Scope } from '../../domain/scope.js';
 import type { CircuitState } from '../../upstream/circuit-breaker.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
 import { type UpstreamObserver, UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
-import { DecisionCache, type CachedDecision } from '../decision-cache.js';
+import { DecisionCache, decidedIdentity, type CachedDecision } from '../decision-cache.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import type { SageAuthzConfig } from './sage-config.js';
 
@@ -86,10 +86,11 @@ export class SageAuthorizer implements Authorizer {
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
     const account = request.identity?.account ?? '';
     const generation = await this.decisions.generationOf(account);
+    const identity = decidedIdentity(request.identity);
     const failed: { scope: string; why: string }[] = [];
     const decisions = await Promise.all(
       request.scopes.map(async (scope): Promise<ScopeDecision> => {
-        const key = generation === undefined ? undefined : this.decisions.key(request, account, generation, scope);
+        const key = generation === undefined || identity === undefined ? undefined : this.decisions.key(request, account, generation, identity, scope);
         const hit = key === undefined ? undefined : await this.decisions.read(key);
         if (hit) return { scope, granted: grantExactly(scope.actions, hit.granted), source: 'cache', matched: true, reason: hit.reason };
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CredentialStore } from '../../authn/credential/credential-store.js';
 import type { BrowserSessions, Session } from '../../flows/browser-sessions.js';
 import { html, page, type SafeHtml } from '../pages/html.js';
-import { currentSession, redirectToLogin } from '../session-cookies.js';
+import { currentSession, redirectToLogin, sameSecret } from '../session-cookies.js';
 
 /** Options of the account pages. */
 export interface AccountRouteOptions {
@@ -50,7 +50,7 @@ ${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">
   }
 
   function checkCsrf(request: FastifyRequest, reply: FastifyReply, session: Session): boolean {
-    if ((request.body as Record<string, unknown> | undefined)?.csrf === session.csrf) return true;
+    if (sameSecret((request.body as Record<string, unknown> | undefined)?.csrf, session.csrf)) return true;
     request.log.warn({ event: 'csrf_refused', account: session.identity.account }, 'form without a valid CSRF token');
     void reply.status(403).type('text/html; charset=utf-8').send(page('Refused', html`<p class="error">This form has expired. <a href="/account">Reload the page</a> and try again.</p>`));
     return false;

@@ -5,7 +5,7 @@ import type { BrowserSessions, Session } from '../../flows/browser-sessions.js';
 import type { DeviceFlow, DeviceGrant } from '../../flows/device-flow.js';
 import { errorBody } from '../error-body.js';
 import { html, page } from '../pages/html.js';
-import { currentSession, redirectToLogin } from '../session-cookies.js';
+import { currentSession, redirectToLogin, sameSecret } from '../session-cookies.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -114,7 +114,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     const session = await signedIn(request, reply);
     if (!session) return;
     const body = request.body as Record<string, unknown>;
-    if (body.csrf !== session.csrf) return htmlReply(reply, 403, 'Refused', html`<p class="error">This form has expired. <a href="/device">Start again</a>.</p>`, session);
+    if (!sameSecret(body.csrf, session.csrf)) return htmlReply(reply, 403, 'Refused', html`<p class="error">This form has expired. <a href="/device">Start again</a>.</p>`, session);
     const typed = typeof body.user_code === 'string' ? body.user_code.slice(0, 20) : '';
     const grant = await flow.lookup(typed);
     if (!grant) return htmlReply(reply, 400, 'Connect a device', enterCode(session, typed, 'That code is unknown, used or expired. Check your terminal.'), session);
@@ -136,7 +136,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     const session = await signedIn(request, reply);
     if (!session) return;
     const body = request.body as Record<string, unknown>;
-    if (body.csrf !== session.csrf) return htmlReply(reply, 403, 'Refused', html`<p class="error">This form has expired. <a href="/device">Start again</a>.</p>`, session);
+    if (!sameSecret(body.csrf, session.csrf)) return htmlReply(reply, 403, 'Refused', html`<p class="error">This form has expired. <a href="/device">Start again</a>.</p>`, session);
     const approve = body.decision === 'approve';
     const code = typeof body.user_code === 'string' ? body.user_code.slice(0, 20) : '';
     const done = await flow.decide(code, approve ? { approve: true, identity: session.identity, ...(session.upstream ? { upstream: session.upstream } : {}) } : { approve: false });

@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import type { CallbackAuthenticator } from '../../authn/authenticator.js';
+import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';
 import { html, page } from '../pages/html.js';
-import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, signedCookie } from '../session-cookies.js';
+import { LOGIN_COOKIE, SESSION_COOKIE, cookieOptions, currentSession, safeReturnTo, sameSecret, signedCookie } from '../session-cookies.js';
 
 /** Options of the browser login routes. */
 export interface LoginRouteOptions {
@@ -14,6 +15,19 @@ export interface LoginRouteOptions {
   sealUpstream: (provider: string, token: string | undefined) => { provider: string; sealed: string } | undefined;
 }
 
+/**
+ * A provider that cannot be used (discovery failed or incomplete, unreachable): a 503 page for
+ * the person, and one log line without a stack for the operator naming the provider and why.
+ */
+function unavailable(log: FastifyBaseLogger, reply: FastifyReply, provider: CallbackAuthenticator, err: TemporarilyUnavailableError) {
+  log.error({ event: 'login_provider_unavailable', provider: provider.name, reason: err.message }, 'sign-in provider unavailable');
+  return reply
+    .status(503)
+    .header('retry-after', '30')
+    .type('text/html; charset=utf-8')
+    .send(page('Sign-in unavailable', html`<p class="error">The sign-in provider ${provider.displayName} is misconfigured or unreachable; try again later.</p><p><a href="/login">Back to sign-in</a></p>`));
+}
+
 /** `/login` (provider list), `/login/:name` (redirect), `/login/:name/callback`, `POST /logout`. */
 export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptions): Promise<void> {
   const { providers, sessions, publicUrl } = options;
@@ -22,8 +36,10 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   const redirectUri = (p: CallbackAuthenticator) => `${publicUrl}/login/${p.name}/callback`;
 
   app.get('/login', async (request, reply) => {
-    const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to);
-    const items = providers.map((p) => html`<li><a class="button" href="/login/${p.name}?return_to=${encodeURIComponent(returnTo)}">Sign in with ${p.displayName}</a></li>`);
+    const returnTo = safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl);
+    // The logo is decoration: the link's name stays "Sign in with <displayName>".
+    const logo = (p: CallbackAuthenticator) => (p.logoUrl ? html`<img src="${p.logoUrl}" alt="" width="20" height="20" style="vertical-align:middle;margin-right:.5rem;background:#fff;border-radius:3px"> ` : '');
+    const items = providers.map((p) => html`<li><a class="button" href="/login/${p.name}?return_to=${encodeURIComponent(returnTo)}">${logo(p)}Sign in with ${p.displayName}</a></li>`);
     const body = providers.length
       ? html`<p>Sign in to get a registry credential for <code>docker login</code>.</p><ul style="list-style:none;padding:0;display:grid;gap:.5rem">${items}</ul>`
       : html`<p class="error">No identity providers are configured.</p>`;
@@ -33,10 +49,17 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.get('/login/:name', async (request, reply) => {
     const provider = byName.get((request.params as { name: string }).name);
     if (!provider) return reply.status(404).type('text/html; charset=utf-8').send(page('Unknown provider', html`<p class="error">There is no such sign-in provider. <a href="/login">Choose one</a>.</p>`));
-    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to), request.ip);
+    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl), request.ip);
+    let location: string;
+    try {
+      location = await provider.loginUrl(redirectUri(provider), pending);
+    } catch (err) {
+      if (!(err instanceof TemporarilyUnavailableError)) throw err;
+      return unavailable(request.log, reply, provider, err);
+    }
     // The state also goes into a cookie, so the callback must come back to the browser that started it.
     reply.setCookie(LOGIN_COOKIE, pending.state, cookieOptions(secure, 600));
-    return reply.redirect(await provider.loginUrl(redirectUri(provider), pending));
+    return reply.redirect(location);
   });
 
   app.get('/login/:name/callback', async (request, reply) => {
@@ -49,7 +72,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     const state = typeof query.state === 'string' ? query.state : '';
     const cookieState = signedCookie(request, LOGIN_COOKIE);
     reply.clearCookie(LOGIN_COOKIE, { path: '/' });
-    if (!state || state !== cookieState) {
+    if (!sameSecret(state, cookieState)) {
       request.log.info({ event: 'login_refused', provider: provider.name, reason: 'state mismatch' }, 'login refused');
       return fail(400, 'This sign-in link does not belong to this browser, or was already used.');
     }
@@ -62,6 +85,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     try {
       result = await provider.handleCallback(new URL(request.url, publicUrl), pending);
     } catch (err) {
+      if (err instanceof TemporarilyUnavailableError) return unavailable(request.log, reply, provider, err);
       request.log.warn({ event: 'login_refused', provider: provider.name, reason: err instanceof Error ? err.message : 'error' }, 'login refused');
       return fail(400, 'The provider’s answer could not be verified. Please try again.');
     }
@@ -79,7 +103,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.post('/logout', async (request, reply) => {
     const current = await currentSession(request, sessions);
     const csrf = (request.body as Record<string, unknown> | undefined)?.csrf;
-    if (current && csrf === current.session.csrf) await sessions.destroy(current.id);
+    if (current && sameSecret(csrf, current.session.csrf)) await sessions.destroy(current.id);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login');
   });
