@@ -726,6 +726,9 @@ function platformConfig(platform, cache) {
     cache,
     authn: [{ type: 'introspection', url: `${platform.url}/introspect`, retries: 0, cacheSeconds: 300 }],
     authz: { webhook: { type: 'webhook', url: `${platform.url}/authz`, retries: 0 } },
+    // Every connection comes from 127.0.0.1, which stands for a whole fleet here: the cold path's
+    // 50 connections each verify a new token at once, beyond one real address's share.
+    bruteForce: { perIp: { failures: 1000 }, maxConcurrentPerAddress: 64 },
   };
 }
 

@@ -15,6 +15,7 @@ import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
 import type { Services } from './services.js';
+import type { Config } from './config/schema.js';
 
 /** Largest request body accepted (form posts are a few hundred bytes). */
 const BODY_LIMIT = 64 * 1024;
@@ -32,7 +33,7 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
   const app = Fastify({
     ...(options.https ? { https: options.https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
-    trustProxy: deps.config.server.trustProxy,
+    trustProxy: trustProxyOption(deps.config.server.trustProxy),
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     childLoggerFactory: requestLoggers(),
@@ -122,4 +123,15 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
         : [400, 'Bad Request', 'malformed HTTP request'];
   const body = JSON.stringify(errorBody('invalid_request', 'INVALID_REQUEST', message));
   socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/**
+ * fastify's `trustProxy` for the configured setting. A hop count becomes "trust the nearest N
+ * peers" (proxy-addr counts the socket peer as hop 0): fastify 5 turns a bare number into
+ * "trust nothing", as a count cannot tell the proxy from a client that connects directly, so the
+ * deployment has to make the proxy the only way in (the Kubernetes example's NetworkPolicy).
+ */
+function trustProxyOption(setting: Config['server']['trustProxy']): boolean | string | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting !== 'number') return setting;
+  return (_address, hop) => hop < setting;
 }

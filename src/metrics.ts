@@ -13,6 +13,8 @@ export interface Metrics {
   upstreamDuration: Histogram<'upstream' | 'outcome'>;
   /** Requests refused by brute-force limits, by which limit. */
   rateLimited: Counter<'limit'>;
+  /** Credential verifications run (past every cache), by the backend that decided (`none`: no backend knew the credential). */
+  credentialVerifications: Counter<'backend'>;
   /** Counts one answered token request and its latency (the two token metrics above). */
   observeTokenRequest(outcome: string, grantType: string, seconds: number): void;
   observeUpstream: UpstreamObserver;
@@ -70,6 +72,12 @@ export function createMetrics(defaults = true): Metrics {
     cacheLookups: new Counter({ name: 'wharf_cache_lookups_total', help: 'Cache lookups by kind and result (hit, miss, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
     upstreamDuration,
     rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by brute-force limits', labelNames: ['limit'] as const, registers: [registry] }),
+    credentialVerifications: new Counter({
+      name: 'wharf_credential_verifications_total',
+      help: 'Password and token logins verified by a backend (not answered from what it remembered), by the deciding backend',
+      labelNames: ['backend'] as const,
+      registers: [registry],
+    }),
     observeUpstream: (upstream, outcome, seconds) => upstreamDuration.observe({ upstream, outcome }, seconds),
     setCircuitSource(source) {
       circuits = source;

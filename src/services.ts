@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { CallbackAuthenticator } from './authn/authenticator.js';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
 import { LoginLimiter } from './authn/login-limiter.js';
+import { VerificationSlots } from './authn/verification-slots.js';
 import { CredentialAuthenticator, type CredentialRevalidation } from './authn/credential/credential-authenticator.js';
 import { SealedBox } from './cache/sealed-box.js';
 import { CredentialStore } from './authn/credential/credential-store.js';
@@ -154,11 +155,10 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   /** Seals a provider's access token for later re-checks, when that is configured and possible. */
   const sealUpstream = (provider: string, token: string | undefined) =>
     revalidation && token && loginProviders.find((p) => p.name === provider)?.revalidate ? { provider, sealed: box.seal(token) } : undefined;
-  const authenticators: AuthenticatorChain = new AuthenticatorChain([
-    new RefreshTokenAuthenticator(refreshTokens, () => authenticators),
-    new CredentialAuthenticator(credentials, revalidation),
-    ...backends,
-  ]);
+  const authenticators: AuthenticatorChain = new AuthenticatorChain(
+    [new RefreshTokenAuthenticator(refreshTokens, () => authenticators), new CredentialAuthenticator(credentials, revalidation), ...backends],
+    { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
+  );
   const startLimiter = (what: string, perAddress: number, total?: number) => new StartLimiter({ cache, hashKey, what, perAddress, total, windowSeconds: 600, now });
   const sessions = new BrowserSessions({
     store,
@@ -192,7 +192,11 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
         redis: limiterRedis,
         keyPrefix: config.cache.type === 'redis' ? config.cache.keyPrefix : 'wharf:',
         onLimited: (limit) => metrics.rateLimited.inc({ limit }),
+        now,
       })
+    : undefined;
+  const slots = config.bruteForce.enabled
+    ? new VerificationSlots({ perAddress: config.bruteForce.maxConcurrentPerAddress, total: config.bruteForce.maxConcurrentVerifications })
     : undefined;
   const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, now });
   const tokens = new TokenService(
@@ -202,7 +206,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       actionLifetimeSeconds: config.token.actionLifetimeSeconds,
       refreshTokensEnabled: config.refreshTokens.enabled,
     },
-    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter, hashKey, now },
+    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter, slots, hashKey, now },
   );
   const introspectors = backends.filter((b): b is IntrospectionAuthenticator => b instanceof IntrospectionAuthenticator);
   const invalidator = new Invalidator({

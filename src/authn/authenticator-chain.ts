@@ -1,16 +1,45 @@
 import type { Identity } from '../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from './authenticator.js';
 
+/** Options of the chain. */
+export interface AuthenticatorChainOptions {
+  /** Told about every login the chain runs, with the type of the backend that decided (`none` when none recognised the credential). */
+  onLogin?: (backend: string) => void;
+}
+
 /** Tries backends in the configured order; the first that recognises the credential decides. */
 export class AuthenticatorChain {
-  constructor(private readonly backends: readonly PasswordAuthenticator[]) {}
+  constructor(
+    private readonly backends: readonly PasswordAuthenticator[],
+    private readonly options: AuthenticatorChainOptions = {},
+  ) {}
 
   async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
     for (const backend of this.backends) {
       const result = await backend.login(username, password, context);
-      if (result.kind !== 'no_match') return result;
+      if (result.kind !== 'no_match') {
+        this.options.onLogin?.(backend.type);
+        return result;
+      }
     }
+    this.options.onLogin?.('none');
     return { kind: 'no_match' };
+  }
+
+  /**
+   * What `login` would prove (the identity and its provenance), when the backend that decides
+   * remembers verifying this credential (see PasswordAuthenticator.recall); undefined when only a
+   * login can tell. Backends
+   * are asked in order, as by `login`, so a remembered credential of a later backend never
+   * overrides an earlier backend that would decide.
+   */
+  async recall(username: string, password: string, context: LoginContext): Promise<Extract<AuthnResult, { kind: 'ok' }> | undefined> {
+    for (const backend of this.backends) {
+      const result = await backend.recall?.(username, password, context);
+      if (result?.kind === 'ok') return result;
+      if (result?.kind !== 'no_match') return undefined;
+    }
+    return undefined;
   }
 
   /**

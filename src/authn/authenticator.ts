@@ -40,6 +40,14 @@ export interface PasswordAuthenticator {
    */
   login(username: string, password: string, context: LoginContext): Promise<AuthnResult>;
   /**
+   * What `login` would answer, from this backend's own record of credentials it verified
+   * earlier, without verifying anything (no bcrypt, no bind, no upstream call): `ok` for a
+   * remembered credential, `no_match` when the credential is plainly not this backend's (so the
+   * next backend may be asked), undefined when only a verification can tell. Never `denied`: a
+   * refusal always goes through the brute-force limits. Backends without such a record omit it.
+   */
+  recall?(username: string, password: string, context: LoginContext): Promise<AuthnResult | undefined>;
+  /**
    * The identity as it stands now for a login this backend proved earlier, given that login's
    * `provenance.binding`; undefined when the credential behind it is gone (user removed, password
    * changed, entry deleted or disabled). Used when a refresh token is redeemed, so current groups

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { hashKeyFrom } from '../config/secrets.js';
 import { parseCommandArgs } from './command-args.js';
+import { trustProxyFindings } from '../config/trust-proxy-check.js';
 import type { CliIo } from './io.js';
 
 const USAGE = `usage: wharf config check FILE
@@ -53,6 +54,7 @@ export async function configCheckCommand(argv: string[], io: CliIo): Promise<num
       hashKeyFindings(config, io.env),
     ])
   ).flat();
+  findings.push(...trustProxyFindings(config.server.trustProxy));
   for (const f of findings) io.stderr(`  ${f.path}: ${f.severity}: ${f.message}\n`);
   if (findings.some((f) => f.severity === 'error')) return 1;
   io.stdout(`${file}: ok\n`);

@@ -64,8 +64,13 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(5001),
       /** Public base URL clients reach Wharf at; the realm is `${publicUrl}/token` (env WHARF_PUBLIC_URL). Default `http://host:port`. */
       publicUrl: z.url().optional(),
-      /** Trust X-Forwarded-* from proxies in front: true, or addresses/CIDRs (fastify `trustProxy`). Default false. */
-      trustProxy: z.union([z.boolean(), z.string(), z.array(z.string())]).default(false),
+      /**
+       * Which X-Forwarded-For entries to believe (the client address for audit lines and every
+       * per-address limit), as fastify's `trustProxy`: a hop count (1 = the one proxy in front,
+       * e.g. an ingress controller), the proxies' addresses/CIDRs, or true (any sender: every
+       * client then picks its own address; `config check` warns). Default false.
+       */
+      trustProxy: z.union([z.boolean(), z.number().int().min(1).max(10), z.string(), z.array(z.string())]).default(false),
       /** Serve HTTPS from these PEM files (the public URL then defaults to https). Default: plain HTTP, e.g. behind a TLS-terminating proxy. */
       tls: z.strictObject({ keyFile: z.string().min(1), certFile: z.string().min(1) }).optional(),
     })
@@ -202,15 +207,24 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
-  /** Brute-force protection on the token endpoint: failed logins per address and per account from an address (429 with Retry-After). */
+  /**
+   * Brute-force protection on the token endpoint: failed logins per address and per account from
+   * an address (429 with Retry-After), counted before the credential is verified, and bounds on
+   * verifications under way. A credential verified recently (each backend's verified cache) is
+   * not verified again and costs no counter.
+   */
   bruteForce: z
     .strictObject({
-      /** Default true. */
+      /** Default true; false turns off the budgets and the concurrency bounds. */
       enabled: z.boolean().default(true),
-      /** Failed logins from one address. Default 50 per 300 s. */
+      /** Failed logins from one address (logins under way count until they succeed). Default 50 per 300 s. */
       perIp: z.strictObject({ failures: z.number().int().min(1).default(50), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
-      /** Failed logins for one account from one address. Default 10 per 300 s. */
+      /** Failed logins for one account from one address (logins under way count until they succeed). Default 10 per 300 s. */
       perAccount: z.strictObject({ failures: z.number().int().min(1).default(10), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
+      /** Credential verifications (bcrypt, LDAP bind, upstream call) under way at once for one client address, per process; more get 429 at once. Default 16. */
+      maxConcurrentPerAddress: z.number().int().min(1).default(16),
+      /** Credential verifications under way at once in one process; more get 503 with Retry-After. Default 64. */
+      maxConcurrentVerifications: z.number().int().min(1).default(64),
     })
     .prefault({}),
 

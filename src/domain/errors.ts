@@ -69,11 +69,19 @@ export class TooManyRequestsError extends WharfError {
   }
 }
 
-/** An upstream needed for the decision is down and nothing cached can stand in for it. */
+/**
+ * An upstream needed for the decision is down and nothing cached can stand in for it, or Wharf
+ * is at a capacity bound; `retryAfterSeconds`, when known, becomes the `Retry-After` header.
+ */
 export class TemporarilyUnavailableError extends WharfError {
   readonly code = 'temporarily_unavailable';
   readonly registryCode = 'UNAVAILABLE';
   readonly status = 503;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
 }
 
 /** A bug or an unexpected failure; its message is logged, never sent. */

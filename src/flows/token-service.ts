@@ -7,7 +7,8 @@ import type { Grant } from '../domain/access.js';
 import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
-import type { LoginLimiter } from '../authn/login-limiter.js';
+import type { LoginLimiter, LoginReservation } from '../authn/login-limiter.js';
+import type { VerificationSlots } from '../authn/verification-slots.js';
 import type { TokenMinter } from '../tokens/minter.js';
 import { LRUCache } from 'lru-cache';
 import { inProcessKeyedHash } from '../cache/keyed-hash.js';
@@ -68,6 +69,8 @@ export interface TokenServiceDeps {
   logger: Logger;
   /** Brute-force limits; none when disabled. */
   limiter?: LoginLimiter | undefined;
+  /** Bounds on concurrent credential verifications; none when disabled. */
+  slots?: VerificationSlots | undefined;
   /** Key of the keyed hash that names recent answers; without it answers are not reused. */
   hashKey?: Buffer | undefined;
   now?: () => number;
@@ -312,40 +315,87 @@ export class TokenService {
       case 'anonymous':
         return undefined;
       case 'refresh_token': {
-        await this.deps.limiter?.check(request.clientIp, '');
-        const redeemed = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
-        // The backend that proved the login re-checks it now: a changed password, a deleted entry
-        // or a backend gone from the config ends the token, and current groups apply.
-        const identity = redeemed && (await this.deps.authenticators.refresh(redeemed.identity, redeemed.provenance.binding));
-        if (!redeemed || !identity) {
-          await this.deps.limiter?.failed(request.clientIp, '');
+        const reservation = await this.reserve(request);
+        const proven = await this.settle(
+          reservation,
+          async () => {
+            const redeemed = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
+            // The backend that proved the login re-checks it now: a changed password, a deleted entry
+            // or a backend gone from the config ends the token, and current groups apply.
+            const identity = redeemed && (await this.deps.authenticators.refresh(redeemed.identity, redeemed.provenance.binding));
+            return redeemed && identity ? { identity, provenance: redeemed.provenance } : undefined;
+          },
+          (r) => r !== undefined,
+        );
+        if (!proven) {
           this.deny(request, 'refresh token invalid, expired, revoked or for another service');
           throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
         }
-        return { identity, provenance: redeemed.provenance };
+        return proven;
       }
       case 'password': {
         if (request.account !== undefined && request.account !== '' && request.account !== credentials.username) {
           this.deny(request, 'account parameter differs from the username');
           throw new UnauthorizedError('the account parameter does not match the username');
         }
-        const limiter = this.deps.limiter;
+        const { username, password } = credentials;
+        const context = { clientIp: request.clientIp, service };
+        // A credential proven earlier (the backend remembers verifying it) verifies nothing, so it
+        // costs no shared counter: the limits guard verifications, and this is every busy
+        // client's path. Only what this process knows to be over a limit refuses it.
+        const recalled = await this.deps.authenticators.recall(username, password, context);
+        if (recalled) {
+          await this.refusing(request, username, () => this.deps.limiter?.recalled(request.clientIp, username));
+          return { identity: recalled.identity, provenance: recalled.provenance };
+        }
+        const release = this.refusing(request, username, () => this.deps.slots?.acquire(request.clientIp));
         try {
-          await limiter?.check(request.clientIp, credentials.username);
-        } catch (err) {
-          this.deny(request, 'brute-force limit reached', credentials.username);
-          throw err;
+          const reservation = await this.reserve(request, username);
+          const result = await this.settle(reservation, () => this.deps.authenticators.login(username, password, context), (r) => r.kind === 'ok');
+          if (result.kind === 'ok') return { identity: result.identity, provenance: result.provenance };
+          this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', username);
+          throw new UnauthorizedError('invalid username or password');
+        } finally {
+          release?.();
         }
-        const result = await this.deps.authenticators.login(credentials.username, credentials.password, { clientIp: request.clientIp, service });
-        if (result.kind === 'ok') {
-          await limiter?.succeeded(request.clientIp, credentials.username);
-          return { identity: result.identity, provenance: result.provenance };
-        }
-        await limiter?.failed(request.clientIp, credentials.username);
-        this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', credentials.username);
-        throw new UnauthorizedError('invalid username or password');
       }
     }
+  }
+
+  /** Runs `check`, writing a denial line when it refuses (a limit reached), whether at once or later. */
+  private refusing<T>(request: TokenRequest, username: string | undefined, check: () => T): T {
+    const denied = (err: unknown): never => {
+      this.deny(request, err instanceof TemporarilyUnavailableError ? 'too many logins under way' : 'brute-force limit reached', username);
+      throw err;
+    };
+    try {
+      const result = check();
+      return (result instanceof Promise ? result.catch(denied) : result) as T;
+    } catch (err) {
+      return denied(err);
+    }
+  }
+
+  /** Claims the brute-force budgets for one verification; none without a limiter. */
+  private async reserve(request: TokenRequest, username?: string): Promise<LoginReservation | undefined> {
+    return this.refusing(request, username, async () => this.deps.limiter?.reserve(request.clientIp, username));
+  }
+
+  /**
+   * Runs a verification under a reservation: a success gives the points back, a failure keeps
+   * them, and an error (no verdict, e.g. the backend is unavailable) gives them back too.
+   */
+  private async settle<T>(reservation: LoginReservation | undefined, verify: () => Promise<T>, succeeded: (result: T) => boolean): Promise<T> {
+    let result: T;
+    try {
+      result = await verify();
+    } catch (err) {
+      await reservation?.cancelled();
+      throw err;
+    }
+    if (succeeded(result)) await reservation?.succeeded();
+    else reservation?.failed();
+    return result;
   }
 
   private lifetimeFor(access: readonly Grant[], identity: Identity | undefined): number {

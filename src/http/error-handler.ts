@@ -28,7 +28,9 @@ export const errorHandler = fp(async (app: FastifyInstance, options: { basicReal
     if (err instanceof WharfError) {
       // Every 401 carries a challenge (RFC 7235), so docker shows the message and retries with credentials.
       if (err.status === 401) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
-      if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
+      if ((err instanceof TooManyRequestsError || err instanceof TemporarilyUnavailableError) && err.retryAfterSeconds !== undefined) {
+        reply.header('retry-after', String(err.retryAfterSeconds));
+      }
       if (err.status >= 500) logFailure(request, err);
       const message = err.expose ? err.message : 'internal error';
       return reply.status(err.status).send(errorBody(err.code, err.registryCode, message));

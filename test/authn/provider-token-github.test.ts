@@ -242,6 +242,29 @@ describe('GithubTokenAuthenticator', () => {
     expect((await login('alice', token)).kind).toBe('ok');
   });
 
+  it('recalls only what it verified before, without asking GitHub, and applies its policy to it again', async () => {
+    const { auth, login } = setup({ allowedOrgs: ['acme'], usernamePolicy: 'match' });
+    const token = classic();
+    users.set(token, { login: 'carol', id: 77, orgs: ['acme'] });
+    const before = userCalls();
+    // Not this backend's: another backend may be asked.
+    expect(await auth.recall('carol', 'not-a-github-token', ctx)).toEqual({ kind: 'no_match' });
+    // Never verified: only a verification can tell.
+    expect(await auth.recall('carol', token, ctx)).toBeUndefined();
+    expect(userCalls()).toBe(before);
+    const verified = await login('carol', token);
+    expect(verified.kind).toBe('ok');
+    const calls = userCalls() + orgCalls();
+    expect(await auth.recall('carol', token, ctx)).toEqual(verified);
+    // The same token under another name is not recalled (the verification refuses it, with its reason).
+    expect(await auth.recall('mallory', token, ctx)).toBeUndefined();
+    expect(userCalls() + orgCalls()).toBe(calls);
+    // A rejected token is not recalled either: refusals go through the limits.
+    const bad = classic();
+    expect((await login('carol', bad)).kind).toBe('denied');
+    expect(await auth.recall('carol', bad, ctx)).toBeUndefined();
+  });
+
   it('never logs a token', () => {
     expect(tokensUsed.length).toBeGreaterThan(20);
     expect(allLogs).toMatch(/fail closed/);

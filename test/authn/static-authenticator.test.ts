@@ -20,6 +20,8 @@ describe('StaticAuthenticator', () => {
     expect(await auth.login('alice', password)).toEqual({
       kind: 'ok',
       identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } },
+      // Names the password hash (so a refresh token ends when it changes), never the password.
+      provenance: { binding: expect.stringMatching(/^[0-9a-f]{32}$/) },
     });
     expect(await auth.login('alice', `${password}x`)).toEqual({ kind: 'denied', reason: 'invalid username or password' });
     expect(await auth.login('mallory', password)).toEqual({ kind: 'no_match' });
@@ -43,6 +45,25 @@ describe('StaticAuthenticator', () => {
     const dump = JSON.stringify([...(cache as unknown as { lru: Map<string, unknown> }).lru.entries()]);
     expect(dump).not.toContain(password);
     expect(dump).not.toContain('alice');
+  });
+
+  it('recalls a password it verified before without bcrypt, and nothing else', async () => {
+    const { auth, password } = await setup();
+    const compare = vi.spyOn(bcrypt, 'compare');
+    try {
+      expect(await auth.recall('alice', password)).toBeUndefined();
+      expect((await auth.login('alice', password)).kind).toBe('ok');
+      expect(await auth.recall('alice', password)).toEqual(await auth.login('alice', password));
+      expect(await auth.recall('alice', `${password}x`)).toBeUndefined();
+      // Last in the chain, an unknown user costs a bcrypt run (timing), so only a login can answer it.
+      expect(await auth.recall('mallory', password)).toBeUndefined();
+      expect(compare).toHaveBeenCalledTimes(1);
+    } finally {
+      compare.mockRestore();
+    }
+    const { auth: off, password: offPassword } = await setup(0);
+    expect((await off.login('alice', offPassword)).kind).toBe('ok');
+    expect(await off.recall('alice', offPassword)).toBeUndefined();
   });
 
   it('checks bcrypt every time when the verified cache is off', async () => {

@@ -29,6 +29,24 @@ describe('wharf config check', () => {
     for (const path of ['server.port', 'token.lifetimeSeconds', 'authn.0.users.bob.passwordHash', '(root)']) expect(result.stderr).toContain(`${path}:`);
     expect(result.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
   });
+
+  it('warns, without failing, about trusting X-Forwarded-For from everyone or from ranges broader than a /24 or /64', async () => {
+    const dir = await tempDir();
+    const check = async (trustProxy: string) => {
+      const file = join(dir, 'proxy.yml');
+      await writeFile(file, `server:\n  trustProxy: ${trustProxy}\n`);
+      const result = await runWharfCli(['config', 'check', file]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('ok');
+      return result.stderr;
+    };
+    expect(await check('10.0.0.0/8')).toMatch(/server\.trustProxy: warning: 10\.0\.0\.0\/8 is broader than a \/24/);
+    expect(await check('true')).toMatch(/server\.trustProxy: warning: true trusts X-Forwarded-For from any sender/);
+    expect(await check('[10.1.2.0/24, "fd00::/48"]')).toMatch(/warning: fd00::\/48 is broader than a \/64/);
+    expect(await check('uniquelocal')).toMatch(/warning: uniquelocal trusts 10\.0\.0\.0\/8/);
+    // The proxy itself, or a hop count: nothing to say.
+    for (const narrow of ['1', '10.1.2.3', '10.1.2.0/24', '"2001:db8::/64"']) expect(await check(narrow)).toBe('');
+  });
 });
 
 describe('wharf config check on login providers', () => {

@@ -224,6 +224,19 @@ describe('deploy/ (Kubernetes)', () => {
     for (const file of ['wharf-service.yaml', 'wharf-pdb.yaml', 'wharf-deployment.yaml']) expect(kustomization.resources).toContain(file);
   });
 
+  it('believes X-Forwarded-For only from the ingress: one hop, and a NetworkPolicy that admits nothing else to the pods', () => {
+    // Trusting a range (the pod network) let every pod in it pick its own client address.
+    expect(config.server.trustProxy).toBe(1);
+    const policy = only('NetworkPolicy', 'wharf');
+    expect(matches(policy.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels)).toBe(true);
+    expect(policy.spec.policyTypes).toContain('Ingress');
+    const peers = (policy.spec.ingress as any[]).flatMap((rule) => rule.from ?? [undefined]);
+    expect(peers.length).toBeGreaterThan(0);
+    // Every rule names its peers (a rule without `from` admits everyone), and only a namespace.
+    for (const peer of peers) expect(peer && Object.keys(peer)).toEqual(['namespaceSelector']);
+    expect(kustomization.resources).toContain('wharf-networkpolicy.yaml');
+  });
+
   it('points the registry at the same CA ConfigMap, service and issuer', () => {
     const bundle = envOfRegistry('REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE');
     const at = volumeAt(registryContainer, registry.spec.template.spec, bundle);

@@ -29,14 +29,18 @@ function services(extra: ConfigInput = {}, options: { lines?: Record<string, unk
   return createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), ...(now ? { now } : {}) });
 }
 
-/** Counts the logins `s` makes (each first awaiting `before`, when given); returns the count so far. */
+/**
+ * Counts the password authentications `s` makes, remembered or verified (each first awaiting
+ * `before`, when given); returns the count so far. Every one begins by asking the backends what
+ * they remember.
+ */
 function countLogins(s: ReturnType<typeof services>, before?: () => Promise<unknown>): () => number {
   let logins = 0;
-  const login = s.authenticators.login.bind(s.authenticators);
-  s.authenticators.login = async (...args) => {
+  const recall = s.authenticators.recall.bind(s.authenticators);
+  s.authenticators.recall = async (...args) => {
     logins++;
     await before?.();
-    return login(...args);
+    return recall(...args);
   };
   return () => logins;
 }

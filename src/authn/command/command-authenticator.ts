@@ -61,8 +61,8 @@ export class CommandAuthenticator implements PasswordAuthenticator {
   }
 
   async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
-    if (username === '' || (this.claims && !this.claims.test(username))) return { kind: 'no_match' };
-    const key = `command:${keyedHash(this.deps.hashKey, 'command', this.argv, username, password)}`;
+    if (!this.mine(username)) return { kind: 'no_match' };
+    const key = this.verifiedKey(username, password);
     const ttl = this.config.verifiedCacheSeconds;
     if (ttl > 0) {
       const cached = await this.deps.cache.get(key);
@@ -76,6 +76,21 @@ export class CommandAuthenticator implements PasswordAuthenticator {
       }
       return result;
     });
+  }
+
+  async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
+    if (!this.mine(username)) return { kind: 'no_match' };
+    if (this.config.verifiedCacheSeconds <= 0) return undefined;
+    const cached = await this.deps.cache.get(this.verifiedKey(username, password));
+    return cached ? this.ok(JSON.parse(cached) as VerifiedUser) : undefined;
+  }
+
+  private mine(username: string): boolean {
+    return username !== '' && (!this.claims || this.claims.test(username));
+  }
+
+  private verifiedKey(username: string, password: string): string {
+    return `command:${keyedHash(this.deps.hashKey, 'command', this.argv, username, password)}`;
   }
 
   private async verify(username: string, password: string, context: LoginContext): Promise<AuthnResult> {

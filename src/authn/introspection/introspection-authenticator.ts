@@ -82,6 +82,19 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     if (password === '') return { kind: 'no_match' };
     const key = this.cacheKey(password);
     const facts = await this.flights.run(key, () => this.lookup(key, password));
+    return this.judge(username, facts);
+  }
+
+  async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
+    if ((this.pattern && !this.pattern.test(password)) || password === '') return { kind: 'no_match' };
+    const cached = await this.deps.cache.get(this.cacheKey(password));
+    if (!cached) return undefined;
+    const result = this.judge(username, JSON.parse(cached) as TokenFacts);
+    return result.kind === 'ok' ? result : undefined;
+  }
+
+  /** What the platform's facts about a token mean for a login as `username`. */
+  private judge(username: string, facts: TokenFacts): AuthnResult {
     if (!facts.active || (facts.exp !== undefined && facts.exp * 1000 <= this.now())) {
       return { kind: 'denied', reason: 'the token is not active (expired, revoked or unknown)' };
     }

@@ -86,7 +86,7 @@ export class LdapAuthenticator implements PasswordAuthenticator {
 
   async login(username: string, password: string, _context: LoginContext): Promise<AuthnResult> {
     if (username === '') return { kind: 'no_match' };
-    const key = `ldap:${keyedHash(this.deps.hashKey, 'ldap', this.config.url, this.config.baseDn, this.config.userFilter, username, password)}`;
+    const key = this.verifiedKey(username, password);
     const ttl = this.config.verifiedCacheSeconds;
     if (ttl > 0) {
       const cached = await this.deps.cache.get(key);
@@ -100,6 +100,17 @@ export class LdapAuthenticator implements PasswordAuthenticator {
       }
       return result;
     });
+  }
+
+  async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
+    if (username === '') return { kind: 'no_match' };
+    if (this.config.verifiedCacheSeconds <= 0) return undefined;
+    const cached = await this.deps.cache.get(this.verifiedKey(username, password));
+    return cached ? this.ok(JSON.parse(cached) as VerifiedUser) : undefined;
+  }
+
+  private verifiedKey(username: string, password: string): string {
+    return `ldap:${keyedHash(this.deps.hashKey, 'ldap', this.config.url, this.config.baseDn, this.config.userFilter, username, password)}`;
   }
 
   /**

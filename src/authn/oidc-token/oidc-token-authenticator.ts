@@ -76,6 +76,21 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
     }
   }
 
+  /**
+   * ID tokens are verified every time (there is no record of past verifications): this only tells
+   * a password that is not a token of a trusted issuer, so later backends can still be recalled.
+   */
+  async recall(_username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
+    if (password.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(password)) return { kind: 'no_match' };
+    let iss: unknown;
+    try {
+      iss = decodeJwt(password).iss;
+    } catch {
+      return { kind: 'no_match' };
+    }
+    return typeof iss === 'string' && this.issuers.has(iss) ? undefined : { kind: 'no_match' };
+  }
+
   async login(_username: string, password: string, _context: LoginContext): Promise<AuthnResult> {
     if (password.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(password)) return { kind: 'no_match' };
     let header: ProtectedHeaderParameters;

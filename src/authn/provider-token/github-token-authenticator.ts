@@ -51,13 +51,24 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
 
   async login(username: string, password: string, _context: LoginContext): Promise<AuthnResult> {
     if (!GITHUB_TOKEN.test(password)) return { kind: 'no_match' };
-    const verdict = await this.verifier.verdict(
-      password,
-      () => this.ask(password),
-      (v) => !this.needOrgs || !v.valid || v.facts.orgs !== undefined,
-    );
+    const verdict = await this.verifier.verdict(password, () => this.ask(password), this.usable);
     if (!verdict.valid) return { kind: 'denied', reason: verdict.reason };
-    const { id, login, orgs } = verdict.facts;
+    return this.judge(username, verdict.facts);
+  }
+
+  async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
+    if (!GITHUB_TOKEN.test(password)) return { kind: 'no_match' };
+    const verdict = await this.verifier.cachedValid(password, this.usable);
+    const result = verdict && this.judge(username, verdict.facts);
+    return result?.kind === 'ok' ? result : undefined;
+  }
+
+  /** A cached answer without the organisations is asked again when they matter. */
+  private readonly usable = (v: ProviderVerdict<GithubFacts>) => !this.needOrgs || !v.valid || v.facts.orgs !== undefined;
+
+  /** Policy (name grammar, username, organisations), applied to GitHub's facts on every login. */
+  private judge(username: string, facts: GithubFacts): AuthnResult {
+    const { id, login, orgs } = facts;
     const account = login.toLowerCase();
     // Enterprise Managed Users' logins end in `_shortcode`, which the grammar allows.
     if (!isRepositoryPathComponent(account)) return { kind: 'denied', reason: `GitHub login ${JSON.stringify(login.slice(0, 100))} is not a valid registry name` };

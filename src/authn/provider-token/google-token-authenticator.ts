@@ -55,7 +55,18 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
     if (!GOOGLE_TOKEN.test(password)) return { kind: 'no_match' };
     const verdict = await this.verifier.verdict(password, () => this.ask(password));
     if (!verdict.valid) return { kind: 'denied', reason: verdict.reason };
-    const facts = verdict.facts;
+    return this.judge(username, verdict.facts, verdict.expiresAt);
+  }
+
+  async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
+    if (!GOOGLE_TOKEN.test(password)) return { kind: 'no_match' };
+    const verdict = await this.verifier.cachedValid(password);
+    const result = verdict && this.judge(username, verdict.facts, verdict.expiresAt);
+    return result?.kind === 'ok' ? result : undefined;
+  }
+
+  /** Policy (client, verified email, domain, username), applied to tokeninfo's facts on every login. */
+  private judge(username: string, facts: GoogleFacts, expiresAt: number | undefined): AuthnResult {
     const client = [facts.aud, facts.azp].find((c) => c !== undefined && this.config.clientIds.includes(c));
     if (!client) return { kind: 'denied', reason: `the token was issued to OAuth client ${JSON.stringify(facts.azp ?? facts.aud ?? '')}, not one of clientIds` };
     if (!facts.email) return { kind: 'denied', reason: 'the token carries no email (it needs the email scope)' };
@@ -78,7 +89,7 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
     const attributes: Record<string, unknown> = { email: facts.email, client };
     if (facts.sub !== undefined) attributes.google_sub = facts.sub;
     if (facts.hd !== undefined) attributes.hd = facts.hd;
-    if (verdict.expiresAt !== undefined) attributes.expiresAt = verdict.expiresAt;
+    if (expiresAt !== undefined) attributes.expiresAt = expiresAt;
     const identity: Identity = { account, provider: this.type, subject: facts.sub ?? facts.email, attributes };
     return { kind: 'ok', identity };
   }

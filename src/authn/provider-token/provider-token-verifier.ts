@@ -90,6 +90,18 @@ export class ProviderTokenVerifier<F> {
     return verdict;
   }
 
+  /**
+   * A valid verdict on `token` from the cache alone (no call to the provider), if `usable` and
+   * not expired; undefined otherwise.
+   */
+  async cachedValid(token: string, usable: (verdict: ProviderVerdict<F>) => boolean = () => true): Promise<Extract<ProviderVerdict<F>, { valid: true }> | undefined> {
+    const cached = await this.deps.cache.get(this.cacheKey(token));
+    if (!cached) return undefined;
+    const verdict = JSON.parse(cached) as ProviderVerdict<F>;
+    if (!verdict.valid || !usable(verdict) || (verdict.expiresAt !== undefined && verdict.expiresAt * 1000 <= this.now())) return undefined;
+    return verdict;
+  }
+
   /** A GET to the provider; see `send`. */
   async get(url: string, headers: Record<string, string>, what: string): Promise<UpstreamResponse> {
     return this.send(url, { method: 'GET', headers }, what);

@@ -16,6 +16,11 @@ export class RefreshTokenAuthenticator implements PasswordAuthenticator {
     private readonly backends: () => Pick<AuthenticatorChain, 'refresh'>,
   ) {}
 
+  /** Never remembered (a redemption is a store lookup and a re-check of the identity): only tells a password that is not a refresh token. */
+  async recall(_username: string, password: string): Promise<AuthnResult | undefined> {
+    return password.startsWith(REFRESH_TOKEN_PREFIX) ? undefined : { kind: 'no_match' };
+  }
+
   async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
     if (!password.startsWith(REFRESH_TOKEN_PREFIX)) return { kind: 'no_match' };
     const redeemed = await this.store.redeem(password, context.service);

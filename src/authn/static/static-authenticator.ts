@@ -39,12 +39,12 @@ export class StaticAuthenticator implements PasswordAuthenticator {
   ) {}
 
   async login(username: string, password: string): Promise<AuthnResult> {
-    const user = Object.hasOwn(this.config.users, username) ? this.config.users[username] : undefined;
+    const user = this.user(username);
     if (!user) {
       if (this.deps.lastInChain !== false) await bcrypt.compare(password, await timingEqualiser());
       return { kind: 'no_match' };
     }
-    const key = `static:${keyedHash(this.deps.hashKey, 'static', username, password, user.passwordHash)}`;
+    const key = this.verifiedKey(username, password, user.passwordHash);
     const ttl = this.config.verifiedCacheSeconds;
     if (ttl > 0 && (await this.deps.cache.get(key))) return this.ok(username, user.passwordHash);
 
@@ -58,11 +58,29 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     return this.ok(username, user.passwordHash);
   }
 
+  async recall(username: string, password: string): Promise<AuthnResult | undefined> {
+    const user = this.user(username);
+    // An unknown user is no_match only when a backend follows: last in the chain, its answer
+    // costs a bcrypt run (timing), which is a verification like any other.
+    if (!user) return this.deps.lastInChain === false ? { kind: 'no_match' } : undefined;
+    if (this.config.verifiedCacheSeconds <= 0) return undefined;
+    return (await this.deps.cache.get(this.verifiedKey(username, password, user.passwordHash))) ? this.ok(username, user.passwordHash) : undefined;
+  }
+
   /** The user as configured now, while the password hash is the one the login was checked against. */
   async refresh(identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
-    const user = Object.hasOwn(this.config.users, identity.account) ? this.config.users[identity.account] : undefined;
+    const user = this.user(identity.account);
     if (!user || binding === undefined || binding !== this.fingerprint(user.passwordHash)) return undefined;
     return this.identity(identity.account);
+  }
+
+  private user(username: string) {
+    return Object.hasOwn(this.config.users, username) ? this.config.users[username] : undefined;
+  }
+
+  /** The cache key remembering a verified credential: the hash is part of it, so a changed hash forgets. */
+  private verifiedKey(username: string, password: string, passwordHash: string): string {
+    return `static:${keyedHash(this.deps.hashKey, 'static', username, password, passwordHash)}`;
   }
 
   private ok(username: string, passwordHash: string): AuthnResult {
