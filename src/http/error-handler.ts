@@ -76,6 +76,6 @@ export function pageErrorHandler(err: FastifyError | WharfError, request: Fastif
   const [title, text] =
     err.status === 429
       ? ['Too many attempts', 'Too many sign-ins were started from your address. Wait a few minutes, then try again.']
-      : ['Temporarily unavailable', 'Wharf could not record this change, so nothing was changed. Try again in a moment.'];
+      : ['Temporarily unavailable', 'Wharf cannot reach its records right now, so nothing was changed. Try again in a moment.'];
   return reply.status(err.status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(title, html`<p class="error" role="alert">${text}</p>`));
 }
