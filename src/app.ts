@@ -3,7 +3,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Socket } from 'node:net';
 import { errorBody } from './http/error-body.js';
-import { clientErrorBody, errorHandler } from './http/error-handler.js';
+import { clientErrorBody, errorHandler, pageErrorHandler } from './http/error-handler.js';
 import { publicUrl as publicUrlOf } from './config/public-url.js';
 import { accountRoutes } from './http/routes/account.js';
 import { adminRoutes } from './http/routes/admin.js';
@@ -93,6 +93,7 @@ function requestLoggers(): NonNullable<FastifyServerOptions['childLoggerFactory'
 async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { deps: Services; publicUrl: string }): Promise<void> {
   const federation = deps.config.federation;
   const credentialDays = Math.min(federation.credentials.defaultDays, federation.credentials.maxDays);
+  pages.setErrorHandler(pageErrorHandler);
   await pages.register(cookie, { secret: deps.cookieSecret });
   // No page may be framed by another site: a hidden frame over "Approve" or "Revoke" would
   // turn a visitor's click into a device approval (clickjacking). X-Frame-Options for old browsers.

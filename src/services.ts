@@ -39,6 +39,7 @@ import type { KeyRotation } from './tokens/key-files.js';
 import type { KeyStore } from './tokens/keys.js';
 import { TokenMinter } from './tokens/minter.js';
 import { createStore } from './store/create-store.js';
+import { StartLimiter } from './flows/start-limiter.js';
 import type { Store } from './store/store.js';
 import { AccountBindings } from './accounts/account-bindings.js';
 import { AccountGate } from './accounts/account-gate.js';
@@ -108,7 +109,20 @@ export function createCache(config: Config['cache'], logger: Logger, now?: () =>
     logger.child({ component: 'cache' }),
   );
   // The entries every token request reads stay in process for up to a second.
-  return new LocalFirstCache(shared, { prefixes: ['intro:', 'authz:', 'gen:', 'static:'], ttlMs: 1000 });
+  return new LocalFirstCache(shared, { prefixes: ['intro:', 'authz:', 'static:'], ttlMs: 1000 });
+}
+
+/** Most pending browser logins held in process (about 300 bytes each). */
+const PENDING_LOGINS_IN_PROCESS = 10_000;
+
+/**
+ * Where pending browser logins live. In process: an LRU of their own, so a flood of unauthenticated
+ * `/login/:name` requests evicts only other pending logins, never a cached decision (durable records
+ * are in the store). With Redis: the shared cache (any replica may serve the callback), each entry
+ * gone after 600 s and bounded by the per-address start limit.
+ */
+function createPendingLoginSpace(config: Config['cache'], cache: Cache, now: () => number): Cache {
+  return config.type === 'redis' ? cache : new MemoryCache({ maxEntries: PENDING_LOGINS_IN_PROCESS, now });
 }
 
 /** Wires the services; shared by `main` and the tests, so both run the same graph. */
@@ -124,7 +138,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const refreshTokens = new RefreshTokenStore({ store, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
   const backends = config.authn.map((c, i) => createAuthenticator(c, { cache, hashKey, logger, env: inputs.env ?? {}, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }));
   const federation = config.federation;
-  const credentials = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
+  const credentials = new CredentialStore({ store, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
   const loginProviders = federation.providers.map((p) => createLoginProvider(p, inputs.env ?? {}));
   const box = new SealedBox(hashKey);
   const revalidation: CredentialRevalidation | undefined =
@@ -153,9 +167,18 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     gate,
     { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
   );
-  const sessions = new BrowserSessions(cache, hashKey, federation.sessionHours * 3600, now);
-  const deviceFlow = new DeviceFlow({ cache, hashKey, ...federation.device, now });
-  const generations = new AccountGenerations(cache, hashKey);
+  const startLimiter = (what: string, perAddress: number, total?: number) => new StartLimiter({ cache, hashKey, what, perAddress, total, windowSeconds: 600, now });
+  const sessions = new BrowserSessions({
+    store,
+    pending: createPendingLoginSpace(config.cache, cache, now),
+    limiter: startLimiter('browser logins', federation.loginStartsPerIp),
+    hashKey,
+    sessionSeconds: federation.sessionHours * 3600,
+    now,
+  });
+  const { maxStartsPerIp, maxStartsTotal, ...device } = federation.device;
+  const deviceFlow = new DeviceFlow({ store, hashKey, ...device, limiter: startLimiter('device logins', maxStartsPerIp, maxStartsTotal), now });
+  const generations = new AccountGenerations(store, hashKey, { now });
   const acl = new StaticAclAuthorizer(config.authz.acl, config.authz.webhook ? [] : DEFAULT_ACL_RULES);
   const remote = config.authz.webhook
     ? createRemoteAuthorizer(config.authz.webhook, { cache, hashKey, logger, env: inputs.env ?? {}, generation: (a) => generations.current(a), now, upstreamObserver })
@@ -282,6 +305,9 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
         }
       }
       sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
+      // Requests that need the store answer 503 until it is connected; wait for it here, briefly.
+      await store.ready?.().catch((err: unknown) => logger.error({ event: 'store_unreachable', err: err instanceof Error ? err.message : String(err) }, 'the state store is unreachable; requests that need it answer 503'));
+      for (const warning of (await store.health()).warnings) logger.warn({ event: 'store_at_risk', warning }, 'the state store may lose records');
       if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {
         channel = await subscribeInvalidations(
@@ -291,6 +317,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
           logger.child({ component: 'invalidation' }),
           (keys) => {
             localLayer?.forgetLocal(keys);
+            generations.forgetLocal(keys);
             tokens.forgetAnswers();
           },
         );

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { TemporarilyUnavailableError } from '../domain/errors.js';
 import type { Cache } from './cache.js';
 
 /**
@@ -36,14 +37,19 @@ export class FallbackCache implements Cache {
     }
   }
 
+  /**
+   * Deletes from both (an invalidation must also drop what the fallback held), and throws
+   * `TemporarilyUnavailableError` when the primary did not take it: the entry would be back with
+   * Redis, so the caller must not report it gone.
+   */
   async delete(key: string): Promise<void> {
-    // Deletes go to both: an invalidation must also drop what the fallback held.
     await this.fallback.delete(key);
     try {
       await this.primary.delete(key);
       this.recovered();
     } catch (err) {
       this.failed(err);
+      throw new TemporarilyUnavailableError('the shared cache is unreachable; nothing was invalidated there, try again shortly', { cause: err });
     }
   }
 

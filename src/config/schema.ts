@@ -46,6 +46,13 @@ export const storeSchema = z.discriminatedUnion('type', [
     /** Directory of the embedded database (LMDB). Default `dataDir/state`. */
     path: z.string().min(1).optional(),
   }),
+  z.strictObject({
+    type: z.literal('redis'),
+    /** URL as for the Redis cache. Redis must run with `appendonly yes` and `maxmemory-policy noeviction` (checked at start; `/readyz` says degraded otherwise). */
+    url: z.string().regex(/^(rediss?|redis-sentinel|redis-cluster):\/\//, 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'),
+    /** Prefix of every key. Default `wharf:` (records already in a Redis cache under it keep working). */
+    keyPrefix: z.string().default('wharf:'),
+  }),
 ]);
 
 /** The whole configuration; every field has its default beside it. */
@@ -174,7 +181,9 @@ export const configSchema = z.strictObject({
        * Keeps the provider's access token sealed (AES-GCM) with the credential. Default 0: off.
        */
       revalidateMinutes: z.number().min(0).max(7 * 24 * 60).default(0),
-            /** Browser session lifetime in hours. Default 8. */
+      /** Browser logins (redirects to a provider) one address may start per 10 minutes (429 beyond). Default 60. */
+      loginStartsPerIp: z.number().int().min(1).default(60),
+      /** Browser session lifetime in hours. Default 8. */
       sessionHours: z.number().int().min(1).max(24 * 30).default(8),
       credentials: z
         .strictObject({
@@ -192,6 +201,8 @@ export const configSchema = z.strictObject({
           intervalSeconds: z.number().int().min(1).max(60).default(5),
           /** Device logins one address may start per 10 minutes. Default 20. */
           maxStartsPerIp: z.number().int().min(1).default(20),
+          /** Device logins everyone together may start per 10 minutes (each is a record in the store until it expires). Default 2000. */
+          maxStartsTotal: z.number().int().min(1).default(2000),
         })
         .prefault({}),
     })

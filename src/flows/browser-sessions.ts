@@ -4,6 +4,8 @@ import type { LoginTransaction } from '../authn/authenticator.js';
 import type { Cache } from '../cache/cache.js';
 import { keyedHash } from '../cache/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';
+import type { Store } from '../store/store.js';
+import type { StartLimiter } from './start-limiter.js';
 
 /** A logged-in browser. */
 export interface Session {
@@ -24,55 +26,74 @@ export interface PendingLogin extends LoginTransaction {
 /** How long a user may take at the identity provider. */
 const LOGIN_TTL_SECONDS = 600;
 
+/** Options of the browser sessions. */
+export interface BrowserSessionsOptions {
+  /** Where sessions live: durable, never evicted, kept across restarts. */
+  store: Store;
+  /**
+   * Where pending logins live: a space of their own, never the LRU of anything durable, because
+   * anyone may start a login without signing in; losing one only means signing in again.
+   */
+  pending: Cache;
+  /** Counts login starts per address (and overall); undefined = unlimited. */
+  limiter?: StartLimiter | undefined;
+  hashKey: Buffer;
+  sessionSeconds: number;
+  now?: () => number;
+}
+
 /**
- * Browser sessions and pending logins, in the cache (so any replica can serve the callback).
+ * Browser sessions (in the store, so a restart keeps them and logout is durable) and pending
+ * logins (in their own bounded space, shared by replicas through Redis when the cache is Redis).
  * Session ids and states are random; only keyed hashes of them are used as keys.
  */
 export class BrowserSessions {
-  constructor(
-    private readonly cache: Cache,
-    private readonly hashKey: Buffer,
-    private readonly sessionSeconds: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+  private readonly now: () => number;
 
-  async beginLogin(provider: string, returnTo: string): Promise<PendingLogin> {
+  constructor(private readonly options: BrowserSessionsOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts a login for `clientIp`; throws `TooManyRequestsError` past the per-address limit. */
+  async beginLogin(provider: string, returnTo: string, clientIp: string): Promise<PendingLogin> {
+    await this.options.limiter?.take(clientIp);
     const pending: PendingLogin = { provider, returnTo, state: client.randomState(), nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
-    await this.cache.set(this.loginKey(pending.state), JSON.stringify(pending), LOGIN_TTL_SECONDS);
+    await this.options.pending.set(this.loginKey(pending.state), JSON.stringify(pending), LOGIN_TTL_SECONDS);
     return pending;
   }
 
   /** Takes a pending login by its state, once: a replayed callback finds nothing. */
   async takeLogin(state: string): Promise<PendingLogin | undefined> {
     const key = this.loginKey(state);
-    const raw = await this.cache.get(key);
+    const raw = await this.options.pending.get(key);
     if (!raw) return undefined;
-    await this.cache.delete(key);
+    await this.options.pending.delete(key);
     return JSON.parse(raw) as PendingLogin;
   }
 
   async create(identity: Identity, upstream?: Session['upstream']): Promise<{ id: string; session: Session }> {
     const id = randomBytes(32).toString('base64url');
     const session: Session = { identity, csrf: randomBytes(24).toString('base64url'), createdAt: this.now(), ...(upstream ? { upstream } : {}) };
-    await this.cache.set(this.sessionKey(id), JSON.stringify(session), this.sessionSeconds);
+    await this.options.store.put(this.sessionKey(id), JSON.stringify(session), this.options.sessionSeconds);
     return { id, session };
   }
 
   async get(id: string | undefined): Promise<Session | undefined> {
     if (!id || id.length > 100) return undefined;
-    const raw = await this.cache.get(this.sessionKey(id));
+    const raw = await this.options.store.get(this.sessionKey(id));
     return raw ? (JSON.parse(raw) as Session) : undefined;
   }
 
+  /** Ends a session; throws `TemporarilyUnavailableError` (the session still stands) when the store did not record it. */
   async destroy(id: string): Promise<void> {
-    await this.cache.delete(this.sessionKey(id));
+    await this.options.store.delete(this.sessionKey(id));
   }
 
   private loginKey(state: string): string {
-    return `login:${keyedHash(this.hashKey, 'login', state)}`;
+    return `login:${keyedHash(this.options.hashKey, 'login', state)}`;
   }
 
   private sessionKey(id: string): string {
-    return `session:${keyedHash(this.hashKey, 'session', id)}`;
+    return `session:${keyedHash(this.options.hashKey, 'session', id)}`;
   }
 }

@@ -1,8 +1,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { Cache } from '../cache/cache.js';
 import { keyedHash } from '../cache/keyed-hash.js';
-import { TooManyRequestsError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
+import type { Store } from '../store/store.js';
+import type { StartLimiter } from './start-limiter.js';
 
 /** RFC 8628 §6.1: consonants only, so codes spell no words, with no look-alike pairs. */
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
@@ -31,12 +31,13 @@ export type DevicePoll =
 
 /** Settings of the flow. */
 export interface DeviceFlowOptions {
-  cache: Cache;
+  /** Where grants live: durable, so a restart between approval and the CLI's next poll loses nothing. */
+  store: Store;
+  /** Counts starts per address and overall (anyone may start one, and each is a record in the store). */
+  limiter?: StartLimiter | undefined;
   hashKey: Buffer;
   expiresInSeconds: number;
   intervalSeconds: number;
-  /** Device codes one client address may start per 10 minutes. */
-  maxStartsPerIp: number;
   now?: () => number;
 }
 
@@ -46,7 +47,7 @@ export function normaliseUserCode(typed: string): string {
 }
 
 /**
- * The RFC 8628 device authorization grant, with its state in the cache: codes are single-use,
+ * The RFC 8628 device authorization grant, with its state in the store: codes are single-use,
  * expire, and polling faster than the interval answers `slow_down` and adds 5 s for good.
  */
 export class DeviceFlow {
@@ -57,15 +58,15 @@ export class DeviceFlow {
   }
 
   async start(request: { clientId: string; registry: string; clientIp: string }): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
-    await this.limitStarts(request.clientIp);
+    await this.options.limiter?.take(request.clientIp);
     const deviceCode = randomBytes(32).toString('base64url');
     const raw = Array.from({ length: 8 }, () => USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)]).join('');
     const userCode = `${raw.slice(0, 4)}-${raw.slice(4)}`;
     const now = this.now();
     const { expiresInSeconds: ttl, intervalSeconds: interval } = this.options;
     const grant: DeviceGrant = { ...request, userCode, status: 'pending', interval, lastPollAt: 0, expiresAt: now + ttl * 1000 };
-    await this.options.cache.set(this.deviceKey(deviceCode), JSON.stringify(grant), ttl);
-    await this.options.cache.set(this.userKey(raw), this.deviceKey(deviceCode), ttl);
+    await this.options.store.put(this.deviceKey(deviceCode), JSON.stringify(grant), ttl);
+    await this.options.store.put(this.userKey(raw), this.deviceKey(deviceCode), ttl);
     return { deviceCode, userCode, expiresIn: ttl, interval };
   }
 
@@ -78,8 +79,8 @@ export class DeviceFlow {
       return { kind: 'access_denied' };
     }
     if (grant.status === 'approved') {
-      await this.forget(key, grant); // single use: the credential is handed out once
-      return { kind: 'approved', grant };
+      // Single use: of two polls at once, only the one whose delete removed the grant gets the credential.
+      return (await this.forget(key, grant)) ? { kind: 'approved', grant } : { kind: 'expired_token' };
     }
     const now = this.now();
     const tooSoon = now - grant.lastPollAt < grant.interval * 1000;
@@ -91,7 +92,7 @@ export class DeviceFlow {
 
   /** The pending grant a person's code names, for the approval page. */
   async lookup(typedCode: string): Promise<DeviceGrant | undefined> {
-    const key = await this.options.cache.get(this.userKey(normaliseUserCode(typedCode)));
+    const key = await this.options.store.get(this.userKey(normaliseUserCode(typedCode)));
     const grant = key ? await this.load(key) : undefined;
     return grant && grant.status === 'pending' && grant.expiresAt > this.now() ? grant : undefined;
   }
@@ -99,42 +100,35 @@ export class DeviceFlow {
   /** Approves or denies the pending grant; false when the code is unknown, used or expired. */
   async decide(typedCode: string, decision: { approve: true; identity: Identity; upstream?: DeviceGrant['upstream'] } | { approve: false }): Promise<boolean> {
     const userKey = this.userKey(normaliseUserCode(typedCode));
-    const key = await this.options.cache.get(userKey);
+    const key = await this.options.store.get(userKey);
     const grant = key ? await this.load(key) : undefined;
     if (!key || !grant || grant.status !== 'pending' || grant.expiresAt <= this.now()) return false;
+    // The code cannot be decided twice: only the decision whose delete removed it goes on.
+    if (!(await this.options.store.delete(userKey))) return false;
     grant.status = decision.approve ? 'approved' : 'denied';
     if (decision.approve) {
       grant.identity = decision.identity;
       if (decision.upstream) grant.upstream = decision.upstream;
     }
     await this.save(key, grant);
-    await this.options.cache.delete(userKey); // the code cannot be approved twice
     return true;
   }
 
-  private async limitStarts(clientIp: string): Promise<void> {
-    const window = Math.floor(this.now() / 600_000);
-    const key = `devrate:${keyedHash(this.options.hashKey, 'device-rate', clientIp, String(window))}`;
-    const count = Number((await this.options.cache.get(key)) ?? 0) + 1;
-    await this.options.cache.set(key, String(count), 600);
-    if (count > this.options.maxStartsPerIp) {
-      throw new TooManyRequestsError('too many device logins started from this address; wait a few minutes', 600 - Math.floor((this.now() / 1000) % 600));
-    }
-  }
-
   private async load(key: string): Promise<DeviceGrant | undefined> {
-    const raw = await this.options.cache.get(key);
+    const raw = await this.options.store.get(key);
     return raw ? (JSON.parse(raw) as DeviceGrant) : undefined;
   }
 
   private async save(key: string, grant: DeviceGrant): Promise<void> {
     const ttl = Math.max(1, Math.ceil((grant.expiresAt - this.now()) / 1000));
-    await this.options.cache.set(key, JSON.stringify(grant), ttl);
+    await this.options.store.put(key, JSON.stringify(grant), ttl);
   }
 
-  private async forget(key: string, grant: DeviceGrant): Promise<void> {
-    await this.options.cache.delete(key);
-    await this.options.cache.delete(this.userKey(normaliseUserCode(grant.userCode)));
+  /** Removes the grant and its user code; true when this call removed the grant. */
+  private async forget(key: string, grant: DeviceGrant): Promise<boolean> {
+    const removed = await this.options.store.delete(key);
+    await this.options.store.delete(this.userKey(normaliseUserCode(grant.userCode)));
+    return removed;
   }
 
   private deviceKey(deviceCode: string): string {

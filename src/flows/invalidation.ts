@@ -30,13 +30,16 @@ export interface InvalidatorDeps {
 export class Invalidator {
   constructor(private readonly deps: InvalidatorDeps) {}
 
+  /**
+   * Throws `TemporarilyUnavailableError` (a 503) when the generation was not recorded in the store
+   * or the shared cache did not take a deletion: reporting success then would let the cached facts
+   * come back once Redis does. What was done before the failure only forgot more, never less.
+   */
   async invalidate(request: InvalidationRequest, via: string): Promise<void> {
+    if (request.account) await this.deps.generations.bump(request.account);
     const keys = request.token ? this.deps.tokenCacheKeys(request.token) : [];
     await Promise.all(keys.map((key) => this.deps.cache.delete(key)));
-    if (request.account) {
-      await this.deps.generations.bump(request.account);
-      keys.push(this.deps.generations.keyOf(request.account));
-    }
+    if (request.account) keys.push(this.deps.generations.keyOf(request.account));
     this.deps.forgetAnswers?.();
     if (via === 'http' && this.deps.announce) {
       await this.deps.announce(keys).catch((err: unknown) => this.deps.logger.warn({ event: 'invalidation_announce_failed', err: String(err) }, 'could not tell other replicas; their copies expire within a second'));

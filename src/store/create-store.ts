@@ -1,10 +1,13 @@
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { LmdbStore } from './lmdb-store.js';
+import { RedisStore } from './redis-store.js';
 import type { Store } from './store.js';
 
 /** The store the config names (see `storeSchema` for the default). */
 export function createStore(config: Pick<Config, 'store' | 'cache' | 'dataDir'>, now?: () => number): Store {
-  const store = config.store ?? { type: 'embedded' as const };
+  // Replicas sharing a Redis cache must share these records too, so Redis is then the default.
+  const store = config.store ?? (config.cache.type === 'redis' ? { type: 'redis' as const, url: config.cache.url, keyPrefix: config.cache.keyPrefix } : { type: 'embedded' as const });
+  if (store.type === 'redis') return new RedisStore({ url: store.url, keyPrefix: store.keyPrefix });
   return new LmdbStore({ path: store.path ?? join(resolve(config.dataDir), 'state'), ...(now ? { now } : {}) });
 }

@@ -23,6 +23,8 @@ export interface Store {
   increment(key: string): Promise<number>;
   /** Live entries whose key starts with `prefix`, in key order, at most `limit` (default 1000). */
   list(prefix: string, limit?: number): Promise<Array<{ key: string; value: string }>>;
+  /** Resolves once a networked store is connected (rejects after `timeoutMs`); absent where there is nothing to wait for. */
+  ready?(timeoutMs?: number): Promise<void>;
   /** Whether the store answers, and anything an operator must fix (readiness). */
   health(): Promise<StoreHealth>;
   close(): Promise<void>;

@@ -8,6 +8,7 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { SealedBox } from '../../src/cache/sealed-box.js';
 import { BrowserSessions } from '../../src/flows/browser-sessions.js';
 import { freePort } from '../support/ports.js';
+import { tempStore } from '../support/store.js';
 import { startGithubStandIn, type GithubStandIn, type GithubUser } from '../support/github-standin.js';
 
 const octocat: GithubUser = { login: 'octocat', id: 1, orgs: ['acme'] };
@@ -21,7 +22,7 @@ afterAll(async () => github?.close());
 /** A real GitHub-style login against the stand-in, as the browser would do it, without a browser. */
 async function loginWithGithub(login: GithubLogin, sessions: BrowserSessions) {
   const redirectUri = 'http://127.0.0.1:1/login/github/callback';
-  const pending = await sessions.beginLogin('github', '/account');
+  const pending = await sessions.beginLogin('github', '/account', '127.0.0.1');
   const authorize = await login.loginUrl(redirectUri, pending);
   const approved = await fetch(authorize, { method: 'POST', body: new URLSearchParams({ login: 'octocat' }), headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
   return login.handleCallback(new URL(approved.headers.get('location')!), pending);
@@ -33,12 +34,12 @@ describe('credentials re-check the GitHub identity behind them', () => {
     const hashKey = randomBytes(32);
     const cache = new MemoryCache({ maxEntries: 100, now: () => now });
     const login = new GithubLogin(githubLoginSchema.parse({ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), { method: 'client_secret_post', secret: github.clientSecret });
-    const result = await loginWithGithub(login, new BrowserSessions(cache, hashKey, 3600, () => now));
+    const result = await loginWithGithub(login, new BrowserSessions({ store: tempStore(() => now), pending: cache, hashKey, sessionSeconds: 3600, now: () => now }));
     expect(result.kind).toBe('ok');
     expect(result.upstreamToken).toMatch(/^gho_/);
 
     const box = new SealedBox(hashKey);
-    const store = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: 30 * 86_400, now: () => now });
+    const store = new CredentialStore({ store: tempStore(() => now), hashKey, maxLifetimeSeconds: 30 * 86_400, now: () => now });
     const revalidation: CredentialRevalidation = { everyMs: 3_600_000, now: () => now, check: async (_p, sealed) => login.revalidate(box.open(sealed)!) };
     const auth = new CredentialAuthenticator(store, revalidation);
     const sealed = box.seal(result.upstreamToken!);
@@ -63,10 +64,10 @@ describe('credentials re-check the GitHub identity behind them', () => {
     const cache = new MemoryCache({ maxEntries: 100, now: () => now });
     const login = new GithubLogin(githubLoginSchema.parse({ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), { method: 'client_secret_post', secret: github.clientSecret });
     octocat.orgs = ['acme'];
-    const result = await loginWithGithub(login, new BrowserSessions(cache, hashKey, 3600, () => now));
+    const result = await loginWithGithub(login, new BrowserSessions({ store: tempStore(() => now), pending: cache, hashKey, sessionSeconds: 3600, now: () => now }));
     expect(result.kind).toBe('ok');
     const box = new SealedBox(hashKey);
-    const store = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: 86_400, now: () => now });
+    const store = new CredentialStore({ store: tempStore(() => now), hashKey, maxLifetimeSeconds: 86_400, now: () => now });
     const auth = new CredentialAuthenticator(store, { everyMs: 60_000, now: () => now, check: async (_p, sealed) => login.revalidate(box.open(sealed)!) });
     const { secret } = await store.create(result.kind === 'ok' ? result.identity : (undefined as never), { label: 'ci', lifetimeSeconds: 3600, source: 'device', upstream: { provider: 'github', sealed: box.seal(result.upstreamToken!) } });
 
@@ -86,14 +87,13 @@ describe('credentials re-check the GitHub identity behind them', () => {
   it('keeps a credential working when GitHub cannot be asked, and asks again next time', async () => {
     let now = 1_800_000_000_000;
     const hashKey = randomBytes(32);
-    const cache = new MemoryCache({ maxEntries: 100, now: () => now });
     const unreachable = new GithubLogin(
       githubLoginSchema.parse({ type: 'github', clientId: 'x', webUrl: github.url, apiUrl: `http://127.0.0.1:${await freePort()}/api`, allowedOrgs: ['acme'] }),
       { method: 'client_secret_post', secret: 'secret' },
     );
     let checks = 0;
     const box = new SealedBox(hashKey);
-    const store = new CredentialStore({ cache, hashKey, maxLifetimeSeconds: 86_400, now: () => now });
+    const store = new CredentialStore({ store: tempStore(() => now), hashKey, maxLifetimeSeconds: 86_400, now: () => now });
     const auth = new CredentialAuthenticator(store, { everyMs: 60_000, now: () => now, check: async (_p, sealed) => (checks++, unreachable.revalidate(box.open(sealed)!)) });
     const identity = { account: 'octocat', provider: 'github', subject: '1', attributes: {} };
     const { secret } = await store.create(identity, { label: 'x', lifetimeSeconds: 3600, source: 'device', upstream: { provider: 'github', sealed: box.seal('gho_whatever') } });

@@ -2,16 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CredentialAuthenticator } from '../../src/authn/credential/credential-authenticator.js';
 import { CredentialStore } from '../../src/authn/credential/credential-store.js';
-import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { keyedHash } from '../../src/cache/keyed-hash.js';
 import { deriveAccountName } from '../../src/domain/account-name.js';
+import { tempStore } from '../support/store.js';
 
 const alice = { account: 'alice', provider: 'github', subject: '1', attributes: { orgs: ['acme'] } };
 
 function setup(maxDays = 90) {
   let now = 1_800_000_000_000;
-  const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
-  const store = new CredentialStore({ cache, hashKey: randomBytes(32), maxLifetimeSeconds: maxDays * 86_400, now: () => now });
-  return { store, cache, auth: new CredentialAuthenticator(store), advance: (ms: number) => void (now += ms) };
+  const records = tempStore(() => now);
+  const store = new CredentialStore({ store: records, hashKey: randomBytes(32), maxLifetimeSeconds: maxDays * 86_400, now: () => now });
+  return { store, records, auth: new CredentialAuthenticator(store), advance: (ms: number) => void (now += ms) };
 }
 
 describe('CredentialStore and CredentialAuthenticator', () => {
@@ -43,11 +44,31 @@ describe('CredentialStore and CredentialAuthenticator', () => {
     expect(await store.list('alice')).toEqual([]);
   });
 
+  it('lists and revokes a credential recorded in the Redis cache’s format before the store existed', async () => {
+    const hashKey = randomBytes(32);
+    const records = tempStore();
+    const store = new CredentialStore({ store: records, hashKey, maxLifetimeSeconds: 86_400 });
+    const auth = new CredentialAuthenticator(store);
+    // As the cache-backed store wrote it: the record under the secret's hash, an id pointer, a JSON index.
+    const secret = `wharf_cr_${randomBytes(32).toString('base64url')}`;
+    const secretKey = `cred:${keyedHash(hashKey, 'credential', secret)}`;
+    const record = { id: 'a1b2c3d4e5f6', identity: alice, label: 'old laptop', source: 'browser', createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 };
+    await records.put(secretKey, JSON.stringify(record), 3600);
+    await records.put('credid:a1b2c3d4e5f6', secretKey, 3600);
+    await records.put(`credidx:${keyedHash(hashKey, 'credential-index', 'alice')}`, JSON.stringify(['a1b2c3d4e5f6']), 3600);
+    expect((await auth.login('alice', secret)).kind).toBe('ok');
+    expect((await store.list('alice')).map((c) => c.label)).toEqual(['old laptop']);
+    expect(await store.revoke('alice', 'a1b2c3d4e5f6')).toBe(true);
+    expect((await auth.login('alice', secret)).kind).toBe('denied');
+    expect(await store.list('alice')).toEqual([]);
+  });
+
   it('caps lifetimes at the maximum and stores no secret', async () => {
-    const { store, cache } = setup(1);
+    const { store, records } = setup(1);
     const { secret, record } = await store.create(alice, { label: 'x', lifetimeSeconds: 30 * 86_400, source: 'browser' });
     expect(record.expiresAt - record.createdAt).toBe(86_400_000);
-    const dump = JSON.stringify([...(cache as unknown as { lru: { entries(): Iterable<unknown> } }).lru.entries()]);
+    const dump = JSON.stringify(await records.list(''));
+    expect(dump).toContain(record.id);
     expect(dump).not.toContain(secret);
     expect(dump).not.toContain(secret.slice(9, 30));
   });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCache } from '../../src/cache/redis-cache.js';
 import { connectRedis } from '../../src/cache/redis-connection.js';
 import { parseConfig } from '../../src/config/load.js';
+import { RedisStore } from '../../src/store/redis-store.js';
 import { startRedisCluster, startRedisSentinel } from '../support/redis-topologies.js';
 import { cacheContract } from './cache-contract.js';
 
@@ -43,6 +44,27 @@ for (const [name, start] of [
       await b.delete('k0');
       expect(await a.get('k0')).toBeUndefined();
       expect(await a.healthy()).toBe(true);
+    });
+
+    it('holds the store: records, first claims, counters and a prefix listing across the keyspace', async () => {
+      const store = new RedisStore({ url: topology.url, keyPrefix: `s${randomBytes(3).toString('hex')}:` });
+      try {
+        await store.ready(10_000);
+        // Enough keys to land on every cluster node.
+        for (let i = 0; i < 30; i++) await store.put(`cred:${String(i).padStart(2, '0')}`, `v${i}`, 60);
+        await store.put('other:x', 'x');
+        const listed = await store.list('cred:');
+        expect(listed.map((e) => e.key)).toEqual(Array.from({ length: 30 }, (_, i) => `cred:${String(i).padStart(2, '0')}`));
+        expect(listed[7]!.value).toBe('v7');
+        expect(await store.putIfAbsent('claim', 'first')).toEqual({ created: true, value: 'first' });
+        expect(await store.putIfAbsent('claim', 'second')).toEqual({ created: false, value: 'first' });
+        expect(await store.increment('generation')).toBe(1);
+        expect(await store.increment('generation')).toBe(2);
+        expect(await store.delete('cred:00')).toBe(true);
+        expect((await store.health()).ok).toBe(true);
+      } finally {
+        await store.close();
+      }
     });
 
     cacheContract(name, async () => {

@@ -3,13 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TooManyRequestsError } from '../../src/domain/errors.js';
 import { DeviceFlow, normaliseUserCode } from '../../src/flows/device-flow.js';
+import { StartLimiter } from '../../src/flows/start-limiter.js';
+import { tempStore } from '../support/store.js';
 
 const alice = { account: 'alice', provider: 'google', subject: 'a', attributes: {} };
 
-function setup(overrides: Partial<{ maxStartsPerIp: number }> = {}) {
+function setup(overrides: Partial<{ maxStartsPerIp: number; maxStartsTotal: number }> = {}) {
   let now = 1_800_000_000_000;
   const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
-  const flow = new DeviceFlow({ cache, hashKey: randomBytes(32), expiresInSeconds: 600, intervalSeconds: 5, maxStartsPerIp: overrides.maxStartsPerIp ?? 20, now: () => now });
+  const hashKey = randomBytes(32);
+  const limiter = new StartLimiter({ cache, hashKey, what: 'device logins', perAddress: overrides.maxStartsPerIp ?? 20, total: overrides.maxStartsTotal, windowSeconds: 600, now: () => now });
+  const flow = new DeviceFlow({ store: tempStore(() => now), limiter, hashKey, expiresInSeconds: 600, intervalSeconds: 5, now: () => now });
   return { flow, advance: (s: number) => void (now += s * 1000) };
 }
 const request = { clientId: 'wharf-cli', registry: 'registry.example', clientIp: '10.0.0.7' };
@@ -70,5 +74,21 @@ describe('DeviceFlow', () => {
     await flow.start({ ...request, clientIp: '10.0.0.8' });
     advance(600);
     await flow.start(request);
+  });
+
+  it('bounds the starts of all addresses together, so no flood of addresses fills the store', async () => {
+    const { flow } = setup({ maxStartsTotal: 5 });
+    for (let i = 0; i < 5; i++) await flow.start({ ...request, clientIp: `10.0.1.${i}` });
+    const refused = await flow.start({ ...request, clientIp: '10.0.2.1' }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(TooManyRequestsError);
+    expect((refused as TooManyRequestsError).retryAfterSeconds).toBeGreaterThan(0);
+  });
+
+  it('hands an approved credential to only one of two concurrent polls', async () => {
+    const { flow } = setup();
+    const { deviceCode, userCode } = await flow.start(request);
+    await flow.decide(userCode, { approve: true, identity: alice });
+    const polls = await Promise.all([flow.poll(deviceCode, 'wharf-cli'), flow.poll(deviceCode, 'wharf-cli')]);
+    expect(polls.map((p) => p.kind).sort()).toEqual(['approved', 'expired_token']);
   });
 });

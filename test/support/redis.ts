@@ -18,6 +18,19 @@ export interface RedisHandle {
   logs(): string;
   /** Stops the server and removes its working directory. */
   stop(): Promise<void>;
+  /** Stops the server (SIGTERM, or SIGKILL when `kill`) and keeps its directory, so `start` brings the same data back. */
+  halt(opts?: { kill?: boolean }): Promise<void>;
+  /** Starts the halted server again on the same port and directory, and waits for PING. */
+  start(): Promise<void>;
+}
+
+/** How the throw-away server is configured. */
+export interface RedisOptions {
+  timeoutMs?: number;
+  /** Append-only file on, fsync on every write (as the store needs). Default: no persistence at all. */
+  persistence?: boolean;
+  /** Further `--name value` arguments (e.g. a `maxmemory-policy`, a renamed command). */
+  args?: readonly string[];
 }
 
 /**
@@ -52,40 +65,51 @@ export function pingRedis(port: number, timeoutMs = 1000): Promise<string> {
  * Starts `redis-server` in the foreground on a free loopback port with persistence disabled, and
  * waits until it answers PING. Foreground (not daemonized) so the test owns and can kill the pid.
  */
-export async function startRedis(opts: { timeoutMs?: number } = {}): Promise<RedisHandle> {
+export async function startRedis(opts: RedisOptions = {}): Promise<RedisHandle> {
   requireCommand(REDIS_SERVER, 'redis-server');
+  const persistence = opts.persistence ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   // freePort() cannot reserve the port; on a lost race redis exits at once, so try a fresh one.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     // A private cwd/dir so a stray dump or log never lands in the repository.
     const dir = await mkdtemp(join(tmpdir(), 'wharf-redis-'));
-    const proc = await startProcess(
-      REDIS_SERVER,
-      [
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--save', '',
-        '--appendonly', 'no',
-        '--daemonize', 'no',
-        '--dir', dir,
-      ],
-      { name: `redis-server:${port}`, cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
-    );
+    const launch = async () => {
+      const proc = await startProcess(
+        REDIS_SERVER,
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--dir', dir, ...(opts.args ?? [])],
+        { name: `redis-server:${port}`, cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      );
+      await waitUntil(`redis PING on 127.0.0.1:${port}`, async () => ((await pingRedis(port)) === '+PONG' ? true : undefined), {
+        process: proc,
+        timeoutMs: opts.timeoutMs ?? 15_000,
+      });
+      return proc;
+    };
+    let proc: Awaited<ReturnType<typeof startProcess>> | undefined;
+    const halt = async (how: { kill?: boolean } = {}): Promise<void> => {
+      if (how.kill) proc?.child.kill('SIGKILL');
+      await proc?.stop();
+    };
     const stop = async (): Promise<void> => {
-      await proc.stop();
+      await halt();
       await rm(dir, { recursive: true, force: true });
     };
+    let lastLogs = '';
     try {
-      await waitUntil(
-        `redis PING on 127.0.0.1:${port}`,
-        async () => ((await pingRedis(port)) === '+PONG' ? true : undefined),
-        { process: proc, timeoutMs: opts.timeoutMs ?? 15_000 },
-      );
+      proc = await launch();
     } catch (err) {
+      lastLogs = String(err);
       await stop();
-      if (attempt < 3 && /address already in use/i.test(proc.logs())) continue;
+      if (attempt < 3 && /address already in use/i.test(lastLogs)) continue;
       throw err;
     }
-    return { url: `redis://127.0.0.1:${port}`, port, logs: () => proc.logs(), stop };
+    return {
+      url: `redis://127.0.0.1:${port}`,
+      port,
+      logs: () => proc?.logs() ?? lastLogs,
+      stop,
+      halt,
+      start: async () => void (proc = await launch()),
+    };
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Cache } from '../../cache/cache.js';
 import { keyedHash } from '../../cache/keyed-hash.js';
 import type { Identity } from '../../domain/identity.js';
+import type { Store } from '../../store/store.js';
 
 /** Prefix of registry credentials handed out by browser and device logins. */
 export const CREDENTIAL_PREFIX = 'wharf_cr_';
@@ -24,21 +24,24 @@ export interface CredentialSummary extends Omit<CredentialRecord, 'identity' | '
   lastUsedAt: number | undefined;
 }
 
-/** Options of the store. */
+/** Options of the credential store. */
 export interface CredentialStoreOptions {
-  cache: Cache;
+  /** Where credentials live: durable, never evicted. */
+  store: Store;
   hashKey: Buffer;
-  /** Upper bound on any credential's lifetime, in seconds (also the index's TTL). */
+  /** Upper bound on any credential's lifetime, in seconds. */
   maxLifetimeSeconds: number;
   now?: () => number;
 }
 
-// Recording every use would be a cache write per token request; once a minute is enough to show "last used".
+// Recording every use would be a store write per token request; once a minute is enough to show "last used".
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
  * Opaque, revocable registry credentials with an expiry, owned by Wharf rather than the IdP
  * session: they outlive the provider's session and refresh token but not their own maximum age.
+ * They live in the store, so neither a restart nor a flood of other entries loses one, and a
+ * revocation the store did not record throws (a 503) instead of reverting later.
  */
 export class CredentialStore {
   private readonly now: () => number;
@@ -69,25 +72,27 @@ export class CredentialStore {
       expiresAt: createdAt + lifetime * 1000,
       ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: createdAt } } : {}),
     };
-    const { cache } = this.options;
-    await cache.set(this.secretKey(secret), JSON.stringify(record), lifetime);
-    await cache.set(this.idKey(record.id), this.secretKey(secret), lifetime);
-    const ids = await this.ids(identity.account);
-    await cache.set(this.indexKey(identity.account), JSON.stringify([...ids, record.id]), this.options.maxLifetimeSeconds);
+    const { store } = this.options;
+    // The account's entry first: a credential that exists is always listed, so it can be revoked.
+    await store.put(this.entryKey(identity.account, record.id), this.secretKey(secret), lifetime);
+    await store.put(this.secretKey(secret), JSON.stringify(record), lifetime);
     return { secret, record };
   }
 
-  /** The live record a secret stands for, or undefined; notes the use. */
+  /** The live record a secret stands for, or undefined; notes the use. Throws when the store cannot answer (fail closed). */
   async verify(secret: string): Promise<CredentialRecord | undefined> {
     if (!secret.startsWith(CREDENTIAL_PREFIX) || secret.length > 128) return undefined;
-    const raw = await this.options.cache.get(this.secretKey(secret));
+    const raw = await this.options.store.get(this.secretKey(secret));
     if (!raw) return undefined;
     const record = JSON.parse(raw) as CredentialRecord;
     const now = this.now();
     if (record.expiresAt <= now) return undefined;
     const usedKey = `credused:${record.id}`;
-    const last = Number((await this.options.cache.get(usedKey)) ?? 0);
-    if (now - last >= LAST_USED_RESOLUTION_MS) await this.options.cache.set(usedKey, String(now), Math.ceil((record.expiresAt - now) / 1000));
+    const last = Number((await this.options.store.get(usedKey)) ?? 0);
+    if (now - last >= LAST_USED_RESOLUTION_MS) {
+      // "Last used" is a convenience: failing to note it must not refuse a valid credential.
+      await this.options.store.put(usedKey, String(now), Math.ceil((record.expiresAt - now) / 1000)).catch(() => undefined);
+    }
     return record;
   }
 
@@ -97,42 +102,53 @@ export class CredentialStore {
     const ttl = Math.ceil((record.expiresAt - this.now()) / 1000);
     if (ttl <= 0) return;
     const updated: CredentialRecord = { ...record, upstream: { ...record.upstream, validatedAt: this.now() } };
-    await this.options.cache.set(this.secretKey(secret), JSON.stringify(updated), ttl);
+    await this.options.store.put(this.secretKey(secret), JSON.stringify(updated), ttl);
   }
 
   /** The account's live credentials, newest first. */
   async list(account: string): Promise<CredentialSummary[]> {
     const out: CredentialSummary[] = [];
-    const live: string[] = [];
-    for (const id of await this.ids(account)) {
-      const secretKey = await this.options.cache.get(this.idKey(id));
-      const raw = secretKey ? await this.options.cache.get(secretKey) : undefined;
+    const secretKeys = new Set((await this.options.store.list(this.entryPrefix(account))).map((e) => e.value));
+    for (const id of await this.legacyIds(account)) {
+      const secretKey = await this.options.store.get(`credid:${id}`);
+      if (secretKey) secretKeys.add(secretKey);
+    }
+    for (const secretKey of secretKeys) {
+      const raw = await this.options.store.get(secretKey);
       if (!raw) continue;
       const record = JSON.parse(raw) as CredentialRecord;
       if (record.expiresAt <= this.now() || record.identity.account !== account) continue;
-      live.push(id);
-      const used = await this.options.cache.get(`credused:${id}`);
+      const used = await this.options.store.get(`credused:${record.id}`);
       const { identity: _identity, upstream: _upstream, ...rest } = record;
       out.push({ ...rest, account, lastUsedAt: used ? Number(used) : undefined });
-    }
-    if (live.length !== (await this.ids(account)).length) {
-      await this.options.cache.set(this.indexKey(account), JSON.stringify(live), this.options.maxLifetimeSeconds);
     }
     return out.sort((a, b) => b.createdAt - a.createdAt);
   }
 
-  /** Revokes one of the account's credentials; false when it has no such credential. */
+  /**
+   * Revokes one of the account's credentials; false when it has no such credential. Throws
+   * `TemporarilyUnavailableError` when the store did not record it: the credential then still
+   * works, and nobody was told it was revoked.
+   */
   async revoke(account: string, id: string): Promise<boolean> {
-    if (!(await this.ids(account)).includes(id)) return false;
-    const secretKey = await this.options.cache.get(this.idKey(id));
-    if (secretKey) await this.options.cache.delete(secretKey);
-    await this.options.cache.delete(this.idKey(id));
+    const entryKey = this.entryKey(account, id);
+    const legacy = (await this.legacyIds(account)).includes(id);
+    const secretKey = (await this.options.store.get(entryKey)) ?? (legacy ? await this.options.store.get(`credid:${id}`) : undefined);
+    if (secretKey === undefined) return false;
+    const existed = await this.options.store.delete(secretKey);
+    await this.options.store.delete(entryKey);
+    if (legacy) await this.options.store.delete(`credid:${id}`);
     this.revoked();
-    return secretKey !== undefined;
+    return existed;
   }
 
-  private async ids(account: string): Promise<string[]> {
-    const raw = await this.options.cache.get(this.indexKey(account));
+  /**
+   * Ids of credentials created before they moved to the store, from the per-account index the
+   * Redis cache kept (`credidx:`, pointing through `credid:<id>`): with the store on that Redis and
+   * prefix they still log in, so they must still be listed and revocable until they expire.
+   */
+  private async legacyIds(account: string): Promise<string[]> {
+    const raw = await this.options.store.get(`credidx:${keyedHash(this.options.hashKey, 'credential-index', account)}`);
     return raw ? (JSON.parse(raw) as string[]) : [];
   }
 
@@ -140,11 +156,12 @@ export class CredentialStore {
     return `cred:${keyedHash(this.options.hashKey, 'credential', secret)}`;
   }
 
-  private idKey(id: string): string {
-    return `credid:${id}`;
+  /** One entry per credential under its account, so listing is a prefix scan and concurrent creations cannot lose each other. */
+  private entryPrefix(account: string): string {
+    return `credacct:${keyedHash(this.options.hashKey, 'credential-index', account)}:`;
   }
 
-  private indexKey(account: string): string {
-    return `credidx:${keyedHash(this.options.hashKey, 'credential-index', account)}`;
+  private entryKey(account: string, id: string): string {
+    return `${this.entryPrefix(account)}${/^[0-9a-f]{12}$/.test(id) ? id : keyedHash(this.options.hashKey, 'credential-id', id)}`;
   }
 }

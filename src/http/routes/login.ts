@@ -52,7 +52,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.get('/login/:name', async (request, reply) => {
     const provider = byName.get((request.params as { name: string }).name);
     if (!provider) return reply.status(404).type('text/html; charset=utf-8').send(page('Unknown provider', html`<p class="error">There is no such sign-in provider. <a href="/login">Choose one</a>.</p>`));
-    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl));
+    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl), request.ip);
     let location: string;
     try {
       location = await provider.loginUrl(redirectUri(provider), pending);
