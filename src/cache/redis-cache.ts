@@ -1,4 +1,4 @@
-import { connectRedis, type RedisClient } from './redis-connection.js';
+import { connectRedis, whenReady, type RedisClient } from './redis-connection.js';
 import type { Cache } from './cache.js';
 
 /** Options of the Redis cache. */
@@ -32,18 +32,7 @@ export class RedisCache implements Cache {
 
   /** Resolves once connected; rejects after `timeoutMs` so a dead Redis is reported, not waited on. */
   async ready(timeoutMs = 5000): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.redis.off('ready', onReady);
-        reject(new Error(`redis not ready after ${timeoutMs} ms (status ${this.redis.status})`));
-      }, timeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.redis.once('ready', onReady);
-    });
+    await whenReady(this.redis, timeoutMs);
   }
 
   async get(key: string): Promise<string | undefined> {

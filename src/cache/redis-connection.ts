@@ -34,3 +34,19 @@ export function connectRedis(url: string, options: RedisOptions): RedisClient {
     redisOptions: { ...redisOptions, ...auth },
   });
 }
+
+/** Resolves once `redis` is connected; rejects after `timeoutMs` so a dead Redis is reported, not waited on. */
+export async function whenReady(redis: RedisClient, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`redis not ready after ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}

@@ -1,5 +1,5 @@
 import { Cluster, type Redis } from 'ioredis';
-import { connectRedis, type RedisClient } from '../cache/redis-connection.js';
+import { connectRedis, whenReady, type RedisClient } from '../cache/redis-connection.js';
 import { TemporarilyUnavailableError } from '../domain/errors.js';
 import type { Store, StoreHealth } from './store.js';
 
@@ -53,18 +53,7 @@ export class RedisStore implements Store {
 
   /** Resolves once connected; rejects after `timeoutMs`. */
   async ready(timeoutMs = 5000): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.redis.off('ready', onReady);
-        reject(new Error(`redis not ready after ${timeoutMs} ms (status ${this.redis.status})`));
-      }, timeoutMs);
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.redis.once('ready', onReady);
-    });
+    await whenReady(this.redis, timeoutMs);
   }
 
   async get(key: string): Promise<string | undefined> {
