@@ -18,7 +18,8 @@ import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../suppo
 // started again on the same dataDir: what clients were handed before must still work after.
 describe('credentials survive a restart on the embedded defaults', () => {
   const password = randomBytes(12).toString('base64url');
-  const alice = { account: 'alice', provider: 'github', subject: '7', attributes: { orgs: ['acme'] } };
+  // The GitHub user is another person than the static alice: one name has one owner.
+  const octo = { account: 'octo', provider: 'github', subject: '7', attributes: { orgs: ['acme'] } };
   let work: string;
   let configFile: string;
   let env: Record<string, string>;
@@ -37,7 +38,7 @@ describe('credentials survive a restart on the embedded defaults', () => {
     requireCommand('/usr/bin/docker-registry', 'docker-registry');
     requireCommand('/usr/bin/skopeo', 'skopeo');
     work = await mkdtemp(join(tmpdir(), 'wharf-restart-'));
-    github = await startGithubStandIn([{ login: 'alice', id: 7, orgs: ['acme'] }]);
+    github = await startGithubStandIn([{ login: 'octo', id: 7, orgs: ['acme'] }]);
     env = { WHARF_GITHUB_CLIENT_SECRET: github.clientSecret };
     const [wharfPort, registryPort] = [await freePort(), await freePort()];
     // No cache and no store configured: the defaults.
@@ -46,6 +47,8 @@ describe('credentials survive a restart on the embedded defaults', () => {
         server: { host: '127.0.0.1', port: wharfPort },
         dataDir: join(work, 'data'),
         authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(password, 10) } } }],
+        // The default rule written out (rules replace it), and octo may pull alice's images.
+        authz: { acl: { rules: [{ account: '*', name: '${account}/*', actions: ['push', 'pull'] }, { account: 'octo', name: 'alice/*', actions: ['pull'] }] } },
         federation: { providers: [{ type: 'github', clientId: github.clientId, webUrl: github.url, apiUrl: github.apiUrl, allowedOrgs: ['acme'] }] },
       },
       work,
@@ -65,7 +68,7 @@ describe('credentials survive a restart on the embedded defaults', () => {
     expect((await readDockerConfig(dockerConfig)).auths?.[registry.host]?.identitytoken).toMatch(/^wharf_rt_/);
 
     // A signed-in browser (its session made as the login callback makes it) approves a device login.
-    const { id, session } = await wharf.services.sessions.create(alice);
+    const { id, session } = await wharf.services.sessions.create(octo);
     browser = { cookie: `wharf_session=${encodeURIComponent(sign(id, wharf.services.cookieSecret))}`, csrf: session.csrf };
     const started = (await (await form('/device/code', { client_id: 'wharf-cli', registry: registry.host })).json()) as { device_code: string; user_code: string };
     const decided = await form('/device/decide', { csrf: browser.csrf, user_code: started.user_code, decision: 'approve' }, { cookie: browser.cookie });
@@ -86,7 +89,7 @@ describe('credentials survive a restart on the embedded defaults', () => {
   });
 
   it('lets skopeo pull with the device-login credential issued before the restart', async () => {
-    const pull = await skopeoInspect(`docker://${registry.host}/alice/app:v1`, { creds: `alice:${deviceCredential}`, raw: true });
+    const pull = await skopeoInspect(`docker://${registry.host}/alice/app:v1`, { creds: `octo:${deviceCredential}`, raw: true });
     expect(pull.code, pull.stderr).toBe(0);
     expect(JSON.parse(pull.stdout).layers[0].digest).toBe(image.layerDigest);
   });
