@@ -15,7 +15,9 @@ export class OidcLogin implements CallbackAuthenticator {
   private readonly core: OAuth2Core;
   /**
    * Users are bound by `sub` to the issuer's host for Google (so the Google login and the
-   * `google-token` backend share accounts) and to this provider for other issuers.
+   * `google-token` backend share accounts) and to the issuer for other issuers: `sub` is unique
+   * per issuer (OIDC Core §2), so two provider entries for one issuer (say, two clients) name
+   * the same people.
    */
   private readonly source: string;
   readonly accountPrefix: { prefix: string; source: string } | undefined;
@@ -29,7 +31,7 @@ export class OidcLogin implements CallbackAuthenticator {
     this.displayName = config.displayName ?? (config.type === 'google' ? 'Google' : this.name);
     this.logoUrl = config.logoUrl;
     const google = config.type === 'google';
-    this.source = google ? `google:${new URL(config.issuer).host}` : `login:${this.name}`;
+    this.source = google ? `google:${new URL(config.issuer).host}` : `oidc:${config.issuer}`;
     this.accountPrefix = google && config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
     this.core = new OAuth2Core({
       server: { kind: 'discovery', issuer: config.issuer },
