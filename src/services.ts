@@ -297,17 +297,17 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       return { status: degraded ? 'degraded' : 'ready', checks };
     },
     async start() {
-      // Static users own their names from the start, before anyone else can sign in with them.
-      for (const backend of backends) {
-        for (const identity of backend.configuredIdentities?.() ?? []) {
-          const admitted = await gate.admit(identity);
-          if (admitted.kind !== 'ok') logger.error({ event: 'static_user_unbound', account: identity.account }, admitted.message);
-        }
-      }
       sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
       // Requests that need the store answer 503 until it is connected; wait for it here, briefly.
       await store.ready?.().catch((err: unknown) => logger.error({ event: 'store_unreachable', err: err instanceof Error ? err.message : String(err) }, 'the state store is unreachable; requests that need it answer 503'));
       for (const warning of (await store.health()).warnings) logger.warn({ event: 'store_at_risk', warning }, 'the state store may lose records');
+      // Static users own their names from the start, before anyone else can sign in with them.
+      for (const backend of backends) {
+        for (const identity of backend.configuredIdentities?.() ?? []) {
+          const admitted = await gate.admit(identity).catch((err: unknown) => ({ kind: 'refused' as const, message: `could not record the binding (${err instanceof Error ? err.message : String(err)}); it is made at the user's first login` }));
+          if (admitted.kind !== 'ok') logger.error({ event: 'static_user_unbound', account: identity.account }, admitted.message);
+        }
+      }
       if (rotation) rescan = setInterval(() => void rescanKeys(), rotation.rescanSeconds * 1000).unref();
       if (config.cache.type === 'redis') {
         channel = await subscribeInvalidations(
