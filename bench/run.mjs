@@ -40,7 +40,9 @@ const USAGE = `usage: npm run bench [-- OPTIONS]     (or: node bench/run.mjs OPT
   --duration S            seconds per measured pass (default 20; quick 3)
   --warmup S              seconds of unmeasured load before each scenario (default 5; quick 1)
   --connections N         autocannon connections (default 50)
-  --scenarios LIST        comma-separated scenario ids to run (default all: 1,2,3,4,5,6,7,8)
+  --scenarios LIST        comma-separated scenario ids to run (default all: 1-10; quick: 1-9,
+                          since 10, distinct clients at 20,000 users, spends most of its time
+                          warming their caches)
   --upstream-latency-ms N fake platform answer delay (default 5)
   --herd-latency-ms N     fake platform delay during scenario 7 (default 50)
   --herd-size N           concurrent requests per scenario-7 round (default 100)
@@ -60,7 +62,7 @@ const { values: opts } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     connections: { type: 'string', default: '50' },
-    scenarios: { type: 'string', default: '1,2,3,4,5,6,7,8' },
+    scenarios: { type: 'string' },
     'upstream-latency-ms': { type: 'string', default: '5' },
     'herd-latency-ms': { type: 'string', default: '50' },
     'herd-size': { type: 'string', default: '100' },
@@ -101,9 +103,10 @@ const settings = {
 };
 /** Other processes' CPU above which a scenario's numbers are flagged (and retried with --retry-noisy). */
 const NOISY_CORES = 0.25;
-const selected = new Set(opts.scenarios.split(',').map((s) => s.trim()).filter(Boolean).map(Number));
-if (selected.size === 0 || [...selected].some((id) => !Number.isInteger(id) || id < 1 || id > 8)) {
-  process.stderr.write(`bench: --scenarios takes ids from 1 to 8, got ${JSON.stringify(opts.scenarios)}\n${USAGE}`);
+const ALL_SCENARIOS = opts.quick ? '1,2,3,4,5,6,7,8,9' : '1,2,3,4,5,6,7,8,9,10';
+const selected = new Set((opts.scenarios ?? ALL_SCENARIOS).split(',').map((s) => s.trim()).filter(Boolean).map(Number));
+if (selected.size === 0 || [...selected].some((id) => !Number.isInteger(id) || id < 1 || id > 10)) {
+  process.stderr.write(`bench: --scenarios takes ids from 1 to 10, got ${JSON.stringify(opts.scenarios)}\n${USAGE}`);
   process.exit(2);
 }
 const profileScenario = num('profile-scenario', opts['profile-scenario'], 1);
@@ -630,7 +633,17 @@ async function loadScenario(server, platform, scenario, { profileOnly = false } 
   // runs the hot path unoptimised (20-40 ms loop iterations until V8 has compiled it), a one-off
   // reported apart from the loaded, warm figures.
   const warm = settings.warmupS > 0 ? await server.window() : undefined;
+  // Redis commands and upstream calls of the max-rate pass alone: the steady state, with nothing
+  // of the warm-up in it.
+  const maxRedisBefore = redisBefore ? await redisCommandStats(redisPort) : undefined;
+  const maxUpstreamBefore = platform?.counts();
   const max = passSummary(await cannon({ ...request, duration: settings.durationS }));
+  const maxUpstreamAfter = platform?.counts();
+  const maxRedisAfter = redisBefore ? await redisCommandStats(redisPort) : undefined;
+  const maxPass = {
+    redisPerRequest: redisPerRequest(maxRedisBefore, maxRedisAfter, max.requests),
+    upstream: maxUpstreamBefore && { introspect: maxUpstreamAfter.introspect - maxUpstreamBefore.introspect, authz: maxUpstreamAfter.authz - maxUpstreamBefore.authz },
+  };
   total += max.requests;
   let at80;
   if (!profileOnly) {
@@ -647,6 +660,7 @@ async function loadScenario(server, platform, scenario, { profileOnly = false } 
     name: scenario.name,
     server: server.group ?? 'fastify-baseline',
     ...max,
+    maxPass,
     at80,
     requestsInWindow: total,
     upstream: upstreamBefore && { introspect: upstreamAfter.introspect - upstreamBefore.introspect, authz: upstreamAfter.authz - upstreamBefore.authz },
@@ -746,15 +760,128 @@ function hotPath(id, name, serverRef) {
   };
 }
 
+/** The HTTP ceiling's rate at the start of the run; sizes the distinct-client rotation (see distinctClients). */
+let ceilingStartRps;
+/** Scopes Wharf takes in one request (src/domain/scope.ts MAX_SCOPES): the warming requests stay within it. */
+const WARM_SCOPES_PER_REQUEST = 32;
+
+/**
+ * Scenarios 9 and 10, the headline: `users` platform users, each with a platform token of their
+ * own, pull their repositories in rotation, as a fleet does, so that no identical request comes
+ * twice within a second and Wharf's one-second answer reuse (keyed on the request as sent) cannot
+ * answer them: every request is authenticated, authorized and minted, from caches warmed
+ * beforehand.
+ *
+ * A rotation over the users alone would repeat within a second once Wharf runs faster than
+ * `users` requests/s, so each user also pulls `reposPerUser` repositories (`<user>/app-<k>`),
+ * enough that one pass over all (user, repository) pairs takes longer than a second even at 1.5
+ * times the bare fastify route's rate. Request i is user i mod users, repository
+ * (i div users) mod reposPerUser: consecutive requests come from different users, and each pair
+ * comes back only after the whole rotation. Every request sent is recorded, and the result says
+ * how many repeated one sent less than a second before (0, or the scenario measured the wrong thing).
+ *
+ * The check warms the caches first: one request per user naming all its repositories (Wharf
+ * caches each scope's decision on its own, with the platform's ttl of 300 s), so introspection
+ * and every decision the rotation will need are in Redis before anything is measured.
+ */
+function distinctClients(id, users, serverRef, platform) {
+  const run = randomBytes(3).toString('hex');
+  const names = Array.from({ length: users }, (_, i) => `d${run}-${i}`);
+  const auth = names.map((user) => basic(user, platformToken(user)));
+  const state = { reposPerUser: 1, next: 0, lastSent: new Float64Array(0), t0: 0, perSecond: [], repeats: 0, warming: undefined };
+  const pathOf = (u, k) => tokenPath(`repository:${names[u]}/app-${k}:pull`, names[u]);
+  const request = {
+    method: 'GET',
+    setupRequest: (req) => {
+      const distinct = state.lastSent.length;
+      const i = state.next++ % distinct;
+      const now = performance.now();
+      if (now - state.lastSent[i] < 1000) state.repeats++;
+      state.lastSent[i] = now;
+      const second = Math.floor((now - state.t0) / 1000);
+      state.perSecond[second] = (state.perSecond[second] ?? 0) + 1;
+      const u = i % users;
+      return { ...req, path: pathOf(u, Math.floor(i / users) % state.reposPerUser), headers: { authorization: auth[u] } };
+    },
+  };
+  return {
+    id,
+    name: `distinct clients: ${users.toLocaleString('en-US')} users in rotation, warm Redis cache`,
+    distinct: true,
+    interleave: true,
+    request,
+    check: async () => {
+      const server = serverRef();
+      const extra = `d${run}-check`;
+      await checkGrant(`distinct clients (${users})`, `${server.url}${tokenPath(`repository:${extra}/app-0:pull`, extra)}`, { headers: { authorization: basic(extra, platformToken(extra)) } });
+      // 1.5x the ceiling: Wharf does not outrun the bare route, and the VM's speed drifts.
+      state.reposPerUser = Math.max(1, Math.ceil(((ceilingStartRps ?? 40_000) * 1.5) / users));
+      const chunks = Math.ceil(state.reposPerUser / WARM_SCOPES_PER_REQUEST);
+      const before = platform.counts();
+      const started = performance.now();
+      let w = 0;
+      const warmed = await cannon({
+        url: server.url,
+        amount: users * chunks,
+        setupRequest: (req) => {
+          const n = w++;
+          const u = n % users;
+          const first = Math.floor(n / users) * WARM_SCOPES_PER_REQUEST;
+          const scopes = [];
+          for (let k = first; k < Math.min(state.reposPerUser, first + WARM_SCOPES_PER_REQUEST); k++) scopes.push(`scope=${encodeURIComponent(`repository:${names[u]}/app-${k}:pull`)}`);
+          return { ...req, path: `/token?service=registry&account=${encodeURIComponent(names[u])}&${scopes.join('&')}`, headers: { authorization: auth[u] } };
+        },
+      });
+      const failed = warmed.errors + warmed.timeouts + warmed.non2xx;
+      if (failed > 0 || warmed.requests.total < users * chunks) {
+        throw new BenchError(`warming ${users} users: ${warmed.requests.total}/${users * chunks} requests sent, ${failed} failed (${JSON.stringify(warmed.statusCodeStats)})`);
+      }
+      const after = platform.counts();
+      state.warming = {
+        requests: warmed.requests.total,
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+        upstream: { introspect: after.introspect - before.introspect, authz: after.authz - before.authz },
+      };
+      // One rotation for the whole scenario (a noisy attempt measured again, the alternating
+      // slices): the repeat check covers every request it sent.
+      if (state.lastSent.length !== users * state.reposPerUser) {
+        state.lastSent = new Float64Array(users * state.reposPerUser).fill(-Infinity);
+        state.next = 0;
+        state.repeats = 0;
+        state.perSecond = [];
+        state.t0 = performance.now();
+      }
+    },
+    /** What the rotation sent: how distinct it was, checked on every request. */
+    summary: () => ({
+      users,
+      reposPerUser: state.reposPerUser,
+      distinctRequests: state.lastSent.length,
+      sent: state.next,
+      maxInOneSecond: Math.max(0, ...state.perSecond.filter((n) => n !== undefined)),
+      repeatsWithinOneSecond: state.repeats,
+      warming: state.warming,
+    }),
+  };
+}
+
 /** Workers in scenario 8: one per core of this machine, the setting operators are told to use. */
 const WORKERS = Math.max(2, availableParallelism());
 
 function buildGroups(platform, redis, staticUser) {
-  let wharfA, wharfB, wharfC, wharfW;
+  let wharfA, wharfB, wharfC, wharfW, wharfD;
   const coldRun = randomBytes(3).toString('hex');
   let cold = 0;
   let refreshToken;
   return [
+    {
+      // The headline: a fleet of distinct clients. A Wharf process of its own, so that its RSS and
+      // caches hold this fleet and nothing the other scenarios left behind.
+      name: 'platform-redis-distinct',
+      ids: [9, 10],
+      start: async (extra) => (wharfD = await startWharf('platform-redis-distinct', platformConfig(platform, { type: 'redis', url: redis.url, keyPrefix: 'wharf-d:' }), extra)),
+      scenarios: [distinctClients(9, 2_000, () => wharfD, platform), distinctClients(10, 20_000, () => wharfD, platform)],
+    },
     {
       name: 'platform-redis',
       ids: [1, 3, 7],
@@ -862,6 +989,58 @@ function evaluateTargets(results) {
   const targets = [];
   const add = (name, measured, limit, ok, ratioText) => targets.push({ name, measured, limit, ok, ratio: ratioText });
   const s1 = s(1);
+  // The headline: distinct clients, warm caches (issue 14's targets).
+  for (const d of [s(9), s(10)]) {
+    if (!d) continue;
+    const id = `(${d.id})`;
+    const users = d.distinct.users.toLocaleString('en-US');
+    if (d.interleaved) {
+      const x = d.interleaved;
+      add(
+        `${id} distinct clients (${users} users) req/s >= 40% of fastify constant (alternating slices)`,
+        `${x.ratio.toFixed(3)}x over ${x.rounds} rounds of ${x.sliceS} s each (rounds ${x.lowest}-${x.highest}x; whole passes: ${fmt(d.rps)} vs ${fmt(fastify?.rps)} req/s)`,
+        '>= 0.40x',
+        x.ratio >= 0.4,
+        `${x.ratio.toFixed(3)}x`,
+      );
+    }
+    const redis = d.maxPass?.redisPerRequest;
+    if (redis) {
+      const top = Object.entries(redis.perCommand).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([c, n]) => `${c} ${n}`).join(', ');
+      add(`${id} Redis commands per request <= 0.1 (max-rate pass)`, `${fmt(redis.total, 2)} (${top || 'none'})`, '<= 0.1', redis.total <= 0.1, `${(redis.total / 0.1).toFixed(1)}x limit`);
+    }
+    if (d.at80) add(`${id} p99 at 80% of its max rate < 10 ms`, `${fmt(d.at80.p99)} ms at ${fmt(d.at80.rate)} req/s`, '< 10 ms', d.at80.p99 < 10, `${(d.at80.p99 / 10).toFixed(2)}x limit`);
+    add(`${id} zero errors`, `${d.errors + (d.at80?.errors ?? 0)}`, '0', d.errors + (d.at80?.errors ?? 0) === 0, '');
+    add(`${id} RSS under load < 200 MB`, `${fmt(d.rssMaxMB, 1)} MB`, '< 200 MB', d.rssMaxMB < 200, `${(d.rssMaxMB / 200).toFixed(2)}x limit`);
+    const up = d.upstream;
+    if (up) {
+      const w = d.distinct.warming;
+      add(
+        `${id} no upstream call once the caches are warm`,
+        `introspect ${up.introspect}, authz ${up.authz} in the warm-up load and both passes (warming before: ${w?.requests} requests, introspect ${w?.upstream.introspect}, authz ${w?.upstream.authz}, ${w?.seconds} s)`,
+        '0',
+        up.introspect + up.authz === 0,
+        '',
+      );
+    }
+    const r = d.distinct;
+    add(
+      `${id} no identical request within a second (the one-second answer reuse cannot serve them)`,
+      `${r.repeatsWithinOneSecond} repeats in ${fmt(r.sent)} requests; rotation of ${fmt(r.distinctRequests)} distinct requests (${users} users x ${r.reposPerUser} repositories), at most ${fmt(r.maxInOneSecond)} sent in one second`,
+      '0',
+      r.repeatsWithinOneSecond === 0,
+      '',
+    );
+  }
+  const [d9, d10] = [s(9), s(10)];
+  if (d9 && d10) {
+    const alt = d9.interleaved && d10.interleaved;
+    const r = alt ? d10.interleaved.ratio / d9.interleaved.ratio : d10.rps / d9.rps;
+    const measured = alt
+      ? `${d10.interleaved.ratio.toFixed(3)}x vs ${d9.interleaved.ratio.toFixed(3)}x of fastify in alternating slices (whole passes: ${fmt(d10.rps)} vs ${fmt(d9.rps)} req/s)`
+      : `${fmt(d10.rps)} vs ${fmt(d9.rps)} req/s`;
+    add('(10) 20,000 distinct users within 20% of the 2,000-user rate (9)', measured, '>= 0.80x', r >= 0.8, `${r.toFixed(3)}x`);
+  }
   // The hot-path targets, for one process (1) and for the production setting with workers (8).
   for (const hot of [s1, s(8)]) {
     if (!hot) continue;
@@ -931,6 +1110,27 @@ const loopText = (l) => `${fmt(l.maxMs, 1)}/${fmt(l.p99Ms, 1)}/${l.ownMaxMs === 
 const cpuText = (c) => (c ? `${fmt(c.server, 2)}/${fmt(c.bench, 2)}/${fmt(c.foreign, 2)}/${fmt(c.steal, 2)}` : '-');
 const waitText = (c) => (c?.serverWaiting === undefined ? '-' : `${fmt(c.serverWaiting * 100, 0)}%`);
 
+/** The headline lines: distinct clients first, the repeated request as the secondary line. */
+function headlineText(distinct, repeated) {
+  const lines = ['Headline: distinct clients, warm caches, Redis cache (no identical request within a second):'];
+  for (const d of distinct) {
+    const r = d.distinct;
+    lines.push(
+      `  (${d.id}) ${r.users.toLocaleString('en-US')} users: ${fmt(d.rps)} req/s, ${d.interleaved ? `${d.interleaved.ratio.toFixed(2)}x fastify (alternating slices)` : '-'}, ` +
+        `p50/p90/p99 ${fmt(d.p50)}/${fmt(d.p90)}/${fmt(d.p99)} ms, p99@80% ${fmt(d.at80?.p99)} ms, RSS max ${fmt(d.rssMaxMB, 0)} MB, errors ${d.errors + (d.at80?.errors ?? 0)}, ` +
+        `upstream i/a ${d.upstream ? `${d.upstream.introspect}/${d.upstream.authz}` : '-'}, Redis ${fmt(d.maxPass?.redisPerRequest?.total, 2)} commands/request, ` +
+        `${fmt(r.distinctRequests)} distinct requests in rotation, ${r.repeatsWithinOneSecond} repeats within a second`,
+    );
+  }
+  if (repeated) {
+    lines.push(
+      `Secondary: one client repeating one request (1): ${fmt(repeated.rps)} req/s, ${repeated.interleaved ? `${repeated.interleaved.ratio.toFixed(2)}x fastify (alternating slices)` : '-'}, ` +
+        `p99 ${fmt(repeated.p99)} ms, p99@80% ${fmt(repeated.at80?.p99)} ms (answered from the one-second answer reuse)`,
+    );
+  }
+  return lines.join('\n');
+}
+
 function report(results) {
   const fastify = results.baselines.fastify;
   const jose = results.baselines.sign?.joseEs256PerSec;
@@ -948,7 +1148,11 @@ function report(results) {
       ` (other processes meanwhile: ${fmt(results.baselines.sign?.cpuCores?.foreign, 2)} cores)`,
     '',
   );
-  const rows = results.scenarios.map((x) => [
+  const headline = results.scenarios.filter((x) => x.distinct);
+  if (headline.length) out.push(headlineText(headline, results.scenarios.find((x) => x.id === 1)), '');
+  // The distinct-client scenarios lead the table: they are the headline.
+  const ordered = [...headline, ...results.scenarios.filter((x) => !x.distinct)];
+  const rows = ordered.map((x) => [
     x.id,
     x.name,
     fmt(x.rps),
@@ -985,7 +1189,8 @@ function report(results) {
     '',
     '"x fastify", "x jose", "x sign": req/s over the fastify baseline, over jose ES256 signatures/s and over node:crypto ES256 sign()/s;',
     '"x fastify alt": the same ratio from alternating short slices against Wharf and the fastify route (drift cancels out);',
-    '"upstream i/a": introspection/webhook calls the fake platform received during the scenario (warm-up and both passes);',
+    '"upstream i/a": introspection/webhook calls the fake platform received during the scenario (warm-up and both passes; for 9 and 10,',
+    'after the caches were warmed);',
     '"redis/req": Redis commands per request (INFO commandstats; per command in latest.json); "log B/req": log bytes per request;',
     '"loop": event-loop delay measured inside the server process (bench/preload.mjs): monitorEventLoopDelay max and p99, and',
     '"own", the longest stretch the main thread spent on the CPU between two ticks of a 5 ms timer; "cores": CPU cores used during the',
@@ -1071,6 +1276,7 @@ async function main() {
     process.stdout.write(`bench: ${settings.mode} run; HTTP ceiling (fastify constant JSON)...\n`);
     ceiling = await startFastifyBaseline();
     const fastifyRuns = [await measureFastify(ceiling)];
+    ceilingStartRps = fastifyRuns[0].rps;
     process.stdout.write(`bench: crypto ceiling (ES256 signatures, ${settings.signSeconds} s)...\n`);
     await waitQuiet({ bench: process.pid, redis: redisPid });
     const signCpu = cpuMeter({ bench: process.pid, redis: redisPid }, true);
@@ -1095,6 +1301,7 @@ async function main() {
             result.interleaved = await interleavedRatio(server, scenario.request, ceiling);
             result.errors += result.interleaved.errors;
           }
+          if (scenario.distinct) result.distinct = scenario.summary();
           results.scenarios.push(result);
           if (result.errors + (result.at80?.errors ?? 0) > 0) {
             broken = true;
@@ -1151,7 +1358,7 @@ async function main() {
 async function profile(groups, platform) {
   const group = groups.find((g) => g.ids.includes(profileScenario));
   const scenario = group?.scenarios.find((s) => s.id === profileScenario && !s.herd);
-  if (!scenario) throw new BenchError(`--profile-scenario ${profileScenario}: not a load scenario (use 1-6)`);
+  if (!scenario) throw new BenchError(`--profile-scenario ${profileScenario}: not a load scenario (use 1-6, 9 or 10)`);
   const dir = join(RESULTS, 'profile');
   mkdirSync(dir, { recursive: true });
   const before = new Set(readdirSync(dir));
