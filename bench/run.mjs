@@ -387,7 +387,10 @@ async function startRedis() {
   const child = await startChild(
     `redis-server:${port}`,
     binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir],
+    // As Wharf's store requires of it (docs/operations.md): with a Redis cache the store is on
+    // Redis too, and without these settings /readyz says degraded and the run stops at start.
+    // everysec, Redis's default, fsyncs in the background once a second.
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--dir', dir],
     { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, logFile: join(dir, 'redis.log'), ready: () => pingRedis(port), timeoutMs: 15_000 },
   );
   redisPid = child.pid;
