@@ -22,6 +22,8 @@ const ABSENT = Symbol('absent');
  */
 export class LocalFirstCache implements Cache {
   private readonly local: LRUCache<string, string | typeof ABSENT>;
+  /** Counts deletions and forgets, so a read that began before one does not bring back what it removed. */
+  private removals = 0;
 
   constructor(
     private readonly shared: Cache,
@@ -34,8 +36,11 @@ export class LocalFirstCache implements Cache {
     if (!this.isLocal(key)) return this.shared.get(key);
     const copy = this.local.get(key);
     if (copy !== undefined) return copy === ABSENT ? undefined : copy;
+    const removals = this.removals;
     const value = await this.shared.get(key);
-    this.local.set(key, value ?? ABSENT);
+    // Keep what was read only if nothing changed the key meanwhile: a write (a decision just made)
+    // or a deletion would otherwise be overwritten by this older answer for the whole TTL.
+    if (removals === this.removals && !this.local.has(key)) this.local.set(key, value ?? ABSENT);
     return value;
   }
 
@@ -45,12 +50,14 @@ export class LocalFirstCache implements Cache {
   }
 
   async delete(key: string): Promise<void> {
+    this.removals++;
     this.local.delete(key);
     await this.shared.delete(key);
   }
 
   /** Drops local copies only (another replica changed the shared entries). */
   forgetLocal(keys: readonly string[]): void {
+    this.removals++;
     for (const key of keys) this.local.delete(key);
   }
 

@@ -21,7 +21,51 @@ cacheContract('local-first over memory', async () => {
   return { cache: new LocalFirstCache(shared, { prefixes: ['hot:'], ttlMs: 1000 }), expire: async () => void (now += 1001) };
 });
 
+/** A shared cache whose reads wait until the test lets them answer (what they read is taken at the start). */
+function gated(shared: MemoryCache) {
+  const waiting: Array<() => void> = [];
+  const wrapped = Object.assign(Object.create(shared) as MemoryCache, {
+    get: async (key: string) => {
+      const value = await shared.get(key);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      return value;
+    },
+  });
+  /** Lets every read under way answer, once it has reached the gate. */
+  const answer = async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    waiting.splice(0).forEach((go) => go());
+  };
+  return { wrapped, answer };
+}
+
 describe('LocalFirstCache', () => {
+  it('never lets a read that began before a write overwrite it (a herd asked the webhook 21 times)', async () => {
+    const shared = new MemoryCache({ maxEntries: 100 });
+    const { wrapped, answer } = gated(shared);
+    const cache = new LocalFirstCache(wrapped, { prefixes: ['authz:'], ttlMs: 60_000 });
+    // A request misses, and while its read is under way the decision is made and written.
+    const early = cache.get('authz:d');
+    await cache.set('authz:d', 'pull', 60);
+    await answer();
+    expect(await early).toBeUndefined();
+    expect(await cache.get('authz:d')).toBe('pull');
+  });
+
+  it('never lets a read that began before a delete bring the entry back', async () => {
+    const shared = new MemoryCache({ maxEntries: 100 });
+    const { wrapped, answer } = gated(shared);
+    const cache = new LocalFirstCache(wrapped, { prefixes: ['authz:'], ttlMs: 60_000 });
+    await shared.set('authz:e', 'old', 60);
+    const before = cache.get('authz:e');
+    await cache.delete('authz:e');
+    await answer();
+    expect(await before).toBe('old');
+    const after = cache.get('authz:e');
+    await answer();
+    expect(await after).toBeUndefined();
+  });
+
   it('serves hot keys (and known absences) from the process, others from the shared cache', async () => {
     const shared = new MemoryCache({ maxEntries: 100 });
     const { wrapped, reads } = counting(shared);
