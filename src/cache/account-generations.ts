@@ -23,6 +23,8 @@ export interface AccountGenerationsOptions {
  */
 export class AccountGenerations {
   private readonly memo: LRUCache<string, string>;
+  /** Counts forgets, so a read that began before one does not put back what it dropped. */
+  private forgets = 0;
 
   constructor(
     private readonly store: Store,
@@ -38,9 +40,12 @@ export class AccountGenerations {
     const key = this.key(account);
     const memo = this.memo.get(key);
     if (memo !== undefined) return memo;
+    const forgets = this.forgets;
     const value = (await this.store.get(key)) ?? '0';
-    this.memo.set(key, value);
-    return value;
+    // Generations only count up: a read that began before a bump must not put the older one back.
+    const known = this.memo.get(key);
+    if (forgets === this.forgets && (known === undefined || Number(value) > Number(known))) this.memo.set(key, value);
+    return known !== undefined && Number(known) > Number(value) ? known : value;
   }
 
   /** Moves the account's generation forward, durably; throws `TemporarilyUnavailableError` (nothing changed) when it cannot. */
@@ -56,6 +61,7 @@ export class AccountGenerations {
 
   /** Drops in-process copies (another replica moved these generations). */
   forgetLocal(keys: readonly string[]): void {
+    this.forgets++;
     for (const key of keys) this.memo.delete(key);
   }
 

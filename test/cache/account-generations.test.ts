@@ -35,6 +35,27 @@ describe('AccountGenerations', () => {
     expect(await here.current('alice')).toBe('3');
   });
 
+  it('never lets a read that began before a bump put the older generation back', async () => {
+    const hashKey = randomBytes(32);
+    const shared = tempStore();
+    let release: () => void = () => {};
+    // The store answers this read with what it held when asked, but only once the test says so.
+    const slow: Store = Object.assign(Object.create(shared) as Store, {
+      get: async (key: string) => {
+        const value = await shared.get(key);
+        await new Promise<void>((resolve) => (release = resolve));
+        return value;
+      },
+    });
+    const generations = new AccountGenerations(slow, hashKey);
+    const early = generations.current('alice');
+    await new Promise((resolve) => setImmediate(resolve));
+    await generations.bump('alice');
+    release();
+    await early;
+    expect(await generations.current('alice')).toBe('1');
+  });
+
   it('reads the store once per account per second however many requests ask', async () => {
     let now = 1_800_000_000_000;
     const { store, reads } = counted(tempStore(() => now));
