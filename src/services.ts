@@ -44,6 +44,9 @@ import type { Store } from './store/store.js';
 import { AccountBindings } from './accounts/account-bindings.js';
 import { AccountGate } from './accounts/account-gate.js';
 
+/** How often expired records are removed from a store that does not expire them itself. */
+const STORE_SWEEP_MS = 10 * 60_000;
+
 /** Everything `buildApp` needs, built from a validated config. */
 export interface Services {
   config: Config;
@@ -242,6 +245,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   let channel: { close(): Promise<void>; publish(keys: string[]): Promise<void> } | undefined;
   let rescan: NodeJS.Timeout | undefined;
   let sweep: NodeJS.Timeout | undefined;
+  let storeSweep: NodeJS.Timeout | undefined;
   /** A revocation here: forget recent answers, and tell the other replicas to do the same. */
   const announceRevocation = async () => {
     tokens.forgetAnswers();
@@ -298,6 +302,16 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     },
     async start() {
       sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
+      // Expired device codes, sessions and refresh tokens would otherwise stay on disk for good.
+      if (store.sweep) {
+        const sweepStore = store.sweep.bind(store);
+        storeSweep = setInterval(() => {
+          sweepStore().then(
+            (removed) => removed > 0 && logger.info({ event: 'store_swept', removed }, 'expired records removed'),
+            (err: unknown) => logger.warn({ event: 'store_sweep_failed', err: err instanceof Error ? err.message : String(err) }, 'could not remove expired records; will try again'),
+          );
+        }, STORE_SWEEP_MS).unref();
+      }
       // Requests that need the store answer 503 until it is connected; wait for it here, briefly.
       await store.ready?.().catch((err: unknown) => logger.error({ event: 'store_unreachable', err: err instanceof Error ? err.message : String(err) }, 'the state store is unreachable; requests that need it answer 503'));
       for (const warning of (await store.health()).warnings) logger.warn({ event: 'store_at_risk', warning }, 'the state store may lose records');
@@ -326,6 +340,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     async close() {
       if (rescan) clearInterval(rescan);
       if (sweep) clearInterval(sweep);
+      if (storeSweep) clearInterval(storeSweep);
       tokens.forgetAnswers(); // writes the reuse lines of answers still held
       for (const backend of backends) await (backend as { close?: () => Promise<void> }).close?.();
       limiterRedis?.disconnect();

@@ -25,6 +25,11 @@ export interface Store {
   list(prefix: string, limit?: number): Promise<Array<{ key: string; value: string }>>;
   /** Resolves once a networked store is connected (rejects after `timeoutMs`); absent where there is nothing to wait for. */
   ready?(timeoutMs?: number): Promise<void>;
+  /**
+   * Removes entries past their TTL, for backends that do not expire them by themselves (reads
+   * already ignore them); returns how many went. Redis expires keys itself and omits it.
+   */
+  sweep?(): Promise<number>;
   /** Whether the store answers, and anything an operator must fix (readiness). */
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
