@@ -100,6 +100,40 @@ describe('revocations on the Redis store while Redis is down', () => {
   });
 });
 
+describe('refresh-token revocation on the Redis store while Redis is down', () => {
+  let redis: RedisHandle;
+  let services: Services;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    requireCommand('/usr/bin/redis-server', 'redis-server');
+    redis = await startRedis({ persistence: true, args: ['--maxmemory-policy', 'noeviction'] });
+    ({ services, app } = await start({ cache: { type: 'redis', url: redis.url }, federation }));
+    await services.store.ready?.();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await services?.close();
+    await redis?.stop();
+  });
+
+  it('answers 503 instead of a 200 that Redis would undo, and revokes for good once it can', async () => {
+    const revoke = (token: string) =>
+      app.inject({ method: 'POST', url: '/token/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${encodeURIComponent(token)}` });
+    const token = await services.refreshTokens.issue(alice, 'registry');
+    await redis.halt();
+    const down = await revoke(token);
+    expect(down.statusCode).toBe(503);
+    expect(down.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    await redis.start();
+    await services.store.ready?.();
+    // Never reported revoked, so still live; revoked now, and that holds.
+    expect((await services.refreshTokens.redeem(token, 'registry'))?.identity.account).toBe('alice');
+    expect((await revoke(token)).statusCode).toBe(200);
+    expect(await services.refreshTokens.redeem(token, 'registry')).toBeUndefined();
+  });
+});
+
 describe('unauthenticated login starts', () => {
   it('cannot evict a credential or a browser session, however many there are', async () => {
     const { services, app } = await start({ cache: { type: 'memory', maxEntries: 100 }, federation }, { withStore: true });
