@@ -12,6 +12,9 @@ export const BINDING_PREFIX = 'account:';
  */
 export const BINDING_MEMO_MS = 10_000;
 
+/** Most bytes the in-process memo of matching bindings may hold (some 40,000 accounts). */
+const MEMO_BYTES = 8 * 1024 * 1024;
+
 /** One account's owner and when the claim was recorded. */
 export interface AccountBinding extends AccountOwner {
   readonly account: string;
@@ -47,7 +50,10 @@ export class AccountBindings {
     this.clock = options.now ?? Date.now;
     const now = options.now;
     this.memo = new LRUCache<string, string>({
-      max: 10_000,
+      // Bounded by bytes, not a count: a fleet of 20,000 accounts must fit, or every request
+      // past the count would go to the store again.
+      maxSize: MEMO_BYTES,
+      sizeCalculation: (owner, account) => 2 * (owner.length + account.length) + 64,
       ttl: options.memoMs ?? BINDING_MEMO_MS,
       ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
     });
@@ -57,14 +63,18 @@ export class AccountBindings {
   async claim(account: string, owner: AccountOwner): Promise<ClaimResult> {
     const key = ownerKey(owner);
     if (this.memo.get(account) === key) return { kind: 'owned' };
-    const record: AccountBinding = { account, source: owner.source, ...(owner.subject !== undefined ? { subject: owner.subject } : {}), boundAt: this.clock() };
-    const { value } = await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(record));
+    // A name already bound costs a read, not a write: only a first claim writes.
+    const value = (await this.store.get(BINDING_PREFIX + account)) ?? (await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(this.record(account, owner)))).value;
     const current = parseBinding(account, value);
     if (!current || ownerKey(current) !== key) {
       return { kind: 'conflict', owner: current ?? { account, source: 'unreadable binding', boundAt: 0 } };
     }
     this.memo.set(account, key);
     return { kind: 'owned' };
+  }
+
+  private record(account: string, owner: AccountOwner): AccountBinding {
+    return { account, source: owner.source, ...(owner.subject !== undefined ? { subject: owner.subject } : {}), boundAt: this.clock() };
   }
 
   /** The binding of `account`, if any. */

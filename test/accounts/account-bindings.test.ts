@@ -230,3 +230,41 @@ describe('providers that admit anyone on the internet', () => {
     }
   });
 });
+
+describe('AccountBindings cost', () => {
+  /** A real store that counts what it is asked. */
+  function counted() {
+    const store = tempStore();
+    const calls = { get: 0, putIfAbsent: 0 };
+    const wrapped = Object.assign(Object.create(store) as LmdbStore, {
+      get: (key: string) => (calls.get++, store.get(key)),
+      putIfAbsent: (key: string, value: string, ttl?: number) => (calls.putIfAbsent++, store.putIfAbsent(key, value, ttl)),
+    });
+    return { store: wrapped, calls };
+  }
+  const owner = { source: 'introspection:https://platform.example/introspect' };
+
+  it('writes only a first claim: a known binding costs a read once its memo has expired, never a write', async () => {
+    let now = 1_800_000_000_000;
+    const { store, calls } = counted();
+    const bindings = new AccountBindings(store, { now: () => now });
+    expect(await bindings.claim('alice', owner)).toEqual({ kind: 'owned' });
+    expect(calls.putIfAbsent).toBe(1);
+    now += 10_001;
+    expect(await bindings.claim('alice', owner)).toEqual({ kind: 'owned' });
+    expect(await bindings.claim('alice', { source: 'static', subject: 'alice' })).toMatchObject({ kind: 'conflict', owner: { source: owner.source } });
+    expect(calls.putIfAbsent).toBe(1);
+  });
+
+  it('keeps 20,000 active accounts in process, so a fleet costs the store nothing within the memo time', async () => {
+    const now = 1_800_000_000_000;
+    const { store, calls } = counted();
+    const bindings = new AccountBindings(store, { now: () => now });
+    const accounts = Array.from({ length: 20_000 }, (_, i) => `ci-job-${i}`);
+    // In batches: the embedded store commits concurrent writes together.
+    for (let i = 0; i < accounts.length; i += 2_000) await Promise.all(accounts.slice(i, i + 2_000).map((a) => bindings.claim(a, owner)));
+    const before = { ...calls };
+    for (const account of accounts) expect((await bindings.claim(account, owner)).kind).toBe('owned');
+    expect(calls).toEqual(before);
+  });
+});
