@@ -23,6 +23,15 @@ export interface StartLimiterOptions {
  * unauthenticated requests must not be able to write without bound.
  */
 export class StartLimiter {
+  /**
+   * The last count under way per counter: counts of one counter run one after another, so a
+   * burst at one replica cannot read the same value many times over (50 concurrent starts all
+   * read 0 and were all admitted). The cache has no atomic increment; across replicas the
+   * counters are shared but each replica's counts interleave, so a simultaneous burst spread
+   * over N replicas may exceed a limit by at most N - 1.
+   */
+  private readonly counting = new Map<string, Promise<number>>();
+
   constructor(private readonly options: StartLimiterOptions) {}
 
   /** Counts one start from `clientIp`; throws `TooManyRequestsError` when a limit is used up. */
@@ -31,9 +40,18 @@ export class StartLimiter {
     const nowSeconds = this.options.now() / 1000;
     const window = String(Math.floor(nowSeconds / windowSeconds));
     const retryAfter = windowSeconds - Math.floor(nowSeconds % windowSeconds);
-    const count = async (key: string) => {
-      const next = Number((await cache.get(key)) ?? 0) + 1;
-      await cache.set(key, String(next), windowSeconds);
+    const count = (key: string): Promise<number> => {
+      const previous = this.counting.get(key) ?? Promise.resolve(0);
+      const next = previous
+        .catch(() => 0)
+        .then(async () => {
+          const value = Number((await cache.get(key)) ?? 0) + 1;
+          await cache.set(key, String(value), windowSeconds);
+          return value;
+        });
+      this.counting.set(key, next);
+      // The entry goes once its count is done, unless a later count already took its place.
+      void next.finally(() => this.counting.get(key) === next && this.counting.delete(key)).catch(() => undefined);
       return next;
     };
     if ((await count(`start:${keyedHash(hashKey, 'start-rate', what, clientIp, window)}`)) > this.options.perAddress) {

@@ -76,6 +76,13 @@ describe('DeviceFlow', () => {
     await flow.start(request);
   });
 
+  it('holds the per-address limit when 50 starts from one address arrive at once', async () => {
+    const { flow } = setup({ maxStartsPerIp: 3 });
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => flow.start(request)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof TooManyRequestsError)).toBe(true);
+  });
+
   it('bounds the starts of all addresses together, so no flood of addresses fills the store', async () => {
     const { flow } = setup({ maxStartsTotal: 5 });
     for (let i = 0; i < 5; i++) await flow.start({ ...request, clientIp: `10.0.1.${i}` });
