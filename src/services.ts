@@ -209,7 +209,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const slots = config.bruteForce.enabled
     ? new VerificationSlots({ perAddress: config.bruteForce.maxConcurrentPerAddress, total: config.bruteForce.maxConcurrentVerifications })
     : undefined;
-  const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, now });
+  const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, reuseCacheBytes: config.token.reuseCacheMegabytes * 1024 * 1024, now });
   const tokens = new TokenService(
     {
       service: config.token.service,

@@ -56,6 +56,27 @@ describe('TokenMinter', () => {
     expect(fresh.expiresIn).toBe(300);
   });
 
+  it('signs once per subject and access for a fleet of 5,000 active subjects, and keeps to its byte bound past that', async () => {
+    const { store } = await testKeys();
+    let now = Date.UTC(2026, 10, 23, 12);
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseCacheBytes: 4 * 1024 * 1024, now: () => now });
+    const request = (i: number) => ({ subject: `user-${i}`, audience: 'registry', access: [{ type: 'repository', name: `user-${i}/app`, actions: ['pull'] }], lifetimeSeconds: 300 });
+    const first = Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i)));
+    now += 5_000;
+    const again = Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i)));
+    // Every one handed out again, byte for byte (the payload is rebuilt, the header is the key's).
+    expect(again.filter((m) => m.reused)).toHaveLength(5_000);
+    expect(again.map((m) => m.token)).toEqual(first.map((m) => m.token));
+    expect(again[0]!.expiresIn).toBe(295);
+    await expect(jwtVerify(again[4_999]!.token, await importX509(new X509Certificate(Buffer.from(store.current().x5c[0]!, 'base64')).toString(), 'ES256'), { currentDate: new Date(now) })).resolves.toBeDefined();
+    // A flood of distinct subjects: the oldest go, the bytes stay under the bound.
+    for (let i = 5_000; i < 60_000; i++) minter.mint(request(i));
+    expect(minter.reuseCacheBytes()).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(minter.reuseCacheBytes()).toBeGreaterThan(3 * 1024 * 1024);
+    expect(minter.mint(request(0)).reused).toBe(false);
+    expect(minter.mint(request(59_999)).reused).toBe(true);
+  });
+
   it('omits x5c when told to and keeps the kid', async () => {
     const { store } = await testKeys();
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: false });
