@@ -20,20 +20,22 @@ import { StaticAclAuthorizer } from './authz/static-acl/static-acl.js';
 import { DEFAULT_ACL_RULES } from './authz/static-acl/static-acl-config.js';
 import type { Cache } from './cache/cache.js';
 import { FallbackCache } from './cache/fallback-cache.js';
-import { LocalFirstCache } from './cache/local-first-cache.js';
-import { AccountGenerations } from './cache/account-generations.js';
+import { TwoTierCache } from './cache/two-tier-cache.js';
+import { AccountGenerations } from './invalidation/account-generations.js';
+import { Coherence } from './invalidation/coherence.js';
 import { InstrumentedCache } from './cache/instrumented-cache.js';
 import { connectRedis } from './cache/redis-connection.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { CircuitState } from './upstream/circuit-breaker.js';
 import { MemoryCache } from './cache/memory-cache.js';
-import { subscribeInvalidations } from './cache/redis-invalidation-channel.js';
+import { subscribeInvalidations, type InvalidationChannel } from './invalidation/redis-channel.js';
 import { readSecret } from './config/secrets.js';
-import { Invalidator } from './flows/invalidation.js';
+import { Invalidator } from './invalidation/invalidator.js';
 import { IntrospectionAuthenticator } from './authn/introspection/introspection-authenticator.js';
 import { RedisCache } from './cache/redis-cache.js';
 import type { Config } from './config/schema.js';
 import { TokenService } from './flows/token-service.js';
+import { RecentAnswers } from './flows/recent-answers.js';
 import type { Readiness } from './domain/readiness.js';
 import type { KeyRotation } from './tokens/key-files.js';
 import type { KeyStore } from './tokens/keys.js';
@@ -60,7 +62,10 @@ export interface Services {
   authenticators: AuthenticatorChain;
   authorizer: Authorizer;
   refreshTokens: RefreshTokenStore;
-  tokens: TokenService;
+  /** The token endpoint's service, behind the reuse of recent answers. */
+  tokens: RecentAnswers;
+  /** How long in-process copies of shared state are trusted; drops them on invalidations. */
+  coherence: Coherence;
   metrics: Metrics;
   /** Registry credentials from browser and device logins. */
   credentials: CredentialStore;
@@ -93,6 +98,8 @@ export interface ServiceInputs {
   cache?: Cache;
   /** A store to use instead of the configured one (tests). */
   store?: Store;
+  /** The coherence `cache` was built with, when it is given. */
+  coherence?: Coherence;
   /** Metrics to record into (default: a new registry with Node's process metrics). */
   metrics?: Metrics;
   /** Key rotation machinery (rotating leaves); rescanned and rotated while running. */
@@ -102,8 +109,13 @@ export interface ServiceInputs {
   now?: () => number;
 }
 
+/** Trusts in-process copies for a second, or, with Redis and its invalidation channel, up to `maxStalenessSeconds`. */
+export function createCoherence(config: Config['cache']): Coherence {
+  return new Coherence({ maxStalenessMs: config.type === 'redis' ? config.local.maxStalenessSeconds * 1000 : 1000 });
+}
+
 /** Creates the cache backend the config names; Redis falls back to an in-process cache while down. */
-export function createCache(config: Config['cache'], logger: Logger, now?: () => number): Cache {
+export function createCache(config: Config['cache'], logger: Logger, coherence: Coherence, now?: () => number): Cache {
   if (config.type === 'memory') return new MemoryCache({ maxEntries: config.maxEntries, ...(now ? { now } : {}) });
   const shared = new FallbackCache(
     new RedisCache({ url: config.url, keyPrefix: config.keyPrefix }),
@@ -111,8 +123,13 @@ export function createCache(config: Config['cache'], logger: Logger, now?: () =>
     new MemoryCache({ maxEntries: 20_000, maxBytes: 16 * 1024 * 1024, ...(now ? { now } : {}) }),
     logger.child({ component: 'cache' }),
   );
-  // The entries every token request reads stay in process for up to a second.
-  return new LocalFirstCache(shared, { prefixes: ['intro:', 'authz:', 'static:'], ttlMs: 1000 });
+  // The facts every token request reads (written once per key, invalidated by deletion) stay in process.
+  return new TwoTierCache(shared, {
+    prefixes: ['intro:', 'authz:', 'static:', 'ldap:', 'command:', 'ptok:'],
+    maxBytes: config.local.maxMegabytes * 1024 * 1024,
+    coherence,
+    ...(now ? { now } : {}),
+  });
 }
 
 /** Most pending browser logins held in process (about 300 bytes each). */
@@ -133,8 +150,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const { logger, keys, hashKey } = inputs;
   const now = inputs.now ?? Date.now;
   const metrics = inputs.metrics ?? createMetrics();
-  const backing = inputs.cache ?? createCache(config.cache, logger, now);
-  const localLayer = backing instanceof LocalFirstCache ? backing : undefined;
+  const coherence = inputs.coherence ?? createCoherence(config.cache);
+  const backing = inputs.cache ?? createCache(config.cache, logger, coherence, now);
   const cache = new InstrumentedCache(backing, metrics.cacheLookups);
   const store = inputs.store ?? createStore(config, now);
   const upstreamObserver = metrics.observeUpstream;
@@ -162,7 +179,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   /** Seals a provider's access token for later re-checks, when that is configured and possible. */
   const sealUpstream = (provider: string, token: string | undefined) =>
     revalidation && token && loginProviders.find((p) => p.name === provider)?.revalidate ? { provider, sealed: box.seal(token) } : undefined;
-  const bindings = new AccountBindings(store, { now });
+  const bindings = new AccountBindings(store, { now, coherence });
   const reserved = [...backends, ...loginProviders].flatMap((b) => b.accountPrefix ?? []);
   const gate = new AccountGate(bindings, { reserved, logger: logger.child({ component: 'accounts' }) });
   const authenticators: AuthenticatorChain = new AuthenticatorChain(
@@ -181,7 +198,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   });
   const { maxStartsPerIp, maxStartsTotal, ...device } = federation.device;
   const deviceFlow = new DeviceFlow({ store, hashKey, ...device, limiter: startLimiter('device logins', maxStartsPerIp, maxStartsTotal), now });
-  const generations = new AccountGenerations(store, hashKey, { now });
+  const generations = new AccountGenerations(store, hashKey, coherence, { now });
   const acl = new StaticAclAuthorizer(config.authz.acl, config.authz.webhook ? [] : DEFAULT_ACL_RULES);
   const remote = config.authz.webhook
     ? createRemoteAuthorizer(config.authz.webhook, { cache, hashKey, logger, env: inputs.env ?? {}, generation: (a) => generations.current(a), now, upstreamObserver })
@@ -210,26 +227,27 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     ? new VerificationSlots({ perAddress: config.bruteForce.maxConcurrentPerAddress, total: config.bruteForce.maxConcurrentVerifications })
     : undefined;
   const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, reuseCacheBytes: config.token.reuseCacheMegabytes * 1024 * 1024, now });
-  const tokens = new TokenService(
+  const decider = new TokenService(
     {
       service: config.token.service,
       lifetimeSeconds: config.token.lifetimeSeconds,
       actionLifetimeSeconds: config.token.actionLifetimeSeconds,
       refreshTokensEnabled: config.refreshTokens.enabled,
     },
-    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter, slots, hashKey, now },
+    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter, slots, now },
   );
+  const tokens = new RecentAnswers(decider, { hashKey, logger: logger.child({ component: 'token' }), now });
+  coherence.attach(tokens);
   const introspectors = backends.filter((b): b is IntrospectionAuthenticator => b instanceof IntrospectionAuthenticator);
   const invalidator = new Invalidator({
     cache,
     generations,
+    coherence,
     tokenCacheKeys: (token) => introspectors.map((b) => b.cacheKey(token)),
     logger: logger.child({ component: 'invalidation' }),
-    announce: async (keys) => channel?.publish(keys),
-    forgetAnswers: () => tokens.forgetAnswers(),
   });
-  credentials.whenRevoked(() => void announceRevocation());
-  refreshTokens.whenRevoked(() => void announceRevocation());
+  credentials.whenRevoked(() => void invalidator.revoked());
+  refreshTokens.whenRevoked(() => void invalidator.revoked());
   let adminSecret: string | undefined;
   try {
     adminSecret = readSecret('admin secret', { file: config.admin.secretFile, env: config.admin.secretEnv }, inputs.env ?? {});
@@ -242,15 +260,10 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     if (remote) states[`authz-${config.authz.webhook!.type}`] = remote.circuitState();
     return states;
   });
-  let channel: { close(): Promise<void>; publish(keys: string[]): Promise<void> } | undefined;
+  let channel: InvalidationChannel | undefined;
   let rescan: NodeJS.Timeout | undefined;
   let sweep: NodeJS.Timeout | undefined;
   let storeSweep: NodeJS.Timeout | undefined;
-  /** A revocation here: forget recent answers, and tell the other replicas to do the same. */
-  const announceRevocation = async () => {
-    tokens.forgetAnswers();
-    await channel?.publish(['revocation']).catch(() => undefined);
-  };
   const rotation = inputs.keyRotation;
   const keyLog = logger.child({ component: 'keys' });
   const rescanKeys = async () => {
@@ -276,6 +289,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     authorizer,
     refreshTokens,
     tokens,
+    coherence,
     metrics,
     credentials,
     loginProviders,
@@ -301,7 +315,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       return { status: degraded ? 'degraded' : 'ready', checks };
     },
     async start() {
-      sweep = setInterval(() => tokens.sweepAnswers(), 1000).unref();
+      sweep = setInterval(() => tokens.sweep(), 1000).unref();
       // Expired device codes, sessions and refresh tokens would otherwise stay on disk for good.
       if (store.sweep) {
         const sweepStore = store.sweep.bind(store);
@@ -327,21 +341,22 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
         channel = await subscribeInvalidations(
           config.cache.url,
           `${config.cache.keyPrefix}invalidate`,
-          (r) => invalidator.invalidate(r, 'redis'),
-          logger.child({ component: 'invalidation' }),
-          (keys) => {
-            localLayer?.forgetLocal(keys);
-            generations.forgetLocal(keys);
-            tokens.forgetAnswers();
+          {
+            apply: (r) => invalidator.invalidate(r, 'redis'),
+            dropLocal: (keys) => invalidator.heard(keys),
+            listening: () => coherence.listeningFromNow(),
+            deaf: () => coherence.deaf(),
           },
+          logger.child({ component: 'invalidation' }),
         );
+        invalidator.announceOn(channel);
       }
     },
     async close() {
       if (rescan) clearInterval(rescan);
       if (sweep) clearInterval(sweep);
       if (storeSweep) clearInterval(storeSweep);
-      tokens.forgetAnswers(); // writes the reuse lines of answers still held
+      tokens.forgetAll(); // writes the reuse lines of answers still held
       for (const backend of backends) await (backend as { close?: () => Promise<void> }).close?.();
       limiterRedis?.disconnect();
       await channel?.close();

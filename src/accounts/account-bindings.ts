@@ -1,16 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import type { AccountOwner } from '../domain/identity.js';
+import { Coherence, type LocalCopy } from '../invalidation/coherence.js';
 import type { Store } from '../store/store.js';
 
 /** Store key prefix of bindings; the account name follows (names are not secrets, and `list` needs them). */
 export const BINDING_PREFIX = 'account:';
-
-/**
- * How long a binding that matched is trusted in process without asking the store again. A token
- * request for an already proven credential must not pay a store round trip; the price is that an
- * `unbind` in another process takes up to this long to reach a running server.
- */
-export const BINDING_MEMO_MS = 10_000;
 
 /** Most bytes the in-process memo of matching bindings may hold (some 40,000 accounts). */
 const MEMO_BYTES = 8 * 1024 * 1024;
@@ -29,8 +23,11 @@ export type ClaimResult = { readonly kind: 'owned' } | { readonly kind: 'conflic
 export interface AccountBindingsOptions {
   /** Clock for `boundAt` and the memo. Default Date.now. */
   now?: () => number;
-  /** How long a matching binding is memoised in process. Default BINDING_MEMO_MS. */
-  memoMs?: number;
+  /**
+   * How long a matching binding is trusted in process, and what drops it when another process
+   * unbinds the name. Default: a second, with no invalidations heard.
+   */
+  coherence?: Coherence;
 }
 
 /**
@@ -38,10 +35,15 @@ export interface AccountBindingsOptions {
  * restarts and is shared by every replica. The first claim wins atomically (`putIfAbsent`); a
  * claim by another source (or another subject of a source that binds subjects) is a conflict.
  */
-export class AccountBindings {
+export class AccountBindings implements LocalCopy {
   private readonly clock: () => number;
-  /** Account → owner key of a binding seen to match, for `memoMs`. Only matches are remembered. */
+  /**
+   * Account → owner key of a binding seen to match, as long as the coherence trusts it. Only
+   * matches are remembered. A token request for a proven credential must not pay a store round
+   * trip; an `unbind` elsewhere reaches it through the invalidation channel.
+   */
   private readonly memo: LRUCache<string, string>;
+  private readonly coherence: Coherence;
 
   constructor(
     private readonly store: Store,
@@ -54,23 +56,37 @@ export class AccountBindings {
       // past the count would go to the store again.
       maxSize: MEMO_BYTES,
       sizeCalculation: (owner, account) => 2 * (owner.length + account.length) + 64,
-      ttl: options.memoMs ?? BINDING_MEMO_MS,
+      ttlAutopurge: false,
       ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
     });
+    this.coherence = options.coherence ?? new Coherence({ maxStalenessMs: 1000 });
+    this.coherence.attach(this);
   }
 
   /** Claims `account` for `owner`, or reports who owns it. Throws TemporarilyUnavailableError when the store cannot answer. */
   async claim(account: string, owner: AccountOwner): Promise<ClaimResult> {
     const key = ownerKey(owner);
     if (this.memo.get(account) === key) return { kind: 'owned' };
+    const epoch = this.coherence.epoch;
     // A name already bound costs a read, not a write: only a first claim writes.
     const value = (await this.store.get(BINDING_PREFIX + account)) ?? (await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(this.record(account, owner)))).value;
     const current = parseBinding(account, value);
     if (!current || ownerKey(current) !== key) {
       return { kind: 'conflict', owner: current ?? { account, source: 'unreadable binding', boundAt: 0 } };
     }
-    this.memo.set(account, key);
+    const ttl = this.coherence.trustMs();
+    // Not kept when an unbind was heard while reading: the name may be someone else's now.
+    if (epoch === this.coherence.epoch && ttl >= 1) this.memo.set(account, key, { ttl });
     return { kind: 'owned' };
+  }
+
+  /** Part of LocalCopy: another process unbound these names (keys are `account:<name>`). */
+  forget(keys: readonly string[]): void {
+    for (const key of keys) if (key.startsWith(BINDING_PREFIX)) this.memo.delete(key.slice(BINDING_PREFIX.length));
+  }
+
+  forgetAll(): void {
+    this.memo.clear();
   }
 
   private record(account: string, owner: AccountOwner): AccountBinding {
@@ -91,8 +107,9 @@ export class AccountBindings {
 
   /** Frees `account` for the next source that uses it; true when it was bound. */
   async unbind(account: string): Promise<boolean> {
-    this.memo.delete(account);
-    return this.store.delete(BINDING_PREFIX + account);
+    const removed = await this.store.delete(BINDING_PREFIX + account);
+    this.coherence.forget([BINDING_PREFIX + account]);
+    return removed;
   }
 }
 

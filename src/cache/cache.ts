@@ -5,6 +5,8 @@
  */
 export interface Cache {
   get(key: string): Promise<string | undefined>;
+  /** The value and the milliseconds it has left (undefined: no expiry known), in one round trip. */
+  getWithTtl?(key: string): Promise<{ value: string; ttlMs: number | undefined } | undefined>;
   /** Stores `value` for `ttlSeconds` (a whole number > 0). */
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   delete(key: string): Promise<void>;

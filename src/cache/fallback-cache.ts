@@ -27,6 +27,17 @@ export class FallbackCache implements Cache {
     }
   }
 
+  async getWithTtl(key: string): Promise<{ value: string; ttlMs: number | undefined } | undefined> {
+    try {
+      const found = this.primary.getWithTtl ? await this.primary.getWithTtl(key) : await withoutTtl(this.primary, key);
+      this.recovered();
+      return found;
+    } catch (err) {
+      this.failed(err);
+      return this.fallback.getWithTtl ? this.fallback.getWithTtl(key) : withoutTtl(this.fallback, key);
+    }
+  }
+
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     try {
       await this.primary.set(key, value, ttlSeconds);
@@ -74,4 +85,9 @@ export class FallbackCache implements Cache {
       this.degradedSince = undefined;
     }
   }
+}
+
+async function withoutTtl(cache: Cache, key: string): Promise<{ value: string; ttlMs: undefined } | undefined> {
+  const value = await cache.get(key);
+  return value === undefined ? undefined : { value, ttlMs: undefined };
 }

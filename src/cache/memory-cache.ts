@@ -36,6 +36,13 @@ export class MemoryCache implements Cache {
     return entry.value;
   }
 
+  async getWithTtl(key: string): Promise<{ value: string; ttlMs: number } | undefined> {
+    const entry = this.lru.get(key);
+    const left = entry ? entry.expiresAt - this.now() : 0;
+    if (!entry || left <= 0) return undefined;
+    return { value: entry.value, ttlMs: left };
+  }
+
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     this.lru.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
   }

@@ -39,6 +39,14 @@ export class RedisCache implements Cache {
     return (await this.redis.get(key)) ?? undefined;
   }
 
+  async getWithTtl(key: string): Promise<{ value: string; ttlMs: number | undefined } | undefined> {
+    // Issued in the same tick, so auto-pipelining sends both in one round trip.
+    const [value, pttl] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
+    if (value === null) return undefined;
+    // -1: no expiry; -2: gone between the two commands (then nothing is left to trust).
+    return { value, ttlMs: pttl === -1 ? undefined : Math.max(0, pttl) };
+  }
+
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     await this.redis.set(key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
   }

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { AccountBindings, BINDING_MEMO_MS, type AccountBinding } from '../accounts/account-bindings.js';
+import { AccountBindings, BINDING_PREFIX, type AccountBinding } from '../accounts/account-bindings.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createStore } from '../store/create-store.js';
+import { announceDrop } from '../invalidation/redis-channel.js';
 import type { CliIo } from './io.js';
 
 const USAGE = 'usage: wharf accounts list|show NAME|unbind NAME [--config FILE]\n';
@@ -57,9 +58,16 @@ export async function accountsCommand(argv: string[], io: CliIo): Promise<number
       io.stderr(`account ${JSON.stringify(name)} is not bound\n`);
       return 1;
     }
+    // Running servers keep a matching binding in process: tell them over the invalidation channel.
+    const told = config.cache.type === 'redis' && (await announceDrop(config.cache.url, `${config.cache.keyPrefix}invalidate`, [BINDING_PREFIX + name!]));
+    const servers =
+      config.cache.type !== 'redis'
+        ? 'A running server may accept the old owner for up to a second more'
+        : told
+          ? 'Running servers were told at once'
+          : `Running servers could not be told (Redis did not take the message) and may accept the old owner for up to ${config.cache.local.maxStalenessSeconds} s more`;
     io.stdout(
-      `unbound ${name} (was ${owner?.source ?? 'unknown'}): the next sign-in method to use it will own it. ` +
-        `Running servers may accept the old owner for up to ${BINDING_MEMO_MS / 1000} s more; ` +
+      `unbound ${name} (was ${owner?.source ?? 'unknown'}): the next sign-in method to use it will own it. ${servers}; ` +
         `its refresh tokens and registry credentials are refused once another method has claimed the name.\n`,
     );
     return 0;

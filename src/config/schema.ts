@@ -32,6 +32,19 @@ export const cacheSchema = z.discriminatedUnion('type', [
     url: z.string().regex(/^(rediss?|redis-sentinel|redis-cluster):\/\//, 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'),
     /** Prefix of every key. Default `wharf:`. */
     keyPrefix: z.string().default('wharf:'),
+    /**
+     * The in-process first tier over Redis for what every token request reads (introspection
+     * results, decisions, verified passwords, generations, bindings). Invalidations reach it over
+     * Redis pub/sub at once; while that subscription is down a copy is trusted for a second only.
+     */
+    local: z
+      .strictObject({
+        /** Memory it may take. Default 48. */
+        maxMegabytes: z.number().int().min(1).max(4096).default(48),
+        /** Longest a copy is trusted without asking Redis, even with the subscription up (a missed message is forgotten within it). Default 300. */
+        maxStalenessSeconds: z.number().int().min(1).max(86_400).default(300),
+      })
+      .prefault({}),
   }),
 ]);
 

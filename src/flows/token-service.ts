@@ -10,8 +10,6 @@ import { formatScope, parseScopes } from '../domain/scope.js';
 import type { LoginLimiter, LoginReservation } from '../authn/login-limiter.js';
 import type { VerificationSlots } from '../authn/verification-slots.js';
 import type { TokenMinter } from '../tokens/minter.js';
-import { LRUCache } from 'lru-cache';
-import { inProcessKeyedHash } from '../cache/keyed-hash.js';
 
 /** How the client proved who it is. */
 export type TokenCredentials =
@@ -36,8 +34,8 @@ export interface TokenRequest {
   readonly grantType: string;
   /**
    * The request exactly as sent, when that alone determines every field above (a GET: its
-   * Authorization header and URL). Its answer is then found again by `answerAgain` before any
-   * parsing.
+   * Authorization header and URL). Its answer is then found again (RecentAnswers.answerAgain)
+   * before any parsing.
    */
   readonly asSent?: string | undefined;
 }
@@ -71,15 +69,10 @@ export interface TokenServiceDeps {
   limiter?: LoginLimiter | undefined;
   /** Bounds on concurrent credential verifications; none when disabled. */
   slots?: VerificationSlots | undefined;
-  /** Key of the keyed hash that names recent answers; without it answers are not reused. */
-  hashKey?: Buffer | undefined;
   now?: () => number;
 }
 
-/** How long the answer to an identical request is handed out again without deciding anew. */
-const ANSWER_REUSE_MS = 1000;
-
-/** An answer and its JSON body, encoded by the service so a reused answer is encoded once. */
+/** An answer and its JSON body, encoded once (tokens carry a certificate chain and appear twice in it). */
 export interface TokenAnswer {
   response: TokenResponse;
   /** `response` as JSON (field order aside: expires_in comes last). */
@@ -87,7 +80,7 @@ export interface TokenAnswer {
 }
 
 /** What the audit line says about an answer, whoever asks for it again. */
-interface AnswerAudit {
+export interface AnswerAudit {
   account: string;
   provider: string;
   granted: string[];
@@ -97,103 +90,44 @@ interface AnswerAudit {
   requested: readonly string[];
 }
 
-/** A recent answer: the response, its encoding, when its token expires, and how often it was handed out again. */
-interface RecentAnswer {
-  response: TokenResponse;
+/** A decided answer, with what reusing it needs. */
+export interface DecidedAnswer extends TokenAnswer {
   /** The answer's JSON up to the value of expires_in, the one field that changes on reuse. */
   head: string;
+  /** When its token expires, in seconds since the epoch. */
   exp: number;
   audit: AnswerAudit;
-  reuses: number;
-  lastReuse: number;
 }
 
-/** Authenticates, authorizes and mints: the token endpoint without HTTP. */
+/**
+ * Authenticates, authorizes and mints: the token endpoint without HTTP. Every call decides; the
+ * reuse of recent answers is RecentAnswers' business, in front of this.
+ */
 export class TokenService {
-  /**
-   * Answers to identical requests (same credentials, parameters and client address) in the last
-   * second. A busy client asks again and again for the same token; within this second nothing is
-   * decided that was not decided a moment ago, and any invalidation or revocation empties it.
-   * Entries hold an encoded answer (~3 KB) and are useless after a second, hence the small cap.
-   */
-  private readonly answers: LRUCache<string, RecentAnswer>;
-  /** Counts invalidations, so a decision under way during one is not kept. */
-  private epoch = 0;
-  /** Decisions under way, by answer key. */
-  private readonly deciding = new Map<string, { answer: Promise<TokenAnswer>; startedAt: number }>();
-  /** Names answers in `answers`; without a hash key answers are not reused. */
-  private readonly answerHash: ((text: string) => string) | undefined;
   private readonly clock: () => number;
 
   constructor(
     private readonly options: TokenServiceOptions,
     private readonly deps: TokenServiceDeps,
   ) {
-    this.answerHash = deps.hashKey ? inProcessKeyedHash(deps.hashKey, 'token answers') : undefined;
     this.clock = deps.now ?? Date.now;
-    const now = deps.now;
-    this.answers = new LRUCache<string, RecentAnswer>({
-      max: 500,
-      ttl: ANSWER_REUSE_MS,
-      ttlAutopurge: false,
-      ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
-      // However an answer leaves (replaced, expired, evicted, forgotten), its reuses are audited.
-      dispose: (answer) => this.auditReuses(answer),
-    });
   }
 
   async issue(request: TokenRequest): Promise<TokenResponse> {
     return (await this.answer(request)).response;
   }
 
-  /**
-   * The answer given in the last second to a request sent exactly as `asSent` (see
-   * TokenRequest.asSent) from the same address, if any. Synchronous and parse-free: this is what
-   * a busy client's repeated requests cost.
-   */
-  answerAgain(asSent: string, clientIp: string): TokenAnswer | undefined {
-    const key = this.asSentKey(asSent, clientIp);
-    const recent = key === undefined ? undefined : this.answers.get(key);
-    return recent && this.reuse(recent);
-  }
-
-  /**
-   * The answer with its JSON body. Tokens carry a certificate chain (1-2 KB) and appear twice in
-   * the body, so encoding is a visible share of a reused answer's cost: it is done once per answer.
-   */
-  async answer(request: TokenRequest): Promise<TokenAnswer> {
+  /** Decides the request and encodes the answer. */
+  async answer(request: TokenRequest): Promise<DecidedAnswer> {
     const service = request.service ?? this.options.service;
     if (service !== this.options.service) {
       throw new InvalidRequestError(`unknown service ${JSON.stringify(service.slice(0, 100))}: this endpoint serves ${JSON.stringify(this.options.service)}`);
     }
-    const answerKey = this.answerKey(request, service);
-    if (answerKey === undefined) return this.decide(request, service, undefined);
-    const recent = this.answers.get(answerKey);
-    if (recent) return this.reuse(recent);
-    // Identical requests arriving while one is being decided (a CI fleet's connections all miss
-    // when the last answer's second is over) wait for that decision instead of repeating it, as
-    // long as it began within the reuse window: a slow upstream must not stretch what "recent"
-    // means. A refusal is shared too (one token_denied line for the lot).
-    const deciding = this.deciding.get(answerKey);
-    if (deciding && this.clock() - deciding.startedAt < ANSWER_REUSE_MS) {
-      await deciding.answer;
-      const decided = this.answers.get(answerKey);
-      if (decided) return this.reuse(decided);
-      // Not kept (an invalidation came meanwhile): decide anew, with an audit line of its own.
-    }
-    const decision = { answer: this.decide(request, service, answerKey), startedAt: this.clock() };
-    this.deciding.set(answerKey, decision);
-    try {
-      return await decision.answer;
-    } finally {
-      // Only its own entry: an invalidation may have let a newer decision take the key.
-      if (this.deciding.get(answerKey) === decision) this.deciding.delete(answerKey);
-    }
+    return this.decide(request, service);
   }
 
-  private async decide(request: TokenRequest, service: string, answerKey: string | undefined): Promise<TokenAnswer> {
+  private async decide(request: TokenRequest, service: string): Promise<DecidedAnswer> {
     const now = this.clock();
-    const epoch = this.epoch;
     const scopes = parseScopes(request.scopes);
     const proven = await this.authenticate(request, service);
     const identity = proven?.identity;
@@ -242,71 +176,21 @@ export class TokenService {
       'token issued',
     );
     const head = encodeHead(response);
-    // Not kept when an invalidation came while deciding: the decision may predate it.
-    if (answerKey !== undefined && response.refresh_token === undefined && epoch === this.epoch) {
-      this.answers.set(answerKey, {
-        response,
-        head,
-        exp: Math.floor(now / 1000) + minted.expiresIn,
-        audit: {
-          account: identity?.account ?? '',
-          provider: identity?.provider ?? 'anonymous',
-          granted: access.map(formatScope),
-          jti: minted.jti,
-          grantType: request.grantType,
-          clientIp: request.clientIp,
-          requested: request.scopes,
-        },
-        reuses: 0,
-        lastReuse: 0,
-      });
-    }
-    return { response, body: `${head}${response.expires_in}}` };
-  }
-
-  /** A recent answer handed out again; the LRU's TTL (on the service's clock) is the one-second window. */
-  private reuse(recent: RecentAnswer): TokenAnswer {
-    // Audited in one line per answer when it leaves the cache, not one per request: a reuse
-    // decides nothing, hands out the same token (same jti) to the same client within a second,
-    // and a line per request was a fifth of the hot path's cost.
-    const now = this.clock();
-    recent.reuses++;
-    recent.lastReuse = now;
-    const expiresIn = recent.exp - Math.floor(now / 1000);
-    return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
-  }
-
-  /** Forgets every recent answer (an invalidation or revocation happened somewhere). */
-  forgetAnswers(): void {
-    this.epoch++;
-    this.deciding.clear();
-    this.answers.clear();
-  }
-
-  /** Drops answers past their second, writing their reuse lines; the services call it every second. */
-  sweepAnswers(): void {
-    this.answers.purgeStale();
-  }
-
-  private auditReuses(answer: RecentAnswer): void {
-    if (answer.reuses === 0) return;
-    this.deps.logger.info(
-      { event: 'token_reused', ...answer.audit, count: answer.reuses, lastAt: new Date(answer.lastReuse).toISOString() },
-      'token answer handed out again',
-    );
-  }
-
-  /** Names a request by everything its answer depends on; refresh grants and offline logins are not reused. */
-  private answerKey(request: TokenRequest, service: string): string | undefined {
-    const c = request.credentials;
-    if (!this.answerHash || request.offline || c.kind === 'refresh_token') return undefined;
-    if (request.asSent !== undefined) return this.asSentKey(request.asSent, request.clientIp);
-    const who = c.kind === 'password' ? ['password', c.username, c.password] : ['anonymous', '', ''];
-    return this.answerHash(['parsed', ...who, service, request.account ?? '', request.scopes.join('\n'), request.clientIp, request.grantType, request.clientId ?? ''].join('\0'));
-  }
-
-  private asSentKey(asSent: string, clientIp: string): string | undefined {
-    return this.answerHash?.(`sent\0${clientIp}\0${asSent}`);
+    return {
+      response,
+      body: `${head}${response.expires_in}}`,
+      head,
+      exp: Math.floor(now / 1000) + minted.expiresIn,
+      audit: {
+        account: identity?.account ?? '',
+        provider: identity?.provider ?? 'anonymous',
+        granted: access.map(formatScope),
+        jti: minted.jti,
+        grantType: request.grantType,
+        clientIp: request.clientIp,
+        requested: request.scopes,
+      },
+    };
   }
 
   private async authenticate(request: TokenRequest, service: string): Promise<{ identity: Identity; provenance?: Provenance | undefined } | undefined> {

@@ -26,6 +26,7 @@ import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { parseConfig } from '../../src/config/load.js';
 import { UnauthorizedError } from '../../src/domain/errors.js';
 import { TokenService } from '../../src/flows/token-service.js';
+import { RecentAnswers } from '../../src/flows/recent-answers.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import type { LoadedKeys } from '../../src/tokens/key-files.js';
@@ -84,7 +85,7 @@ afterAll(async () => {
 
 interface Wharf {
   app: FastifyInstance;
-  tokens: TokenService;
+  tokens: RecentAnswers;
   logs: Array<Record<string, unknown>>;
   raw(): string;
   close(): Promise<void>;
@@ -119,9 +120,12 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
     new StaticAclAuthorizer(config.authz.acl),
     new CommandAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), deps),
   );
-  const tokens = new TokenService(
-    { service: 'registry', lifetimeSeconds: 300, actionLifetimeSeconds: {}, refreshTokensEnabled: true },
-    { authenticators: chain, authorizer, refreshTokens: base.refreshTokens, minter: new TokenMinter(keys.store, { issuer: 'wharf', includeX5c: false }), logger: logger.child({ component: 'token' }) },
+  const tokens = new RecentAnswers(
+    new TokenService(
+      { service: 'registry', lifetimeSeconds: 300, actionLifetimeSeconds: {}, refreshTokensEnabled: true },
+      { authenticators: chain, authorizer, refreshTokens: base.refreshTokens, minter: new TokenMinter(keys.store, { issuer: 'wharf', includeX5c: false }), logger: logger.child({ component: 'token' }) },
+    ),
+    { hashKey: randomBytes(32), logger },
   );
   const app = await buildApp({ ...base, authenticators: chain, authorizer, tokens });
   return {

@@ -62,7 +62,7 @@ describe('parseConfig', () => {
     expect(config.token.issuer).toBe('iss');
     expect(config.token.service).toBe('svc');
     expect(config.dataDir).toBe('/var/lib/wharf');
-    expect(config.cache).toEqual({ type: 'redis', url: 'redis://r:6379', keyPrefix: 'wharf:' });
+    expect(config.cache).toEqual({ type: 'redis', url: 'redis://r:6379', keyPrefix: 'wharf:', local: { maxMegabytes: 48, maxStalenessSeconds: 300 } });
 
     const found = problems(() => parseConfig({}, { PORT: 'abc', WHARF_REDIS_URL: 'http://nope' }));
     expect(found.map((p) => p.path)).toEqual(expect.arrayContaining(['server.port (from PORT)', 'cache.url (from WHARF_REDIS_URL)']));

@@ -157,8 +157,7 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
       body: JSON.stringify({ token }),
     });
     expect(invalidate.status).toBe(204);
-    // At once on the replica that was told; on the other within the second its local layer may hold a copy
-    // (in practice at once too: the replicas announce invalidations to each other over Redis).
+    // At once on the replica that was told; on the other as soon as the announcement arrives over Redis.
     expect((await tokenRequest(wharfA, 'dave', token, 'repository:dave/x:pull')).status).toBe(401);
     await waitUntil('the other replica refuses too', async () => ((await tokenRequest(wharfB, 'dave', token, 'repository:dave/x:pull')).status === 401 ? true : undefined), { timeoutMs: 1000, intervalMs: 20 });
   });
@@ -177,6 +176,48 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
       timeoutMs: 1000,
       intervalMs: 20,
     });
+  });
+
+  it('holds an invalidation a replica could not hear: losing its subscription drops its copies, and it hears again once back', async () => {
+    const token = tokenOf('frank');
+    const scope = 'repository:frank/x:pull';
+    expect((await tokenRequest(wharfB, 'frank', token, scope)).status).toBe(200); // B now holds frank's facts in process
+    platformTokens.delete(token);
+    const admin = new Redis(redis.url);
+    try {
+      // The subscribers' connections drop and cannot come back for now: nothing published reaches B.
+      const connected = Number((await admin.info('clients')).match(/connected_clients:(\d+)/)![1]);
+      const subscribers = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as string).trim().split('\n').length;
+      await admin.config('SET', 'maxclients', String(connected - subscribers));
+      try {
+        await admin.client('KILL', 'TYPE', 'pubsub');
+        const invalidate = await fetch(`${wharfA.url}/admin/invalidate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${secrets.WHARF_ADMIN_SECRET}` },
+          body: JSON.stringify({ token }),
+        });
+        expect(invalidate.status).toBe(204);
+        // Without the drop on a lost subscription B would answer from its copy for maxStalenessSeconds (300 s).
+        await waitUntil('B refuses the revoked token', async () => ((await tokenRequest(wharfB, 'frank', token, scope)).status === 401 ? true : undefined), { timeoutMs: 1000, intervalMs: 20 });
+      } finally {
+        await admin.config('SET', 'maxclients', '10000');
+      }
+      await waitUntil('both replicas subscribed again', async () => (Number((await admin.pubsub('NUMSUB', 'wharf:invalidate'))[1]) === 2 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 });
+      // Listening again: an announcement reaches B at once, though B keeps copies for minutes.
+      const other = tokenOf('grace');
+      expect((await tokenRequest(wharfB, 'grace', other, 'repository:grace/x:pull')).status).toBe(200);
+      platformTokens.delete(other);
+      const invalidate = await fetch(`${wharfA.url}/admin/invalidate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${secrets.WHARF_ADMIN_SECRET}` },
+        body: JSON.stringify({ token: other }),
+      });
+      expect(invalidate.status).toBe(204);
+      // Well within the second a copy lives while a replica is not listening.
+      await waitUntil('B hears it', async () => ((await tokenRequest(wharfB, 'grace', other, 'repository:grace/x:pull')).status === 401 ? true : undefined), { timeoutMs: 400, intervalMs: 20 });
+    } finally {
+      admin.disconnect();
+    }
   });
 
   it('drops an account’s cached decisions through POST /admin/invalidate', async () => {

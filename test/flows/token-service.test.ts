@@ -205,7 +205,7 @@ describe('TokenService recent answers', () => {
     await s.tokens.issue(request({ offline: true })); // refresh tokens are never handed out twice
     expect(logins()).toBe(4);
 
-    s.tokens.forgetAnswers(); // what any invalidation or revocation does
+    s.tokens.forgetAll(); // what any invalidation or revocation does
     await s.tokens.issue(request());
     expect(logins()).toBe(5);
     now += 1100;
@@ -228,7 +228,7 @@ describe('TokenService recent answers', () => {
     expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(0); // still within its second
 
     now += 800; // the answer's second is over
-    s.tokens.sweepAnswers();
+    s.tokens.sweep();
     const issued = lines.find((l) => l.event === 'token_issued')!;
     const reused = lines.filter((l) => l.event === 'token_reused');
     expect(reused).toHaveLength(1);
@@ -240,10 +240,10 @@ describe('TokenService recent answers', () => {
 
     // An answer handed out once is not audited twice; one still held is written when it is forgotten.
     await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
-    s.tokens.sweepAnswers();
+    s.tokens.sweep();
     expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(1);
     await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
-    s.tokens.forgetAnswers();
+    s.tokens.forgetAll();
     expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([3, 1]);
 
     for (const answer of [first, ...again]) expect(JSON.parse(answer.body)).toEqual(answer.response);
@@ -259,7 +259,7 @@ describe('TokenService recent answers', () => {
     const answers = await Promise.all(Array.from({ length: 10 }, () => s.tokens.issue(request())));
     expect(logins()).toBe(1);
     expect(new Set(answers.map((a) => decodeJwt(a.token).jti)).size).toBe(1);
-    s.tokens.forgetAnswers();
+    s.tokens.forgetAll();
     expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
     expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([9]);
 
@@ -278,14 +278,14 @@ describe('TokenService recent answers', () => {
     const pause = () => new Promise((resolve) => setTimeout(resolve, 10));
     const before = s.tokens.issue(request());
     await pause();
-    s.tokens.forgetAnswers(); // e.g. the account's access was just changed
+    s.tokens.forgetAll(); // e.g. the account's access was just changed
     await before;
     await s.tokens.issue(request());
     expect(logins()).toBe(2);
 
     const deciding = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
     await pause();
-    s.tokens.forgetAnswers();
+    s.tokens.forgetAll();
     const afterwards = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
     await Promise.all([deciding, afterwards]);
     expect(logins()).toBe(4);
@@ -323,7 +323,7 @@ describe('TokenService recent answers', () => {
     await started(3);
     const follower = s.tokens.issue(request());
     await new Promise((resolve) => setTimeout(resolve, 5));
-    s.tokens.forgetAnswers();
+    s.tokens.forgetAll();
     gates[2]!();
     await leader;
     await started(4);
@@ -336,7 +336,7 @@ describe('TokenService recent answers', () => {
     now += 5000;
     const old = s.tokens.issue(request());
     await started(5);
-    s.tokens.forgetAnswers();
+    s.tokens.forgetAll();
     const fresh = s.tokens.issue(request());
     await started(6);
     gates[4]!();

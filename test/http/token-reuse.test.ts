@@ -100,7 +100,7 @@ describe('a GET /token repeated within a second', () => {
     clock += 1500;
     expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
     expect(decisions().length).toBe(decided + 1);
-    await services.invalidator.invalidate({ account: 'alice' }, 'test');
+    await services.invalidator.invalidate({ account: 'alice' }, 'http');
     expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
     expect(decisions().length).toBe(decided + 2);
     expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);

@@ -2,7 +2,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { InvalidRequestError, UnauthorizedError, UnsupportedMediaTypeError } from '../../domain/errors.js';
-import type { Invalidator } from '../../flows/invalidation.js';
+import type { Invalidator } from '../../invalidation/invalidator.js';
 
 const invalidateBody = z
   .strictObject({

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidRequestError, UnsupportedGrantTypeError, UnsupportedMediaTypeError } from '../../domain/errors.js';
 import { isAcceptableUsername } from '../../domain/identity.js';
-import type { TokenAnswer, TokenCredentials, TokenService } from '../../flows/token-service.js';
+import type { TokenAnswer, TokenCredentials } from '../../flows/token-service.js';
+import type { RecentAnswers } from '../../flows/recent-answers.js';
 import { authorizationHeaders, parseBasicAuth } from '../basic-auth.js';
 
 type Params = Record<string, string | string[] | undefined>;
@@ -14,7 +15,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * own two access-log lines per request would triple the log volume on the hot path. */
 const routeOptions = { logLevel: 'warn' as const };
 
-/** The 200 answer, already encoded by the token service (see TokenService.answer). */
+/** The 200 answer, encoded once by the token service. */
 function tokenBody(reply: FastifyReply, answer: TokenAnswer): FastifyReply {
   return reply.type(JSON_TYPE).send(answer.body);
 }
@@ -23,7 +24,7 @@ function tokenBody(reply: FastifyReply, answer: TokenAnswer): FastifyReply {
  * The distribution token endpoint: `GET /token` (docker, skopeo, podman with Basic auth or
  * anonymous) and `POST /token` (OAuth2 form: password and refresh_token grants).
  */
-export async function tokenRoutes(app: FastifyInstance, options: { tokens: TokenService }): Promise<void> {
+export async function tokenRoutes(app: FastifyInstance, options: { tokens: RecentAnswers }): Promise<void> {
   const { tokens } = options;
 
   app.get('/token', routeOptions, (request, reply) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AccountGenerations } from '../../src/cache/account-generations.js';
+import { AccountGenerations } from '../../src/invalidation/account-generations.js';
+import { Coherence } from '../../src/invalidation/coherence.js';
 import type { Store } from '../../src/store/store.js';
 import { tempStore } from '../support/store.js';
 
@@ -21,8 +22,8 @@ describe('AccountGenerations', () => {
     let now = 1_800_000_000_000;
     const hashKey = randomBytes(32);
     const shared = tempStore(() => now);
-    const here = new AccountGenerations(shared, hashKey, { now: () => now });
-    const there = new AccountGenerations(shared, hashKey, { now: () => now });
+    const here = new AccountGenerations(shared, hashKey, new Coherence({ maxStalenessMs: 300_000 }), { now: () => now });
+    const there = new AccountGenerations(shared, hashKey, new Coherence({ maxStalenessMs: 300_000 }), { now: () => now });
     expect(await there.current('alice')).toBe('0');
     await here.bump('alice');
     await here.bump('alice');
@@ -31,7 +32,7 @@ describe('AccountGenerations', () => {
     now += 1001;
     expect(await there.current('alice')).toBe('2');
     await there.bump('alice');
-    here.forgetLocal([here.keyOf('alice')]); // as the invalidation channel does
+    here.forget([here.keyOf('alice')]); // as the invalidation channel does
     expect(await here.current('alice')).toBe('3');
   });
 
@@ -47,7 +48,7 @@ describe('AccountGenerations', () => {
         return value;
       },
     });
-    const generations = new AccountGenerations(slow, hashKey);
+    const generations = new AccountGenerations(slow, hashKey, new Coherence({ maxStalenessMs: 300_000 }));
     const early = generations.current('alice');
     await new Promise((resolve) => setImmediate(resolve));
     await generations.bump('alice');
@@ -56,10 +57,10 @@ describe('AccountGenerations', () => {
     expect(await generations.current('alice')).toBe('1');
   });
 
-  it('reads the store once per account per second however many requests ask', async () => {
+  it('reads the store once per account per second however many requests ask, while invalidations are not heard', async () => {
     let now = 1_800_000_000_000;
     const { store, reads } = counted(tempStore(() => now));
-    const generations = new AccountGenerations(store, randomBytes(32), { now: () => now });
+    const generations = new AccountGenerations(store, randomBytes(32), new Coherence({ maxStalenessMs: 300_000 }), { now: () => now });
     await Promise.all(Array.from({ length: 100 }, () => generations.current('alice')));
     for (let i = 0; i < 100; i++) await generations.current('alice');
     expect(reads.count).toBeLessThanOrEqual(100); // concurrent first reads may each go to the store
@@ -69,5 +70,27 @@ describe('AccountGenerations', () => {
     now += 1001;
     await generations.current('alice');
     expect(reads.count).toBe(afterFirst + 1);
+  });
+
+  it('keeps generations as long as the staleness bound while invalidations are heard, and drops them when told', async () => {
+    let now = 1_800_000_000_000;
+    const hashKey = randomBytes(32);
+    const shared = tempStore(() => now);
+    const { store, reads } = counted(shared);
+    const coherence = new Coherence({ maxStalenessMs: 60_000 });
+    coherence.listeningFromNow();
+    const here = new AccountGenerations(store, hashKey, coherence, { now: () => now });
+    const there = new AccountGenerations(shared, hashKey, new Coherence({ maxStalenessMs: 60_000 }), { now: () => now });
+    for (let i = 0; i < 1_000; i++) await here.current(`user-${i}`);
+    now += 59_000;
+    for (let i = 0; i < 1_000; i++) await here.current(`user-${i}`);
+    expect(reads.count).toBe(1_000);
+    await there.bump('user-1'); // another replica, whose announcement is lost
+    expect(await here.current('user-1')).toBe('0');
+    now += 1_001; // the staleness bound
+    expect(await here.current('user-1')).toBe('1');
+    await there.bump('user-2');
+    coherence.forget([here.keyOf('user-2')]); // heard
+    expect(await here.current('user-2')).toBe('1');
   });
 });

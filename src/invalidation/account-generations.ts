@@ -1,11 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type { Store } from '../store/store.js';
-import { keyedHash } from './keyed-hash.js';
+import { keyedHash } from '../cache/keyed-hash.js';
+import type { Coherence, LocalCopy } from './coherence.js';
 
 /** Options of the generations. */
 export interface AccountGenerationsOptions {
-  /** How long a generation read from the store is reused in process, in ms. Default 1000. */
-  memoMs?: number;
+  /** Most bytes the in-process copies may hold (about 200 per account). Default 4 MiB. */
+  maxBytes?: number;
   /** Clock in ms (tests move it instead of waiting). */
   now?: () => number;
 }
@@ -16,23 +17,27 @@ export interface AccountGenerationsOptions {
  * only counts up, so an invalidation can neither be evicted nor undone by a stale write.
  *
  * Every token request with a cached decision reads its account's generation, so a value read from
- * the store is reused in process for `memoMs` (one second, as the cache's in-process layer did
- * before): a busy account costs the store one read per second. The replica that moves a
- * generation sees it at once; the others through `forgetLocal` (the invalidation channel), or
- * within that second.
+ * the store is kept in process as the coherence allows (long while invalidations are heard, a
+ * second otherwise). The replica that moves a generation sees it at once; the others when the
+ * invalidation reaches them.
  */
-export class AccountGenerations {
+export class AccountGenerations implements LocalCopy {
   private readonly memo: LRUCache<string, string>;
-  /** Counts forgets, so a read that began before one does not put back what it dropped. */
-  private forgets = 0;
 
   constructor(
     private readonly store: Store,
     private readonly hashKey: Buffer,
+    private readonly coherence: Coherence,
     options: AccountGenerationsOptions = {},
   ) {
     const now = options.now;
-    this.memo = new LRUCache({ max: 5_000, ttl: options.memoMs ?? 1000, ttlAutopurge: false, ...(now ? { perf: { now }, ttlResolution: 0 } : {}) });
+    this.memo = new LRUCache({
+      maxSize: options.maxBytes ?? 4 * 1024 * 1024,
+      sizeCalculation: (value, key) => key.length + value.length + 120,
+      ttlAutopurge: false,
+      ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
+    });
+    coherence.attach(this);
   }
 
   /** The account's generation; throws `TemporarilyUnavailableError` when the store cannot say (callers then bypass their cache). */
@@ -40,18 +45,21 @@ export class AccountGenerations {
     const key = this.key(account);
     const memo = this.memo.get(key);
     if (memo !== undefined) return memo;
-    const forgets = this.forgets;
+    const epoch = this.coherence.epoch;
     const value = (await this.store.get(key)) ?? '0';
     // Generations only count up: a read that began before a bump must not put the older one back.
     const known = this.memo.get(key);
-    if (forgets === this.forgets && (known === undefined || Number(value) > Number(known))) this.memo.set(key, value);
+    if (epoch === this.coherence.epoch && (known === undefined || Number(value) > Number(known))) this.keepCopy(key, value);
     return known !== undefined && Number(known) > Number(value) ? known : value;
   }
 
   /** Moves the account's generation forward, durably; throws `TemporarilyUnavailableError` (nothing changed) when it cannot. */
   async bump(account: string): Promise<void> {
     const key = this.key(account);
-    this.memo.set(key, String(await this.store.increment(key)));
+    const value = String(await this.store.increment(key));
+    // Other copies in this process (decisions keyed by the old generation) go; this one is current.
+    this.coherence.forget([key]);
+    this.keepCopy(key, value);
   }
 
   /** The store key of an account's generation (what the invalidation channel names). */
@@ -59,10 +67,18 @@ export class AccountGenerations {
     return this.key(account);
   }
 
-  /** Drops in-process copies (another replica moved these generations). */
-  forgetLocal(keys: readonly string[]): void {
-    this.forgets++;
+  /** Part of LocalCopy: another replica moved these generations. */
+  forget(keys: readonly string[]): void {
     for (const key of keys) this.memo.delete(key);
+  }
+
+  forgetAll(): void {
+    this.memo.clear();
+  }
+
+  private keepCopy(key: string, value: string): void {
+    const ttl = this.coherence.trustMs();
+    if (ttl >= 1) this.memo.set(key, value, { ttl });
   }
 
   private key(account: string): string {

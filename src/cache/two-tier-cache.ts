@@ -1,0 +1,109 @@
+import { LRUCache } from 'lru-cache';
+import type { Coherence, LocalCopy } from '../invalidation/coherence.js';
+import type { Cache } from './cache.js';
+
+/** Options of the first tier. */
+export interface TwoTierOptions {
+  /** Key prefixes held in process: facts every token request reads, written once per key and invalidated by deletion. */
+  prefixes: readonly string[];
+  /** Most bytes the first tier may hold (its own estimate, close to the heap it takes). */
+  maxBytes: number;
+  /** How long a copy may be trusted; it also drops copies on invalidations. */
+  coherence: Coherence;
+  /** Clock in ms (tests move it instead of waiting). */
+  now?: () => number;
+}
+
+const ABSENT = Symbol('absent');
+
+/**
+ * Bytes of an entry besides its key and value: the LRU's slots, the string headers and the map
+ * entry (measured at ~150 with lru-cache 11 on Node 20).
+ */
+const ENTRY_OVERHEAD = 150;
+
+/**
+ * An in-process first tier over the shared cache (Redis) for the entries every token request
+ * reads: a fleet's cached introspections and decisions then cost no round trip. A copy lives as
+ * long as the entry's own TTL in Redis allows, within the coherence's staleness bound;
+ * invalidations drop copies at once (this replica's own, and others' through the subscription).
+ */
+export class TwoTierCache implements Cache, LocalCopy {
+  private readonly local: LRUCache<string, string | typeof ABSENT>;
+
+  constructor(
+    private readonly shared: Cache,
+    private readonly options: TwoTierOptions,
+  ) {
+    const now = options.now;
+    this.local = new LRUCache({
+      maxSize: options.maxBytes,
+      sizeCalculation: (value, key) => key.length + (value === ABSENT ? 0 : value.length) + ENTRY_OVERHEAD,
+      ttlAutopurge: false,
+      ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
+    });
+    options.coherence.attach(this);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    if (!this.isLocal(key)) return this.shared.get(key);
+    const copy = this.local.get(key);
+    if (copy !== undefined) return copy === ABSENT ? undefined : copy;
+    const coherence = this.options.coherence;
+    const epoch = coherence.epoch;
+    const found = this.shared.getWithTtl ? await this.shared.getWithTtl(key) : await this.sharedWithoutTtl(key);
+    // Kept only if nothing changed the key meanwhile: a write (a decision just made) or an
+    // invalidation would otherwise be overwritten by this older answer.
+    if (epoch === coherence.epoch && !this.local.has(key)) {
+      this.keep(key, found?.value ?? ABSENT, found ? coherence.trustMs(found.ttlMs) : coherence.absenceMs());
+    }
+    return found?.value;
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.shared.set(key, value, ttlSeconds);
+    if (this.isLocal(key)) this.keep(key, value, this.options.coherence.trustMs(ttlSeconds * 1000));
+  }
+
+  async delete(key: string): Promise<void> {
+    this.options.coherence.forget([key]);
+    await this.shared.delete(key);
+  }
+
+  /** Part of LocalCopy: another replica changed these keys. */
+  forget(keys: readonly string[]): void {
+    for (const key of keys) this.local.delete(key);
+  }
+
+  /** Part of LocalCopy: invalidations may have been missed. */
+  forgetAll(): void {
+    this.local.clear();
+  }
+
+  /** Bytes the first tier holds now (its estimate). */
+  localBytes(): number {
+    return this.local.calculatedSize;
+  }
+
+  healthy(): Promise<boolean> {
+    return this.shared.healthy();
+  }
+
+  async close(): Promise<void> {
+    this.local.clear();
+    await this.shared.close();
+  }
+
+  private keep(key: string, value: string | typeof ABSENT, ttlMs: number): void {
+    if (ttlMs >= 1) this.local.set(key, value, { ttl: ttlMs });
+  }
+
+  private async sharedWithoutTtl(key: string): Promise<{ value: string; ttlMs: undefined } | undefined> {
+    const value = await this.shared.get(key);
+    return value === undefined ? undefined : { value, ttlMs: undefined };
+  }
+
+  private isLocal(key: string): boolean {
+    return this.options.prefixes.some((p) => key.startsWith(p));
+  }
+}

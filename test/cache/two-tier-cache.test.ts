@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { TwoTierCache } from '../../src/cache/two-tier-cache.js';
+import { Coherence } from '../../src/invalidation/coherence.js';
+import { cacheContract } from './cache-contract.js';
+
+/** A coherence as with Redis: copies live up to `maxStalenessMs` once the subscription is up. */
+function listening(maxStalenessMs = 300_000): Coherence {
+  const coherence = new Coherence({ maxStalenessMs });
+  coherence.listeningFromNow();
+  return coherence;
+}
+
+/** The shared cache, counting its reads (what each request would cost in round trips). */
+function counting(shared: MemoryCache) {
+  let reads = 0;
+  const wrapped = Object.assign(Object.create(shared) as MemoryCache, {
+    getWithTtl: async (key: string) => {
+      reads++;
+      return shared.getWithTtl(key);
+    },
+  });
+  return { wrapped, reads: () => reads };
+}
+
+/** Two tiers on one clock the test moves. */
+function tiers(options: { maxStalenessMs?: number; maxBytes?: number; subscribed?: boolean } = {}) {
+  const clock = { now: 1_000_000 };
+  const now = () => clock.now;
+  const shared = new MemoryCache({ maxEntries: 100_000, now });
+  const { wrapped, reads } = counting(shared);
+  const coherence = options.subscribed === false ? new Coherence({ maxStalenessMs: options.maxStalenessMs ?? 300_000 }) : listening(options.maxStalenessMs);
+  const cache = new TwoTierCache(wrapped, { prefixes: ['intro:', 'authz:'], maxBytes: options.maxBytes ?? 1024 * 1024, coherence, now });
+  return { clock, shared, reads, coherence, cache };
+}
+
+cacheContract('two tiers over memory', async () => {
+  const clock = { now: 1_000_000 };
+  const shared = new MemoryCache({ maxEntries: 1000, now: () => clock.now });
+  // Every key in the first tier, on the shared cache's clock: copies must end with their entries.
+  const cache = new TwoTierCache(shared, { prefixes: [''], maxBytes: 1024 * 1024, coherence: listening(), now: () => clock.now });
+  return { cache, expire: async () => void (clock.now += 1001) };
+});
+
+/** A shared cache whose reads wait until the test lets them answer (what they read is taken at the start). */
+function gated(shared: MemoryCache) {
+  const waiting: Array<() => void> = [];
+  const wrapped = Object.assign(Object.create(shared) as MemoryCache, {
+    getWithTtl: async (key: string) => {
+      const found = await shared.getWithTtl(key);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      return found;
+    },
+  });
+  /** Lets every read under way answer, once it has reached the gate. */
+  const answer = async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    waiting.splice(0).forEach((go) => go());
+  };
+  return { wrapped, answer };
+}
+
+describe('TwoTierCache', () => {
+  it('never lets a read that began before a write overwrite it (a herd asked the webhook 21 times)', async () => {
+    const shared = new MemoryCache({ maxEntries: 100 });
+    const { wrapped, answer } = gated(shared);
+    const cache = new TwoTierCache(wrapped, { prefixes: ['authz:'], maxBytes: 1024 * 1024, coherence: listening() });
+    // A request misses, and while its read is under way the decision is made and written.
+    const early = cache.get('authz:d');
+    await cache.set('authz:d', 'pull', 60);
+    await answer();
+    expect(await early).toBeUndefined();
+    expect(await cache.get('authz:d')).toBe('pull');
+  });
+
+  it('never lets a read that began before an invalidation bring the entry back', async () => {
+    const shared = new MemoryCache({ maxEntries: 100 });
+    const { wrapped, answer } = gated(shared);
+    const coherence = listening();
+    const cache = new TwoTierCache(wrapped, { prefixes: ['authz:'], maxBytes: 1024 * 1024, coherence });
+    await shared.set('authz:e', 'old', 60);
+    const before = cache.get('authz:e');
+    await cache.delete('authz:e');
+    await answer();
+    expect(await before).toBe('old');
+    const after = cache.get('authz:e');
+    await answer();
+    expect(await after).toBeUndefined();
+
+    // The same for another replica's invalidation heard meanwhile.
+    await shared.set('authz:f', 'old', 60);
+    const racing = cache.get('authz:f');
+    await shared.delete('authz:f');
+    coherence.forget(['authz:f']);
+    await answer();
+    expect(await racing).toBe('old');
+    const fresh = cache.get('authz:f');
+    await answer();
+    expect(await fresh).toBeUndefined();
+  });
+
+  it('serves a fleet’s entries from the process for as long as each entry lives in the shared cache', async () => {
+    const { clock, shared, reads, cache } = tiers();
+    // 2,000 accounts' introspections, written by another replica with a minute left.
+    for (let i = 0; i < 2_000; i++) await shared.set(`intro:${i}`, `facts-${i}`, 60);
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 2_000; i++) expect(await cache.get(`intro:${i}`)).toBe(`facts-${i}`);
+      clock.now += 10_000;
+    }
+    expect(reads()).toBe(2_000); // one round trip per entry, not per request
+    // The shared entry is gone after its minute, and so is the copy.
+    clock.now += 10_001;
+    expect(await cache.get('intro:7')).toBeUndefined();
+    // Keys outside the first tier always go to the shared cache.
+    await shared.set('rt:x', 'v', 60);
+    expect(await cache.get('rt:x')).toBe('v');
+  });
+
+  it('keeps a copy no longer than the staleness bound, so a missed invalidation is over within it', async () => {
+    const { clock, shared, cache } = tiers({ maxStalenessMs: 30_000 });
+    await shared.set('authz:d', 'pull,push', 3600);
+    expect(await cache.get('authz:d')).toBe('pull,push');
+    // Changed in Redis with no message heard (a lost announcement):
+    await shared.set('authz:d', 'pull', 3600);
+    clock.now += 29_999;
+    expect(await cache.get('authz:d')).toBe('pull,push');
+    clock.now += 2;
+    expect(await cache.get('authz:d')).toBe('pull');
+  });
+
+  it('trusts copies for a second only while invalidations are not heard, and drops them all when the subscription is lost or back', async () => {
+    const { clock, shared, cache, coherence } = tiers({ subscribed: false });
+    await shared.set('intro:a', 'active', 3600);
+    expect(await cache.get('intro:a')).toBe('active');
+    await shared.set('intro:a', 'revoked', 3600);
+    clock.now += 999;
+    expect(await cache.get('intro:a')).toBe('active');
+    clock.now += 2;
+    expect(await cache.get('intro:a')).toBe('revoked');
+
+    // Subscribed: what was read before may predate a missed message, so it goes.
+    await shared.set('intro:a', 'active-again', 3600);
+    coherence.listeningFromNow();
+    expect(await cache.get('intro:a')).toBe('active-again');
+    await shared.set('intro:a', 'revoked-again', 3600);
+    clock.now += 60_000;
+    expect(await cache.get('intro:a')).toBe('active-again'); // a long-lived copy while listening...
+    coherence.deaf(); // ...until the subscription's connection drops
+    expect(await cache.get('intro:a')).toBe('revoked-again');
+  });
+
+  it('remembers an absence for a second only, even while listening: another replica may fill the entry', async () => {
+    const { clock, shared, reads, cache } = tiers();
+    expect(await cache.get('authz:new')).toBeUndefined();
+    expect(await cache.get('authz:new')).toBeUndefined();
+    expect(reads()).toBe(1);
+    await shared.set('authz:new', 'pull', 60);
+    clock.now += 1001;
+    expect(await cache.get('authz:new')).toBe('pull');
+  });
+
+  it('holds no more than its byte bound whatever is read through it, dropping the least recently used', async () => {
+    const { shared, cache } = tiers({ maxBytes: 256 * 1024 });
+    for (let i = 0; i < 5_000; i++) await shared.set(`authz:${i.toString().padStart(64, '0')}`, '{"granted":["pull"],"reason":"ok"}', 300);
+    for (let i = 0; i < 5_000; i++) await cache.get(`authz:${i.toString().padStart(64, '0')}`);
+    expect(cache.localBytes()).toBeLessThanOrEqual(256 * 1024);
+    expect(cache.localBytes()).toBeGreaterThan(200 * 1024);
+  });
+});
