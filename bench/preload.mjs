@@ -112,3 +112,29 @@ if (target) {
     rssMax = memory.rss;
   });
 }
+
+// `npm run bench -- --profile`: WHARF_BENCH_PROFILE_DIR names where a CPU profile goes. SIGWINCH
+// starts it and the next SIGWINCH writes it, so the profile holds the measured pass alone, not
+// the start-up and cache warming before it.
+const profileDir = process.env.WHARF_BENCH_PROFILE_DIR;
+if (profileDir) {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  let running = false;
+  process.on('SIGWINCH', () => {
+    void (async () => {
+      if (!running) {
+        running = true;
+        await session.post('Profiler.enable');
+        await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+        await session.post('Profiler.start');
+        return;
+      }
+      running = false;
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(`${profileDir}/pass-${process.pid}-${Date.now()}.cpuprofile`, JSON.stringify(profile));
+    })();
+  });
+}
