@@ -147,7 +147,7 @@ export class TokenService {
     }
     const access: Grant[] = decisions.filter((d) => d.granted.length > 0).map((d) => ({ ...d.scope, actions: [...d.granted] }));
 
-    const minted = this.deps.minter.mint({
+    const minted = await this.deps.minter.mint({
       subject: identity?.account ?? '',
       audience: service,
       access,

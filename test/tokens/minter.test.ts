@@ -12,7 +12,7 @@ describe('TokenMinter', () => {
     const { store } = await testKeys(alg);
     const now = Date.UTC(2026, 10, 23, 12, 0, 0);
     const minter = new TokenMinter(store, { issuer: 'wharf-test', includeX5c: true, now: () => now });
-    const minted = minter.mint({ subject: 'alice', audience: 'registry', access, lifetimeSeconds: 300 });
+    const minted = await minter.mint({ subject: 'alice', audience: 'registry', access, lifetimeSeconds: 300 });
 
     const header = decodeProtectedHeader(minted.token);
     expect(header).toMatchObject({ typ: 'JWT', alg, kid: store.current().kid });
@@ -34,7 +34,7 @@ describe('TokenMinter', () => {
   it('gives every minted token its own jti', async () => {
     const { store } = await testKeys();
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseFraction: 0 });
-    const jtis = new Set(Array.from({ length: 200 }, () => minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 60 }).jti));
+    const jtis = new Set((await Promise.all(Array.from({ length: 200 }, () => minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 60 })))).map((m) => m.jti));
     expect(jtis.size).toBe(200);
   });
 
@@ -43,14 +43,14 @@ describe('TokenMinter', () => {
     let now = Date.UTC(2026, 10, 23, 12);
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseFraction: 0.1, now: () => now });
     const request = { subject: 'alice', audience: 'registry', access, lifetimeSeconds: 300 };
-    const first = minter.mint(request);
+    const first = await minter.mint(request);
     now += 20_000;
-    const again = minter.mint(request);
+    const again = await minter.mint(request);
     expect(again).toMatchObject({ token: first.token, jti: first.jti, reused: true, expiresIn: 280 });
-    expect(minter.mint({ ...request, subject: 'bob' }).token).not.toBe(first.token);
-    expect(minter.mint({ ...request, access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] }).token).not.toBe(first.token);
+    expect((await minter.mint({ ...request, subject: 'bob' })).token).not.toBe(first.token);
+    expect((await minter.mint({ ...request, access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] })).token).not.toBe(first.token);
     now += 11_000; // past 10 % of 300 s
-    const fresh = minter.mint(request);
+    const fresh = await minter.mint(request);
     expect(fresh.reused).toBe(false);
     expect(fresh.jti).not.toBe(first.jti);
     expect(fresh.expiresIn).toBe(300);
@@ -61,26 +61,26 @@ describe('TokenMinter', () => {
     let now = Date.UTC(2026, 10, 23, 12);
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseCacheBytes: 4 * 1024 * 1024, now: () => now });
     const request = (i: number) => ({ subject: `user-${i}`, audience: 'registry', access: [{ type: 'repository', name: `user-${i}/app`, actions: ['pull'] }], lifetimeSeconds: 300 });
-    const first = Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i)));
+    const first = await Promise.all(Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i))));
     now += 5_000;
-    const again = Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i)));
+    const again = await Promise.all(Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i))));
     // Every one handed out again, byte for byte (the payload is rebuilt, the header is the key's).
     expect(again.filter((m) => m.reused)).toHaveLength(5_000);
     expect(again.map((m) => m.token)).toEqual(first.map((m) => m.token));
     expect(again[0]!.expiresIn).toBe(295);
     await expect(jwtVerify(again[4_999]!.token, await importX509(new X509Certificate(Buffer.from(store.current().x5c[0]!, 'base64')).toString(), 'ES256'), { currentDate: new Date(now) })).resolves.toBeDefined();
     // A flood of distinct subjects: the oldest go, the bytes stay under the bound.
-    for (let i = 5_000; i < 60_000; i++) minter.mint(request(i));
+    for (let i = 5_000; i < 60_000; i += 1_000) await Promise.all(Array.from({ length: 1_000 }, (_, k) => minter.mint(request(i + k))));
     expect(minter.reuseCacheBytes()).toBeLessThanOrEqual(4 * 1024 * 1024);
     expect(minter.reuseCacheBytes()).toBeGreaterThan(3 * 1024 * 1024);
-    expect(minter.mint(request(0)).reused).toBe(false);
-    expect(minter.mint(request(59_999)).reused).toBe(true);
+    expect((await minter.mint(request(0))).reused).toBe(false);
+    expect((await minter.mint(request(59_999))).reused).toBe(true);
   });
 
   it('omits x5c when told to and keeps the kid', async () => {
     const { store } = await testKeys();
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: false });
-    const header = decodeProtectedHeader(minter.mint({ subject: '', audience: 'a', access: [], lifetimeSeconds: 60 }).token);
+    const header = decodeProtectedHeader((await minter.mint({ subject: '', audience: 'a', access: [], lifetimeSeconds: 60 })).token);
     expect(header.x5c).toBeUndefined();
     expect(header.kid).toBe(store.current().kid);
   });
@@ -89,14 +89,14 @@ describe('TokenMinter', () => {
     const { store } = await testKeys();
     const notAfter = store.current().notAfter.getTime();
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, now: () => notAfter - 100_000 });
-    const minted = minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 3600 });
+    const minted = await minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 3600 });
     expect(minted.expiresIn).toBe(100);
   });
 
   it('keeps class on plugin resources and verifies against the JWKS', async () => {
     const { store } = await testKeys('ES256', 'thumbprint');
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: false });
-    const token = minter.mint({ subject: 's', audience: 'a', access: [{ type: 'repository', class: 'plugin', name: 'p', actions: ['pull'] }], lifetimeSeconds: 60 }).token;
+    const token = (await minter.mint({ subject: 's', audience: 'a', access: [{ type: 'repository', class: 'plugin', name: 'p', actions: ['pull'] }], lifetimeSeconds: 60 })).token;
     const jwks = createLocalJWKSet({ keys: store.verificationKeys().map(toJwk) });
     const { payload } = await jwtVerify(token, jwks);
     expect(payload.access).toEqual([{ type: 'repository', class: 'plugin', name: 'p', actions: ['pull'] }]);
