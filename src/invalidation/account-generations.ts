@@ -23,6 +23,8 @@ export interface AccountGenerationsOptions {
  */
 export class AccountGenerations implements LocalCopy {
   private readonly memo: LRUCache<string, string>;
+  /** Account → its store key: an HMAC per token request saved (a pure function, never stale). */
+  private readonly keys = new LRUCache<string, string>({ maxSize: 4 * 1024 * 1024, sizeCalculation: (key, account) => key.length + account.length + 100 });
 
   constructor(
     private readonly store: Store,
@@ -82,7 +84,12 @@ export class AccountGenerations implements LocalCopy {
   }
 
   private key(account: string): string {
-    // Not `gen:`: the cache kept random markers there, which a counter cannot count up from.
-    return `generation:${keyedHash(this.hashKey, 'generation', account)}`;
+    let key = this.keys.get(account);
+    if (key === undefined) {
+      // Not `gen:`: the cache kept random markers there, which a counter cannot count up from.
+      key = `generation:${keyedHash(this.hashKey, 'generation', account)}`;
+      this.keys.set(account, key);
+    }
+    return key;
   }
 }
