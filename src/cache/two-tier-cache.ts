@@ -16,6 +16,10 @@ export interface TwoTierOptions {
 
 const ABSENT = Symbol('absent');
 
+/** Values up to this length are shared between entries (decisions, verified-password markers). */
+const MAX_INTERNED_LENGTH = 256;
+const MAX_INTERNED_VALUES = 4096;
+
 /**
  * Bytes of an entry besides its key and value: the LRU's slots and TTL arrays, the string headers
  * and the map entry (measured: ~316 in all for a decision, 70-character key and 58-character
@@ -31,6 +35,12 @@ const ENTRY_OVERHEAD = 190;
  */
 export class TwoTierCache implements Cache, LocalCopy {
   private readonly local: LRUCache<string, string | typeof ABSENT>;
+  /**
+   * One copy of each short value: a fleet's decisions are a handful of distinct answers
+   * (`{"granted":["pull"],...}`) over a hundred thousand keys, and a string per entry was a third
+   * of the first tier's memory. Emptied when full, so distinct values cannot grow it.
+   */
+  private readonly values = new Map<string, string>();
 
   constructor(
     private readonly shared: Cache,
@@ -96,7 +106,16 @@ export class TwoTierCache implements Cache, LocalCopy {
   }
 
   private keep(key: string, value: string | typeof ABSENT, ttlMs: number): void {
-    if (ttlMs >= 1) this.local.set(key, value, { ttl: ttlMs });
+    if (ttlMs >= 1) this.local.set(key, value === ABSENT ? value : this.interned(value), { ttl: ttlMs });
+  }
+
+  private interned(value: string): string {
+    if (value.length > MAX_INTERNED_LENGTH) return value;
+    const known = this.values.get(value);
+    if (known !== undefined) return known;
+    if (this.values.size >= MAX_INTERNED_VALUES) this.values.clear();
+    this.values.set(value, value);
+    return value;
   }
 
   private async sharedWithoutTtl(key: string): Promise<{ value: string; ttlMs: undefined } | undefined> {

@@ -107,8 +107,8 @@ export const configSchema = z.strictObject({
       kidFormat: z.enum(['libtrust', 'thumbprint']).default('libtrust'),
       /** Send the certificate chain as `x5c`. Default true. */
       x5c: z.boolean().default(true),
-      /** Memory for tokens kept for reuse (the same subject and access within a tenth of the lifetime get the same token), about 700 bytes each. Default 32. */
-      reuseCacheMegabytes: z.number().int().min(1).max(4096).default(32),
+      /** Memory for tokens kept for reuse (the same subject and access within a tenth of the lifetime get the same token), about 270 bytes each. Default 16 (some 60,000 tokens). */
+      reuseCacheMegabytes: z.number().int().min(1).max(4096).default(16),
     })
     .prefault({}),
 

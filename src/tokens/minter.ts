@@ -37,13 +37,13 @@ export interface MinterOptions {
    * per request; `expires_in` tells the truth about what is left. Default 0.1.
    */
   reuseFraction?: number;
-  /** Most bytes the tokens kept for reuse may take (about 270 per token). Default 32 MiB. */
+  /** Most bytes the tokens kept for reuse may take (about 270 per token). Default 16 MiB. */
   reuseCacheBytes?: number;
   now?: () => number;
 }
 
-/** Default bound of the reuse cache: some 120,000 recent (subject, access) tokens. */
-export const DEFAULT_REUSE_CACHE_BYTES = 32 * 1024 * 1024;
+/** Default bound of the reuse cache: some 60,000 recent (subject, access) tokens. */
+export const DEFAULT_REUSE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Bytes of a reuse entry besides its two strings: the string headers, the LRU's slots and the map

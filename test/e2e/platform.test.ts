@@ -45,6 +45,7 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
   let registry: RegistryHandle;
   let image: { ref: string };
   let aliceToken: string;
+  let configFileA: string;
 
   const tokenRequest = (wharf: WharfHandle, user: string, password: string, scope: string) =>
     fetch(`${wharf.url}/token?service=registry&account=${user}&scope=${encodeURIComponent(scope)}`, {
@@ -85,6 +86,7 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
       authz: { webhook: { type: 'webhook' as const, url: `${platform.url}/authz`, retries: 0 } },
     });
     const configA = await writeConfig(config(portA), join(work));
+    configFileA = configA;
     const cli = await runWharfCli(['registry-config', '--config', configA, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], {
       env: secrets,
     });
@@ -218,6 +220,24 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
     } finally {
       admin.disconnect();
     }
+  });
+
+  it('lets wharf accounts unbind reach every running replica at once over the invalidation channel', async () => {
+    const token = tokenOf('henry');
+    const scope = 'repository:henry/x:pull';
+    // Both replicas have seen henry's binding (to the platform) and remember it in process.
+    expect((await tokenRequest(wharfA, 'henry', token, scope)).status).toBe(200);
+    expect((await tokenRequest(wharfB, 'henry', token, scope)).status).toBe(200);
+    const unbind = await runWharfCli(['accounts', 'unbind', 'henry', '--config', configFileA], { env: secrets });
+    expect(unbind.code, unbind.stderr).toBe(0);
+    expect(unbind.stdout).toContain('Running servers were told at once');
+    // B forgot the binding it held, so henry's next request claims the name anew in the store.
+    // Had B kept it (for up to maxStalenessSeconds), the name would have stayed unbound.
+    await waitUntil('B claims henry anew', async () => {
+      expect((await tokenRequest(wharfB, 'henry', token, scope)).status).toBe(200);
+      const show = await runWharfCli(['accounts', 'show', 'henry', '--config', configFileA], { env: secrets });
+      return show.code === 0 ? show.stdout : undefined;
+    }, { timeoutMs: 5000, intervalMs: 100 });
   });
 
   it('drops an account’s cached decisions through POST /admin/invalidate', async () => {
