@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Coherence, LocalCopy } from '../invalidation/coherence.js';
 import type { Cache } from './cache.js';
+import { admits } from './scan-resistant.js';
 
 /** Options of the first tier. */
 export interface TwoTierOptions {
@@ -15,6 +16,10 @@ export interface TwoTierOptions {
 }
 
 const ABSENT = Symbol('absent');
+
+function entryBytes(key: string, value: string | typeof ABSENT): number {
+  return key.length + (value === ABSENT ? 0 : value.length) + ENTRY_OVERHEAD;
+}
 
 /** Values up to this length are shared between entries (decisions, verified-password markers). */
 const MAX_INTERNED_LENGTH = 256;
@@ -49,7 +54,7 @@ export class TwoTierCache implements Cache, LocalCopy {
     const now = options.now;
     this.local = new LRUCache({
       maxSize: options.maxBytes,
-      sizeCalculation: (value, key) => key.length + (value === ABSENT ? 0 : value.length) + ENTRY_OVERHEAD,
+      sizeCalculation: (value, key) => entryBytes(key, value),
       ttlAutopurge: false,
       ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
     });
@@ -106,7 +111,10 @@ export class TwoTierCache implements Cache, LocalCopy {
   }
 
   private keep(key: string, value: string | typeof ABSENT, ttlMs: number): void {
-    if (ttlMs >= 1) this.local.set(key, value === ABSENT ? value : this.interned(value), { ttl: ttlMs });
+    if (ttlMs < 1) return;
+    // A copy already held is replaced in place; a newcomer may be turned away by a full tier.
+    if (!this.local.has(key) && !admits(this.local, entryBytes(key, value))) return;
+    this.local.set(key, value === ABSENT ? value : this.interned(value), { ttl: ttlMs });
   }
 
   private interned(value: string): string {

@@ -1,5 +1,6 @@
 import { hash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { admits } from '../cache/scan-resistant.js';
 import type { Grant } from '../domain/access.js';
 import type { KeyStore, SigningKey } from './keys.js';
 
@@ -129,7 +130,10 @@ export class TokenMinter {
     const signingInput = `${header}.${this.payload(request, access, iat, exp, jti)}`;
     const signature = (await signOffThread(signingInput, key)).toString('base64url');
     // join() makes one flat string; a template would keep a tree of its parts alive.
-    if (reuseKey !== undefined) this.recent.set(reuseKey, [iat, jti, signature].join('.'));
+    if (reuseKey !== undefined) {
+      const entry = [iat, jti, signature].join('.');
+      if (seen !== undefined || admits(this.recent, reuseKey.length + entry.length + REUSE_ENTRY_OVERHEAD)) this.recent.set(reuseKey, entry);
+    }
     return { token: `${signingInput}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false };
   }
 
