@@ -481,9 +481,10 @@ const secrets = {
  */
 function productionNodeFlags() {
   const manifest = readFileSync(join(ROOT, 'deploy', 'wharf-deployment.yaml'), 'utf8');
-  const cap = /--max-old-space-size=\d+/.exec(manifest)?.[0];
-  if (!cap) throw new BenchError('deploy/wharf-deployment.yaml sets no --max-old-space-size in NODE_OPTIONS');
-  return [cap];
+  // Wharf runs with the V8 flags the deployment gives it (NODE_OPTIONS), heap cap first.
+  const options = /name: NODE_OPTIONS\s+value: ([^\n]+)/.exec(manifest)?.[1]?.trim().split(/\s+/) ?? [];
+  if (!options.some((o) => /^--max-old-space-size=\d+$/.test(o))) throw new BenchError('deploy/wharf-deployment.yaml sets no --max-old-space-size in NODE_OPTIONS');
+  return options.filter((o) => /^--max-(old|semi)-space-size=\d+$/.test(o));
 }
 
 async function startWharf(group, config, { cpuProfDir, workers = 1 } = {}) {
