@@ -36,6 +36,13 @@ export async function accountsCommand(argv: string[], io: CliIo): Promise<number
   }
   const store = createStore(config);
   try {
+    // A Redis store takes no command before it is connected (no offline queue): wait for it.
+    try {
+      await store.ready?.();
+    } catch (err) {
+      io.stderr(`the state store is unreachable: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
     const bindings = new AccountBindings(store);
     if (sub === 'list') {
       const all = await bindings.list();
