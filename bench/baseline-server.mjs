@@ -1,12 +1,36 @@
 // The HTTP ceiling: a bare fastify route answering a constant JSON body, as its own process (like
-// Wharf) so both are measured the same way. `node bench/baseline-server.mjs PORT`; prints
+// Wharf) so both are measured the same way. `node bench/baseline-server.mjs PORT [floor]`; prints
 // `listening <port>` once ready and stops on SIGTERM/SIGINT.
+//
+// With `floor`: the least any token endpoint does per request for a client it has not answered
+// before: sign a fresh ES256 JWT with a certificate-chain-sized header (as src/tokens/minter.ts
+// does, on the thread pool) and send it as a GET answer of the same size as Wharf's. No
+// authentication, no decision, no log line. Wharf's distinct-client scenarios are read against it.
+import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import Fastify from 'fastify';
 
 const port = Number(process.argv[2] ?? 0);
+const floor = process.argv[3] === 'floor';
 const app = Fastify({ logger: false });
-const body = { ok: true, service: 'registry' };
-app.get('/token', async () => body);
+if (floor) {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  // A two-certificate x5c chain is ~1.5 KB of base64, inside a base64url header.
+  const header = Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'ES256', kid: 'ABCD:EFGH', x5c: [randomBytes(560).toString('base64'), randomBytes(520).toString('base64')] })).toString('base64url');
+  let n = 0;
+  app.get('/token', (request, reply) => {
+    const iat = Math.floor(Date.now() / 1000);
+    const payload = Buffer.from(JSON.stringify({ iss: 'wharf', sub: `user-${n % 2000}`, aud: 'registry', exp: iat + 300, nbf: iat, iat, jti: randomUUID(), access: [{ type: 'repository', name: `user-${n % 2000}/app-${n++ % 32}`, actions: ['pull'] }] })).toString('base64url');
+    const input = `${header}.${payload}`;
+    sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }, (err, signature) => {
+      if (err) return void reply.code(500).send();
+      reply.type('application/json; charset=utf-8').send(`{"token":"${input}.${signature.toString('base64url')}","issued_at":"${new Date(iat * 1000).toISOString()}","expires_in":300}`);
+    });
+    return reply;
+  });
+} else {
+  const body = { ok: true, service: 'registry' };
+  app.get('/token', async () => body);
+}
 await app.listen({ host: '127.0.0.1', port });
 process.stdout.write(`listening ${app.server.address().port}\n`);
 const stop = () => app.close().then(() => process.exit(0));

@@ -515,14 +515,14 @@ async function startWharf(group, config, { cpuProfDir, workers = 1 } = {}) {
   return { ...withStats(child, statsFile, logFile, url, workers > 1 ? workers + 1 : 1), group, dir, nodeArgs, pids: () => processTree(child.pid) };
 }
 
-async function startFastifyBaseline() {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-fastify-'));
+async function startFastifyBaseline(mode = 'constant') {
+  const dir = await mkdtemp(join(tmpdir(), `wharf-bench-fastify-${mode}-`));
   tempDirs.push(dir);
   const port = await freePort();
   const logFile = join(dir, 'fastify.log');
   const statsFile = join(dir, 'stats.jsonl');
   const url = `http://127.0.0.1:${port}`;
-  const child = await startChild('fastify-baseline', process.execPath, ['--import', PRELOAD, join(BENCH, 'baseline-server.mjs'), String(port)], {
+  const child = await startChild(`fastify-baseline-${mode}`, process.execPath, ['--import', PRELOAD, join(BENCH, 'baseline-server.mjs'), String(port), ...(mode === 'floor' ? ['floor'] : [])], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', WHARF_BENCH_STATS: statsFile },
     logFile,
@@ -1118,12 +1118,15 @@ const cpuText = (c) => (c ? `${fmt(c.server, 2)}/${fmt(c.bench, 2)}/${fmt(c.fore
 const waitText = (c) => (c?.serverWaiting === undefined ? '-' : `${fmt(c.serverWaiting * 100, 0)}%`);
 
 /** The headline lines: distinct clients first, the repeated request as the secondary line. */
-function headlineText(distinct, repeated) {
+function headlineText(distinct, repeated, floor) {
+  const floorRps = floor?.rps;
   const lines = ['Headline: distinct clients, warm caches, Redis cache (no identical request within a second):'];
+  if (floor) lines.push(`  floor: fastify signing a fresh token-sized ES256 JWT per request (no authentication, decision or log line): ${fmt(floor.rps)} req/s, p99 ${fmt(floor.p99)} ms`);
   for (const d of distinct) {
     const r = d.distinct;
     lines.push(
-      `  (${d.id}) ${r.users.toLocaleString('en-US')} users: ${fmt(d.rps)} req/s, ${d.interleaved ? `${d.interleaved.ratio.toFixed(2)}x fastify (alternating slices)` : '-'}, ` +
+      `  (${d.id}) ${r.users.toLocaleString('en-US')} users: ${fmt(d.rps)} req/s, ${d.interleaved ? `${d.interleaved.ratio.toFixed(2)}x fastify (alternating slices)` : '-'}` +
+        `${floorRps ? `, ${(d.rps / floorRps).toFixed(2)}x the floor (whole passes)` : ''}, ` +
         `p50/p90/p99 ${fmt(d.p50)}/${fmt(d.p90)}/${fmt(d.p99)} ms, p99@80% ${fmt(d.at80?.p99)} ms, RSS max ${fmt(d.rssMaxMB, 0)} MB, errors ${d.errors + (d.at80?.errors ?? 0)}, ` +
         `upstream i/a ${d.upstream ? `${d.upstream.introspect}/${d.upstream.authz}` : '-'}, Redis ${fmt(d.maxPass?.redisPerRequest?.total, 2)} commands/request, ` +
         `${fmt(r.distinctRequests)} distinct requests in rotation, ${r.repeatsWithinOneSecond} repeats within a second`,
@@ -1156,7 +1159,7 @@ function report(results) {
     '',
   );
   const headline = results.scenarios.filter((x) => x.distinct);
-  if (headline.length) out.push(headlineText(headline, results.scenarios.find((x) => x.id === 1)), '');
+  if (headline.length) out.push(headlineText(headline, results.scenarios.find((x) => x.id === 1), results.baselines.floor), '');
   // The distinct-client scenarios lead the table: they are the headline.
   const ordered = [...headline, ...results.scenarios.filter((x) => !x.distinct)];
   const rows = ordered.map((x) => [
@@ -1284,6 +1287,17 @@ async function main() {
     ceiling = await startFastifyBaseline();
     const fastifyRuns = [await measureFastify(ceiling)];
     ceilingStartRps = fastifyRuns[0].rps;
+    if (selected.has(9) || selected.has(10)) {
+      process.stdout.write('bench: floor (fastify signing a fresh token-sized JWT per request)...\n');
+      const floorServer = await startFastifyBaseline('floor');
+      try {
+        results.baselines.floor = await quietest({ server: floorServer.pid, bench: process.pid, redis: redisPid }, () =>
+          loadScenario(floorServer, undefined, { id: 'F', name: 'floor: fastify + a fresh ES256 token per request', request: { method: 'GET', path: '/token' } }),
+        );
+      } finally {
+        await floorServer.stop();
+      }
+    }
     process.stdout.write(`bench: crypto ceiling (ES256 signatures, ${settings.signSeconds} s)...\n`);
     await waitQuiet({ bench: process.pid, redis: redisPid });
     const signCpu = cpuMeter({ bench: process.pid, redis: redisPid }, true);
