@@ -98,8 +98,6 @@ export interface ServiceInputs {
   cache?: Cache;
   /** A store to use instead of the configured one (tests). */
   store?: Store;
-  /** The coherence `cache` was built with, when it is given. */
-  coherence?: Coherence;
   /** Metrics to record into (default: a new registry with Node's process metrics). */
   metrics?: Metrics;
   /** Key rotation machinery (rotating leaves); rescanned and rotated while running. */
@@ -150,7 +148,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const { logger, keys, hashKey } = inputs;
   const now = inputs.now ?? Date.now;
   const metrics = inputs.metrics ?? createMetrics();
-  const coherence = inputs.coherence ?? createCoherence(config.cache);
+  const coherence = createCoherence(config.cache);
   const backing = inputs.cache ?? createCache(config.cache, logger, coherence, now);
   const cache = new InstrumentedCache(backing, metrics.cacheLookups);
   const store = inputs.store ?? createStore(config, now);
