@@ -304,6 +304,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
         cache: (await cache.healthy()) ? 'ok' : 'unreachable (using in-process fallback)',
         store: !storeHealth.ok ? 'unreachable' : storeHealth.warnings.length ? storeHealth.warnings.join('; ') : 'ok',
       };
+      // Informative, not degraded: without the subscription copies are trusted for a second only.
+      if (config.cache.type === 'redis') checks.invalidations = coherence.subscribed ? 'listening' : 'not subscribed (in-process copies trusted for 1 s)';
       introspectors.forEach((b, i) => (checks[`introspection${introspectors.length > 1 ? `.${i}` : ''}`] = `circuit ${b.circuitState()}`));
       if (remote) checks[`authz.${config.authz.webhook!.type}`] = `circuit ${remote.circuitState()}`;
       // A sign-in provider whose discovery fails leaves tokens working but logins broken.

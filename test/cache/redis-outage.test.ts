@@ -31,6 +31,7 @@ describe('when Redis goes down', () => {
     const config = parseConfig({ cache: { type: 'redis', url: redis.url }, authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(password, 10) } } }] }, {});
     services = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32) });
     app = await buildApp(services);
+    await services.start();
   });
   afterAll(async () => {
     await app?.close();
@@ -40,7 +41,7 @@ describe('when Redis goes down', () => {
 
   it('keeps issuing tokens from the in-process fallback and reports itself degraded', async () => {
     expect((await token()).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', checks: { cache: 'ok' } });
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', checks: { cache: 'ok', invalidations: 'listening' } });
 
     await redis.stop();
     // A hang (a command queued behind a dead connection) would never settle; commands must fail
@@ -51,7 +52,7 @@ describe('when Redis goes down', () => {
     expect(during !== 'hung' && during.statusCode).toBe(200);
     const ready = await app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toMatchObject({ status: 'degraded', checks: { cache: expect.stringContaining('unreachable') } });
+    expect(ready.json()).toMatchObject({ status: 'degraded', checks: { cache: expect.stringContaining('unreachable'), invalidations: 'not subscribed (in-process copies trusted for 1 s)' } });
     expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/wharf_cache_lookups_total\{kind="static",result="(hit|miss)"\}/);
   });
 });
