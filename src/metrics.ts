@@ -10,6 +10,8 @@ export interface Metrics {
   tokenDuration: Histogram<'grant_type'>;
   /** Cache lookups by kind (the key's prefix: intro, authz, rt, static, cred...) and result. */
   cacheLookups: Counter<'kind' | 'result'>;
+  /** Lookups of the first tier over Redis: answered in process (`local`) or with a round trip (`shared`). */
+  firstTier: Counter<'result'>;
   upstreamDuration: Histogram<'upstream' | 'outcome'>;
   /** Requests refused by brute-force limits, by which limit. */
   rateLimited: Counter<'limit'>;
@@ -70,6 +72,7 @@ export function createMetrics(defaults = true): Metrics {
       timer.observe(seconds);
     },
     cacheLookups: new Counter({ name: 'wharf_cache_lookups_total', help: 'Cache lookups by kind and result (hit, miss, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
+    firstTier: new Counter({ name: 'wharf_cache_first_tier_total', help: 'Lookups of the in-process first tier over Redis: local (no round trip) or shared (read from Redis)', labelNames: ['result'] as const, registers: [registry] }),
     upstreamDuration,
     rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by brute-force limits', labelNames: ['limit'] as const, registers: [registry] }),
     credentialVerifications: new Counter({

@@ -113,7 +113,7 @@ export function createCoherence(config: Config['cache']): Coherence {
 }
 
 /** Creates the cache backend the config names; Redis falls back to an in-process cache while down. */
-export function createCache(config: Config['cache'], logger: Logger, coherence: Coherence, now?: () => number): Cache {
+export function createCache(config: Config['cache'], logger: Logger, coherence: Coherence, metrics?: Metrics, now?: () => number): Cache {
   if (config.type === 'memory') return new MemoryCache({ maxEntries: config.maxEntries, ...(now ? { now } : {}) });
   const shared = new FallbackCache(
     new RedisCache({ url: config.url, keyPrefix: config.keyPrefix }),
@@ -126,8 +126,16 @@ export function createCache(config: Config['cache'], logger: Logger, coherence: 
     prefixes: ['intro:', 'authz:', 'static:', 'ldap:', 'command:', 'ptok:'],
     maxBytes: config.local.maxMegabytes * 1024 * 1024,
     coherence,
+    ...(metrics ? { onLookup: firstTierCounter(metrics) } : {}),
     ...(now ? { now } : {}),
   });
+}
+
+/** Counts first-tier lookups through children bound once: a labelled inc() per lookup hashes its labels. */
+function firstTierCounter(metrics: Metrics): (result: 'local' | 'shared') => void {
+  const local = metrics.firstTier.labels({ result: 'local' });
+  const shared = metrics.firstTier.labels({ result: 'shared' });
+  return (result) => (result === 'local' ? local : shared).inc();
 }
 
 /** Most pending browser logins held in process (about 300 bytes each). */
@@ -149,7 +157,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const now = inputs.now ?? Date.now;
   const metrics = inputs.metrics ?? createMetrics();
   const coherence = createCoherence(config.cache);
-  const backing = inputs.cache ?? createCache(config.cache, logger, coherence, now);
+  const backing = inputs.cache ?? createCache(config.cache, logger, coherence, metrics, now);
   const cache = new InstrumentedCache(backing, metrics.cacheLookups);
   const store = inputs.store ?? createStore(config, now);
   const upstreamObserver = metrics.observeUpstream;

@@ -11,6 +11,8 @@ export interface TwoTierOptions {
   maxBytes: number;
   /** How long a copy may be trusted; it also drops copies on invalidations. */
   coherence: Coherence;
+  /** Told where each lookup of a first-tier key was answered (metrics). */
+  onLookup?: (result: 'local' | 'shared') => void;
   /** Clock in ms (tests move it instead of waiting). */
   now?: () => number;
 }
@@ -64,6 +66,7 @@ export class TwoTierCache implements Cache, LocalCopy {
   async get(key: string): Promise<string | undefined> {
     if (!this.isLocal(key)) return this.shared.get(key);
     const copy = this.local.get(key);
+    this.options.onLookup?.(copy === undefined ? 'shared' : 'local');
     if (copy !== undefined) return copy === ABSENT ? undefined : copy;
     const coherence = this.options.coherence;
     const epoch = coherence.epoch;

@@ -136,6 +136,22 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
     const again = await tokenRequest(wharfA, 'alice', aliceToken, scope);
     const fromB = await tokenRequest(wharfB, 'alice', aliceToken, scope);
     expect(upstreamCalls()).toEqual(before);
+    // Asked again on B, in a form the answer reuse does not know (another client_id): decided anew
+    // from B's first tier, with no Redis round trip.
+    const firstTier = async () => {
+      const text = await (await fetch(`${wharfB.url}/metrics`)).text();
+      const count = (result: string) => Number(new RegExp(`wharf_cache_first_tier_total\\{result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      return { local: count('local'), shared: count('shared') };
+    };
+    const tierBefore = await firstTier();
+    const decidedAgain = await fetch(`${wharfB.url}/token?service=registry&account=alice&client_id=another&scope=${encodeURIComponent(scope)}`, {
+      headers: { authorization: `Basic ${Buffer.from(`alice:${aliceToken}`).toString('base64')}` },
+    });
+    expect(decidedAgain.status).toBe(200);
+    const tierAfter = await firstTier();
+    expect(tierAfter.local - tierBefore.local).toBeGreaterThanOrEqual(2); // the introspection and the decision
+    expect(tierAfter.shared).toBe(tierBefore.shared);
+    expect(upstreamCalls()).toEqual(before);
     for (const res of [again, fromB]) {
       expect(res.status).toBe(200);
       expect(decodeJwt(((await res.json()) as { token: string }).token).access).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull'] }]);
