@@ -1,4 +1,3 @@
-import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { decodeJwt } from 'jose';
@@ -9,55 +8,21 @@ import { InvalidGrantError, InvalidRequestError, UnauthorizedError } from '../..
 import type { TokenRequest } from '../../src/flows/token-service.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
-import type { LoadedKeys } from '../../src/tokens/key-files.js';
-import { testKeys } from '../support/keys.js';
+import { aliceRequest, aliceServices, makeAlice, type Alice } from '../support/alice.js';
+import { tempStore } from '../support/store.js';
 
-let keys: LoadedKeys;
+let alice: Alice;
+let keys: Alice['keys'];
 let hash: string;
-const password = randomBytes(9).toString('base64url');
+let password: string;
 
 beforeAll(async () => {
-  keys = await testKeys();
-  hash = await bcrypt.hash(password, 10);
+  alice = await makeAlice();
+  ({ keys, hash, password } = alice);
 });
 
-/** Services for the static user alice; `lines` collects the log lines (silent without), `now` is the clock. */
-function services(extra: ConfigInput = {}, options: { lines?: Record<string, unknown>[]; now?: () => number } = {}) {
-  const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }], ...extra }, {});
-  const { lines, now } = options;
-  const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) : createLogger('silent');
-  return createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), ...(now ? { now } : {}) });
-}
-
-/**
- * Counts the password authentications `s` makes, remembered or verified (each first awaiting
- * `before`, when given); returns the count so far. Every one begins by asking the backends what
- * they remember.
- */
-function countLogins(s: ReturnType<typeof services>, before?: () => Promise<unknown>): () => number {
-  let logins = 0;
-  const recall = s.authenticators.recall.bind(s.authenticators);
-  s.authenticators.recall = async (...args) => {
-    logins++;
-    await before?.();
-    return recall(...args);
-  };
-  return () => logins;
-}
-
-function request(overrides: Partial<TokenRequest> = {}): TokenRequest {
-  return {
-    service: 'registry',
-    scopes: ['repository:alice/app:pull,push'],
-    account: 'alice',
-    credentials: { kind: 'password', username: 'alice', password },
-    offline: false,
-    clientId: 'docker',
-    clientIp: '127.0.0.1',
-    grantType: 'get',
-    ...overrides,
-  };
-}
+const services = (extra: ConfigInput = {}, options: { lines?: Record<string, unknown>[]; now?: () => number } = {}) => aliceServices(alice, extra, options);
+const request = (overrides: Partial<TokenRequest> = {}) => aliceRequest(alice, overrides);
 
 describe('TokenService', () => {
   it('issues a token with the granted access and no refresh token unless offline', async () => {
@@ -185,179 +150,5 @@ describe('TokenService lifetimes', () => {
     const exp = now / 1000 + 90;
     const s = services({ authn: [{ type: 'static', users: { alice: { passwordHash: hash, attributes: { expiresAt: exp } } } }] }, { now: () => now });
     expect((await s.tokens.issue(request())).expires_in).toBe(90);
-  });
-});
-
-describe('TokenService recent answers', () => {
-  it('answers an identical request again for a second without deciding anew, and never for another password', async () => {
-    let now = Date.now();
-    const s = services({}, { now: () => now });
-    const logins = countLogins(s);
-
-    const first = await s.tokens.issue(request());
-    now += 400;
-    const again = await s.tokens.issue(request());
-    expect(logins()).toBe(1);
-    expect(again.token).toBe(first.token);
-    expect(first.expires_in - again.expires_in).toBeLessThanOrEqual(1); // 0.4 s later, in whole seconds
-
-    await expect(s.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } }))).rejects.toBeInstanceOf(UnauthorizedError);
-    await s.tokens.issue(request({ clientIp: '10.0.0.9' })); // another client address decides anew
-    await s.tokens.issue(request({ offline: true })); // refresh tokens are never handed out twice
-    expect(logins()).toBe(4);
-
-    s.tokens.forgetAll(); // what any invalidation or revocation does
-    await s.tokens.issue(request());
-    expect(logins()).toBe(5);
-    now += 1100;
-    await s.tokens.issue(request());
-    expect(logins()).toBe(6);
-  });
-
-  it('audits an answer handed out again in one line per answer, with the count, once its second is over', async () => {
-    let now = Date.now();
-    const lines: Record<string, unknown>[] = [];
-    const s = services({}, { lines, now: () => now });
-
-    const first = await s.tokens.answer(request());
-    const again = [];
-    for (let i = 0; i < 3; i++) {
-      now += 100;
-      again.push(await s.tokens.answer(request()));
-    }
-    expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
-    expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(0); // still within its second
-
-    now += 800; // the answer's second is over
-    s.tokens.sweep();
-    const issued = lines.find((l) => l.event === 'token_issued')!;
-    const reused = lines.filter((l) => l.event === 'token_reused');
-    expect(reused).toHaveLength(1);
-    expect(reused[0]).toMatchObject({ account: 'alice', provider: 'static', jti: issued.jti, clientIp: '127.0.0.1', grantType: 'get', count: 3 });
-    expect(reused[0]!.requested).toEqual(['repository:alice/app:pull,push']);
-    expect(reused[0]!.granted).toEqual(['repository:alice/app:pull,push']);
-    expect(Date.parse(reused[0]!.lastAt as string)).toBe(now - 800);
-    expect(JSON.stringify(lines)).not.toContain(password);
-
-    // An answer handed out once is not audited twice; one still held is written when it is forgotten.
-    await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
-    s.tokens.sweep();
-    expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(1);
-    await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
-    s.tokens.forgetAll();
-    expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([3, 1]);
-
-    for (const answer of [first, ...again]) expect(JSON.parse(answer.body)).toEqual(answer.response);
-    expect(Object.keys(JSON.parse(again[2]!.body)).sort()).toEqual(['expires_in', 'issued_at', 'token']);
-    expect(again[2]!.response.token).toBe(first.response.token);
-  });
-
-  it('decides identical requests that arrive together once, and shares a refusal the same way', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const s = services({}, { lines });
-    const logins = countLogins(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
-
-    const answers = await Promise.all(Array.from({ length: 10 }, () => s.tokens.issue(request())));
-    expect(logins()).toBe(1);
-    expect(new Set(answers.map((a) => decodeJwt(a.token).jti)).size).toBe(1);
-    s.tokens.forgetAll();
-    expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
-    expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([9]);
-
-    const wrong = request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } });
-    const refused = await Promise.allSettled(Array.from({ length: 5 }, () => s.tokens.issue(wrong)));
-    expect(refused.map((r) => r.status === 'rejected' && r.reason instanceof UnauthorizedError)).toEqual([true, true, true, true, true]);
-    expect(logins()).toBe(2);
-    // Requests that differ in anything are decided each on their own.
-    await Promise.all([s.tokens.issue(request()), s.tokens.issue(request({ clientIp: '10.0.0.9' }))]);
-    expect(logins()).toBe(4);
-  });
-
-  it('does not keep an answer decided while an invalidation came, nor let later requests wait for it', async () => {
-    const s = services();
-    const logins = countLogins(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
-    const pause = () => new Promise((resolve) => setTimeout(resolve, 10));
-    const before = s.tokens.issue(request());
-    await pause();
-    s.tokens.forgetAll(); // e.g. the account's access was just changed
-    await before;
-    await s.tokens.issue(request());
-    expect(logins()).toBe(2);
-
-    const deciding = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
-    await pause();
-    s.tokens.forgetAll();
-    const afterwards = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
-    await Promise.all([deciding, afterwards]);
-    expect(logins()).toBe(4);
-    await s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
-    expect(logins()).toBe(4); // the answer decided after the invalidation is kept
-  });
-
-  it('never joins a decision older than the reuse window, and decides anew when the one it waited for was not kept', async () => {
-    let now = Date.now();
-    const lines: Record<string, unknown>[] = [];
-    const s = services({}, { lines, now: () => now });
-    // Each login waits until the test lets it through.
-    const gates: Array<() => void> = [];
-    const logins = countLogins(s, () => new Promise<void>((resolve) => gates.push(resolve)));
-    const started = async (count: number) => {
-      while (gates.length < count) await new Promise((resolve) => setTimeout(resolve, 1));
-    };
-
-    // A slow upstream: a request 1.5 s into the first decision does not take its answer.
-    const slow = s.tokens.issue(request());
-    await started(1);
-    now += 1500;
-    const late = s.tokens.issue(request());
-    await started(2);
-    gates[0]!();
-    gates[1]!();
-    await Promise.all([slow, late]);
-    expect(logins()).toBe(2);
-
-    // A follower whose decision was not kept (an invalidation came) decides on its own, audited.
-    now += 5000;
-    const issued = () => lines.filter((l) => l.event === 'token_issued').length;
-    const before = issued();
-    const leader = s.tokens.issue(request());
-    await started(3);
-    const follower = s.tokens.issue(request());
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    s.tokens.forgetAll();
-    gates[2]!();
-    await leader;
-    await started(4);
-    gates[3]!();
-    await follower;
-    expect(logins()).toBe(4);
-    expect(issued()).toBe(before + 2);
-
-    // After an invalidation, the old decision finishing does not unhook the new one from its followers.
-    now += 5000;
-    const old = s.tokens.issue(request());
-    await started(5);
-    s.tokens.forgetAll();
-    const fresh = s.tokens.issue(request());
-    await started(6);
-    gates[4]!();
-    await old;
-    const joining = s.tokens.issue(request());
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    gates[5]!();
-    await Promise.all([fresh, joining]);
-    expect(logins()).toBe(6);
-  });
-
-  it('drops recent answers when a refresh token or credential is revoked', async () => {
-    const s = services();
-    const { refresh_token } = await s.tokens.issue(request({ offline: true }));
-    const logins = countLogins(s);
-    await s.tokens.issue(request());
-    await s.tokens.issue(request());
-    expect(logins()).toBe(1);
-    await s.refreshTokens.revoke(refresh_token!);
-    await s.tokens.issue(request());
-    expect(logins()).toBe(2);
   });
 });

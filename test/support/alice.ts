@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcrypt';
+import { parseConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import type { TokenRequest } from '../../src/flows/token-service.js';
+import { createLogger } from '../../src/logging.js';
+import { createServices } from '../../src/services.js';
+import type { LoadedKeys } from '../../src/tokens/key-files.js';
+import { testKeys } from './keys.js';
+import { tempStore } from './store.js';
+
+/** A static user alice with a password generated at test time, and keys to sign her tokens. */
+export interface Alice {
+  password: string;
+  hash: string;
+  keys: LoadedKeys;
+}
+
+/** Makes alice (bcrypt cost 10, so once per test file). */
+export async function makeAlice(): Promise<Alice> {
+  const password = randomBytes(9).toString('base64url');
+  return { password, hash: await bcrypt.hash(password, 10), keys: await testKeys() };
+}
+
+/** Services for the static user alice; `lines` collects the log lines (silent without), `now` is the clock. */
+export function aliceServices(alice: Alice, extra: ConfigInput = {}, options: { lines?: Record<string, unknown>[]; now?: () => number } = {}) {
+  const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: alice.hash } } }], ...extra }, {});
+  const { lines, now } = options;
+  const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) : createLogger('silent');
+  return createServices(config, { store: tempStore(), logger, keys: alice.keys.store, hashKey: randomBytes(32), ...(now ? { now } : {}) });
+}
+
+/**
+ * Counts the password authentications `s` makes, remembered or verified (each first awaiting
+ * `before`, when given); returns the count so far. Every one begins by asking the backends what
+ * they remember.
+ */
+export function countLogins(s: ReturnType<typeof aliceServices>, before?: () => Promise<unknown>): () => number {
+  let logins = 0;
+  const recall = s.authenticators.recall.bind(s.authenticators);
+  s.authenticators.recall = async (...args) => {
+    logins++;
+    await before?.();
+    return recall(...args);
+  };
+  return () => logins;
+}
+
+/** A GET token request of alice's for alice/app. */
+export function aliceRequest(alice: Alice, overrides: Partial<TokenRequest> = {}): TokenRequest {
+  return {
+    service: 'registry',
+    scopes: ['repository:alice/app:pull,push'],
+    account: 'alice',
+    credentials: { kind: 'password', username: 'alice', password: alice.password },
+    offline: false,
+    clientId: 'docker',
+    clientIp: '127.0.0.1',
+    grantType: 'get',
+    ...overrides,
+  };
+}
