@@ -14,3 +14,10 @@ export interface Cache {
   healthy(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** A value with what it has left: through `getWithTtl` where the backend has it, else with no expiry known. */
+export async function readWithTtl(cache: Cache, key: string): Promise<{ value: string; ttlMs: number | undefined } | undefined> {
+  if (cache.getWithTtl) return cache.getWithTtl(key);
+  const value = await cache.get(key);
+  return value === undefined ? undefined : { value, ttlMs: undefined };
+}

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { TemporarilyUnavailableError } from '../domain/errors.js';
-import type { Cache } from './cache.js';
+import { readWithTtl, type Cache } from './cache.js';
 
 /**
  * A shared cache (Redis) that never takes the service down with it: when the primary fails an
@@ -29,12 +29,12 @@ export class FallbackCache implements Cache {
 
   async getWithTtl(key: string): Promise<{ value: string; ttlMs: number | undefined } | undefined> {
     try {
-      const found = this.primary.getWithTtl ? await this.primary.getWithTtl(key) : await withoutTtl(this.primary, key);
+      const found = await readWithTtl(this.primary, key);
       this.recovered();
       return found;
     } catch (err) {
       this.failed(err);
-      return this.fallback.getWithTtl ? this.fallback.getWithTtl(key) : withoutTtl(this.fallback, key);
+      return readWithTtl(this.fallback, key);
     }
   }
 
@@ -85,9 +85,4 @@ export class FallbackCache implements Cache {
       this.degradedSince = undefined;
     }
   }
-}
-
-async function withoutTtl(cache: Cache, key: string): Promise<{ value: string; ttlMs: undefined } | undefined> {
-  const value = await cache.get(key);
-  return value === undefined ? undefined : { value, ttlMs: undefined };
 }

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Coherence, LocalCopy } from '../invalidation/coherence.js';
-import type { Cache } from './cache.js';
+import { readWithTtl, type Cache } from './cache.js';
 import { admits } from './scan-resistant.js';
 
 /** Options of the first tier. */
@@ -70,7 +70,7 @@ export class TwoTierCache implements Cache, LocalCopy {
     if (copy !== undefined) return copy === ABSENT ? undefined : copy;
     const coherence = this.options.coherence;
     const epoch = coherence.epoch;
-    const found = this.shared.getWithTtl ? await this.shared.getWithTtl(key) : await this.sharedWithoutTtl(key);
+    const found = await readWithTtl(this.shared, key);
     // Kept only if nothing changed the key meanwhile: a write (a decision just made) or an
     // invalidation would otherwise be overwritten by this older answer.
     if (epoch === coherence.epoch && !this.local.has(key)) {
@@ -85,7 +85,9 @@ export class TwoTierCache implements Cache, LocalCopy {
   }
 
   async delete(key: string): Promise<void> {
-    this.options.coherence.forget([key]);
+    // Through the coherence for first-tier keys only: it drops every copy in the process (recent
+    // answers included), which a pending browser login's removal has no business doing.
+    if (this.isLocal(key)) this.options.coherence.forget([key]);
     await this.shared.delete(key);
   }
 
@@ -127,11 +129,6 @@ export class TwoTierCache implements Cache, LocalCopy {
     if (this.values.size >= MAX_INTERNED_VALUES) this.values.clear();
     this.values.set(value, value);
     return value;
-  }
-
-  private async sharedWithoutTtl(key: string): Promise<{ value: string; ttlMs: undefined } | undefined> {
-    const value = await this.shared.get(key);
-    return value === undefined ? undefined : { value, ttlMs: undefined };
   }
 
   private isLocal(key: string): boolean {

@@ -175,6 +175,16 @@ describe('TwoTierCache', () => {
     expect(cache.localBytes()).toBeLessThanOrEqual(256 * 1024);
   });
 
+  it('tells the rest of the process about deletions of its own keys only (a pending login going must not drop recent answers)', async () => {
+    const { cache, coherence } = tiers();
+    const told: string[][] = [];
+    coherence.attach({ forget: (keys) => told.push([...keys]), forgetAll: () => told.push(['*']) });
+    await cache.delete('login:pending');
+    expect(told).toEqual([]);
+    await cache.delete('intro:revoked');
+    expect(told).toEqual([['intro:revoked']]);
+  });
+
   it('holds no more than its byte bound whatever is read through it', async () => {
     const { shared, cache } = tiers({ maxBytes: 256 * 1024 });
     for (let i = 0; i < 5_000; i++) await shared.set(`authz:${i.toString().padStart(64, '0')}`, '{"granted":["pull"],"reason":"ok"}', 300);
