@@ -72,10 +72,8 @@ export async function subscribeInvalidations(url: string, channel: string, handl
       return;
     }
     if (closing) return;
-    const again = heard;
     heard = true;
     handlers.listening();
-    if (again) return;
     logger.info({ event: 'invalidation_channel_listening' }, `listening on ${channel}`);
   };
   let confirming: Promise<void> | undefined;
