@@ -103,6 +103,45 @@ describe('credentials re-check the GitHub identity behind them', () => {
     expect(checks).toBe(2); // still due, since no check succeeded
   });
 
+  it('remembers a passed re-check, and never brings back a credential revoked while its re-check was under way', async () => {
+    let now = 1_800_000_000_000;
+    const store = new CredentialStore({ store: tempStore(() => now), hashKey: randomBytes(32), maxLifetimeSeconds: 30 * 86_400, now: () => now });
+    let checks = 0;
+    let release: () => void = () => {};
+    const revalidation: CredentialRevalidation = {
+      everyMs: 3_600_000,
+      now: () => now,
+      check: async () => {
+        checks++;
+        await new Promise<void>((resolve) => (release = resolve));
+        return 'valid';
+      },
+    };
+    const auth = new CredentialAuthenticator(store, revalidation);
+    const checking = async (n: number) => {
+      while (checks < n) await new Promise((resolve) => setTimeout(resolve, 1));
+    };
+    const identity = { account: 'octocat', provider: 'github', subject: '1', attributes: {} };
+    const { secret, record } = await store.create(identity, { label: 'laptop', lifetimeSeconds: 86_400, source: 'browser', upstream: { provider: 'github', sealed: 'x' } });
+
+    now += 2 * 3_600_000; // due
+    const first = auth.login('octocat', secret);
+    await checking(1);
+    release();
+    expect((await first).kind).toBe('ok');
+    expect((await auth.login('octocat', secret)).kind).toBe('ok');
+    expect(checks).toBe(1); // the passed re-check was noted
+
+    now += 2 * 3_600_000; // due again; the user revokes it from the account page meanwhile
+    const racing = auth.login('octocat', secret);
+    await checking(2);
+    expect(await store.revoke('octocat', record.id)).toBe(true);
+    release();
+    await racing;
+    expect((await auth.login('octocat', secret)).kind).toBe('denied');
+    expect(await store.list('octocat')).toEqual([]);
+  });
+
   it('refuses a tampered sealed box', () => {
     const box = new SealedBox(randomBytes(32));
     const sealed = box.seal('gho_secret');

@@ -43,7 +43,7 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
         return { kind: 'denied', reason: `the ${record.upstream!.provider} identity behind this credential is no longer valid; the credential was revoked` };
       }
       // `unknown` (provider unreachable): the identity stood at the last check; try again next time.
-      if (verdict === 'valid') await this.store.markValidated(password, record);
+      if (verdict === 'valid') await this.store.markValidated(record);
     }
     return this.ok(record);
   }

@@ -87,6 +87,12 @@ export class CredentialStore {
     const record = JSON.parse(raw) as CredentialRecord;
     const now = this.now();
     if (record.expiresAt <= now) return undefined;
+    if (record.upstream) {
+      // The last re-check lives under a key of its own: rewriting the record to note it could
+      // bring back a credential revoked while the re-check was under way.
+      const validatedAt = Number((await this.options.store.get(`credval:${record.id}`)) ?? 0);
+      if (validatedAt > record.upstream.validatedAt) record.upstream = { ...record.upstream, validatedAt };
+    }
     const usedKey = `credused:${record.id}`;
     const last = Number((await this.options.store.get(usedKey)) ?? 0);
     if (now - last >= LAST_USED_RESOLUTION_MS) {
@@ -96,13 +102,15 @@ export class CredentialStore {
     return record;
   }
 
-  /** Notes that the upstream identity behind a credential was just re-checked. */
-  async markValidated(secret: string, record: CredentialRecord): Promise<void> {
+  /**
+   * Notes that the upstream identity behind a credential was just re-checked. The record itself is
+   * never rewritten (a revocation meanwhile would be undone); a note left after one is harmless.
+   */
+  async markValidated(record: CredentialRecord): Promise<void> {
     if (!record.upstream) return;
     const ttl = Math.ceil((record.expiresAt - this.now()) / 1000);
     if (ttl <= 0) return;
-    const updated: CredentialRecord = { ...record, upstream: { ...record.upstream, validatedAt: this.now() } };
-    await this.options.store.put(this.secretKey(secret), JSON.stringify(updated), ttl);
+    await this.options.store.put(`credval:${record.id}`, String(this.now()), ttl);
   }
 
   /** The account's live credentials, newest first. */
