@@ -19,8 +19,8 @@ export interface DeviceGrant {
   identity?: Identity;
   /** The approving session's sealed provider token, for credential re-checks. */
   upstream?: { provider: string; sealed: string };
+  /** The polling interval given at the start, in seconds (slow_down adds to it in the poll record). */
   interval: number;
-  lastPollAt: number;
   expiresAt: number;
 }
 
@@ -64,7 +64,7 @@ export class DeviceFlow {
     const userCode = `${raw.slice(0, 4)}-${raw.slice(4)}`;
     const now = this.now();
     const { expiresInSeconds: ttl, intervalSeconds: interval } = this.options;
-    const grant: DeviceGrant = { ...request, userCode, status: 'pending', interval, lastPollAt: 0, expiresAt: now + ttl * 1000 };
+    const grant: DeviceGrant = { ...request, userCode, status: 'pending', interval, expiresAt: now + ttl * 1000 };
     await this.options.store.put(this.deviceKey(deviceCode), JSON.stringify(grant), ttl);
     await this.options.store.put(this.userKey(raw), this.deviceKey(deviceCode), ttl);
     return { deviceCode, userCode, expiresIn: ttl, interval };
@@ -82,11 +82,15 @@ export class DeviceFlow {
       // Single use: of two polls at once, only the one whose delete removed the grant gets the credential.
       return (await this.forget(key, grant)) ? { kind: 'approved', grant } : { kind: 'expired_token' };
     }
+    // The polling pace has a record of its own: writing it into the grant could overwrite an
+    // approval made between this poll's read and its write, and the code is single-use.
+    const pollKey = this.pollKey(key);
+    const raw = await this.options.store.get(pollKey);
+    const paced = raw ? (JSON.parse(raw) as { lastPollAt: number; interval: number }) : { lastPollAt: 0, interval: grant.interval };
     const now = this.now();
-    const tooSoon = now - grant.lastPollAt < grant.interval * 1000;
-    grant.lastPollAt = now;
-    if (tooSoon) grant.interval += 5;
-    await this.save(key, grant);
+    const tooSoon = now - paced.lastPollAt < paced.interval * 1000;
+    const next = { lastPollAt: now, interval: tooSoon ? paced.interval + 5 : paced.interval };
+    await this.options.store.put(pollKey, JSON.stringify(next), Math.max(1, Math.ceil((grant.expiresAt - now) / 1000)));
     return { kind: tooSoon ? 'slow_down' : 'authorization_pending' };
   }
 
@@ -128,11 +132,16 @@ export class DeviceFlow {
   private async forget(key: string, grant: DeviceGrant): Promise<boolean> {
     const removed = await this.options.store.delete(key);
     await this.options.store.delete(this.userKey(normaliseUserCode(grant.userCode)));
+    await this.options.store.delete(this.pollKey(key));
     return removed;
   }
 
   private deviceKey(deviceCode: string): string {
     return `device:${keyedHash(this.options.hashKey, 'device', deviceCode)}`;
+  }
+
+  private pollKey(deviceKey: string): string {
+    return `devpoll:${deviceKey.slice('device:'.length)}`;
   }
 
   private userKey(normalisedCode: string): string {

@@ -4,6 +4,7 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TooManyRequestsError } from '../../src/domain/errors.js';
 import { DeviceFlow, normaliseUserCode } from '../../src/flows/device-flow.js';
 import { StartLimiter } from '../../src/flows/start-limiter.js';
+import type { Store } from '../../src/store/store.js';
 import { tempStore } from '../support/store.js';
 
 const alice = { account: 'alice', provider: 'google', subject: 'a', attributes: {} };
@@ -97,5 +98,31 @@ describe('DeviceFlow', () => {
     await flow.decide(userCode, { approve: true, identity: alice });
     const polls = await Promise.all([flow.poll(deviceCode, 'wharf-cli'), flow.poll(deviceCode, 'wharf-cli')]);
     expect(polls.map((p) => p.kind).sort()).toEqual(['approved', 'expired_token']);
+  });
+
+  it('never loses an approval to a poll that read the grant before it (the code is single-use)', async () => {
+    const store = tempStore();
+    let pause: Promise<void> | undefined;
+    let resume: () => void = () => {};
+    // The poll's read of the grant answers, then waits while the person approves.
+    const gated: Store = Object.assign(Object.create(store) as Store, {
+      get: async (key: string) => {
+        const value = await store.get(key);
+        if (pause && key.startsWith('device:')) await pause;
+        return value;
+      },
+    });
+    const flow = new DeviceFlow({ store: gated, hashKey: randomBytes(32), expiresInSeconds: 600, intervalSeconds: 5 });
+    const { deviceCode, userCode } = await flow.start(request);
+    pause = new Promise<void>((resolve) => (resume = resolve));
+    const polling = flow.poll(deviceCode, 'wharf-cli');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const gate = pause;
+    pause = undefined;
+    expect(await flow.decide(userCode, { approve: true, identity: alice })).toBe(true);
+    resume();
+    await gate;
+    expect((await polling).kind).toBe('authorization_pending');
+    expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('approved');
   });
 });
