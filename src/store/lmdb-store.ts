@@ -17,8 +17,8 @@ interface Entry {
 }
 
 /**
- * The embedded store: LMDB under `dataDir`. A write resolves once its transaction is committed,
- * so a restart or a `kill -9` loses no acknowledged write; several processes (`serve --workers`,
+ * The embedded store: LMDB under `dataDir`. A write resolves once its transaction is committed
+ * and flushed to disk, so a restart, a `kill -9` or a host crash loses no acknowledged write; several processes (`serve --workers`,
  * `wharf accounts`) may open the same directory at once, LMDB serialising their writes.
  */
 export class LmdbStore implements Store {
@@ -136,7 +136,11 @@ export class LmdbStore implements Store {
   /** Runs a write; a failure (disk full, permissions) is a 503 that changed nothing. */
   private async write<T>(run: () => Promise<T> | T): Promise<T> {
     try {
-      return await run();
+      const result = await run();
+      // lmdb resolves a write at commit and flushes to disk after it (overlappingSync, its default
+      // on Linux): a revocation acknowledged before the flush could be lost to a power failure.
+      await this.root.flushed;
+      return result;
     } catch (err) {
       throw new TemporarilyUnavailableError('could not record the change; try again shortly', { cause: err });
     }
