@@ -99,14 +99,10 @@ export class RedisStore implements Store {
         } while (cursor !== '0');
       }
       const sorted = [...keys].sort();
-      const out: Array<{ key: string; value: string }> = [];
-      for (const key of sorted) {
-        // A key that expired since the scan is simply left out.
-        const value = await this.redis.get(key);
-        if (value !== null) out.push({ key, value });
-        if (out.length >= limit) break;
-      }
-      return out;
+      // Read at once (auto-pipelined), not one round trip after another.
+      const values = await Promise.all(sorted.map((key) => this.redis.get(key)));
+      // A key that expired since the scan is simply left out.
+      return sorted.flatMap((key, i) => (values[i] === null ? [] : [{ key, value: values[i]! }])).slice(0, limit);
     });
   }
 
