@@ -180,7 +180,8 @@ describe('every command answers --help', () => {
 
   it('config check --help does not read a file named --help', async () => {
     const result = await runWharfCli(['config', 'check', '--help']);
-    expect(result.stdout).not.toContain('ENOENT');
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain('ENOENT');
     expect(result.stderr).not.toContain('--help:');
   });
 });
