@@ -113,9 +113,9 @@ export class AccountBindings implements LocalCopy {
   }
 }
 
-/** Owners compare by source and, where the source binds subjects, subject. */
+/** Owners compare by source and, where the source binds subjects, subject (in process only; runs per request). */
 function ownerKey(owner: AccountOwner): string {
-  return JSON.stringify([owner.source, owner.subject ?? null]);
+  return owner.subject === undefined ? `${owner.source}\0-` : `${owner.source}\0=${owner.subject}`;
 }
 
 function parseBinding(account: string, value: string): AccountBinding | undefined {

@@ -54,6 +54,6 @@ export class AccountGate {
 }
 
 /** What the user is told when another source owns the name. */
-export function conflictMessage(account: string): string {
+function conflictMessage(account: string): string {
   return `account "${account}" belongs to another sign-in method; ask an administrator`;
 }

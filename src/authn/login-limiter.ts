@@ -147,7 +147,7 @@ export class LoginLimiter {
       failed: () => {
         settle();
         if (account) this.failedHere.set(`${clientIp}\0${account}`, true);
-        for (const last of lastPoints) if (last) this.markSpent(last.limit, clientIp, account, last.ms);
+        for (const last of lastPoints) this.markSpent(last.limit, clientIp, account, last.ms);
       },
       cancelled: async () => {
         settle();

@@ -32,6 +32,8 @@ const timingEqualiser = () => (dummyHash ??= bcrypt.hash('wharf-timing-equaliser
 export class StaticAuthenticator implements PasswordAuthenticator {
   readonly type = 'static';
   private readonly inFlight = new Map<string, Promise<boolean>>();
+  /** Password hash → its fingerprint; only configured hashes, so bounded by the config. */
+  private readonly fingerprints = new Map<string, string>();
 
   constructor(
     private readonly config: StaticAuthnConfig,
@@ -96,8 +98,16 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     return { account: username, provider: this.type, subject: username, attributes, owner: { source: 'static', subject: username } };
   }
 
-  /** Names the password hash a login was checked against, so a password change ends refresh tokens; reveals nothing of it. */
+  /**
+   * Names the password hash a login was checked against, so a password change ends refresh tokens;
+   * reveals nothing of it. Remembered per hash: the recalled path runs it on every request.
+   */
   private fingerprint(passwordHash: string): string {
-    return keyedHash(this.deps.hashKey, 'static-password', passwordHash).slice(0, 32);
+    let print = this.fingerprints.get(passwordHash);
+    if (print === undefined) {
+      print = keyedHash(this.deps.hashKey, 'static-password', passwordHash).slice(0, 32);
+      this.fingerprints.set(passwordHash, print);
+    }
+    return print;
   }
 }
