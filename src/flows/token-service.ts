@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { AuthenticatorChain } from '../authn/authenticator-chain.js';
-import type { Provenance } from '../authn/authenticator.js';
+import { randomBytes } from 'node:crypto';
+import type { AuthnResult, LoginContext, Provenance } from '../authn/authenticator.js';
+import { inProcessKeyedHash } from '../cache/keyed-hash.js';
+import { SingleFlight } from '../upstream/single-flight.js';
 import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
@@ -112,6 +115,10 @@ export interface DecidedAnswer extends TokenAnswer {
  */
 export class TokenService {
   private readonly clock: () => number;
+  /** Verifications under way, by a keyed hash of address, username and password. */
+  private readonly verifications = new SingleFlight<AuthnResult>();
+  /** Names them; the key never leaves the process. */
+  private readonly verificationKey = inProcessKeyedHash(randomBytes(32), 'verifications');
 
   constructor(
     private readonly options: TokenServiceOptions,
@@ -245,17 +252,26 @@ export class TokenService {
           await this.refusing(request, username, () => this.deps.limiter?.recalled(request.clientIp, username));
           return { identity: recalled.identity, provenance: recalled.provenance };
         }
-        const release = this.refusing(request, username, () => this.deps.slots?.acquire(request.clientIp));
-        try {
-          const reservation = await this.reserve(request, username);
-          const result = await this.settle(reservation, () => this.deps.authenticators.login(username, password, context), (r) => r.kind === 'ok');
-          if (result.kind === 'ok') return { identity: result.identity, provenance: result.provenance };
-          this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', username);
-          throw new UnauthorizedError(result.kind === 'denied' && result.message ? result.message : 'invalid username or password');
-        } finally {
-          release?.();
-        }
+        // Identical requests arriving together (a CI fleet behind one address once the verified
+        // cache has expired) share one verification: one slot, one point of each budget. Counted
+        // one by one, a burst of right passwords was refused as "too many failed logins".
+        const key = this.verificationKey(`${request.clientIp}\0${username}\0${password}`);
+        const result = await this.verifications.run(key, () => this.verify(request, username, password, context));
+        if (result.kind === 'ok') return { identity: result.identity, provenance: result.provenance };
+        this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', username);
+        throw new UnauthorizedError(result.kind === 'denied' && result.message ? result.message : 'invalid username or password');
       }
+    }
+  }
+
+  /** One verification of a password, under a slot and the brute-force budgets. */
+  private async verify(request: TokenRequest, username: string, password: string, context: LoginContext): Promise<AuthnResult> {
+    const release = this.refusing(request, username, () => this.deps.slots?.acquire(request.clientIp));
+    try {
+      const reservation = await this.reserve(request, username);
+      return await this.settle(reservation, () => this.deps.authenticators.login(username, password, context), (r) => r.kind === 'ok');
+    } finally {
+      release?.();
     }
   }
 

@@ -143,6 +143,19 @@ describe('TokenService', () => {
   });
 });
 
+describe('TokenService under a burst', () => {
+  it('verifies 40 requests with the same right password at once only once, so a CI fleet behind one address is not refused', async () => {
+    const s = services({ bruteForce: { perAccount: { failures: 3 }, maxConcurrentPerAddress: 2 } });
+    // Each for another repository: no answer to share, every one needs the credential verified.
+    const answers = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => s.tokens.issue(request({ scopes: [`repository:alice/app-${i}:pull`], grantType: 'password' }))));
+    expect(answers.filter((a) => a.status === 'rejected').map((a) => String((a as PromiseRejectedResult).reason))).toEqual([]);
+    expect(await s.metrics.registry.getSingleMetricAsString('wharf_credential_verifications_total')).toMatch(/backend="static"} 1$/m);
+    // Distinct wrong guesses are still counted one by one.
+    for (let i = 0; i < 3; i++) await expect(s.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: `wrong-${i}` }, grantType: 'password' }))).rejects.toThrow(/invalid username or password/);
+    await expect(s.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: 'wrong-again' }, grantType: 'password' }))).rejects.toThrow(/too many/);
+  });
+});
+
 describe('TokenService lifetimes', () => {
   it('never lets a token outlive an identity that expires (an ID token used as password)', async () => {
     // A fixed clock: bcrypt on a loaded machine may take longer than the second a wall clock would allow.
