@@ -2,9 +2,10 @@ import { REPOSITORY_PATH_COMPONENT } from '../../domain/scope.js';
 /**
  * An account template such as `${repository_owner}` or `ci-${project_id}`: literal text and
  * `${claim}` placeholders. Substituted values are lower-cased (registry names are lower-case,
- * GitHub and GitLab names are not) and the result must be a registry repository path
- * (`acme`, `acme/app`, `gh-acme`), so a claim value can never smuggle `*`, `..`, `:` or spaces
- * into an account that ACL rules then interpolate.
+ * GitHub and GitLab names are not) and the result must be one registry path component
+ * (`acme`, `gh-acme`, `ci-1234`), as every account name must (the account gate refuses others:
+ * `alice/mallory` would live inside alice's namespace), so a claim value can never smuggle `/`,
+ * `*`, `..`, `:` or spaces into an account that ACL rules then interpolate.
  */
 export interface AccountTemplate {
   /** The template as configured. */
@@ -19,8 +20,8 @@ export interface AccountTemplate {
 export const CLAIM_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
 const COMPONENT = REPOSITORY_PATH_COMPONENT;
-/** A whole account: one or more components separated by `/`. */
-export const ACCOUNT_NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+/** A whole account: one path component, no `/`. */
+export const ACCOUNT_NAME = new RegExp(`^${COMPONENT}$`);
 const MAX_ACCOUNT_BYTES = 255;
 
 /**
