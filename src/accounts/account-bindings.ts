@@ -63,13 +63,19 @@ export class AccountBindings implements LocalCopy {
     this.coherence.attach(this);
   }
 
-  /** Claims `account` for `owner`, or reports who owns it. Throws TemporarilyUnavailableError when the store cannot answer. */
-  async claim(account: string, owner: AccountOwner): Promise<ClaimResult> {
+  /**
+   * Claims `account` for `owner`, or reports who owns it. With `bind: false` (an owner inferred for
+   * a record made before bindings existed) a name nobody holds is admitted but not bound: only a
+   * fresh sign-in may bind it. Throws TemporarilyUnavailableError when the store cannot answer.
+   */
+  async claim(account: string, owner: AccountOwner, options: { bind?: boolean } = {}): Promise<ClaimResult> {
     const key = ownerKey(owner);
     if (this.memo.get(account) === key) return { kind: 'owned' };
     const epoch = this.coherence.epoch;
     // A name already bound costs a read, not a write: only a first claim writes.
-    const value = (await this.store.get(BINDING_PREFIX + account)) ?? (await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(this.record(account, owner)))).value;
+    const bound = await this.store.get(BINDING_PREFIX + account);
+    if (bound === undefined && options.bind === false) return { kind: 'owned' };
+    const value = bound ?? (await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(this.record(account, owner)))).value;
     const current = parseBinding(account, value);
     if (!current || ownerKey(current) !== key) {
       return { kind: 'conflict', owner: current ?? { account, source: 'unreadable binding', boundAt: 0 } };

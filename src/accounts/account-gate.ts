@@ -40,7 +40,9 @@ export class AccountGate {
       this.conflict(account, owner.source, reserved.source, 'reserved prefix');
       return { kind: 'refused', message: conflictMessage(account) };
     }
-    const claim = await this.bindings.claim(account, owner);
+    // An identity recorded before bindings existed has no owner of its own: the one inferred from
+    // its backend type must not take a free name from the source it really comes from.
+    const claim = await this.bindings.claim(account, owner, { bind: identity.owner !== undefined });
     if (claim.kind === 'conflict') {
       this.conflict(account, owner.source, claim.owner.source, 'bound');
       return { kind: 'refused', message: conflictMessage(account) };

@@ -268,3 +268,18 @@ describe('AccountBindings cost', () => {
     expect(calls).toEqual(before);
   });
 });
+
+describe('identities recorded before bindings existed', () => {
+  it('keep working on a free name without binding it, so the source the name really comes from can still claim it', async () => {
+    const bindings = new AccountBindings(tempStore());
+    const gate = new AccountGate(bindings, { reserved: [], logger: createLogger('silent') });
+    // A GitHub credential made before bindings: no owner of its own, only its backend type.
+    const legacy = { account: 'carol', provider: 'github', subject: '42', attributes: {} };
+    expect(await gate.admit(legacy)).toEqual({ kind: 'ok' });
+    expect(await bindings.get('carol')).toBeUndefined();
+    // carol's directory entry signs in afresh and binds the name; the legacy record no longer fits it.
+    const ldap = { account: 'carol', provider: 'ldap', subject: 'uid=carol', attributes: {}, owner: { source: 'ldap:ldaps://dir/dc=example', subject: 'uid=carol,dc=example' } };
+    expect(await gate.admit(ldap)).toEqual({ kind: 'ok' });
+    expect(await gate.admit(legacy)).toMatchObject({ kind: 'refused' });
+  });
+});
