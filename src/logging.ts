@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Paths pino blanks out wherever they appear; secrets must never reach a log line. */
@@ -64,22 +65,120 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   );
 }
 
-/** How often a partly filled batch is written anyway. */
-const FLUSH_EVERY_MS = 500;
-
 /**
- * Standard output, written asynchronously in 4 KiB batches: a busy token endpoint makes one write
- * per dozen lines instead of one per line. A quiet server would otherwise hold a lone audit line
- * until 4 KiB more arrive, so the batch is also written every half second.
+ * Log lines on their way to a file descriptor, written asynchronously in batches: one write per
+ * `batchBytes` of lines, and whatever is pending every `flushEveryMs`, so a lone line on a quiet
+ * server does not wait for company.
+ *
+ * In place of pino.destination (sonic-boom): its string mode measures its pending chunk with
+ * Buffer.byteLength on every line, which flattens the growing string each time; under load that
+ * was 7.6 KB of garbage per audit line, the largest allocation of a token request. Here a line is
+ * pushed onto an array and the batch is joined once.
  */
+export class BatchedOutput implements DestinationStream {
+  private lines: string[] = [];
+  /** Characters pending (the batch threshold; bytes only differ for non-ASCII). */
+  private pending = 0;
+  private writing = false;
+  /** Lines refused while the descriptor did not keep up and `maxPendingBytes` were waiting. */
+  private dropped = 0;
+  private readonly waiters: Array<() => void> = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly fd: number,
+    private readonly options: { batchBytes?: number; flushEveryMs?: number; maxPendingBytes?: number } = {},
+  ) {
+    this.timer = setInterval(() => this.pending > 0 && !this.writing && this.writeBatch(), options.flushEveryMs ?? 500);
+    this.timer.unref();
+  }
+
+  write(line: string): void {
+    // A reader that stopped reading (a stuck log collector) must not grow the heap without bound:
+    // lines beyond the cap are counted, and the count is logged once writing resumes.
+    if (this.pending + line.length > (this.options.maxPendingBytes ?? 32 * 1024 * 1024)) {
+      this.dropped++;
+      return;
+    }
+    this.lines.push(line);
+    this.pending += line.length;
+    if (!this.writing && this.pending >= (this.options.batchBytes ?? 16 * 1024)) this.writeBatch();
+  }
+
+  /** Calls `done` once every line written so far has reached the descriptor. */
+  flush(done?: (err?: Error) => void): void {
+    if (!this.writing && this.pending === 0) {
+      if (done) setImmediate(done);
+      return;
+    }
+    if (done) this.waiters.push(done);
+    if (!this.writing) this.writeBatch();
+  }
+
+  /** At exit: what is pending, synchronously (a batch already under way finishes on its own). */
+  flushSync(): void {
+    const data = this.take();
+    if (data.length > 0) writeAllSync(this.fd, data);
+  }
+
+  /** Stops the timer; pending lines stay until flush(). */
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private take(): Buffer {
+    if (this.dropped > 0) {
+      this.lines.push(`${JSON.stringify({ level: 40, time: Date.now(), service: 'wharf', msg: `${this.dropped} log lines dropped: the log output did not keep up` })}\n`);
+      this.dropped = 0;
+    }
+    const data = Buffer.from(this.lines.join(''));
+    this.lines = [];
+    this.pending = 0;
+    return data;
+  }
+
+  private writeBatch(): void {
+    this.writing = true;
+    this.writeOut(this.take(), 0);
+  }
+
+  private writeOut(data: Buffer, offset: number): void {
+    fs.write(this.fd, data, offset, data.length - offset, null, (err, written) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'EAGAIN') {
+        // A non-blocking pipe that is full: try again shortly.
+        setTimeout(() => this.writeOut(data, offset), 10).unref();
+        return;
+      }
+      // Any other error (the reader went away) loses this batch; there is nowhere to report it.
+      if (!err && offset + written < data.length) {
+        this.writeOut(data, offset + written);
+        return;
+      }
+      this.writing = false;
+      if (this.pending > 0 && (this.waiters.length > 0 || this.pending >= (this.options.batchBytes ?? 16 * 1024))) {
+        this.writeBatch();
+        return;
+      }
+      if (this.pending === 0) for (const done of this.waiters.splice(0)) done();
+    });
+  }
+}
+
+function writeAllSync(fd: number, data: Buffer): void {
+  let offset = 0;
+  // A full non-blocking pipe gets a bounded number of tries: exiting matters more than the tail.
+  for (let tries = 0; offset < data.length && tries < 10_000; tries++) {
+    try {
+      offset += fs.writeSync(fd, data, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    }
+  }
+}
+
+/** Standard output in batches, flushed when the process exits. */
 function batchedStdout(): DestinationStream {
-  const out = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  let flushing = false;
-  const timer = setInterval(() => {
-    if (flushing) return;
-    flushing = true;
-    out.flush(() => (flushing = false));
-  }, FLUSH_EVERY_MS);
-  timer.unref();
+  const out = new BatchedOutput(1);
+  process.once('exit', () => out.flushSync());
   return out;
 }

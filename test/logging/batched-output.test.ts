@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BatchedOutput } from '../../src/logging.js';
+
+const opened: Array<{ fd: number; out?: BatchedOutput }> = [];
+afterEach(() => {
+  for (const { fd, out } of opened.splice(0)) {
+    out?.close();
+    fs.closeSync(fd);
+  }
+});
+
+function fileOutput(options: ConstructorParameters<typeof BatchedOutput>[1] = {}) {
+  const file = join(mkdtempSync(join(tmpdir(), 'wharf-log-')), 'out.log');
+  const fd = fs.openSync(file, 'a');
+  const out = new BatchedOutput(fd, options);
+  opened.push({ fd, out });
+  return { out, read: () => readFileSync(file, 'utf8') };
+}
+
+const flushed = (out: BatchedOutput) => new Promise<void>((resolve) => out.flush(() => resolve()));
+
+describe('BatchedOutput (the process log on standard output)', () => {
+  it('writes every line of a busy logger once, whole and in order', async () => {
+    const { out, read } = fileOutput();
+    const logger = pino({ base: { service: 'wharf' } }, out);
+    for (let i = 0; i < 5000; i++) logger.info({ event: 'token_issued', n: i, account: `user-${i}` }, 'token issued');
+    await flushed(out);
+    const lines = read().trimEnd().split('\n').map((l) => JSON.parse(l) as { n: number; service: string });
+    expect(lines.map((l) => l.n)).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    expect(lines.every((l) => l.service === 'wharf')).toBe(true);
+  });
+
+  it('writes a lone line on a quiet server within the flush interval, without being asked', async () => {
+    const { out, read } = fileOutput({ flushEveryMs: 50 });
+    out.write('{"msg":"alone"}\n');
+    expect(read()).toBe('');
+    await expect.poll(read, { timeout: 2000, interval: 20 }).toBe('{"msg":"alone"}\n');
+  });
+
+  it('flushSync (what runs at exit) writes what is pending before returning', () => {
+    const { out, read } = fileOutput();
+    out.write('{"msg":"one"}\n');
+    out.write('{"msg":"two"}\n');
+    out.flushSync();
+    expect(read()).toBe('{"msg":"one"}\n{"msg":"two"}\n');
+  });
+
+  it('keeps its memory bounded when the reader stops reading, and says how many lines it dropped', async () => {
+    // A FIFO nobody reads from fills at the pipe's capacity, as stdout does when a log collector stalls.
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
+    const fifo = join(dir, 'log');
+    execFileSync('mkfifo', [fifo]);
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const out = new BatchedOutput(writer, { maxPendingBytes: 64 * 1024, flushEveryMs: 20 });
+    opened.push({ fd: reader }, { fd: writer, out });
+    const line = `${JSON.stringify({ msg: 'x'.repeat(200) })}\n`;
+    for (let i = 0; i < 5000; i++) out.write(line); // ~1 MB: more than the pipe and the cap together
+    await new Promise((r) => setTimeout(r, 100));
+    let text = '';
+    const buf = Buffer.alloc(1 << 16);
+    const drain = () => {
+      for (;;) {
+        try {
+          const n = fs.readSync(reader, buf, 0, buf.length, null);
+          if (n === 0) return;
+          text += buf.toString('utf8', 0, n);
+        } catch {
+          return; // EAGAIN: empty for now
+        }
+      }
+    };
+    await expect
+      .poll(
+        () => {
+          drain();
+          out.write(line); // later lines carry the notice out with them
+          return text;
+        },
+        { timeout: 5000, interval: 20 },
+      )
+      .toMatch(/"msg":"(\d+) log lines dropped: the log output did not keep up"/);
+    const dropped = Number(/"msg":"(\d+) log lines dropped/.exec(text)![1]);
+    const kept = text.split('\n').filter((l) => l.includes('xxxx')).length;
+    expect(dropped).toBeGreaterThan(1000);
+    expect(kept).toBeLessThan(5000);
+    // Whole lines only: a batch is never cut.
+    for (const l of text.trimEnd().split('\n')) expect(() => JSON.parse(l)).not.toThrow();
+  });
+});
