@@ -116,7 +116,9 @@ if (target) {
 // `npm run bench -- --profile`: WHARF_BENCH_PROFILE_DIR names where a CPU profile goes. SIGWINCH
 // starts it and the next SIGWINCH writes it, so the profile holds the measured pass alone, not
 // the start-up and cache warming before it.
+// WHARF_BENCH_PROFILE_ALLOCATIONS (`all` or `promoted`) samples allocations instead.
 const profileDir = process.env.WHARF_BENCH_PROFILE_DIR;
+const allocations = process.env.WHARF_BENCH_PROFILE_ALLOCATIONS;
 if (profileDir) {
   const { Session } = await import('node:inspector/promises');
   const { writeFileSync } = await import('node:fs');
@@ -127,12 +129,24 @@ if (profileDir) {
     void (async () => {
       if (!running) {
         running = true;
+        if (allocations) {
+          // Every sampled allocation, or ('promoted') only those that survived the young
+          // generation: what fills the old space and makes full collections frequent.
+          await session.post('HeapProfiler.enable');
+          await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: allocations === 'all' });
+          return;
+        }
         await session.post('Profiler.enable');
         await session.post('Profiler.setSamplingInterval', { interval: 1000 });
         await session.post('Profiler.start');
         return;
       }
       running = false;
+      if (allocations) {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        writeFileSync(`${profileDir}/pass-${process.pid}-${Date.now()}.heapprofile`, JSON.stringify(profile));
+        return;
+      }
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(`${profileDir}/pass-${process.pid}-${Date.now()}.cpuprofile`, JSON.stringify(profile));
     })();

@@ -18,6 +18,7 @@ import autocannon from 'autocannon';
 import bcrypt from 'bcrypt';
 import { startFakePlatform } from './fake-platform.mjs';
 import { formatProfileSummary, summariseProfile } from './cpuprofile-summary.mjs';
+import { formatAllocationSummary, summariseAllocations } from './heapprofile-summary.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = join(ROOT, 'bench');
@@ -49,6 +50,11 @@ const USAGE = `usage: npm run bench [-- OPTIONS]     (or: node bench/run.mjs OPT
   --profile               instead of the benchmark: run one scenario under the V8 CPU profiler on
                           Wharf and print where its CPU time goes
   --profile-scenario N    which scenario --profile runs (default 1, the hot path)
+  --profile-allocations K with --profile: sample allocations instead of CPU time, K = all (every
+                          allocation) or promoted (those that outlived the young generation, which
+                          make full collections frequent); bytes per request by function
+  --node-flags="F ..."    extra Node/V8 flags for Wharf, after the manifest's (experiments such as
+                          --max-semi-space-size=16); the results record them
   --wait-quiet S          before each scenario, wait up to S s for other processes to use < 0.2
                           core (default 20; quick 0)
   --retry-noisy N         rerun a scenario up to N times when other processes used > 0.25 core
@@ -68,6 +74,8 @@ const { values: opts } = parseArgs({
     'herd-size': { type: 'string', default: '100' },
     profile: { type: 'boolean', default: false },
     'profile-scenario': { type: 'string', default: '1' },
+    'profile-allocations': { type: 'string' },
+    'node-flags': { type: 'string' },
     'keep-logs': { type: 'boolean', default: false },
     'wait-quiet': { type: 'string' },
     'retry-noisy': { type: 'string' },
@@ -87,7 +95,7 @@ const num = (name, value, min = 0) => {
   return n;
 };
 const settings = {
-  mode: opts.profile ? 'profile' : opts.quick ? 'quick' : 'full',
+  mode: opts.profile || opts['profile-allocations'] ? 'profile' : opts.quick ? 'quick' : 'full',
   durationS: num('duration', opts.duration ?? (opts.quick ? 3 : 20), 1),
   warmupS: num('warmup', opts.warmup ?? (opts.quick ? 1 : 5), 0),
   connections: num('connections', opts.connections, 1),
@@ -110,6 +118,12 @@ if (selected.size === 0 || [...selected].some((id) => !Number.isInteger(id) || i
   process.exit(2);
 }
 const profileScenario = num('profile-scenario', opts['profile-scenario'], 1);
+const profileAllocations = opts['profile-allocations'];
+if (profileAllocations !== undefined && !['all', 'promoted'].includes(profileAllocations)) {
+  process.stderr.write(`bench: --profile-allocations takes all or promoted, got ${JSON.stringify(profileAllocations)}\n${USAGE}`);
+  process.exit(2);
+}
+const extraNodeFlags = opts['node-flags']?.trim().split(/\s+/).filter(Boolean) ?? [];
 
 // ---------------------------------------------------------------------------------------------
 // Processes: everything started here is tracked and stopped on the way out, whatever happens.
@@ -497,10 +511,10 @@ async function startWharf(group, config, { cpuProfDir, workers = 1 } = {}) {
   const logFile = join(dir, 'wharf.log');
   const statsFile = join(dir, 'stats.jsonl');
   const url = `http://127.0.0.1:${port}`;
-  const nodeArgs = [...productionNodeFlags(), '--import', PRELOAD, WHARF_MAIN, 'serve', '--config', configFile, ...(workers > 1 ? ['--workers', String(workers)] : [])];
+  const nodeArgs = [...productionNodeFlags(), ...extraNodeFlags, '--import', PRELOAD, WHARF_MAIN, 'serve', '--config', configFile, ...(workers > 1 ? ['--workers', String(workers)] : [])];
   const child = await startChild(`wharf[${group}]`, process.execPath, nodeArgs, {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', WHARF_BENCH_STATS: statsFile, ...(cpuProfDir ? { WHARF_BENCH_PROFILE_DIR: cpuProfDir } : {}), ...secrets },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', WHARF_BENCH_STATS: statsFile, ...(cpuProfDir ? { WHARF_BENCH_PROFILE_DIR: cpuProfDir, ...(profileAllocations ? { WHARF_BENCH_PROFILE_ALLOCATIONS: profileAllocations } : {}) } : {}), ...secrets },
     logFile,
     ready: async () => {
       const res = await fetch(`${url}/readyz`);
@@ -1258,7 +1272,7 @@ async function main() {
     node: process.version,
     commit: gitInfo(),
     settings: { ...settings, scenarios: [...selected] },
-    wharfCommand: `node ${productionNodeFlags().join(' ')} --import bench/preload.mjs dist/main.js serve --config FILE (dist/ copied at start)`,
+    wharfCommand: `node ${[...productionNodeFlags(), ...extraNodeFlags].join(' ')} --import bench/preload.mjs dist/main.js serve --config FILE (dist/ copied at start)`,
     distBuiltAt: buildTime,
     baselines: {},
     scenarios: [],
@@ -1375,7 +1389,10 @@ async function main() {
   }
 }
 
-/** `--profile`: one scenario with the V8 profiler on over its max-rate pass, then where its CPU time went. */
+/**
+ * `--profile`: one scenario with the V8 profiler on over its max-rate pass, then where its CPU time
+ * went; with `--profile-allocations`, where its allocations came from instead.
+ */
 async function profile(groups, platform) {
   const group = groups.find((g) => g.ids.includes(profileScenario));
   const scenario = group?.scenarios.find((s) => s.id === profileScenario && !s.herd);
@@ -1383,11 +1400,13 @@ async function profile(groups, platform) {
   const dir = join(RESULTS, 'profile');
   mkdirSync(dir, { recursive: true });
   const before = new Set(readdirSync(dir));
-  process.stdout.write(`bench: profiling scenario ${scenario.id} (${scenario.name}) with the CPU profiler over the max-rate pass, after ${settings.warmupS} s warm-up + ${settings.durationS} s...\n`);
+  const extension = profileAllocations ? '.heapprofile' : '.cpuprofile';
+  const profiler = profileAllocations ? `the sampling heap profiler (${profileAllocations === 'all' ? 'every allocation' : 'allocations that outlive the young generation'})` : 'the CPU profiler';
+  process.stdout.write(`bench: profiling scenario ${scenario.id} (${scenario.name}) with ${profiler} over the max-rate pass, after ${settings.warmupS} s warm-up + ${settings.durationS} s...\n`);
   await waitQuiet({ bench: process.pid, redis: redisPid });
   const server = await group.start({ cpuProfDir: dir });
   let result;
-  const written = () => readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  const written = () => readdirSync(dir).filter((f) => f.endsWith(extension) && !before.has(f)).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   try {
     result = await loadScenario(server, platform, scenario, { profileOnly: true });
     for (const deadline = Date.now() + 10_000; !written() && Date.now() < deadline; ) await sleep(100);
@@ -1395,19 +1414,25 @@ async function profile(groups, platform) {
     await server.stop();
   }
   const file = written();
-  if (!file) throw new BenchError(`no .cpuprofile appeared in ${dir}: the profiler in bench/preload.mjs did not write one`);
-  const summary = summariseProfile(JSON.parse(readFileSync(file, 'utf8')), { top: 30, root: ROOT });
-  summary.requests = result.requests;
-  summary.busyMicrosecondsPerRequest = Math.round((summary.busyMs * 1000) / Math.max(1, result.requests));
+  if (!file) throw new BenchError(`no ${extension} appeared in ${dir}: the profiler in bench/preload.mjs did not write one`);
   process.stdout.write(
     `\nScenario ${scenario.id} under the profiler: ${fmt(result.rps)} req/s, p99 ${result.p99} ms, errors ${result.errors}, ` +
       `cores server/bench/other ${cpuText(result.cpuCores)} (profiling costs some throughput)\n`,
   );
-  process.stdout.write(
-    `Profile: ${file} (open in Chrome DevTools > Performance, or speedscope)\n` +
-      `${summary.busyMicrosecondsPerRequest} µs of busy main-thread time per request of the max-rate pass\n${formatProfileSummary(summary)}\n`,
-  );
-  writeFileSync(join(RESULTS, 'profile-summary.json'), `${JSON.stringify({ scenario: scenario.id, file, result, summary }, null, 2)}\n`);
+  let summary;
+  if (profileAllocations) {
+    summary = summariseAllocations(JSON.parse(readFileSync(file, 'utf8')), { requests: result.requests, top: 30, root: ROOT });
+    process.stdout.write(`Profile: ${file} (open in Chrome DevTools > Memory)\n${formatAllocationSummary(summary, profileAllocations)}\n`);
+  } else {
+    summary = summariseProfile(JSON.parse(readFileSync(file, 'utf8')), { top: 30, root: ROOT });
+    summary.requests = result.requests;
+    summary.busyMicrosecondsPerRequest = Math.round((summary.busyMs * 1000) / Math.max(1, result.requests));
+    process.stdout.write(
+      `Profile: ${file} (open in Chrome DevTools > Performance, or speedscope)\n` +
+        `${summary.busyMicrosecondsPerRequest} µs of busy main-thread time per request of the max-rate pass\n${formatProfileSummary(summary)}\n`,
+    );
+  }
+  writeFileSync(join(RESULTS, 'profile-summary.json'), `${JSON.stringify({ scenario: scenario.id, kind: profileAllocations ?? 'cpu', file, result, summary }, null, 2)}\n`);
   return result.errors > 0 ? 1 : 0;
 }
 
