@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Coherence, LocalCopy } from '../invalidation/coherence.js';
 import { readWithTtl, type Cache } from './cache.js';
-import { Admission } from './scan-resistant.js';
+import { admits } from './scan-resistant.js';
 
 /** Options of the first tier. */
 export interface TwoTierOptions {
@@ -34,9 +34,6 @@ const MAX_INTERNED_VALUES = 4096;
  */
 const ENTRY_OVERHEAD = 190;
 
-/** A decision's entry by the measure above: what sizes the admission's sketch. */
-const TYPICAL_ENTRY_BYTES = 320;
-
 /**
  * An in-process first tier over the shared cache (Redis) for the entries every token request
  * reads: a fleet's cached introspections and decisions then cost no round trip. A copy lives as
@@ -51,18 +48,14 @@ export class TwoTierCache implements Cache, LocalCopy {
    * of the first tier's memory. Emptied when full, so distinct values cannot grow it.
    */
   private readonly values = new Map<string, string>();
-  /** Which newcomers a full tier takes in (see Admission). */
-  private readonly admission: Admission;
 
   constructor(
     private readonly shared: Cache,
     private readonly options: TwoTierOptions,
   ) {
     const now = options.now;
-    // The admission's sketch (~24 bytes an entry) comes out of the same bound.
-    this.admission = new Admission(Math.ceil(options.maxBytes / TYPICAL_ENTRY_BYTES));
     this.local = new LRUCache({
-      maxSize: Math.max(1, options.maxBytes - this.admission.bytes),
+      maxSize: options.maxBytes,
       sizeCalculation: (value, key) => entryBytes(key, value),
       ttlAutopurge: false,
       ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
@@ -72,7 +65,6 @@ export class TwoTierCache implements Cache, LocalCopy {
 
   async get(key: string): Promise<string | undefined> {
     if (!this.isLocal(key)) return this.shared.get(key);
-    this.admission.record(key);
     const copy = this.local.get(key);
     this.options.onLookup?.(copy === undefined ? 'shared' : 'local');
     if (copy !== undefined) return copy === ABSENT ? undefined : copy;
@@ -126,7 +118,7 @@ export class TwoTierCache implements Cache, LocalCopy {
   private keep(key: string, value: string | typeof ABSENT, ttlMs: number): void {
     if (ttlMs < 1) return;
     // A copy already held is replaced in place; a newcomer may be turned away by a full tier.
-    if (!this.local.has(key) && !this.admission.admits(this.local, key, entryBytes(key, value))) return;
+    if (!this.local.has(key) && !admits(this.local, entryBytes(key, value))) return;
     this.local.set(key, value === ABSENT ? value : this.interned(value), { ttl: ttlMs });
   }
 

@@ -1,6 +1,6 @@
 import { hash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { Admission } from '../cache/scan-resistant.js';
+import { admits } from '../cache/scan-resistant.js';
 import type { Grant } from '../domain/access.js';
 import type { KeyStore, SigningKey } from './keys.js';
 
@@ -83,19 +83,14 @@ export class TokenMinter {
    * rotation over them signs every time.
    */
   private readonly recent: LRUCache<string, string>;
-  /** Which new tokens a full reuse cache keeps (see Admission). */
-  private readonly admission: Admission;
 
   constructor(
     private readonly keys: KeyStore,
     private readonly options: MinterOptions,
   ) {
     this.now = options.now ?? Date.now;
-    const bytes = options.reuseCacheBytes ?? DEFAULT_REUSE_CACHE_BYTES;
-    // An entry's two strings are ~22 and ~134 characters; the sketch comes out of the same bound.
-    this.admission = new Admission(Math.ceil(bytes / (156 + REUSE_ENTRY_OVERHEAD)));
     this.recent = new LRUCache<string, string>({
-      maxSize: Math.max(1, bytes - this.admission.bytes),
+      maxSize: options.reuseCacheBytes ?? DEFAULT_REUSE_CACHE_BYTES,
       sizeCalculation: (entry, key) => key.length + entry.length + REUSE_ENTRY_OVERHEAD,
     });
   }
@@ -119,7 +114,6 @@ export class TokenMinter {
       reuseFraction > 0
         ? hash('sha256', `${this.cachedHeader!.epoch}\n${request.subject}\n${request.audience}\n${request.lifetimeSeconds}\n${JSON.stringify(access)}`, 'buffer').toString('base64url', 0, 16)
         : undefined;
-    if (reuseKey !== undefined) this.admission.record(reuseKey);
     const seen = reuseKey === undefined ? undefined : this.recent.get(reuseKey);
     if (seen !== undefined) {
       const [iatText, jti, signature] = seen.split('.') as [string, string, string];
@@ -141,7 +135,7 @@ export class TokenMinter {
     // join() makes one flat string; a template would keep a tree of its parts alive.
     if (reuseKey !== undefined) {
       const entry = [iat, jti, signature].join('.');
-      if (seen !== undefined || this.admission.admits(this.recent, reuseKey, reuseKey.length + entry.length + REUSE_ENTRY_OVERHEAD)) this.recent.set(reuseKey, entry);
+      if (seen !== undefined || admits(this.recent, reuseKey.length + entry.length + REUSE_ENTRY_OVERHEAD)) this.recent.set(reuseKey, entry);
     }
     return { token: `${header}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false };
   }
