@@ -143,7 +143,10 @@ export class BatchedOutput implements DestinationStream {
   }
 
   private writeOut(data: Buffer, offset: number): void {
-    fs.write(this.fd, data, offset, data.length - offset, null, (err, written) => {
+    // One write per run of whole lines of at most PIPE_BUF bytes: the kernel writes those to a pipe
+    // in one piece, so processes sharing stdout (serve --workers) never split each other's lines.
+    const end = wholeLinesEnd(data, offset);
+    fs.write(this.fd, data, offset, end - offset, null, (err, written) => {
       if (err && (err as NodeJS.ErrnoException).code === 'EAGAIN') {
         // A non-blocking pipe that is full: try again shortly.
         setTimeout(() => this.writeOut(data, offset), 10).unref();
@@ -164,12 +167,28 @@ export class BatchedOutput implements DestinationStream {
   }
 }
 
+/** Bytes a pipe takes in one piece (POSIX PIPE_BUF; 4096 on Linux). */
+const PIPE_BUF = 4096;
+
+/**
+ * Where the write starting at `offset` should end: after the last newline within PIPE_BUF bytes,
+ * or after the first newline beyond (a line longer than that goes whole, alone), or at the end.
+ * UTF-8 never has a newline byte inside a character, so a cut there never splits one.
+ */
+function wholeLinesEnd(data: Buffer, offset: number): number {
+  if (data.length - offset <= PIPE_BUF) return data.length;
+  const last = data.lastIndexOf(0x0a, offset + PIPE_BUF - 1);
+  if (last >= offset) return last + 1;
+  const next = data.indexOf(0x0a, offset);
+  return next === -1 ? data.length : next + 1;
+}
+
 function writeAllSync(fd: number, data: Buffer): void {
   let offset = 0;
   // A full non-blocking pipe gets a bounded number of tries: exiting matters more than the tail.
   for (let tries = 0; offset < data.length && tries < 10_000; tries++) {
     try {
-      offset += fs.writeSync(fd, data, offset);
+      offset += fs.writeSync(fd, data, offset, wholeLinesEnd(data, offset) - offset);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
     }

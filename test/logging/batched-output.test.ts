@@ -51,6 +51,39 @@ describe('BatchedOutput (the process log on standard output)', () => {
     expect(read()).toBe('{"msg":"one"}\n{"msg":"two"}\n');
   });
 
+  it('never splits a line when processes share one pipe (serve --workers): writes are whole lines of at most PIPE_BUF', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
+    const fifo = join(dir, 'log');
+    execFileSync('mkfifo', [fifo]);
+    // Held open so that the writers' (blocking) opens return at once.
+    const door = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writers = [0, 1, 2].map(() => fs.openSync(fifo, 'w'));
+    // A slow reader, as a log collector under load: the pipe fills and writers wait mid-write.
+    const chunks: Buffer[] = [];
+    const reader = fs.createReadStream(fifo, { highWaterMark: 512 });
+    await new Promise((resolve) => reader.once('open', resolve));
+    fs.closeSync(door);
+    reader.on('data', (chunk) => {
+      chunks.push(chunk as Buffer);
+      reader.pause();
+      setTimeout(() => reader.resume(), 1);
+    });
+    const ended = new Promise<void>((resolve) => reader.on('end', () => resolve()));
+    const outs = writers.map((fd) => new BatchedOutput(fd));
+    outs.forEach((out, k) => opened.push({ fd: writers[k]!, out }));
+    for (let i = 0; i < 1500; i++) for (const [k, out] of outs.entries()) out.write(`${JSON.stringify({ worker: k, n: i, msg: 'y'.repeat(150 + (i % 7) * 40) })}\n`);
+    await Promise.all(outs.map((out) => flushed(out)));
+    for (const { fd, out } of opened.splice(0)) {
+      out?.close();
+      fs.closeSync(fd);
+    }
+    await ended;
+    const lines = Buffer.concat(chunks).toString('utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(4500);
+    const seen = lines.map((l) => JSON.parse(l) as { worker: number; n: number });
+    for (const k of [0, 1, 2]) expect(seen.filter((l) => l.worker === k).map((l) => l.n)).toEqual(Array.from({ length: 1500 }, (_, i) => i));
+  });
+
   it('keeps its memory bounded when the reader stops reading, and says how many lines it dropped', async () => {
     // A FIFO nobody reads from fills at the pipe's capacity, as stdout does when a log collector stalls.
     const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
