@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import fs from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
@@ -87,7 +88,17 @@ export class BatchedOutput implements DestinationStream {
 
   constructor(
     private readonly fd: number,
-    private readonly options: { batchBytes?: number; flushEveryMs?: number; maxPendingBytes?: number } = {},
+    private readonly options: {
+      batchBytes?: number;
+      flushEveryMs?: number;
+      maxPendingBytes?: number;
+      /**
+       * Other processes write to the same pipe (the workers of serve --workers): write whole lines
+       * of at most PIPE_BUF at a time, which the kernel keeps in one piece. Each such write is a
+       * trip to the thread pool, behind the signatures, so a lone process writes a batch at once.
+       */
+      sharedPipe?: boolean;
+    } = {},
   ) {
     this.timer = setInterval(() => this.pending > 0 && !this.writing && this.writeBatch(), options.flushEveryMs ?? 500);
     this.timer.unref();
@@ -118,7 +129,7 @@ export class BatchedOutput implements DestinationStream {
   /** At exit: what is pending, synchronously (a batch already under way finishes on its own). */
   flushSync(): void {
     const data = this.take();
-    if (data.length > 0) writeAllSync(this.fd, data);
+    if (data.length > 0) writeAllSync(this.fd, data, this.options.sharedPipe === true);
   }
 
   /** Stops the timer; pending lines stay until flush(). */
@@ -143,9 +154,7 @@ export class BatchedOutput implements DestinationStream {
   }
 
   private writeOut(data: Buffer, offset: number): void {
-    // One write per run of whole lines of at most PIPE_BUF bytes: the kernel writes those to a pipe
-    // in one piece, so processes sharing stdout (serve --workers) never split each other's lines.
-    const end = wholeLinesEnd(data, offset);
+    const end = this.options.sharedPipe ? wholeLinesEnd(data, offset) : data.length;
     fs.write(this.fd, data, offset, end - offset, null, (err, written) => {
       if (err && (err as NodeJS.ErrnoException).code === 'EAGAIN') {
         // A non-blocking pipe that is full: try again shortly.
@@ -167,6 +176,14 @@ export class BatchedOutput implements DestinationStream {
   }
 }
 
+function isRegularFile(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Bytes a pipe takes in one piece (POSIX PIPE_BUF; 4096 on Linux). */
 const PIPE_BUF = 4096;
 
@@ -183,12 +200,12 @@ function wholeLinesEnd(data: Buffer, offset: number): number {
   return next === -1 ? data.length : next + 1;
 }
 
-function writeAllSync(fd: number, data: Buffer): void {
+function writeAllSync(fd: number, data: Buffer, wholeLines: boolean): void {
   let offset = 0;
   // A full non-blocking pipe gets a bounded number of tries: exiting matters more than the tail.
   for (let tries = 0; offset < data.length && tries < 10_000; tries++) {
     try {
-      offset += fs.writeSync(fd, data, offset, wholeLinesEnd(data, offset) - offset);
+      offset += fs.writeSync(fd, data, offset, (wholeLines ? wholeLinesEnd(data, offset) : data.length) - offset);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
     }
@@ -197,7 +214,8 @@ function writeAllSync(fd: number, data: Buffer): void {
 
 /** Standard output in batches, flushed when the process exits. */
 function batchedStdout(): DestinationStream {
-  const out = new BatchedOutput(1);
+  // A regular file takes each write whole whatever its size; a pipe or socket only up to PIPE_BUF.
+  const out = new BatchedOutput(1, { sharedPipe: cluster.isWorker && !isRegularFile(1) });
   process.once('exit', () => out.flushSync());
   return out;
 }

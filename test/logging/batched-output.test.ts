@@ -51,7 +51,7 @@ describe('BatchedOutput (the process log on standard output)', () => {
     expect(read()).toBe('{"msg":"one"}\n{"msg":"two"}\n');
   });
 
-  it('never splits a line when processes share one pipe (serve --workers): writes are whole lines of at most PIPE_BUF', async () => {
+  it('never splits a line when processes share one pipe (serve --workers, sharedPipe): writes are whole lines of at most PIPE_BUF', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
     const fifo = join(dir, 'log');
     execFileSync('mkfifo', [fifo]);
@@ -69,7 +69,7 @@ describe('BatchedOutput (the process log on standard output)', () => {
       setTimeout(() => reader.resume(), 1);
     });
     const ended = new Promise<void>((resolve) => reader.on('end', () => resolve()));
-    const outs = writers.map((fd) => new BatchedOutput(fd));
+    const outs = writers.map((fd) => new BatchedOutput(fd, { sharedPipe: true }));
     outs.forEach((out, k) => opened.push({ fd: writers[k]!, out }));
     for (let i = 0; i < 1500; i++) for (const [k, out] of outs.entries()) out.write(`${JSON.stringify({ worker: k, n: i, msg: 'y'.repeat(150 + (i % 7) * 40) })}\n`);
     await Promise.all(outs.map((out) => flushed(out)));
