@@ -5,19 +5,16 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 /**
- * @param {object} profile the parsed .cpuprofile
- * @param {{ top?: number, root?: string }} [options] root: the repository path, stripped from URLs
+ * How profiles name a frame: its URL relative to the repository (`root`), and `function url:line`.
+ * V8 names ES modules by file URL and CommonJS ones (node_modules) by path; both are shortened.
+ * Shared with bench/heapprofile-summary.mjs.
+ * @param {string | undefined} root
  */
-export function summariseProfile(profile, options = {}) {
-  const top = options.top ?? 25;
-  const root = options.root ? pathToFileURL(options.root).href : undefined;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-
+export function frameNames(root) {
+  const roots = root ? [pathToFileURL(root).href, root] : [];
   const where = (frame) => {
     let url = frame.url || '';
-    if (root && url.startsWith(root)) url = url.slice(root.length + 1);
+    for (const r of roots) if (url.startsWith(`${r}/`)) url = url.slice(r.length + 1);
     // The runner starts Wharf from a private copy of dist/ (see bench/run.mjs).
     return url.replace(/^bench\/results\/\.dist-snapshot-\d+\//, '');
   };
@@ -26,6 +23,20 @@ export function summariseProfile(profile, options = {}) {
     const name = frame.functionName || '(anonymous)';
     return url ? `${name} ${url}:${frame.lineNumber + 1}` : name;
   };
+  return { where, label };
+}
+
+/**
+ * @param {object} profile the parsed .cpuprofile
+ * @param {{ top?: number, root?: string }} [options] root: the repository path, stripped from URLs
+ */
+export function summariseProfile(profile, options = {}) {
+  const top = options.top ?? 25;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+
+  const { where, label } = frameNames(options.root);
   const area = (frame) => {
     const url = where(frame);
     if (!url) return frame.functionName.startsWith('(') ? frame.functionName : '(native/builtin)';

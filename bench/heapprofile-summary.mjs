@@ -4,6 +4,7 @@
 // `node bench/heapprofile-summary.mjs FILE.heapprofile REQUESTS [TOP]`.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { frameNames } from './cpuprofile-summary.mjs';
 
 /**
  * @param {object} profile the parsed .heapprofile (a tree of { callFrame, selfSize, children })
@@ -11,15 +12,7 @@ import { pathToFileURL } from 'node:url';
  */
 export function summariseAllocations(profile, options) {
   const top = options.top ?? 25;
-  // Heap profiles name ES modules by file URL and CommonJS ones (node_modules) by path.
-  const roots = options.root ? [pathToFileURL(options.root).href, options.root] : [];
-  const label = (frame) => {
-    let url = frame.url || '';
-    for (const root of roots) if (url.startsWith(`${root}/`)) url = url.slice(root.length + 1);
-    url = url.replace(/^bench\/results\/\.dist-snapshot-\d+\//, '');
-    const name = frame.functionName || '(anonymous)';
-    return url ? `${name} ${url}:${frame.lineNumber + 1}` : name;
-  };
+  const { label } = frameNames(options.root);
   const self = new Map();
   const inclusive = new Map();
   let total = 0;
