@@ -85,6 +85,8 @@ export class BatchedOutput implements DestinationStream {
   private dropped = 0;
   private readonly waiters: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout;
+  private readonly batchBytes: number;
+  private readonly maxPendingBytes: number;
 
   constructor(
     private readonly fd: number,
@@ -100,6 +102,8 @@ export class BatchedOutput implements DestinationStream {
       sharedPipe?: boolean;
     } = {},
   ) {
+    this.batchBytes = options.batchBytes ?? 16 * 1024;
+    this.maxPendingBytes = options.maxPendingBytes ?? 32 * 1024 * 1024;
     this.timer = setInterval(() => this.pending > 0 && !this.writing && this.writeBatch(), options.flushEveryMs ?? 500);
     this.timer.unref();
   }
@@ -107,13 +111,13 @@ export class BatchedOutput implements DestinationStream {
   write(line: string): void {
     // A reader that stopped reading (a stuck log collector) must not grow the heap without bound:
     // lines beyond the cap are counted, and the count is logged once writing resumes.
-    if (this.pending + line.length > (this.options.maxPendingBytes ?? 32 * 1024 * 1024)) {
+    if (this.pending + line.length > this.maxPendingBytes) {
       this.dropped++;
       return;
     }
     this.lines.push(line);
     this.pending += line.length;
-    if (!this.writing && this.pending >= (this.options.batchBytes ?? 16 * 1024)) this.writeBatch();
+    if (!this.writing && this.pending >= this.batchBytes) this.writeBatch();
   }
 
   /** Calls `done` once every line written so far has reached the descriptor. */
@@ -161,19 +165,27 @@ export class BatchedOutput implements DestinationStream {
         setTimeout(() => this.writeOut(data, offset), 10).unref();
         return;
       }
-      // Any other error (the reader went away) loses this batch; there is nowhere to report it.
-      if (!err && offset + written < data.length) {
+      // Any other error (the reader went away) loses the rest of this batch: counted with the
+      // dropped lines, so the notice says so if writing works again.
+      if (err) this.dropped += countLines(data, offset);
+      else if (offset + written < data.length) {
         this.writeOut(data, offset + written);
         return;
       }
       this.writing = false;
-      if (this.pending > 0 && (this.waiters.length > 0 || this.pending >= (this.options.batchBytes ?? 16 * 1024))) {
+      if (this.pending > 0 && (this.waiters.length > 0 || this.pending >= this.batchBytes)) {
         this.writeBatch();
         return;
       }
       if (this.pending === 0) for (const done of this.waiters.splice(0)) done();
     });
   }
+}
+
+function countLines(data: Buffer, offset: number): number {
+  let lines = 0;
+  for (let at = data.indexOf(0x0a, offset); at !== -1; at = data.indexOf(0x0a, at + 1)) lines++;
+  return lines;
 }
 
 function isRegularFile(fd: number): boolean {

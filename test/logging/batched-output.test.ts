@@ -84,6 +84,21 @@ describe('BatchedOutput (the process log on standard output)', () => {
     for (const k of [0, 1, 2]) expect(seen.filter((l) => l.worker === k).map((l) => l.n)).toEqual(Array.from({ length: 1500 }, (_, i) => i));
   });
 
+  it('keeps going when the reader goes away (EPIPE): no crash, and flush still answers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
+    const fifo = join(dir, 'log');
+    execFileSync('mkfifo', [fifo]);
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    fs.closeSync(reader);
+    const out = new BatchedOutput(writer, { batchBytes: 1024 });
+    opened.push({ fd: writer, out });
+    for (let i = 0; i < 100; i++) out.write(`${JSON.stringify({ msg: 'z'.repeat(100), i })}\n`);
+    await expect(flushed(out)).resolves.toBeUndefined();
+    out.write('{"msg":"later"}\n');
+    await expect(flushed(out)).resolves.toBeUndefined();
+  });
+
   it('keeps its memory bounded when the reader stops reading, and says how many lines it dropped', async () => {
     // A FIFO nobody reads from fills at the pipe's capacity, as stdout does when a log collector stalls.
     const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
