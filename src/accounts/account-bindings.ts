@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { AccountOwner } from '../domain/identity.js';
-import { Coherence, type LocalCopy } from '../invalidation/coherence.js';
+import { Coherence, type LocalCopy } from '../cache/coherence.js';
 import type { Store } from '../store/store.js';
 
 /** Store key prefix of bindings; the account name follows (names are not secrets, and `list` needs them). */

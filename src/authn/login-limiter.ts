@@ -1,7 +1,7 @@
 import type { RedisClient } from '../cache/redis-connection.js';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { keyedHash } from '../cache/keyed-hash.js';
+import { keyedHash } from '../crypto/keyed-hash.js';
 import { TooManyRequestsError } from '../domain/errors.js';
 
 /** Attempt budget of one limit. */

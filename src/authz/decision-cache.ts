@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../cache/cache.js';
-import { keyedHash } from '../cache/keyed-hash.js';
+import { keyedHash } from '../crypto/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';
 import type { Scope } from '../domain/scope.js';
 import type { AuthorizationRequest } from './authorizer.js';

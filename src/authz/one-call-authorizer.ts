@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import { keyedHash } from '../cache/keyed-hash.js';
+import { keyedHash } from '../crypto/keyed-hash.js';
 import { formatScope, type Scope } from '../domain/scope.js';
 import type { CircuitState } from '../upstream/circuit-breaker.js';
 import { SingleFlight } from '../upstream/single-flight.js';

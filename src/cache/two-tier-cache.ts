@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Coherence, LocalCopy } from '../invalidation/coherence.js';
+import type { Coherence, LocalCopy } from './coherence.js';
 import { readWithTtl, type Cache } from './cache.js';
 import { admits } from './scan-resistant.js';
 

@@ -1,9 +1,9 @@
 import { mkdir, writeFile, access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
-import { createRootCa, createSigningLeaf } from '../tokens/certificates.js';
+import { createRootCa, createSigningLeaf } from '../keys/certificates.js';
 import { loadConfig } from '../config/load.js';
-import { loadKeys } from '../tokens/key-files.js';
+import { loadKeys } from '../keys/key-files.js';
 import { keySource } from './bootstrap.js';
 import { parseCommandArgs, stringOption } from './command-args.js';
 import type { CliIo } from './io.js';

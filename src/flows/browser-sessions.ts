@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 import type { LoginTransaction } from '../authn/authenticator.js';
 import type { Cache } from '../cache/cache.js';
-import { keyedHash } from '../cache/keyed-hash.js';
+import { keyedHash } from '../crypto/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';
 import type { Store } from '../store/store.js';
 import type { StartLimiter } from './start-limiter.js';

@@ -1,5 +1,5 @@
 import type { Cache } from '../cache/cache.js';
-import { keyedHash } from '../cache/keyed-hash.js';
+import { keyedHash } from '../crypto/keyed-hash.js';
 import { TooManyRequestsError } from '../domain/errors.js';
 
 /** Options of a limiter of unauthenticated starts (browser logins, device codes). */

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Store } from '../store/store.js';
-import { keyedHash } from '../cache/keyed-hash.js';
-import type { Coherence, LocalCopy } from './coherence.js';
+import { keyedHash } from '../crypto/keyed-hash.js';
+import type { Coherence, LocalCopy } from '../cache/coherence.js';
 
 /** Options of the generations. */
 export interface AccountGenerationsOptions {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
 import type { AccountGenerations } from './account-generations.js';
-import type { Coherence } from './coherence.js';
+import type { Coherence } from '../cache/coherence.js';
 import type { InvalidationChannel } from './redis-channel.js';
 
 /** What a platform backend asks to forget. */

@@ -2,7 +2,7 @@ import { hash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { admits } from '../cache/scan-resistant.js';
 import type { Grant } from '../domain/access.js';
-import type { KeyStore, SigningKey } from './keys.js';
+import type { KeyStore, SigningKey } from '../keys/keys.js';
 
 /** What one minted registry token says. */
 export interface MintRequest {

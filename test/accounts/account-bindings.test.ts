@@ -14,7 +14,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
-import type { LoadedKeys } from '../../src/tokens/key-files.js';
+import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';

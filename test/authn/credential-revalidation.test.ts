@@ -5,7 +5,7 @@ import { CredentialStore } from '../../src/authn/credential/credential-store.js'
 import { githubLoginSchema } from '../../src/authn/github/github-config.js';
 import { GithubLogin } from '../../src/authn/github/github-login.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
-import { SealedBox } from '../../src/cache/sealed-box.js';
+import { SealedBox } from '../../src/crypto/sealed-box.js';
 import { BrowserSessions } from '../../src/flows/browser-sessions.js';
 import { freePort } from '../support/ports.js';
 import { tempStore } from '../support/store.js';

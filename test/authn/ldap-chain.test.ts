@@ -25,11 +25,11 @@ import { commandAuthzSchema } from '../../src/authz/command/command-authz-config
 import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { parseConfig } from '../../src/config/load.js';
 import { UnauthorizedError } from '../../src/domain/errors.js';
-import { TokenService } from '../../src/flows/token-service.js';
-import { RecentAnswers } from '../../src/flows/recent-answers.js';
+import { TokenService } from '../../src/tokens/token-service.js';
+import { RecentAnswers } from '../../src/tokens/recent-answers.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
-import type { LoadedKeys } from '../../src/tokens/key-files.js';
+import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { TokenMinter } from '../../src/tokens/minter.js';
 import { testKeys } from '../support/keys.js';
 import { freePort } from '../support/ports.js';

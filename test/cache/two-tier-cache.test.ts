@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TwoTierCache } from '../../src/cache/two-tier-cache.js';
-import { Coherence } from '../../src/invalidation/coherence.js';
+import { Coherence } from '../../src/cache/coherence.js';
 import { cacheContract } from './cache-contract.js';
 
 /** A coherence as with Redis: copies live up to `maxStalenessMs` once the subscription is up. */

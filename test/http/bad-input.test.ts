@@ -12,7 +12,7 @@ import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
-import { loadKeys } from '../../src/tokens/key-files.js';
+import { loadKeys } from '../../src/keys/key-files.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const USER = 'alice';

@@ -11,7 +11,7 @@ import { sameSecret } from '../../src/http/session-cookies.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
-import { loadKeys } from '../../src/tokens/key-files.js';
+import { loadKeys } from '../../src/keys/key-files.js';
 import { startGithubStandIn, type GithubStandIn } from '../support/github-standin.js';
 
 // The browser-login pages driven through app.inject, with the GitHub stand-in as the provider:

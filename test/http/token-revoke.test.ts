@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import type { LmdbStore } from '../../src/store/lmdb-store.js';
-import type { LoadedKeys } from '../../src/tokens/key-files.js';
+import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AccountGenerations } from '../../src/invalidation/account-generations.js';
-import { Coherence } from '../../src/invalidation/coherence.js';
+import { Coherence } from '../../src/cache/coherence.js';
 import type { Store } from '../../src/store/store.js';
 import { tempStore } from '../support/store.js';
 

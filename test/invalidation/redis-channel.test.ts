@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging.js';
 import { subscribeInvalidations, announceDrop, type InvalidationChannel } from '../../src/invalidation/redis-channel.js';
-import { Coherence } from '../../src/invalidation/coherence.js';
+import { Coherence } from '../../src/cache/coherence.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { waitUntil } from '../support/processes.js';
 import { startRedis } from '../support/redis.js';

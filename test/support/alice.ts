@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import type { TokenRequest } from '../../src/flows/token-service.js';
+import type { TokenRequest } from '../../src/tokens/token-service.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
-import type { LoadedKeys } from '../../src/tokens/key-files.js';
+import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { testKeys } from './keys.js';
 import { tempStore } from './store.js';
 

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, importX509, jwtVerify, createLocalJWKSet } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { toJwk } from '../../src/tokens/keys.js';
+import { toJwk } from '../../src/keys/keys.js';
 import { TokenMinter } from '../../src/tokens/minter.js';
 import { testKeys } from '../support/keys.js';
 

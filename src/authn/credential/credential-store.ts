@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { keyedHash } from '../../cache/keyed-hash.js';
+import { keyedHash } from '../../crypto/keyed-hash.js';
 import type { Identity } from '../../domain/identity.js';
 import type { Store } from '../../store/store.js';
 

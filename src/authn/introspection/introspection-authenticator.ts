@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../cache/keyed-hash.js';
+import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import { SingleFlight } from '../../upstream/single-flight.js';

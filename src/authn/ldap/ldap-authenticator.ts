@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ConnectionOptions } from 'node:tls';
 import { ResultCodeError, type Entry } from 'ldapts';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../cache/keyed-hash.js';
+import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import { SingleFlight } from '../../upstream/single-flight.js';

@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import { compileGlob } from '../../authz/glob.js';
+import { compileGlob } from '../../domain/glob.js';
 import { parseAccountTemplate, type AccountTemplate } from './account-template.js';
 import type { OidcTokenRuleConfig } from './oidc-token-config.js';
 

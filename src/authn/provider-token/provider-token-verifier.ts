@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../cache/keyed-hash.js';
+import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
 import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';

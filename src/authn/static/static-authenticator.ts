@@ -1,6 +1,6 @@
 import bcrypt from 'bcrypt';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../cache/keyed-hash.js';
+import { keyedHash } from '../../crypto/keyed-hash.js';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, PasswordAuthenticator } from '../authenticator.js';
 import { DEFAULT_BCRYPT_COST } from './bcrypt-cost.js';

@@ -1,6 +1,6 @@
 import { intersectActions } from '../../domain/access.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
-import { compileGlob } from '../glob.js';
+import { compileGlob } from '../../domain/glob.js';
 import { DEFAULT_ACL_RULES, type AclRule, type StaticAclConfig } from './static-acl-config.js';
 
 interface CompiledRule {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { toJwk, type KeyStore, type VerificationKey } from '../../tokens/keys.js';
+import { toJwk, type KeyStore, type VerificationKey } from '../../keys/keys.js';
 
 /** Public keys as a JWKS, for registries (distribution 3.x `jwks`) and other verifiers. */
 export async function jwksRoutes(app: FastifyInstance, options: { keys: KeyStore }): Promise<void> {

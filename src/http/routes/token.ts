@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidRequestError, UnsupportedGrantTypeError, UnsupportedMediaTypeError } from '../../domain/errors.js';
 import { isAcceptableUsername } from '../../domain/identity.js';
-import type { TokenAnswer, TokenCredentials } from '../../flows/token-service.js';
-import type { RecentAnswers } from '../../flows/recent-answers.js';
+import type { TokenAnswer, TokenCredentials } from '../../tokens/token-service.js';
+import type { RecentAnswers } from '../../tokens/recent-answers.js';
 import { authorizationHeaders, parseBasicAuth } from '../basic-auth.js';
 
 type Params = Record<string, string | string[] | undefined>;

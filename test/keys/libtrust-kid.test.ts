@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { libtrustKeyId } from '../../src/tokens/libtrust-kid.js';
+import { libtrustKeyId } from '../../src/keys/libtrust-kid.js';
 
 // Computed independently with openssl and coreutils:
 //   openssl pkey -pubin -in key.pub -outform DER | sha256sum | cut -c1-60 | xxd -r -p | base32 | tr -d = | fold -w4 | paste -sd:

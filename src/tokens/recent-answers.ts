@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
-import { inProcessKeyedHash } from '../cache/keyed-hash.js';
-import type { LocalCopy } from '../invalidation/coherence.js';
+import { inProcessKeyedHash } from '../crypto/keyed-hash.js';
+import type { LocalCopy } from '../cache/coherence.js';
 import type { AnswerAudit, DecidedAnswer, TokenAnswer, TokenRequest, TokenResponse, TokenService } from './token-service.js';
 
 /** How long the answer to an identical request is handed out again without deciding anew. */

@@ -3,9 +3,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRootCa } from '../../src/tokens/certificates.js';
-import { KeyRotator } from '../../src/tokens/key-rotator.js';
-import { RotatingKeyStore } from '../../src/tokens/rotating-key-store.js';
+import { createRootCa } from '../../src/keys/certificates.js';
+import { KeyRotator } from '../../src/keys/key-rotator.js';
+import { RotatingKeyStore } from '../../src/keys/rotating-key-store.js';
 import { writeFile } from 'node:fs/promises';
 
 const HOUR = 3_600_000;

@@ -2,9 +2,9 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { createRootCa, createSigningLeaf } from '../../src/tokens/certificates.js';
+import { createRootCa, createSigningLeaf } from '../../src/keys/certificates.js';
 import { describe, expect, it } from 'vitest';
-import { loadKeys } from '../../src/tokens/key-files.js';
+import { loadKeys } from '../../src/keys/key-files.js';
 
 const dir = () => mkdtemp(join(tmpdir(), 'wharf-keyfiles-'));
 

@@ -2,10 +2,10 @@ import { decodeJwt } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { UnauthorizedError } from '../../src/domain/errors.js';
-import type { TokenRequest } from '../../src/flows/token-service.js';
+import type { TokenRequest } from '../../src/tokens/token-service.js';
 import { aliceRequest, aliceServices, countLogins, makeAlice, type Alice } from '../support/alice.js';
 
-// RecentAnswers (src/flows/recent-answers.ts): what the token route calls, in front of the token service.
+// RecentAnswers (src/tokens/recent-answers.ts): what the token route calls, in front of the token service.
 let alice: Alice;
 let password: string;
 

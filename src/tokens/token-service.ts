@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { AuthenticatorChain } from '../authn/authenticator-chain.js';
 import { randomBytes } from 'node:crypto';
 import type { AuthnResult, LoginContext, Provenance } from '../authn/authenticator.js';
-import { inProcessKeyedHash } from '../cache/keyed-hash.js';
+import { inProcessKeyedHash } from '../crypto/keyed-hash.js';
 import { SingleFlight } from '../upstream/single-flight.js';
 import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
 import type { Authorizer } from '../authz/authorizer.js';
@@ -12,7 +12,7 @@ import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
 import type { LoginLimiter, LoginReservation } from '../authn/login-limiter.js';
 import type { VerificationSlots } from '../authn/verification-slots.js';
-import type { TokenMinter } from '../tokens/minter.js';
+import type { TokenMinter } from './minter.js';
 
 /** How the client proved who it is. */
 export type TokenCredentials =

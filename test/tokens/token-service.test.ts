@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { InvalidGrantError, InvalidRequestError, UnauthorizedError } from '../../src/domain/errors.js';
-import type { TokenRequest } from '../../src/flows/token-service.js';
+import type { TokenRequest } from '../../src/tokens/token-service.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { aliceRequest, aliceServices, makeAlice, type Alice } from '../support/alice.js';
