@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `docker-credential-wharf`: the only file of this binary that reads argv, the environment and stdin.
-import { credentialHelperCommand } from './cli/credential-helper-command.js';
-import { processIo } from './cli/io.js';
+import { credentialHelperCommand } from './client/credential-helper-command.js';
+import { processIo } from './client/io.js';
 
 const io = processIo();
 

@@ -39,7 +39,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | Runnin
     case 'accounts':
       return (await import('./accounts.js')).accountsCommand(rest, io);
     case 'login':
-      return (await import('./login.js')).loginCommand(rest, io);
+      return (await import('../client/login/login-command.js')).loginCommand(rest, io);
     case undefined:
     case 'help':
     case '--help':

@@ -1,20 +1,3 @@
-import { text } from 'node:stream/consumers';
-
-/** What a subcommand may touch of the outside world; main passes the real ones, tests fakes. */
-export interface CliIo {
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  /** Reads all of standard input. */
-  readonly readStdin: () => Promise<string>;
-}
-
-/** The real outside world, for the two entry points (main.ts, credential-helper.ts) to pass in. */
-export function processIo(): CliIo {
-  return {
-    env: process.env,
-    stdout: (s) => void process.stdout.write(s),
-    stderr: (s) => void process.stderr.write(s),
-    readStdin: () => text(process.stdin),
-  };
-}
+// The subcommands' outside world is the client's (client/ may not import cli/, so it owns it);
+// re-exported so every subcommand and main.ts keep importing it from beside them.
+export { type CliIo, processIo } from '../client/io.js';

@@ -5,8 +5,8 @@ import { homedir as osHomedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { CredentialFileError, credentialsFilePath, FileCredentialStore, normalizeServerUrl, writeFileAtomic } from './credential-store.js';
-import type { CliIo } from './io.js';
+import { CredentialFileError, credentialsFilePath, FileCredentialStore, normalizeServerUrl, writeFileAtomic } from '../credential-store.js';
+import type { CliIo } from '../io.js';
 
 export const LOGIN_USAGE = `usage: wharf login REGISTRY [--wharf URL] [--insecure] [--no-browser] [--store helper|config] [--config-dir DIR]
 

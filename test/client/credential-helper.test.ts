@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { FileCredentialStore } from '../../src/cli/credential-store.js';
+import { FileCredentialStore } from '../../src/client/credential-store.js';
 import { buildOciImage, type OciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
