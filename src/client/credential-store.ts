@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir as osHomedir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from './write-file-atomic.js';
 
 /** Docker Hub's historical server URL; docker uses it verbatim as a key, so it is never normalised. */
 export const DOCKER_HUB_SERVER_URL = 'https://index.docker.io/v1/';
@@ -62,27 +62,6 @@ const fileSchema = z.looseObject({
   credentials: z.record(z.string(), credentialSchema),
 });
 type CredentialFile = z.infer<typeof fileSchema>;
-
-/**
- * Writes `data` to a temporary file beside `file`, flushes it, then renames it over `file`, so a
- * reader (or a crash) sees the old content or the new, never half of it. The file gets `mode`.
- */
-export async function writeFileAtomic(file: string, data: string, mode: number): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temp, 'wx', mode);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-}
 
 /**
  * The credential helper's store: one JSON file (mode 0600 in a 0700 directory), rewritten
