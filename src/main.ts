@@ -2,7 +2,7 @@
 // The only file that reads argv and the environment, listens, and handles signals.
 import { ConfigError } from './config/load.js';
 import { runCli } from './cli/index.js';
-import { processIo } from './cli/io.js';
+import { processIo } from './client/io.js';
 
 const io = processIo();
 

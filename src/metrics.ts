@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CircuitState } from './upstream/circuit-breaker.js';
+import type { CircuitState } from './domain/backend.js';
 import type { UpstreamObserver } from './upstream/upstream-client.js';
 
 /** The service's Prometheus metrics, in a registry of its own (no global state). */
@@ -12,6 +12,8 @@ export interface Metrics {
   cacheLookups: Counter<'kind' | 'result'>;
   /** Lookups of the first tier over Redis: answered in process (`local`) or with a round trip (`shared`). */
   firstTier: Counter<'result'>;
+  /** Counts one first-tier lookup, through children bound once (a labelled inc() per lookup hashes its labels). */
+  countFirstTier(result: 'local' | 'shared'): void;
   upstreamDuration: Histogram<'upstream' | 'outcome'>;
   /** Requests refused by brute-force limits, by which limit. */
   rateLimited: Counter<'limit'>;
@@ -58,6 +60,9 @@ export function createMetrics(defaults = true): Metrics {
   // object on every call, twice per token request. Both label sets are small and fixed.
   const tokenCounters = new Map<string, { inc(): void }>();
   const tokenTimers = new Map<string, { observe(value: number): void }>();
+  const firstTier = new Counter({ name: 'wharf_cache_first_tier_total', help: 'Lookups of the in-process first tier over Redis: local (no round trip) or shared (read from Redis)', labelNames: ['result'] as const, registers: [registry] });
+  const firstTierLocal = firstTier.labels({ result: 'local' });
+  const firstTierShared = firstTier.labels({ result: 'shared' });
   return {
     registry,
     tokenRequests,
@@ -72,7 +77,8 @@ export function createMetrics(defaults = true): Metrics {
       timer.observe(seconds);
     },
     cacheLookups: new Counter({ name: 'wharf_cache_lookups_total', help: 'Cache lookups by kind and result (hit, miss, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
-    firstTier: new Counter({ name: 'wharf_cache_first_tier_total', help: 'Lookups of the in-process first tier over Redis: local (no round trip) or shared (read from Redis)', labelNames: ['result'] as const, registers: [registry] }),
+    firstTier,
+    countFirstTier: (result) => (result === 'local' ? firstTierLocal : firstTierShared).inc(),
     upstreamDuration,
     rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by brute-force limits', labelNames: ['limit'] as const, registers: [registry] }),
     credentialVerifications: new Counter({

@@ -65,8 +65,7 @@ export class AuthenticatorChain {
    * the backend is gone from the config or no longer vouches for it.
    */
   async refresh(identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
-    const backend = this.backends.find((b) => b.type === identity.provider);
-    return backend?.refresh ? backend.refresh(identity, binding) : undefined;
+    return refreshedIdentity(this.backends, identity, binding);
   }
 
   /** Whether a refresh token may stand for an identity this chain proved: its backend can re-check it. */
@@ -84,4 +83,10 @@ export class AuthenticatorChain {
     const admission = await this.gate.admit(result.identity);
     return admission.kind === 'ok' ? result : { kind: 'denied', reason: admission.message, message: admission.message };
   }
+}
+
+/** The identity as the backend that proved it sees it now; undefined when that backend is gone from the config or no longer vouches for it. */
+export async function refreshedIdentity(backends: readonly PasswordAuthenticator[], identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
+  const backend = backends.find((b) => b.type === identity.provider);
+  return backend?.refresh ? backend.refresh(identity, binding) : undefined;
 }

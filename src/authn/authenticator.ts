@@ -71,9 +71,19 @@ export interface PasswordAuthenticator {
 
 /** Server-side state of one browser login, kept between the redirect and the callback. */
 export interface LoginTransaction {
+  /** Random; travels through the browser and must come back with the callback, to the browser that started the login. */
   readonly state: string;
-  readonly nonce: string;
-  readonly codeVerifier: string;
+  /** What the provider keeps server-side for this login, made by its `prepare()` (OAuth: the nonce and the PKCE verifier). */
+  readonly secrets: Readonly<Record<string, string>>;
+}
+
+/**
+ * What the browser brought back to `/login/<name>/callback`: the URL (a redirect's query), and the
+ * form fields when the provider posts the browser back (a SAML-style POST binding).
+ */
+export interface CallbackRequest {
+  readonly url: URL;
+  readonly form?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -94,10 +104,19 @@ export interface CallbackAuthenticator {
    * not; for /readyz. Providers configured without discovery do not implement it.
    */
   check?(): Promise<string>;
+  /** Fresh secrets for one login, kept server-side with it until the callback (never sent as they are). */
+  prepare(): Record<string, string>;
+  /** The callback parameter (query or form field) carrying the state back. Default `state` (OAuth); a POST binding names its own (SAML: `RelayState`). */
+  readonly stateParameter?: string;
+  /**
+   * How the browser comes back: `redirect` (default; a GET) or `form-post` (the provider's page
+   * posts a form to the callback from its own site, so the login cookie must be sent cross-site).
+   */
+  readonly callback?: 'redirect' | 'form-post';
   /** Where to send the browser; throws TemporarilyUnavailableError when the provider cannot be used. */
   loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string>;
-  /** Finishes the login from the callback URL the provider redirected to. */
-  handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult>;
+  /** Finishes the login from what the browser brought back. */
+  handleCallback(callback: CallbackRequest, transaction: LoginTransaction): Promise<CallbackResult>;
   /**
    * Re-checks an identity with the provider, given the access token of its login (kept sealed):
    * `invalid` when the provider no longer vouches for it (token revoked, user left the allowed

@@ -3,7 +3,7 @@ import { AccountBindings, BINDING_PREFIX, type AccountBinding } from '../account
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createStore } from '../store/create-store.js';
 import { announceDrop } from '../invalidation/redis-channel.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 
 const USAGE = 'usage: wharf accounts list|show NAME|unbind NAME [--config FILE]\n';
 

@@ -6,7 +6,7 @@ import { DEFAULT_BCRYPT_COST } from '../authn/static/bcrypt-cost.js';
 import type { Config } from '../config/schema.js';
 import { hashKeyFrom } from '../config/secrets.js';
 import { loadKeys, type KeySource, type LoadedKeys } from '../keys/key-files.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 
 export { publicUrl } from '../config/public-url.js';
 

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 
 /** Parsed options and positionals of one subcommand. */
 export interface CommandArgs {

@@ -1,12 +1,11 @@
-import { preflightCommand } from '../authn/command/command-preflight.js';
-import { preflightLdap } from '../authn/ldap/ldap-preflight.js';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { builtInBackends, type Config } from '../config/schema.js';
+import type { Finding } from '../domain/backend.js';
 import { hashKeyFrom } from '../config/secrets.js';
 import { parseCommandArgs } from './command-args.js';
 import { trustProxyFindings } from '../config/trust-proxy-check.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 
 const USAGE = `usage: wharf config check FILE
 
@@ -47,10 +46,9 @@ export async function configCheckCommand(argv: string[], io: CliIo): Promise<num
   // Beyond the schema: files that must exist, directories that should answer (warnings).
   const findings = (
     await Promise.all([
-      ...config.authn.map((b, i) =>
-        b.type === 'ldap' ? preflightLdap(b, io.env, { path: `authn.${i}` }) : b.type === 'command' ? preflightCommand(b.command, { path: `authn.${i}` }) : Promise.resolve([]),
-      ),
-      config.authz.webhook?.type === 'command' ? preflightCommand(config.authz.webhook.command, { path: 'authz.webhook' }) : Promise.resolve([]),
+      ...config.authn.map((b, i) => preflight(builtInBackends.passwordBackends.entry(b.type), b, { path: `authn.${i}`, env: io.env })),
+      ...config.federation.providers.map((p, i) => preflight(builtInBackends.loginProviders.entry(p.type), p, { path: `federation.providers.${i}`, env: io.env })),
+      config.authz.webhook ? preflight(builtInBackends.deciders.entry(config.authz.webhook.type), config.authz.webhook, { path: 'authz.webhook', env: io.env }) : Promise.resolve([]),
       hashKeyFindings(config, io.env),
     ])
   ).flat();
@@ -59,6 +57,11 @@ export async function configCheckCommand(argv: string[], io: CliIo): Promise<num
   if (findings.some((f) => f.severity === 'error')) return 1;
   io.stdout(`${file}: ok\n`);
   return 0;
+}
+
+/** A backend's own checks, when its registry entry has any. */
+function preflight(entry: { preflight?: (config: never, context: { path: string; env: CliIo['env'] }) => Promise<Finding[]> }, config: unknown, context: { path: string; env: CliIo['env'] }): Promise<Finding[]> {
+  return entry.preflight ? entry.preflight(config as never, context) : Promise.resolve([]);
 }
 
 /** The hash key that serve would use, checked the same way (a generated one needs no check). */

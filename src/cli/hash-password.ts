@@ -1,7 +1,7 @@
 import bcrypt from 'bcrypt';
 import { DEFAULT_BCRYPT_COST } from '../authn/static/bcrypt-cost.js';
 import { parseCommandArgs, stringOption } from './command-args.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 
 const USAGE = `usage: wharf hash-password [--cost N]
 

@@ -1,4 +1,4 @@
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 import type { RunningServer } from './serve.js';
 
 export const USAGE = `usage: wharf <command> [options]

@@ -6,7 +6,7 @@ import { loadConfig } from '../config/load.js';
 import { loadKeys } from '../keys/key-files.js';
 import { keySource } from './bootstrap.js';
 import { parseCommandArgs, stringOption } from './command-args.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 
 const GENERATE_USAGE = `usage: wharf keys generate --out DIR [--alg ES256|RS256] [--leaf-days N]
 

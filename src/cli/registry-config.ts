@@ -6,7 +6,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { bootstrap, publicUrl } from './bootstrap.js';
 import { parseCommandArgs, stringOption } from './command-args.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 
 /** The registry's `auth.token` section for the current settings. */
 export function tokenAuthSection(config: Config, rootCertBundle: string, realm?: string) {

@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { bootstrap, DEMO_USER, publicUrl, type Bootstrap } from './bootstrap.js';
 import { parseCommandArgs, stringOption } from './command-args.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from '../client/io.js';
 import { tokenAuthSection } from './registry-config.js';
 
 /** A running server (or a cluster of them), for main to stop on a signal. */

@@ -2,8 +2,8 @@ import { text } from 'node:stream/consumers';
 
 /**
  * What a command may touch of the outside world; the entry points pass the real ones, tests fakes.
- * It lives in client/ because the client commands need it and must not import cli/; the server's
- * subcommands take it from here through cli/io.ts.
+ * It lives in client/, the lower floor, so that both the client commands and the server's
+ * subcommands (cli/) can use it.
  */
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;

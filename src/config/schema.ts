@@ -1,269 +1,223 @@
 import { z } from 'zod';
-import { commandAuthnSchema } from '../authn/command/command-config.js';
-import { githubLoginSchema } from '../authn/github/github-config.js';
-import { ldapAuthnSchema } from '../authn/ldap/ldap-config.js';
-import { commandAuthzSchema } from '../authz/command/command-authz-config.js';
-import { introspectionAuthnSchema } from '../authn/introspection/introspection-config.js';
-import { googleLoginSchema, oidcLoginSchema } from '../authn/oidc/oidc-config.js';
-import { oidcTokenAuthnSchema } from '../authn/oidc-token/oidc-token-config.js';
-import { githubTokenAuthnSchema } from '../authn/provider-token/github-token-config.js';
-import { googleTokenAuthnSchema } from '../authn/provider-token/google-token-config.js';
-import { staticAuthnSchema } from '../authn/static/static-config.js';
-import { sageAuthzSchema } from '../authz/sage/sage-config.js';
-import { staticAclSchema } from '../authz/static-acl/static-acl-config.js';
-import { webhookAuthzSchema } from '../authz/webhook/webhook-config.js';
 import { checkAccountPrefixes } from '../accounts/prefix-check.js';
+import { loginProviders } from '../authn/login-registry.js';
+import { passwordBackends } from '../authn/registry.js';
+import { deciders, staticAclSchema } from '../authz/deciders.js';
+import { cacheSchema } from '../cache/cache-config.js';
+import { storeSchema } from '../store/store-config.js';
 
 const seconds = (max: number) => z.number().int().min(1).max(max);
 
-/** Authenticator backends, a discriminated union on `type`; each backend owns its schema. */
-export const authnSchema = z.discriminatedUnion('type', [staticAuthnSchema, introspectionAuthnSchema, oidcTokenAuthnSchema, githubTokenAuthnSchema, googleTokenAuthnSchema, ldapAuthnSchema, commandAuthnSchema]);
+/**
+ * The backend types a configuration may name: each registry's entries own their schemas, and the
+ * config's unions are derived from them (a new backend touches its folder and its registry only).
+ */
+export const builtInBackends = { passwordBackends, loginProviders, deciders };
 
-/** Cache backends. */
-export const cacheSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('memory'),
-    /** Most entries kept in process. Default 100000. */
-    maxEntries: z.number().int().min(100).default(100_000),
-  }),
-  z.strictObject({
-    type: z.literal('redis'),
-    /** `redis://host:port`, `rediss://…` (TLS), `redis-sentinel://host:port,host:port/<master>` or `redis-cluster://host:port,host:port` (env WHARF_REDIS_URL). */
-    url: z.string().regex(/^(rediss?|redis-sentinel|redis-cluster):\/\//, 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'),
-    /** Prefix of every key. Default `wharf:`. */
-    keyPrefix: z.string().default('wharf:'),
-    /**
-     * The in-process first tier over Redis for what every token request reads (introspection
-     * results, decisions, verified passwords, generations, bindings). Invalidations reach it over
-     * Redis pub/sub at once; while that subscription is down a copy is trusted for a second only.
-     */
-    local: z
+/** Backend registries of the shape of `builtInBackends` (tests add their own entries). */
+export type BackendRegistries = typeof builtInBackends;
+
+/** The whole configuration for a set of backend types; every field has its default beside it. */
+export function configSchemaFor(backends: BackendRegistries) {
+  return z.strictObject({
+    server: z
       .strictObject({
-        /** Memory it may take. Default 48. */
-        maxMegabytes: z.number().int().min(1).max(4096).default(48),
-        /** Longest a copy is trusted without asking Redis, even with the subscription up (a missed message is forgotten within it). Default 300. */
-        maxStalenessSeconds: z.number().int().min(1).max(86_400).default(300),
+        /** Listen address (env HOST). Default 127.0.0.1. */
+        host: z.string().default('127.0.0.1'),
+        /** Listen port (env PORT). Default 5001. */
+        port: z.number().int().min(0).max(65535).default(5001),
+        /** Public base URL clients reach Wharf at; the realm is `${publicUrl}/token` (env WHARF_PUBLIC_URL). Default `http://host:port`. */
+        publicUrl: z.url().optional(),
+        /**
+         * Which X-Forwarded-For entries to believe (the client address for audit lines and every
+         * per-address limit), as fastify's `trustProxy`: a hop count (1 = the one proxy in front,
+         * e.g. an ingress controller), the proxies' addresses/CIDRs, or true (any sender: every
+         * client then picks its own address; `config check` warns). Default false.
+         */
+        trustProxy: z.union([z.boolean(), z.number().int().min(1).max(10), z.string(), z.array(z.string())]).default(false),
+        /** Serve HTTPS from these PEM files (the public URL then defaults to https). Default: plain HTTP, e.g. behind a TLS-terminating proxy. */
+        tls: z.strictObject({ keyFile: z.string().min(1), certFile: z.string().min(1) }).optional(),
       })
       .prefault({}),
-  }),
-]);
 
-/**
- * Where records that must not be lost live (refresh tokens, credentials, sessions, device codes,
- * account bindings). Default: `embedded` under `dataDir`, or Redis at the cache's URL when the
- * cache is Redis (replicas must share these records).
- */
-export const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('embedded'),
-    /** Directory of the embedded database (LMDB). Default `dataDir/state`. */
-    path: z.string().min(1).optional(),
-  }),
-  z.strictObject({
-    type: z.literal('redis'),
-    /** URL as for the Redis cache. Redis must run with `appendonly yes` and `maxmemory-policy noeviction` (checked at start; `/readyz` says degraded otherwise). */
-    url: z.string().regex(/^(rediss?|redis-sentinel|redis-cluster):\/\//, 'must start with redis://, rediss://, redis-sentinel:// or redis-cluster://'),
-    /** Prefix of every key. Default `wharf:` (records already in a Redis cache under it keep working). */
-    keyPrefix: z.string().default('wharf:'),
-  }),
-]);
+    /** Directory for generated keys and state (env WHARF_DATA_DIR). Default `./data`. */
+    dataDir: z.string().default('./data'),
 
-/** The whole configuration; every field has its default beside it. */
-export const configSchema = z.strictObject({
-  server: z
-    .strictObject({
-      /** Listen address (env HOST). Default 127.0.0.1. */
-      host: z.string().default('127.0.0.1'),
-      /** Listen port (env PORT). Default 5001. */
-      port: z.number().int().min(0).max(65535).default(5001),
-      /** Public base URL clients reach Wharf at; the realm is `${publicUrl}/token` (env WHARF_PUBLIC_URL). Default `http://host:port`. */
-      publicUrl: z.url().optional(),
-      /**
-       * Which X-Forwarded-For entries to believe (the client address for audit lines and every
-       * per-address limit), as fastify's `trustProxy`: a hop count (1 = the one proxy in front,
-       * e.g. an ingress controller), the proxies' addresses/CIDRs, or true (any sender: every
-       * client then picks its own address; `config check` warns). Default false.
-       */
-      trustProxy: z.union([z.boolean(), z.number().int().min(1).max(10), z.string(), z.array(z.string())]).default(false),
-      /** Serve HTTPS from these PEM files (the public URL then defaults to https). Default: plain HTTP, e.g. behind a TLS-terminating proxy. */
-      tls: z.strictObject({ keyFile: z.string().min(1), certFile: z.string().min(1) }).optional(),
-    })
-    .prefault({}),
+    token: z
+      .strictObject({
+        /** JWT `iss`; must equal the registry's `auth.token.issuer` (env WHARF_ISSUER). Default `wharf`. */
+        issuer: z.string().min(1).default('wharf'),
+        /** Registry service name; must equal `auth.token.service` and becomes `aud` (env WHARF_SERVICE). Default `registry`. */
+        service: z.string().min(1).default('registry'),
+        /** Token lifetime in seconds. Default 300. At least 60, or clients re-fetch every minute. */
+        lifetimeSeconds: z.number().int().min(60).max(86_400).default(300),
+        /** Longer lifetimes when a token grants a given action (e.g. `push: 3600` for big uploads). Default none. */
+        actionLifetimeSeconds: z.record(z.string(), z.number().int().min(60).max(86_400)).default({}),
+        /** Which `kid` to put in the header: `libtrust` (registry 2.8) or `thumbprint` (RFC 7638, registry 3.x jwks). Default libtrust. */
+        kidFormat: z.enum(['libtrust', 'thumbprint']).default('libtrust'),
+        /** Send the certificate chain as `x5c`. Default true. */
+        x5c: z.boolean().default(true),
+        /** Memory for tokens kept for reuse (the same subject and access within a tenth of the lifetime get the same token), about 270 bytes each. Default 16 (some 60,000 tokens). */
+        reuseCacheMegabytes: z.number().int().min(1).max(4096).default(16),
+      })
+      .prefault({}),
 
-  /** Directory for generated keys and state (env WHARF_DATA_DIR). Default `./data`. */
-  dataDir: z.string().default('./data'),
+    keys: z
+      .strictObject({
+        /** Algorithm of generated keys: ES256 (default) or RS256. File keys use their own type. */
+        algorithm: z.enum(['ES256', 'RS256']).default('ES256'),
+        /** PEM private key of the signing key. Default: a generated development key under `dataDir/keys`. */
+        signingKeyFile: z.string().optional(),
+        /** PEM certificate chain of the signing key, leaf first. */
+        certificateChainFile: z.string().optional(),
+        /** PEM root certificate(s) the registry trusts. Default: the chain's last certificate. */
+        rootCertificateFile: z.string().optional(),
+        /** Further certificates whose keys stay in the JWKS (rotation). Default none. */
+        publishCertificateFiles: z.array(z.string()).default([]),
+        /** Without a fixed key: the directory of short-lived signing leaves, shared by all replicas. Default `dataDir/keys/leaves`. */
+        leafDirectory: z.string().optional(),
+        /** The CA certificate the registry trusts (`rootcertbundle`). Default `dataDir/keys/ca.pem`, generated when absent. */
+        caCertificateFile: z.string().optional(),
+        /** The CA key that certifies new leaves; keep it off serving machines and rotate with `wharf keys rotate` where it is. Default `dataDir/keys/ca-key.pem`. */
+        caKeyFile: z.string().optional(),
+        rotation: z
+          .strictObject({
+            /** Rotate on schedule when the CA key is readable here. Default true. */
+            automatic: z.boolean().default(true),
+            /** Age of the newest leaf at which a new one is made, in hours. Default 24. */
+            everyHours: z.number().min(0.01).max(24 * 365).default(24),
+            /** Validity of each leaf certificate, in hours; must cover everyHours + publishLeadSeconds + the longest token. Default 72. */
+            leafValidityHours: z.number().min(0.05).max(24 * 3650).default(72),
+            /** A new leaf is published this long before it signs, so every verifier knows it first. Default 60. */
+            publishLeadSeconds: z.number().int().min(0).max(86_400).default(60),
+            /** How often replicas re-read the leaf directory, in seconds. Default 10. */
+            rescanSeconds: z.number().min(0.1).max(3600).default(10),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
 
-  token: z
-    .strictObject({
-      /** JWT `iss`; must equal the registry's `auth.token.issuer` (env WHARF_ISSUER). Default `wharf`. */
-      issuer: z.string().min(1).default('wharf'),
-      /** Registry service name; must equal `auth.token.service` and becomes `aud` (env WHARF_SERVICE). Default `registry`. */
-      service: z.string().min(1).default('registry'),
-      /** Token lifetime in seconds. Default 300. At least 60, or clients re-fetch every minute. */
-      lifetimeSeconds: z.number().int().min(60).max(86_400).default(300),
-      /** Longer lifetimes when a token grants a given action (e.g. `push: 3600` for big uploads). Default none. */
-      actionLifetimeSeconds: z.record(z.string(), z.number().int().min(60).max(86_400)).default({}),
-      /** Which `kid` to put in the header: `libtrust` (registry 2.8) or `thumbprint` (RFC 7638, registry 3.x jwks). Default libtrust. */
-      kidFormat: z.enum(['libtrust', 'thumbprint']).default('libtrust'),
-      /** Send the certificate chain as `x5c`. Default true. */
-      x5c: z.boolean().default(true),
-      /** Memory for tokens kept for reuse (the same subject and access within a tenth of the lifetime get the same token), about 270 bytes each. Default 16 (some 60,000 tokens). */
-      reuseCacheMegabytes: z.number().int().min(1).max(4096).default(16),
-    })
-    .prefault({}),
+    refreshTokens: z
+      .strictObject({
+        /** Issue refresh tokens (docker's `identitytoken`) on offline requests. Default true. */
+        enabled: z.boolean().default(true),
+        /** Maximum age in seconds; not extended by use. Default 90 days. */
+        maxAgeSeconds: seconds(10 * 365 * 86_400).default(90 * 86_400),
+      })
+      .prefault({}),
 
-  keys: z
-    .strictObject({
-      /** Algorithm of generated keys: ES256 (default) or RS256. File keys use their own type. */
-      algorithm: z.enum(['ES256', 'RS256']).default('ES256'),
-      /** PEM private key of the signing key. Default: a generated development key under `dataDir/keys`. */
-      signingKeyFile: z.string().optional(),
-      /** PEM certificate chain of the signing key, leaf first. */
-      certificateChainFile: z.string().optional(),
-      /** PEM root certificate(s) the registry trusts. Default: the chain's last certificate. */
-      rootCertificateFile: z.string().optional(),
-      /** Further certificates whose keys stay in the JWKS (rotation). Default none. */
-      publishCertificateFiles: z.array(z.string()).default([]),
-      /** Without a fixed key: the directory of short-lived signing leaves, shared by all replicas. Default `dataDir/keys/leaves`. */
-      leafDirectory: z.string().optional(),
-      /** The CA certificate the registry trusts (`rootcertbundle`). Default `dataDir/keys/ca.pem`, generated when absent. */
-      caCertificateFile: z.string().optional(),
-      /** The CA key that certifies new leaves; keep it off serving machines and rotate with `wharf keys rotate` where it is. Default `dataDir/keys/ca-key.pem`. */
-      caKeyFile: z.string().optional(),
-      rotation: z
-        .strictObject({
-          /** Rotate on schedule when the CA key is readable here. Default true. */
-          automatic: z.boolean().default(true),
-          /** Age of the newest leaf at which a new one is made, in hours. Default 24. */
-          everyHours: z.number().min(0.01).max(24 * 365).default(24),
-          /** Validity of each leaf certificate, in hours; must cover everyHours + publishLeadSeconds + the longest token. Default 72. */
-          leafValidityHours: z.number().min(0.05).max(24 * 3650).default(72),
-          /** A new leaf is published this long before it signs, so every verifier knows it first. Default 60. */
-          publishLeadSeconds: z.number().int().min(0).max(86_400).default(60),
-          /** How often replicas re-read the leaf directory, in seconds. Default 10. */
-          rescanSeconds: z.number().min(0.1).max(3600).default(10),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
+    /** Cache backend. Default in-process memory (env WHARF_REDIS_URL switches to Redis). */
+    cache: cacheSchema.default({ type: 'memory', maxEntries: 100_000 }),
 
-  refreshTokens: z
-    .strictObject({
-      /** Issue refresh tokens (docker's `identitytoken`) on offline requests. Default true. */
-      enabled: z.boolean().default(true),
-      /** Maximum age in seconds; not extended by use. Default 90 days. */
-      maxAgeSeconds: seconds(10 * 365 * 86_400).default(90 * 86_400),
-    })
-    .prefault({}),
+    /** Durable records. Default: see `storeSchema`. */
+    store: storeSchema.optional(),
 
-  /** Cache backend. Default in-process memory (env WHARF_REDIS_URL switches to Redis). */
-  cache: cacheSchema.default({ type: 'memory', maxEntries: 100_000 }),
+    /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself), at least 32 bytes after trimming. Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
+    hashKeyFile: z.string().optional(),
 
-  /** Durable records. Default: see `storeSchema`. */
-  store: storeSchema.optional(),
+    /** Authenticator chain, tried in order; the first that recognises the username decides. */
+    authn: z.array(backends.passwordBackends.schema()).default([]),
 
-  /** Secret for keyed hashes of credentials in cache keys: a file path (env WHARF_HASH_KEY holds the value itself), at least 32 bytes after trimming. Default: generated under `dataDir`. Replicas sharing a Redis must share it. */
-  hashKeyFile: z.string().optional(),
+    /** Authorization. */
+    authz: z
+      .strictObject({
+        acl: staticAclSchema.prefault({}),
+        /** The platform's decision endpoint: `type: webhook` (env WHARF_AUTHZ_WEBHOOK_URL), `type: sage` (env ecrAuthZEndpoint), or `type: command` (a local program, same contract over stdin/stdout). Default none. */
+        webhook: backends.deciders.schema().optional(),
+        /**
+         * With a webhook: `acl-first` (default) lets matching ACL rules decide and sends the rest to the
+         * webhook; `webhook-first` asks the webhook and falls back to the ACL only for scopes it could
+         * not decide (it was unreachable).
+         */
+        order: z.enum(['acl-first', 'webhook-first']).default('acl-first'),
+      })
+      .prefault({}),
 
-  /** Authenticator chain, tried in order; the first that recognises the username decides. */
-  authn: z.array(authnSchema).default([]),
+    /** Browser and device logins through identity providers; they hand out Wharf registry credentials. */
+    federation: z
+      .strictObject({
+        /** Identity providers on the login page (`google`, `github`, `oidc`). Default none: no browser or device login. */
+        providers: z.array(backends.loginProviders.schema()).default([]),
+        /** Registry host shown in the `docker login` command on the account page. Default `<registry>`. */
+        registryHost: z.string().optional(),
+        /**
+         * Re-check the provider identity behind a credential this often, in minutes (GitHub: token
+         * still valid, user still in an allowed organisation); a failed check revokes the credential.
+         * Keeps the provider's access token sealed (AES-GCM) with the credential. Default 0: off.
+         */
+        revalidateMinutes: z.number().min(0).max(7 * 24 * 60).default(0),
+        /** Browser logins (redirects to a provider) one address may start per 10 minutes (429 beyond). Default 60. */
+        loginStartsPerIp: z.number().int().min(1).default(60),
+        /** Browser session lifetime in hours. Default 8. */
+        sessionHours: z.number().int().min(1).max(24 * 30).default(8),
+        credentials: z
+          .strictObject({
+            /** Lifetime offered by default on the account page, and of device-login credentials, in days. Default 30. */
+            defaultDays: z.number().int().min(1).default(30),
+            /** Longest lifetime any credential may have, in days. Default 90. */
+            maxDays: z.number().int().min(1).max(3650).default(90),
+          })
+          .prefault({}),
+        device: z
+          .strictObject({
+            /** How long a device code may wait for approval, in seconds. Default 600. */
+            expiresInSeconds: z.number().int().min(60).max(3600).default(600),
+            /** Minimum polling interval, in seconds. Default 5 (RFC 8628). */
+            intervalSeconds: z.number().int().min(1).max(60).default(5),
+            /** Device logins one address may start per 10 minutes. Default 20. */
+            maxStartsPerIp: z.number().int().min(1).default(20),
+            /** Device logins everyone together may start per 10 minutes (each is a record in the store until it expires). Default 2000. */
+            maxStartsTotal: z.number().int().min(1).default(2000),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
 
-  /** Authorization. */
-  authz: z
-    .strictObject({
-      acl: staticAclSchema.prefault({}),
-      /** The platform's decision endpoint: `type: webhook` (env WHARF_AUTHZ_WEBHOOK_URL), `type: sage` (env ecrAuthZEndpoint), or `type: command` (a local program, same contract over stdin/stdout). Default none. */
-      webhook: z.discriminatedUnion('type', [webhookAuthzSchema, sageAuthzSchema, commandAuthzSchema]).optional(),
-      /**
-       * With a webhook: `acl-first` (default) lets matching ACL rules decide and sends the rest to the
-       * webhook; `webhook-first` asks the webhook and falls back to the ACL only for scopes it could
-       * not decide (it was unreachable).
-       */
-      order: z.enum(['acl-first', 'webhook-first']).default('acl-first'),
-    })
-    .prefault({}),
+    /**
+     * Brute-force protection on the token endpoint: failed logins per address and per account from
+     * an address (429 with Retry-After), counted before the credential is verified, and bounds on
+     * verifications under way. A credential verified recently (each backend's verified cache) is
+     * not verified again and costs no counter.
+     */
+    bruteForce: z
+      .strictObject({
+        /** Default true; false turns off the budgets and the concurrency bounds. */
+        enabled: z.boolean().default(true),
+        /** Failed logins from one address (logins under way count until they succeed). Default 50 per 300 s. */
+        perIp: z.strictObject({ failures: z.number().int().min(1).default(50), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
+        /** Failed logins for one account from one address (logins under way count until they succeed). Default 10 per 300 s. */
+        perAccount: z.strictObject({ failures: z.number().int().min(1).default(10), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
+        /** Credential verifications (bcrypt, LDAP bind, upstream call) under way at once for one client address, per process; more get 429 at once. Default 16. */
+        maxConcurrentPerAddress: z.number().int().min(1).default(16),
+        /** Credential verifications under way at once in one process; more get 503 with Retry-After. Default 64. */
+        maxConcurrentVerifications: z.number().int().min(1).default(64),
+      })
+      .prefault({}),
 
-  /** Browser and device logins through identity providers; they hand out Wharf registry credentials. */
-  federation: z
-    .strictObject({
-      /** Identity providers on the login page (`google`, `github`, `oidc`). Default none: no browser or device login. */
-      providers: z.array(z.discriminatedUnion('type', [googleLoginSchema, githubLoginSchema, oidcLoginSchema])).default([]),
-      /** Registry host shown in the `docker login` command on the account page. Default `<registry>`. */
-      registryHost: z.string().optional(),
-      /**
-       * Re-check the provider identity behind a credential this often, in minutes (GitHub: token
-       * still valid, user still in an allowed organisation); a failed check revokes the credential.
-       * Keeps the provider's access token sealed (AES-GCM) with the credential. Default 0: off.
-       */
-      revalidateMinutes: z.number().min(0).max(7 * 24 * 60).default(0),
-      /** Browser logins (redirects to a provider) one address may start per 10 minutes (429 beyond). Default 60. */
-      loginStartsPerIp: z.number().int().min(1).default(60),
-      /** Browser session lifetime in hours. Default 8. */
-      sessionHours: z.number().int().min(1).max(24 * 30).default(8),
-      credentials: z
-        .strictObject({
-          /** Lifetime offered by default on the account page, and of device-login credentials, in days. Default 30. */
-          defaultDays: z.number().int().min(1).default(30),
-          /** Longest lifetime any credential may have, in days. Default 90. */
-          maxDays: z.number().int().min(1).max(3650).default(90),
-        })
-        .prefault({}),
-      device: z
-        .strictObject({
-          /** How long a device code may wait for approval, in seconds. Default 600. */
-          expiresInSeconds: z.number().int().min(60).max(3600).default(600),
-          /** Minimum polling interval, in seconds. Default 5 (RFC 8628). */
-          intervalSeconds: z.number().int().min(1).max(60).default(5),
-          /** Device logins one address may start per 10 minutes. Default 20. */
-          maxStartsPerIp: z.number().int().min(1).default(20),
-          /** Device logins everyone together may start per 10 minutes (each is a record in the store until it expires). Default 2000. */
-          maxStartsTotal: z.number().int().min(1).default(2000),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
+    /** Endpoints for platform backends (cache invalidation), enabled when a secret is available. */
+    admin: z
+      .strictObject({
+        /** File holding the admin bearer secret; wins over `secretEnv`. */
+        secretFile: z.string().optional(),
+        /** Environment variable holding it. Default WHARF_ADMIN_SECRET. */
+        secretEnv: z.string().default('WHARF_ADMIN_SECRET'),
+      })
+      .prefault({}),
 
-  /**
-   * Brute-force protection on the token endpoint: failed logins per address and per account from
-   * an address (429 with Retry-After), counted before the credential is verified, and bounds on
-   * verifications under way. A credential verified recently (each backend's verified cache) is
-   * not verified again and costs no counter.
-   */
-  bruteForce: z
-    .strictObject({
-      /** Default true; false turns off the budgets and the concurrency bounds. */
-      enabled: z.boolean().default(true),
-      /** Failed logins from one address (logins under way count until they succeed). Default 50 per 300 s. */
-      perIp: z.strictObject({ failures: z.number().int().min(1).default(50), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
-      /** Failed logins for one account from one address (logins under way count until they succeed). Default 10 per 300 s. */
-      perAccount: z.strictObject({ failures: z.number().int().min(1).default(10), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
-      /** Credential verifications (bcrypt, LDAP bind, upstream call) under way at once for one client address, per process; more get 429 at once. Default 16. */
-      maxConcurrentPerAddress: z.number().int().min(1).default(16),
-      /** Credential verifications under way at once in one process; more get 503 with Retry-After. Default 64. */
-      maxConcurrentVerifications: z.number().int().min(1).default(64),
-    })
-    .prefault({}),
+    /** Create the `demo` user (password from WHARF_DEMO_PASSWORD, else generated and printed once). Default true only when no config file is given. */
+    demoUser: z.boolean().default(false),
 
-  /** Endpoints for platform backends (cache invalidation), enabled when a secret is available. */
-  admin: z
-    .strictObject({
-      /** File holding the admin bearer secret; wins over `secretEnv`. */
-      secretFile: z.string().optional(),
-      /** Environment variable holding it. Default WHARF_ADMIN_SECRET. */
-      secretEnv: z.string().default('WHARF_ADMIN_SECRET'),
-    })
-    .prefault({}),
+    log: z
+      .strictObject({
+        /** pino level (env WHARF_LOG_LEVEL). Default info. */
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .prefault({}),
+  }).superRefine(checkAccountPrefixes);
+}
 
-  /** Create the `demo` user (password from WHARF_DEMO_PASSWORD, else generated and printed once). Default true only when no config file is given. */
-  demoUser: z.boolean().default(false),
-
-  log: z
-    .strictObject({
-      /** pino level (env WHARF_LOG_LEVEL). Default info. */
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    })
-    .prefault({}),
-}).superRefine(checkAccountPrefixes);
+/** The configuration with the built-in backends. */
+export const configSchema = configSchemaFor(builtInBackends);
 
 /** Validated configuration with every default filled in. */
 export type Config = z.infer<typeof configSchema>;

@@ -1,12 +1,5 @@
 import { readFileSync } from 'node:fs';
-
-/** Where a secret comes from: a file (preferred: mounted secrets) or an environment variable. */
-export interface SecretSource {
-  /** Path of a file holding the secret (trailing newline ignored). */
-  file?: string | undefined;
-  /** Name of an environment variable holding it. */
-  env?: string | undefined;
-}
+import type { ReadSecret, SecretSource } from '../domain/backend.js';
 
 /**
  * Reads a secret at start-up (never during config validation, which has no side effects).
@@ -26,6 +19,11 @@ export function readSecret(what: string, source: SecretSource, env: Readonly<Rec
   const value = source.env ? env[source.env] : undefined;
   if (!value) throw new Error(`${what}: no secret: set ${source.env ? `environment variable ${source.env} or ` : ''}a secret file`);
   return value;
+}
+
+/** `readSecret` bound to an environment: what backend factories get to read their secrets with. */
+export function secretReader(env: Readonly<Record<string, string | undefined>>): ReadSecret {
+  return (what, source) => readSecret(what, source, env);
 }
 
 /**

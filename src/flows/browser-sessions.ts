@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import * as client from 'openid-client';
 import type { LoginTransaction } from '../authn/authenticator.js';
 import type { Cache } from '../cache/cache.js';
 import { keyedHash } from '../crypto/keyed-hash.js';
@@ -55,9 +54,9 @@ export class BrowserSessions {
   }
 
   /** Starts a login for `clientIp`; throws `TooManyRequestsError` past the per-address limit. */
-  async beginLogin(provider: string, returnTo: string, clientIp: string): Promise<PendingLogin> {
+  async beginLogin(provider: string, returnTo: string, clientIp: string, secrets: Readonly<Record<string, string>>): Promise<PendingLogin> {
     await this.options.limiter?.take(clientIp);
-    const pending: PendingLogin = { provider, returnTo, state: client.randomState(), nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
+    const pending: PendingLogin = { provider, returnTo, state: randomBytes(32).toString('base64url'), secrets };
     await this.options.pending.set(this.loginKey(pending.state), JSON.stringify(pending), LOGIN_TTL_SECONDS);
     return pending;
   }
@@ -68,7 +67,10 @@ export class BrowserSessions {
     const raw = await this.options.pending.get(key);
     if (!raw) return undefined;
     await this.options.pending.delete(key);
-    return JSON.parse(raw) as PendingLogin;
+    const pending = JSON.parse(raw) as PendingLogin & { nonce?: string; codeVerifier?: string };
+    // Started by a replica of the version before `secrets` (an upgrade under way): its OAuth fields.
+    if (!pending.secrets) return { provider: pending.provider, returnTo: pending.returnTo, state: pending.state, secrets: { nonce: pending.nonce ?? '', codeVerifier: pending.codeVerifier ?? '' } };
+    return pending;
   }
 
   async create(identity: Identity, upstream?: Session['upstream']): Promise<{ id: string; session: Session }> {

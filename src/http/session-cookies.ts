@@ -7,7 +7,10 @@ export const SESSION_COOKIE = 'wharf_session';
 export const LOGIN_COOKIE = 'wharf_login';
 
 /** Cookie attributes: HttpOnly, SameSite=Lax, Secure when Wharf is served over https, signed. */
-export function cookieOptions(secure: boolean, maxAgeSeconds: number) {
+export function cookieOptions(secure: boolean, maxAgeSeconds: number, crossSitePost = false) {
+  // A browser sends a SameSite=Lax cookie on top-level GETs from other sites only; a provider that
+  // posts the browser back needs SameSite=None, which browsers accept only with Secure.
+  if (crossSitePost) return { path: '/', httpOnly: true, sameSite: 'none' as const, secure: true, signed: true, maxAge: maxAgeSeconds };
   return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure, signed: true, maxAge: maxAgeSeconds };
 }
 

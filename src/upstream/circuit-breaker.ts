@@ -1,5 +1,7 @@
+import type { CircuitState } from '../domain/backend.js';
+
 /** Circuit states, as reported on /readyz and in metrics. */
-export type CircuitState = 'closed' | 'open' | 'half_open';
+export type { CircuitState };
 
 /** Options of a breaker. */
 export interface CircuitBreakerOptions {

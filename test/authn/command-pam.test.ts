@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandAuthenticator } from '../../src/authn/command/command-authenticator.js';
 import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
-import { preflightCommand } from '../../src/authn/command/command-preflight.js';
+import { preflightCommand } from '../../src/upstream/command-preflight.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/logging.js';

@@ -22,10 +22,10 @@ afterAll(async () => github?.close());
 /** A real GitHub-style login against the stand-in, as the browser would do it, without a browser. */
 async function loginWithGithub(login: GithubLogin, sessions: BrowserSessions) {
   const redirectUri = 'http://127.0.0.1:1/login/github/callback';
-  const pending = await sessions.beginLogin('github', '/account', '127.0.0.1');
+  const pending = await sessions.beginLogin('github', '/account', '127.0.0.1', login.prepare());
   const authorize = await login.loginUrl(redirectUri, pending);
   const approved = await fetch(authorize, { method: 'POST', body: new URLSearchParams({ login: 'octocat' }), headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
-  return login.handleCallback(new URL(approved.headers.get('location')!), pending);
+  return login.handleCallback({ url: new URL(approved.headers.get('location')!) }, pending);
 }
 
 describe('credentials re-check the GitHub identity behind them', () => {

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createLdapAuthenticator } from '../../src/authn/ldap/create-ldap-authenticator.js';
 import { LdapAuthenticator } from '../../src/authn/ldap/ldap-authenticator.js';
 import { ldapAuthnSchema } from '../../src/authn/ldap/ldap-config.js';
+import { secretReader } from '../../src/config/secrets.js';
 import { sameDn } from '../../src/authn/ldap/ldap-dn.js';
 import { LdapConnection } from '../../src/authn/ldap/ldap-pool.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
@@ -364,7 +365,7 @@ describe('createLdapAuthenticator (the registry factory)', () => {
       bindPasswordFile: await slapd.servicePasswordFile(),
       baseDn: DIRECTORY.musicians,
     });
-    const auth = createLdapAuthenticator(config, { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: log.logger, env: {} });
+    const auth = createLdapAuthenticator(config, { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: log.logger, readSecret: secretReader({}) });
     made.push(auth);
     await waitUntil('ldap_ready', async () => (log.events().includes('ldap_ready') ? true : undefined), { timeoutMs: 5000 });
     expect(identityOf(await auth.login('ludwig', slapd.passwords.ludwig, context)).account).toBe('ludwig');
@@ -374,11 +375,11 @@ describe('createLdapAuthenticator (the registry factory)', () => {
     const log = captureLogger();
     const config = ldapAuthnSchema.parse({ type: 'ldap', url: slapd.ldapsUrl, caFile: slapd.certificates!.caFile, bindDn: DIRECTORY.serviceDn, baseDn: DIRECTORY.musicians });
     const deps = { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: log.logger };
-    const good = createLdapAuthenticator(config, { ...deps, env: { WHARF_LDAP_BIND_PASSWORD: slapd.passwords.wharf } });
+    const good = createLdapAuthenticator(config, { ...deps, readSecret: secretReader({ WHARF_LDAP_BIND_PASSWORD: slapd.passwords.wharf }) });
     made.push(good);
     expect(identityOf(await good.login('clara', slapd.passwords.clara, context)).account).toBe('clara');
 
-    const bad = createLdapAuthenticator(config, { ...deps, env: { WHARF_LDAP_BIND_PASSWORD: 'definitely-wrong-password' } });
+    const bad = createLdapAuthenticator(config, { ...deps, readSecret: secretReader({ WHARF_LDAP_BIND_PASSWORD: 'definitely-wrong-password' }) });
     made.push(bad);
     await waitUntil('ldap_probe_failed', async () => log.lines.find((l) => l.event === 'ldap_probe_failed'), { timeoutMs: 5000 });
     expect(log.lines.find((l) => l.event === 'ldap_probe_failed')).toMatchObject({
@@ -390,7 +391,7 @@ describe('createLdapAuthenticator (the registry factory)', () => {
   });
 
   it('refuses to start without a readable bind password or CA file, naming the file and never a secret', () => {
-    const deps = { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: captureLogger().logger, env: {} };
+    const deps = { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: captureLogger().logger, readSecret: secretReader({}) };
     const base = { type: 'ldap', url: slapd.ldapsUrl, bindDn: DIRECTORY.serviceDn, baseDn: DIRECTORY.musicians };
     expect(() => createLdapAuthenticator(ldapAuthnSchema.parse({ ...base, bindPasswordFile: '/nonexistent/ldap.pw' }), deps)).toThrow(
       'LDAP bind password: cannot read secret file /nonexistent/ldap.pw (ENOENT)',
@@ -399,7 +400,7 @@ describe('createLdapAuthenticator (the registry factory)', () => {
       'LDAP bind password: no secret: set environment variable WHARF_LDAP_BIND_PASSWORD or a secret file',
     );
     expect(() =>
-      createLdapAuthenticator(ldapAuthnSchema.parse({ ...base, caFile: '/nonexistent/ca.pem' }), { ...deps, env: { WHARF_LDAP_BIND_PASSWORD: 'x' } }),
+      createLdapAuthenticator(ldapAuthnSchema.parse({ ...base, caFile: '/nonexistent/ca.pem' }), { ...deps, readSecret: secretReader({ WHARF_LDAP_BIND_PASSWORD: 'x' }) }),
     ).toThrow('LDAP caFile: cannot read /nonexistent/ca.pem (ENOENT)');
   });
 });

@@ -115,7 +115,7 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
     ldap,
     new CommandAuthenticator(commandAuthnSchema.parse({ type: 'command', command: [join(dir, 'check.cjs')], claims: '^svc-' }), deps),
   ];
-  const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, () => chain), ...backends], new AccountGate(base.bindings, { reserved: [], logger }));
+  const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, backends), ...backends], new AccountGate(base.bindings, { reserved: [], logger }));
   const authorizer = new CombinedAuthorizer(
     new StaticAclAuthorizer(config.authz.acl),
     new CommandAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), deps),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootstrap } from '../../src/cli/bootstrap.js';
-import type { CliIo } from '../../src/cli/io.js';
+import type { CliIo } from '../../src/client/io.js';
 import { parseConfig } from '../../src/config/load.js';
 import { runWharfCli, writeConfig } from '../support/wharf.js';
 

@@ -1,5 +1,5 @@
 import { deriveAccountName } from '../../domain/account-name.js';
-import type { AuthnResult, CallbackAuthenticator, CallbackResult, LoginTransaction } from '../authenticator.js';
+import type { AuthnResult, CallbackAuthenticator, CallbackRequest, CallbackResult, LoginTransaction } from '../authenticator.js';
 import { OAuth2Core, type ClientCredentials } from '../oauth2-core/oauth2-core.js';
 import type { GithubLoginConfig } from './github-config.js';
 
@@ -36,12 +36,16 @@ export class GithubLogin implements CallbackAuthenticator {
     });
   }
 
+  prepare(): Record<string, string> {
+    return this.core.prepare();
+  }
+
   loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string> {
     return this.core.loginUrl(redirectUri, transaction);
   }
 
-  async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult> {
-    const { accessToken } = await this.core.exchange(callbackUrl, transaction);
+  async handleCallback(callback: CallbackRequest, transaction: LoginTransaction): Promise<CallbackResult> {
+    const { accessToken } = await this.core.exchange(callback.url, transaction);
     const result = await this.identify(accessToken);
     return result.kind === 'ok' ? { ...result, upstreamToken: accessToken } : result;
   }

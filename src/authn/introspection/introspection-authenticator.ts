@@ -77,6 +77,11 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
   }
 
   /** The cache key of a token's introspection (used by invalidation too). */
+  /** What to drop when the platform revokes a token (the admin route and platform messages). */
+  invalidationKeys(token: string): string[] {
+    return [this.cacheKey(token)];
+  }
+
   cacheKey(token: string): string {
     return `intro:${keyedHash(this.deps.hashKey, 'introspection', this.config.url, token)}`;
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Cache } from '../../cache/cache.js';
-import { readSecret } from '../../config/secrets.js';
+import type { ReadSecret } from '../../domain/backend.js';
 import { LdapAuthenticator } from './ldap-authenticator.js';
 import type { LdapAuthnConfig } from './ldap-config.js';
 
@@ -10,7 +10,8 @@ export interface LdapFactoryDeps {
   cache: Cache;
   hashKey: Buffer;
   logger: Logger;
-  env: Readonly<Record<string, string | undefined>>;
+  /** Reads the bind password (file or environment). */
+  readSecret: ReadSecret;
   now?: () => number;
 }
 
@@ -21,7 +22,7 @@ export interface LdapFactoryDeps {
  * may come up later, and until then LDAP users get 503.
  */
 export function createLdapAuthenticator(config: LdapAuthnConfig, deps: LdapFactoryDeps): LdapAuthenticator {
-  const bindPassword = readSecret('LDAP bind password', { file: config.bindPasswordFile, env: config.bindPasswordEnv }, deps.env);
+  const bindPassword = deps.readSecret('LDAP bind password', { file: config.bindPasswordFile, env: config.bindPasswordEnv });
   const ca = config.caFile === undefined ? undefined : readCaFile(config.caFile);
   const authenticator = new LdapAuthenticator(config, { ...deps, bindPassword, ...(ca !== undefined ? { ca } : {}) });
   const log = deps.logger.child({ component: 'ldap' });

@@ -65,17 +65,22 @@ export class OAuth2Core {
 
   constructor(private readonly options: OAuth2CoreOptions) {}
 
+  /** A nonce (OIDC) and a PKCE verifier for one login. */
+  prepare(): Record<string, string> {
+    return { nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
+  }
+
   async loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string> {
     const config = await this.config();
     const params: Record<string, string> = {
       redirect_uri: redirectUri,
       scope: this.options.scopes.join(' '),
       state: transaction.state,
-      code_challenge: await client.calculatePKCECodeChallenge(transaction.codeVerifier),
+      code_challenge: await client.calculatePKCECodeChallenge(secret(transaction, 'codeVerifier')),
       code_challenge_method: 'S256',
       ...this.options.extraParams,
     };
-    if (this.options.oidc) params.nonce = transaction.nonce;
+    if (this.options.oidc) params.nonce = secret(transaction, 'nonce');
     return client.buildAuthorizationUrl(config, params).href;
   }
 
@@ -84,9 +89,9 @@ export class OAuth2Core {
     const config = await this.config();
     const tokens = await client
       .authorizationCodeGrant(config, callbackUrl, {
-        pkceCodeVerifier: transaction.codeVerifier,
+        pkceCodeVerifier: secret(transaction, 'codeVerifier'),
         expectedState: transaction.state,
-        ...(this.options.oidc ? { expectedNonce: transaction.nonce, idTokenExpected: true } : {}),
+        ...(this.options.oidc ? { expectedNonce: secret(transaction, 'nonce'), idTokenExpected: true } : {}),
       })
       .catch((err: unknown) => {
         throw new Error(`code exchange failed: ${describeClientError(err)}`, { cause: err });
@@ -181,4 +186,11 @@ export class OAuth2Core {
     if (isLoopback(server.tokenUrl) && server.tokenUrl.startsWith('http:')) client.allowInsecureRequests(config);
     return config;
   }
+}
+
+/** One of the secrets `prepare()` made; a login without it was not started by this core. */
+function secret(transaction: LoginTransaction, name: 'nonce' | 'codeVerifier'): string {
+  const value = transaction.secrets[name];
+  if (value === undefined) throw new Error(`the pending login has no ${name}`);
+  return value;
 }

@@ -1,4 +1,4 @@
-import type { AuthnResult, CallbackAuthenticator, CallbackResult, LoginTransaction } from '../authenticator.js';
+import type { AuthnResult, CallbackAuthenticator, CallbackRequest, CallbackResult, LoginTransaction } from '../authenticator.js';
 import { deriveAccountName } from '../../domain/account-name.js';
 import { OAuth2Core, type ClientCredentials } from '../oauth2-core/oauth2-core.js';
 import type { GoogleLoginConfig, OidcLoginConfig } from './oidc-config.js';
@@ -44,6 +44,10 @@ export class OidcLogin implements CallbackAuthenticator {
     });
   }
 
+  prepare(): Record<string, string> {
+    return this.core.prepare();
+  }
+
   loginUrl(redirectUri: string, transaction: LoginTransaction): Promise<string> {
     return this.core.loginUrl(redirectUri, transaction);
   }
@@ -52,8 +56,8 @@ export class OidcLogin implements CallbackAuthenticator {
     return this.core.check();
   }
 
-  async handleCallback(callbackUrl: URL, transaction: LoginTransaction): Promise<CallbackResult> {
-    const { accessToken, claims: idToken } = await this.core.exchange(callbackUrl, transaction);
+  async handleCallback(callback: CallbackRequest, transaction: LoginTransaction): Promise<CallbackResult> {
+    const { accessToken, claims: idToken } = await this.core.exchange(callback.url, transaction);
     if (!idToken) return { kind: 'denied', reason: 'the provider returned no ID token' };
     const sub = String(idToken.sub);
     const claims = await this.withUserInfo(idToken, sub, accessToken);

@@ -1,5 +1,5 @@
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
-import type { AuthenticatorChain } from '../authenticator-chain.js';
+import { refreshedIdentity } from '../authenticator-chain.js';
 import { REFRESH_TOKEN_PREFIX, type RefreshTokenStore } from './refresh-token-store.js';
 
 /**
@@ -12,8 +12,8 @@ export class RefreshTokenAuthenticator implements PasswordAuthenticator {
 
   constructor(
     private readonly store: RefreshTokenStore,
-    /** The chain of the backends that prove identities (see AuthenticatorChain.refresh). */
-    private readonly backends: () => Pick<AuthenticatorChain, 'refresh'>,
+    /** The configured backends that prove identities: the one behind a refresh token re-checks it. */
+    private readonly backends: readonly PasswordAuthenticator[],
   ) {}
 
   /** Never remembered (a redemption is a store lookup and a re-check of the identity): only tells a password that is not a refresh token. */
@@ -24,7 +24,7 @@ export class RefreshTokenAuthenticator implements PasswordAuthenticator {
   async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
     if (!password.startsWith(REFRESH_TOKEN_PREFIX)) return { kind: 'no_match' };
     const redeemed = await this.store.redeem(password, context.service);
-    const identity = redeemed && redeemed.identity.account === username ? await this.backends().refresh(redeemed.identity, redeemed.provenance.binding) : undefined;
+    const identity = redeemed && redeemed.identity.account === username ? await refreshedIdentity(this.backends, redeemed.identity, redeemed.provenance.binding) : undefined;
     if (!redeemed || !identity || identity.account !== username) {
       return { kind: 'denied', reason: 'refresh token is invalid, expired, revoked or not yours' };
     }

@@ -52,7 +52,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
   app.get('/login/:name', async (request, reply) => {
     const provider = byName.get((request.params as { name: string }).name);
     if (!provider) return reply.status(404).type('text/html; charset=utf-8').send(page('Unknown provider', html`<p class="error">There is no such sign-in provider. <a href="/login">Choose one</a>.</p>`));
-    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl), request.ip);
+    const pending = await sessions.beginLogin(provider.name, safeReturnTo((request.query as Record<string, unknown>).return_to, publicUrl), request.ip, provider.prepare());
     let location: string;
     try {
       location = await provider.loginUrl(redirectUri(provider), pending);
@@ -61,18 +61,21 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
       return unavailable(request.log, reply, provider, err);
     }
     // The state also goes into a cookie, so the callback must come back to the browser that started it.
-    reply.setCookie(LOGIN_COOKIE, pending.state, cookieOptions(secure, 600));
+    reply.setCookie(LOGIN_COOKIE, pending.state, cookieOptions(secure, 600, provider.callback === 'form-post'));
     return reply.redirect(location);
   });
 
-  app.get('/login/:name/callback', async (request, reply) => {
+  // GET for a redirect back (OAuth), POST for a provider that posts the browser back (a form binding).
+  app.route({ method: ['GET', 'POST'], url: '/login/:name/callback', handler: async (request, reply) => {
     const fail = (status: number, message: string) =>
       reply.status(status).type('text/html; charset=utf-8').send(page('Sign-in failed', html`<p class="error">${message}</p><p><a href="/login">Try again</a></p>`));
     const provider = byName.get((request.params as { name: string }).name);
     if (!provider) return fail(404, 'There is no such sign-in provider.');
-    const query = request.query as Record<string, unknown>;
-    if (typeof query.error === 'string') return fail(400, `The provider refused the sign-in (${query.error.slice(0, 60)}).`);
-    const state = typeof query.state === 'string' ? query.state : '';
+    const form = request.method === 'POST' ? stringFields(request.body) : undefined;
+    const params = form ?? (request.query as Record<string, unknown>);
+    if (typeof params.error === 'string') return fail(400, `The provider refused the sign-in (${params.error.slice(0, 60)}).`);
+    const sent = params[provider.stateParameter ?? 'state'];
+    const state = typeof sent === 'string' ? sent : '';
     const cookieState = signedCookie(request, LOGIN_COOKIE);
     reply.clearCookie(LOGIN_COOKIE, { path: '/' });
     if (!sameSecret(state, cookieState)) {
@@ -86,7 +89,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     }
     let result;
     try {
-      result = await provider.handleCallback(new URL(request.url, publicUrl), pending);
+      result = await provider.handleCallback({ url: new URL(request.url, publicUrl), form }, pending);
     } catch (err) {
       if (err instanceof TemporarilyUnavailableError) return unavailable(request.log, reply, provider, err);
       request.log.warn({ event: 'login_refused', provider: provider.name, reason: err instanceof Error ? err.message : 'error' }, 'login refused');
@@ -106,7 +109,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     request.log.info({ event: 'login', provider: provider.name, account: result.identity.account }, 'browser login');
     reply.setCookie(SESSION_COOKIE, id, cookieOptions(secure, options.sessionSeconds));
     return reply.redirect(pending.returnTo);
-  });
+  } });
 
   app.post('/logout', async (request, reply) => {
     const current = await currentSession(request, sessions);
@@ -115,4 +118,10 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login');
   });
+}
+
+/** The string fields of a posted form (anything else is not a callback parameter). */
+function stringFields(body: unknown): Record<string, string> {
+  if (typeof body !== 'object' || body === null) return {};
+  return Object.fromEntries(Object.entries(body).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }

@@ -1,0 +1,16 @@
+import { clientCredentials } from '../oauth2-core/client-credentials.js';
+import type { LoginProviderEntry } from '../login-backend.js';
+import { googleLoginSchema, oidcLoginSchema } from './oidc-config.js';
+import { OidcLogin } from './oidc-login.js';
+
+/** `type: google`: Sign in with Google (OIDC with Google's defaults). */
+export const googleLoginBackend: LoginProviderEntry<typeof googleLoginSchema> = {
+  schema: googleLoginSchema,
+  create: (config, deps) => new OidcLogin(config, clientCredentials(config, deps.readSecret)),
+};
+
+/** `type: oidc`: any OpenID Connect issuer. */
+export const oidcLoginBackend: LoginProviderEntry<typeof oidcLoginSchema> = {
+  schema: oidcLoginSchema,
+  create: (config, deps) => new OidcLogin(config, clientCredentials(config, deps.readSecret)),
+};

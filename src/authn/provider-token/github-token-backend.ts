@@ -1,0 +1,10 @@
+import type { PasswordBackendEntry } from '../password-backend.js';
+import { GithubTokenAuthenticator } from './github-token-authenticator.js';
+import { githubTokenAuthnSchema } from './github-token-config.js';
+
+/** `type: github-token`: GitHub personal access tokens as passwords. */
+export const githubTokenBackend: PasswordBackendEntry<typeof githubTokenAuthnSchema> = {
+  schema: githubTokenAuthnSchema,
+  create: (config, deps) => new GithubTokenAuthenticator(config, deps),
+  hotKeyPrefixes: ['ptok:'],
+};

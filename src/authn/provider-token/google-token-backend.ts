@@ -1,0 +1,10 @@
+import type { PasswordBackendEntry } from '../password-backend.js';
+import { GoogleTokenAuthenticator } from './google-token-authenticator.js';
+import { googleTokenAuthnSchema } from './google-token-config.js';
+
+/** `type: google-token`: Google access tokens as passwords. */
+export const googleTokenBackend: PasswordBackendEntry<typeof googleTokenAuthnSchema> = {
+  schema: googleTokenAuthnSchema,
+  create: (config, deps) => new GoogleTokenAuthenticator(config, deps),
+  hotKeyPrefixes: ['ptok:'],
+};

@@ -1,0 +1,116 @@
+import { z } from 'zod';
+
+/**
+ * The vocabulary every pluggable backend speaks (password backends, browser-login providers,
+ * remote deciders), after Dex's connectors: a registry entry names a type, owns its config schema
+ * and builds the backend; the server discovers optional capabilities on what was built instead
+ * of naming backend classes.
+ */
+
+/** State of a circuit breaker in front of an upstream. */
+export type CircuitState = 'closed' | 'open' | 'half_open';
+
+/** Where a secret comes from: a file (preferred: mounted secrets) or an environment variable. */
+export interface SecretSource {
+  /** Path of a file holding the secret (trailing newline ignored). */
+  file?: string | undefined;
+  /** Name of an environment variable holding it. */
+  env?: string | undefined;
+}
+
+/**
+ * Reads a secret at start-up, passed to factories so backends never read files or the environment
+ * on their own (and import nothing from config/). Throws naming the source, never the value.
+ */
+export type ReadSecret = (what: string, source: SecretSource) => string;
+
+/** One finding of `wharf config check` beyond the schema: an error stops startup, a warning does not. */
+export interface Finding {
+  readonly severity: 'error' | 'warning';
+  /** Dotted path of the setting, prefixed with the backend's path (e.g. `authn.1.bindPasswordFile`). */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** What a preflight may look at. */
+export interface PreflightContext {
+  /** Dotted path of the backend's config (`authn.2`, `authz.webhook`). */
+  readonly path: string;
+  /** Environment, for secrets named by `...Env` settings. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** A config schema of one backend type: an object whose `type` is a literal. */
+export type TypedSchema = z.ZodObject<{ type: z.ZodLiteral<string> } & z.ZodRawShape>;
+
+/** One backend type: its config schema, its factory and an optional check for `wharf config check`. */
+export interface BackendEntry<Schema extends TypedSchema, Deps, Product> {
+  /** The config schema; its `type` literal names the backend in YAML. */
+  readonly schema: Schema;
+  /** Builds the backend at start-up (reading its secrets through the deps, never during validation). */
+  create(config: z.output<Schema>, deps: Deps): Product;
+  /** Checks what the schema cannot (files exist, a directory answers), without side effects beyond reading and connecting. */
+  preflight?(config: z.output<Schema>, context: PreflightContext): Promise<Finding[]>;
+  /**
+   * Cache-key prefixes every token request reads for this backend (written once per key,
+   * invalidated by deletion): kept in the in-process first tier over Redis.
+   */
+  readonly hotKeyPrefixes?: readonly string[];
+}
+
+/**
+ * What the server asks of a built backend when it offers it; each is optional and found by
+ * looking, so the server never names a backend class.
+ */
+export interface Capabilities {
+  /** The upstream circuit, reported on /readyz and as a metric. */
+  circuitState?(): CircuitState;
+  /** Cache keys holding what this backend learnt about a platform token, dropped when the platform revokes it. */
+  invalidationKeys?(token: string): string[];
+  /** Releases connections and timers at shutdown. */
+  close?(): Promise<void>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- entries differ in deps and product only through their schema
+type AnyEntry = BackendEntry<TypedSchema, any, unknown>;
+type Schemas<T extends readonly AnyEntry[]> = { -readonly [K in keyof T]: T[K]['schema'] };
+
+/** The literal `type` of an entry's schema. */
+export function typeOf(entry: { readonly schema: TypedSchema }): string {
+  return entry.schema.shape.type.value as string;
+}
+
+/**
+ * A set of backend types: the config union derived from their schemas (nobody keeps a union in
+ * step by hand), and lookup by `type`.
+ */
+export class BackendRegistry<const T extends readonly [AnyEntry, ...AnyEntry[]]> {
+  readonly #byType: ReadonlyMap<string, T[number]>;
+
+  constructor(readonly entries: T) {
+    const byType = new Map<string, T[number]>();
+    for (const entry of entries) {
+      const type = typeOf(entry);
+      if (byType.has(type)) throw new Error(`two backends register the type ${JSON.stringify(type)}`);
+      byType.set(type, entry);
+    }
+    this.#byType = byType;
+  }
+
+  /** The discriminated union on `type` of every entry's schema. */
+  schema(): z.ZodDiscriminatedUnion<Schemas<T>> {
+    return z.discriminatedUnion('type', this.entries.map((e) => e.schema) as unknown as Schemas<T>);
+  }
+
+  /** The entry that owns a config's `type` (validated configs always have one). */
+  entry(type: string): T[number] {
+    const entry = this.#byType.get(type);
+    if (!entry) throw new Error(`no backend registers the type ${JSON.stringify(type)}`);
+    return entry;
+  }
+
+  /** Every hot cache-key prefix the registered backends declare. */
+  hotKeyPrefixes(): string[] {
+    return this.entries.flatMap((e) => e.hotKeyPrefixes ?? []);
+  }
+}
