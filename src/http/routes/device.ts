@@ -81,7 +81,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     });
     request.log.info({ event: 'credential_created', account: identity.account, credentialId: record.id, source: 'device' }, 'registry credential issued to a device');
     reply.header('cache-control', 'no-store');
-    return { access_token: secret, token_type: 'Bearer', expires_in: Math.floor((record.expiresAt - Date.now()) / 1000), account: identity.account };
+    return { access_token: secret, token_type: 'Bearer', expires_in: Math.floor((record.expiresAt - record.createdAt) / 1000), account: identity.account };
   });
 
   async function signedIn(request: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> {
