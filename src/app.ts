@@ -1,9 +1,7 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
-import type { Socket } from 'node:net';
-import { errorBody } from './http/error-body.js';
-import { clientErrorBody, errorHandler, pageErrorHandler } from './http/error-handler.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { clientErrorAnswer, errorHandler, frameworkErrorAnswer, pageErrorHandler } from './http/error-handler.js';
 import { publicUrl as publicUrlOf } from './config/public-url.js';
 import { accountRoutes } from './http/routes/account.js';
 import { adminRoutes } from './http/routes/admin.js';
@@ -19,6 +17,9 @@ import type { Config } from './config/schema.js';
 
 /** Largest request body accepted (form posts are a few hundred bytes). */
 const BODY_LIMIT = 64 * 1024;
+
+/** The realm of the Basic challenge every 401 carries. */
+const BASIC_REALM = 'Wharf';
 
 /** The one Fastify factory, used by `main` and by every test. Holds no globals. */
 /** Facts about where the app is served that only the caller knows. */
@@ -37,15 +38,14 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     childLoggerFactory: requestLoggers(),
-    clientErrorHandler: answerClientError,
-    // Errors fastify raises before routing (a bad percent-encoded path...) get the same shape.
-    frameworkErrors: (error, _request, reply) => {
-      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
-      void (reply as FastifyReply).code(status).send(clientErrorBody(status));
-    },
+    // Every way an error reaches a client goes through the one mapping of the error tree: what
+    // Node's parser refuses before a request exists, what fastify refuses before routing (a bad
+    // percent-encoded path...), and what routes throw.
+    clientErrorHandler: clientErrorAnswer(BASIC_REALM),
+    frameworkErrors: frameworkErrorAnswer(BASIC_REALM),
   });
 
-  await app.register(errorHandler, { basicRealm: 'Wharf' });
+  await app.register(errorHandler, { basicRealm: BASIC_REALM });
   await app.register(formbody, { bodyLimit: BODY_LIMIT });
   await app.register(async (scope) => {
     // Token metrics, in a scope of their own so no other route pays for the hook. Callback style,
@@ -111,19 +111,6 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
     admit: (i) => deps.authenticators.admit(i),
   });
   await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays, admit: (i) => deps.authenticators.admit(i) });
-}
-
-/** Errors Node raises before a request exists (oversized headers, garbage bytes), in the same JSON shape. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
-  const [status, text, message] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'request headers too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'request timed out']
-        : [400, 'Bad Request', 'malformed HTTP request'];
-  const body = JSON.stringify(errorBody('invalid_request', 'INVALID_REQUEST', message));
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /**

@@ -1,20 +1,26 @@
 /**
  * The one error tree. Each class carries the OAuth-style code, the distribution
- * `errors[].code`, and the HTTP status; the HTTP layer maps them in one place.
- * `expose` is false for 5xx-class failures so their messages never reach a client.
+ * `errors[].code`, and the HTTP status; the HTTP layer turns them into a response in one place.
+ * A class's message reaches the client when `expose` is true: by default every 4xx and no 5xx,
+ * so a bug's message (a file path, a driver's error) is logged and never sent. A 5xx class may
+ * expose its message only by saying so itself, with the reason beside it.
  */
 export abstract class WharfError extends Error {
   /** OAuth 2.0 / RFC 6749-style error code, stable across releases. */
   abstract readonly code: string;
   /** Code used in the distribution error body (`{"errors":[{"code":...}]}`). */
   abstract readonly registryCode: string;
+  /** The HTTP status of the answer. */
   abstract readonly status: number;
-  /** Whether the message may be shown to the client. */
-  readonly expose: boolean = true;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
+  }
+
+  /** Whether the message may be shown to the client: a 4xx's yes, a 5xx's only where its class says so. */
+  get expose(): boolean {
+    return this.status < 500;
   }
 }
 
@@ -49,16 +55,76 @@ export class InvalidGrantError extends WharfError {
   readonly status = 401;
 }
 
-/** The request is understood but refused by policy (e.g. a disabled feature). */
-export class DeniedError extends WharfError {
-  readonly code = 'denied';
-  readonly registryCode = 'DENIED';
-  readonly status = 403;
+/**
+ * The answers of RFC 8628 §3.5 to a device still waiting, polling too fast, refused or expired.
+ * They are token error responses of RFC 6749 §5.2, so 400 like any other: device clients
+ * (`wharf login` too) read the `error` of a 400 and retry 429s blindly, so a `slow_down` sent as
+ * 429 would never lengthen their interval.
+ */
+export abstract class DeviceTokenError extends WharfError {
+  readonly status = 400;
 }
 
-/** Too many attempts; `retryAfterSeconds` becomes the `Retry-After` header. */
-export class TooManyRequestsError extends WharfError {
+/** RFC 8628: the person has not approved or denied yet; the device polls again after its interval. */
+export class AuthorizationPendingError extends DeviceTokenError {
+  readonly code = 'authorization_pending';
+  readonly registryCode = 'AUTHORIZATION_PENDING';
+}
+
+/** RFC 8628: the device polled before its interval was up; the interval grows by 5 s for good. */
+export class SlowDownError extends DeviceTokenError {
   readonly code = 'slow_down';
+  readonly registryCode = 'SLOW_DOWN';
+}
+
+/** RFC 8628: the person denied the device; polling ends. */
+export class AccessDeniedError extends DeviceTokenError {
+  readonly code = 'access_denied';
+  readonly registryCode = 'ACCESS_DENIED';
+}
+
+/** RFC 8628: the device code expired, was used, or never existed; the device starts again. */
+export class ExpiredTokenError extends DeviceTokenError {
+  readonly code = 'expired_token';
+  readonly registryCode = 'EXPIRED_TOKEN';
+}
+
+/** No endpoint at that method and path. */
+export class NotFoundError extends WharfError {
+  readonly code = 'not_found';
+  readonly registryCode = 'NOT_FOUND';
+  readonly status = 404;
+}
+
+/** A body in a content type the endpoint does not take. */
+export class UnsupportedMediaTypeError extends WharfError {
+  readonly code = 'invalid_request';
+  readonly registryCode = 'UNSUPPORTED';
+  readonly status = 415;
+}
+
+/**
+ * A request the HTTP server refused before any endpoint saw it (Node's parser or fastify): headers
+ * or body too large (431, 413), too slow to arrive (408)... The status is theirs, and always a 4xx.
+ */
+export class RequestRejectedError extends WharfError {
+  readonly code = 'invalid_request';
+  readonly registryCode = 'INVALID_REQUEST';
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    if (!Number.isInteger(status) || status < 400 || status > 499) throw new RangeError(`RequestRejectedError takes a 4xx status, not ${status}`);
+    this.status = status;
+  }
+}
+
+/**
+ * Too many attempts (failed logins, logins under way, login starts) from an address or for an
+ * account; `retryAfterSeconds` becomes the `Retry-After` header. Its own code, not RFC 8628's
+ * `slow_down`: that one is a 400 telling a device to lengthen its polling interval, this one a 429.
+ */
+export class TooManyRequestsError extends WharfError {
+  readonly code = 'too_many_requests';
   readonly registryCode = 'TOOMANYREQUESTS';
   readonly status = 429;
   constructor(
@@ -82,19 +148,23 @@ export class TemporarilyUnavailableError extends WharfError {
     super(message, options);
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }
+
+  /**
+   * Exposed although a 5xx: its messages are written for the person ("the LDAP directory is
+   * unavailable; try again shortly"), tell them whose outage it is and that retrying helps, and
+   * hold nothing secret. The failure underneath stays in `cause`, which is logged, never sent.
+   */
+  override get expose(): boolean {
+    return true;
+  }
 }
 
-/** A bug or an unexpected failure; its message is logged, never sent. */
+/**
+ * A bug or an unexpected failure: anything thrown that is not of this tree, wrapped with the
+ * original as `cause`. Its message is logged, never sent.
+ */
 export class ServerError extends WharfError {
   readonly code = 'server_error';
   readonly registryCode = 'UNKNOWN';
   readonly status = 500;
-  override readonly expose = false;
-}
-
-/** A body in a content type the endpoint does not take. */
-export class UnsupportedMediaTypeError extends WharfError {
-  readonly code = 'invalid_request';
-  readonly registryCode = 'UNSUPPORTED';
-  readonly status = 415;
 }

@@ -1,53 +1,88 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { TemporarilyUnavailableError, TooManyRequestsError, WharfError } from '../domain/errors.js';
-import { errorBody } from './error-body.js';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { InvalidRequestError, NotFoundError, RequestRejectedError, ServerError, TemporarilyUnavailableError, UnsupportedMediaTypeError, WharfError } from '../domain/errors.js';
+import { errorResponse } from './error-body.js';
 import { html, page } from './pages/html.js';
 
-// Messages for fastify's own 4xx errors; theirs can echo request bytes back.
-const CLIENT_ERROR_MESSAGES: Record<number, string> = {
-  400: 'malformed request',
-  404: 'not found',
-  405: 'method not allowed',
-  413: 'request body too large',
-  414: 'request URI too long',
-  415: 'unsupported content type: send application/x-www-form-urlencoded',
-  431: 'request headers too large',
+// Fastify's own 4xx errors by status, with messages of ours: theirs can echo request bytes back.
+const FRAMEWORK_REJECTIONS: Record<number, () => WharfError> = {
+  400: () => new InvalidRequestError('malformed request'),
+  404: () => new NotFoundError('not found'),
+  405: () => new RequestRejectedError(405, 'method not allowed'),
+  413: () => new RequestRejectedError(413, 'request body too large'),
+  414: () => new RequestRejectedError(414, 'request URI too long'),
+  415: () => new UnsupportedMediaTypeError('unsupported content type: send application/x-www-form-urlencoded'),
+  431: () => new RequestRejectedError(431, 'request headers too large'),
 };
 
-/** The body for a 4xx that fastify itself raised; never echoes the request. */
-export function clientErrorBody(status: number) {
-  const code = status === 404 ? 'not_found' : 'invalid_request';
-  const registryCode = status === 404 ? 'NOT_FOUND' : status === 415 ? 'UNSUPPORTED' : 'INVALID_REQUEST';
-  return errorBody(code, registryCode, CLIENT_ERROR_MESSAGES[status] ?? 'invalid request');
+// Errors Node's HTTP parser raises before a request exists, by their code; anything else it
+// refuses (garbage bytes, a NUL in the request line) is a malformed request.
+const PARSER_REJECTIONS: Record<string, () => WharfError> = {
+  HPE_HEADER_OVERFLOW: () => new RequestRejectedError(431, 'request headers too large'),
+  ERR_HTTP_REQUEST_TIMEOUT: () => new RequestRejectedError(408, 'request timed out'),
+};
+
+/**
+ * Anything thrown, as an error of the tree: a 4xx fastify raised becomes ours by its status, and
+ * everything else (a bug, a library's error) a `ServerError` holding it as `cause`.
+ */
+function asWharfError(err: unknown): WharfError {
+  if (err instanceof WharfError) return err;
+  const status = (err as Partial<FastifyError> | undefined)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) return FRAMEWORK_REJECTIONS[status]?.() ?? new RequestRejectedError(status, 'invalid request');
+  return new ServerError('unexpected failure', { cause: err });
+}
+
+/** Sends `err` through the one mapping of the tree. */
+function sendError(reply: FastifyReply, err: WharfError, basicRealm: string): FastifyReply {
+  const { status, headers, body } = errorResponse(err, basicRealm);
+  return reply.status(status).headers(headers).send(body);
 }
 
 /** Maps every error to the one error shape; 5xx details go to the log only. */
 export const errorHandler = fp(async (app: FastifyInstance, options: { basicRealm: string }) => {
-  app.setErrorHandler((err: FastifyError | WharfError, request, reply) => {
-    if (err instanceof WharfError) {
-      // Every 401 carries a challenge (RFC 7235), so docker shows the message and retries with credentials.
-      if (err.status === 401) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
-      if ((err instanceof TooManyRequestsError || err instanceof TemporarilyUnavailableError) && err.retryAfterSeconds !== undefined) {
-        reply.header('retry-after', String(err.retryAfterSeconds));
-      }
-      if (err.status >= 500) logFailure(request, err);
-      const message = err.expose ? err.message : 'internal error';
-      return reply.status(err.status).send(errorBody(err.code, err.registryCode, message));
-    }
-    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status >= 500) {
-      request.log.error({ err }, 'request failed');
-      return reply.status(500).send(errorBody('server_error', 'UNKNOWN', 'internal error'));
-    }
-    request.log.info({ code: err.code, status }, 'client error');
-    return reply.status(status).send(clientErrorBody(status));
+  app.setErrorHandler((thrown: FastifyError | WharfError, request, reply) => {
+    const err = asWharfError(thrown);
+    if (err.status >= 500) logFailure(request, err);
+    else if (!(thrown instanceof WharfError)) request.log.info({ code: thrown.code, status: err.status }, 'client error');
+    return sendError(reply, err, options.basicRealm);
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send(errorBody('not_found', 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`));
+    sendError(reply, new NotFoundError(`no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`), options.basicRealm);
   });
 });
+
+/** fastify's `frameworkErrors`: what it refuses before routing (a bad percent-encoded path...), in the same shape. */
+export function frameworkErrorAnswer(basicRealm: string) {
+  return (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
+    const status = error.statusCode;
+    void sendError(reply, typeof status === 'number' && status >= 400 && status < 500 ? asWharfError(error) : new InvalidRequestError('malformed request'), basicRealm);
+  };
+}
+
+/**
+ * Node's `clientError`: a request its parser refused (oversized headers, garbage bytes) has no
+ * fastify reply, so the answer is written on the socket, through the same mapping.
+ */
+export function clientErrorAnswer(basicRealm: string) {
+  return (err: NodeJS.ErrnoException, socket: Socket): void => {
+    if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+    const answer = (err.code !== undefined ? PARSER_REJECTIONS[err.code]?.() : undefined) ?? new InvalidRequestError('malformed HTTP request');
+    const { status, headers, body } = errorResponse(answer, basicRealm);
+    const json = JSON.stringify(body);
+    const head = [
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(json)}`,
+      'Connection: close',
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    ];
+    socket.end(`${head.join('\r\n')}\r\n\r\n${json}`);
+  };
+}
 
 /**
  * An outage (a store, Redis or platform that does not answer) is an expected condition, logged as
@@ -57,7 +92,7 @@ function logFailure(request: FastifyRequest, err: WharfError): void {
   if (err instanceof TemporarilyUnavailableError) {
     request.log.error({ event: 'request_unavailable', reason: err.message, cause: err.cause instanceof Error ? err.cause.message : undefined }, 'request failed');
   } else {
-    request.log.error({ err }, 'request failed');
+    request.log.error({ err: err instanceof ServerError && err.cause !== undefined ? err.cause : err }, 'request failed');
   }
 }
 
@@ -71,11 +106,12 @@ const JSON_PAGE_ROUTES = ['/device/code', '/device/token'];
 export function pageErrorHandler(err: FastifyError | WharfError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split('?')[0]!;
   if (!(err instanceof WharfError) || (err.status !== 429 && err.status !== 503) || JSON_PAGE_ROUTES.includes(path)) throw err;
-  if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds));
   if (err.status >= 500) logFailure(request, err);
+  // Never a 401 here, so no challenge needs a realm.
+  const { status, headers } = errorResponse(err, '');
   const [title, text] =
-    err.status === 429
+    status === 429
       ? ['Too many attempts', 'Too many sign-ins were started from your address. Wait a few minutes, then try again.']
       : ['Temporarily unavailable', 'Wharf cannot reach its records right now, so nothing was changed. Try again in a moment.'];
-  return reply.status(err.status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(title, html`<p class="error" role="alert">${text}</p>`));
+  return reply.status(status).headers(headers).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(title, html`<p class="error" role="alert">${text}</p>`));
 }

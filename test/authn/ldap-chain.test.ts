@@ -178,7 +178,7 @@ describe('token endpoint with static → ldap → command', () => {
     for (const [user, pass] of [['immanuel', slapd.passwords.immanuel], ['ludwig', slapd.passwords.wittgenstein]] as const) {
       const res = await token(wharf, user, pass);
       expect(res.status).toBe(401);
-      expect(res.body).toMatchObject({ error: 'unauthorized', errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }] });
+      expect(res.body).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }], error: 'unauthorized', error_description: 'invalid username or password' });
     }
   });
 
@@ -236,7 +236,8 @@ describe('token endpoint when the directory is down', () => {
       const res = await token(wharf, 'ludwig', slapd.passwords.ludwig);
       expect(Date.now() - started).toBeLessThan(2000);
       expect(res.status).toBe(503);
-      expect(res.body).toMatchObject({ error: 'temporarily_unavailable', errors: [{ code: 'UNAVAILABLE' }] });
+      const unavailable = 'the LDAP directory is unavailable; try again shortly';
+      expect(res.body).toEqual({ errors: [{ code: 'UNAVAILABLE', message: unavailable }], error: 'temporarily_unavailable', error_description: unavailable });
       expect((await token(wharf, 'alice', aliceStatic, 'repository:alice/app:pull')).status).toBe(200);
     } finally {
       await wharf.close();

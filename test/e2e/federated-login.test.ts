@@ -195,8 +195,13 @@ describe('browser login hands out registry credentials', () => {
     const started = (await (await fetch(`${wharf.url}/device/code`, form({ client_id: 'wharf-cli', registry: registry.host }))).json()) as Record<string, string | number>;
     expect(started.user_code).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
     const poll = () => fetch(`${wharf.url}/device/token`, form({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: String(started.device_code), client_id: 'wharf-cli' }));
-    expect(await (await poll()).json()).toMatchObject({ error: 'authorization_pending' });
-    expect(await (await poll()).json()).toMatchObject({ error: 'slow_down' }); // polled at once: too fast
+    /** RFC 8628 §3.5: a 400 token error, whole. */
+    const expectPollError = async (answer: Response, error: string, message: string) => {
+      expect(answer.status).toBe(400);
+      expect(await answer.json()).toEqual({ errors: [{ code: error.toUpperCase(), message }], error, error_description: message });
+    };
+    await expectPollError(await poll(), 'authorization_pending', 'waiting for the user to approve');
+    await expectPollError(await poll(), 'slow_down', 'polling too fast: the interval is now 5 seconds longer'); // polled at once: too fast
 
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -216,7 +221,7 @@ describe('browser login hands out registry credentials', () => {
     expect(done.account).toBe('alice');
     const pull = await skopeoInspect(`docker://${registry.host}/alice/app:v1`, { creds: `alice:${done.access_token}`, raw: true });
     expect(pull.code, pull.stderr).toBe(0);
-    expect(await (await poll()).json()).toMatchObject({ error: 'expired_token' }); // single use
+    await expectPollError(await poll(), 'expired_token', 'the device code expired or is unknown: start again'); // single use
     await context.close();
   });
 

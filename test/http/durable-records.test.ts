@@ -12,6 +12,9 @@ import { requireCommand } from '../support/prerequisites.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
 
+/** A whole error body. */
+const errorBody = (error: string, code: string, message: string) => ({ errors: [{ code, message }], error, error_description: message });
+
 const alice = { account: 'alice', provider: 'github', subject: '1', attributes: { orgs: ['acme'] } };
 const adminSecret = randomBytes(16).toString('hex');
 const federation: ConfigInput['federation'] = { providers: [{ type: 'github', clientId: 'Iv1.test', webUrl: 'http://127.0.0.1:9/gh', apiUrl: 'http://127.0.0.1:9/api', allowedOrgs: ['acme'] }] };
@@ -79,11 +82,11 @@ describe('revocations on the Redis store while Redis is down', () => {
     expect(logout.headers['set-cookie']).toBeUndefined(); // the browser keeps its session: it was told logout failed
     const invalidate = await app.inject({ method: 'POST', url: '/admin/invalidate', headers: { authorization: `Bearer ${adminSecret}`, 'content-type': 'application/json' }, payload: { account: 'alice' } });
     expect(invalidate.statusCode).toBe(503);
-    expect(invalidate.json()).toMatchObject({ error: 'temporarily_unavailable', errors: [{ code: 'UNAVAILABLE' }] });
-    expect(invalidate.body).not.toMatch(/at .*\.ts|ECONNREFUSED/);
+    expect(invalidate.json()).toEqual(errorBody('temporarily_unavailable', 'UNAVAILABLE', 'the state store is unavailable; try again shortly'));
     // A platform token's cached introspection would be back with Redis: not reported dropped either.
     const dropToken = await app.inject({ method: 'POST', url: '/admin/invalidate', headers: { authorization: `Bearer ${adminSecret}`, 'content-type': 'application/json' }, payload: { token: 'plat_revoked' } });
     expect(dropToken.statusCode).toBe(503);
+    expect(dropToken.json()).toEqual(errorBody('temporarily_unavailable', 'UNAVAILABLE', 'the shared cache is unreachable; nothing was invalidated there, try again shortly'));
     // Nothing can say whether a credential was revoked meanwhile: no token, in either direction.
     expect((await pull(app, late.secret)).statusCode).toBe(503);
     expect((await pull(app, early.secret)).statusCode).toBe(503);
@@ -106,7 +109,7 @@ describe('revocations on the Redis store while Redis is down', () => {
     await redis.halt();
     const down = await revoke(token);
     expect(down.statusCode).toBe(503);
-    expect(down.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(down.json()).toEqual(errorBody('temporarily_unavailable', 'UNAVAILABLE', 'the state store is unavailable; try again shortly'));
     await redis.start();
     await services.store.ready?.();
     // Never reported revoked, so still live; revoked now, and that holds.
@@ -150,11 +153,13 @@ describe('unauthenticated login starts', () => {
     expect((await code('10.7.0.1')).statusCode).toBe(200);
     const perAddress = await code('10.7.0.1');
     expect(perAddress.statusCode).toBe(429);
-    expect(perAddress.json()).toMatchObject({ error: 'slow_down', errors: [{ code: 'TOOMANYREQUESTS', message: expect.stringContaining('from this address') }] });
+    expect(perAddress.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+    expect(perAddress.json()).toEqual(errorBody('too_many_requests', 'TOOMANYREQUESTS', 'too many device logins started from this address; wait a few minutes'));
     expect((await code('10.7.0.2')).statusCode).toBe(200);
     const overall = await code('10.7.0.3');
     expect(overall.statusCode).toBe(429);
     expect(Number(overall.headers['retry-after'])).toBeGreaterThan(0);
+    expect(overall.json()).toEqual(errorBody('too_many_requests', 'TOOMANYREQUESTS', 'too many device logins started; wait a few minutes'));
     await app.close();
     await services.close();
   });

@@ -85,13 +85,16 @@ describe('a GET /token repeated within a second', () => {
     expect(decodeJwt(anonymous.json().token).sub).toBe('');
     const empty = await get({ authorization: '' }, `${URL}&anon=1`);
     expect(empty.statusCode).toBe(401);
+    expect(empty.headers['www-authenticate']).toBe('Basic realm="Wharf"');
+    const unsupported = 'unsupported authorization scheme "": use HTTP Basic with your username and password or token';
+    expect(empty.json()).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: unsupported }], error: 'unauthorized', error_description: unsupported });
   });
 
   it('still refuses a second Authorization header, even when the first is one just answered', async () => {
     expect((await get({ authorization: basic('alice', password) })).statusCode).toBe(200);
     const doubled = await get({ authorization: [basic('alice', password), basic('bob', password)] });
     expect(doubled.statusCode).toBe(400);
-    expect(doubled.json().errors[0].message).toContain('more than one Authorization header');
+    expect(doubled.json()).toEqual({ errors: [{ code: 'INVALID_REQUEST', message: 'more than one Authorization header' }], error: 'invalid_request', error_description: 'more than one Authorization header' });
   });
 
   it('gets a new token once its second is over, or as soon as the account is invalidated', async () => {

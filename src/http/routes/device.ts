@@ -2,14 +2,21 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthnResult } from '../../authn/authenticator.js';
 import type { CredentialStore } from '../../authn/credential/credential-store.js';
 import type { Identity } from '../../domain/identity.js';
-import { InvalidRequestError, UnsupportedGrantTypeError } from '../../domain/errors.js';
+import { AccessDeniedError, AuthorizationPendingError, ExpiredTokenError, InvalidRequestError, SlowDownError, UnsupportedGrantTypeError, type DeviceTokenError } from '../../domain/errors.js';
 import type { BrowserSessions, Session } from '../../flows/browser-sessions.js';
-import type { DeviceFlow, DeviceGrant } from '../../flows/device-flow.js';
-import { errorBody } from '../error-body.js';
+import type { DeviceFlow, DeviceGrant, DevicePoll } from '../../flows/device-flow.js';
 import { html, page } from '../pages/html.js';
 import { currentSession, redirectToLogin, sameSecret } from '../session-cookies.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/** What the CLI is told for each poll that yields no credential (RFC 8628 §3.5). */
+const NOT_YET: Record<Exclude<DevicePoll['kind'], 'approved'>, () => DeviceTokenError> = {
+  authorization_pending: () => new AuthorizationPendingError('waiting for the user to approve'),
+  slow_down: () => new SlowDownError('polling too fast: the interval is now 5 seconds longer'),
+  expired_token: () => new ExpiredTokenError('the device code expired or is unknown: start again'),
+  access_denied: () => new AccessDeniedError('the user denied the request'),
+};
 
 /** Options of the device login routes. */
 export interface DeviceRouteOptions {
@@ -62,15 +69,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     const body = form(request);
     if (body.grant_type !== DEVICE_GRANT) throw new UnsupportedGrantTypeError(`grant_type must be ${DEVICE_GRANT}`);
     const polled = await flow.poll(text(body.device_code, 'device_code'), text(body.client_id, 'client_id', 100));
-    if (polled.kind !== 'approved') {
-      const descriptions = {
-        authorization_pending: 'waiting for the user to approve',
-        slow_down: 'polling too fast: the interval is now 5 seconds longer',
-        expired_token: 'the device code expired or is unknown: start again',
-        access_denied: 'the user denied the request',
-      };
-      return reply.status(400).send(errorBody(polled.kind, polled.kind.toUpperCase(), descriptions[polled.kind]));
-    }
+    if (polled.kind !== 'approved') throw NOT_YET[polled.kind]();
     const { grant } = polled;
     const identity = grant.identity!;
     const { secret, record } = await credentials.create(identity, {
@@ -81,7 +80,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     });
     request.log.info({ event: 'credential_created', account: identity.account, credentialId: record.id, source: 'device' }, 'registry credential issued to a device');
     reply.header('cache-control', 'no-store');
-    return { access_token: secret, token_type: 'Bearer', expires_in: Math.floor((record.expiresAt - Date.now()) / 1000), account: identity.account };
+    return { access_token: secret, token_type: 'Bearer', expires_in: Math.floor((record.expiresAt - record.createdAt) / 1000), account: identity.account };
   });
 
   async function signedIn(request: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> {
