@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { CLI_CLIENT_ID, pollForToken } from '../../src/cli/login.js';
+import { CLI_CLIENT_ID, pollForToken } from '../../src/client/login/device-client.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
