@@ -8,9 +8,11 @@ import { CommandAuthenticator } from '../../src/authn/command/command-authentica
 import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
 import { preflightCommand } from '../../src/upstream/command-preflight.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { waitUntil } from '../support/processes.js';
+import { RecordingCache } from '../support/recording-cache.js';
 
 const GOOD = 'correct horse (*) \\ é';
 const context = { clientIp: '192.0.2.7', service: 'registry' };
@@ -206,6 +208,24 @@ describe('CommandAuthenticator', () => {
     await uncached.auth.login('alice', GOOD, context);
     await uncached.auth.login('alice', GOOD, context);
     expect(uncached.runs()).toHaveLength(2);
+  });
+
+  it('writes and reads the verified entry in the format replicas of other versions share', async () => {
+    const hashKey = randomBytes(32);
+    const recordFile = join(dir, `record-${randomBytes(4).toString('hex')}.jsonl`);
+    const config = commandAuthnSchema.parse({ type: 'command', command: [script, '--mode', 'check'], env: { RECORD_FILE: recordFile }, verifiedCacheSeconds: 45 });
+    const logger = createLogger('silent', { write: () => undefined });
+    const cache = new RecordingCache();
+    const first = await new CommandAuthenticator(config, { cache, hashKey, logger }).login('Alice', GOOD, context);
+    expect(first.kind).toBe('ok');
+    const key = `command:${keyedHash(hashKey, 'command', JSON.stringify([script, '--mode', 'check']), 'Alice', GOOD)}`;
+    expect(cache.writes).toEqual([{ key, value: '{"account":"alice","subject":"uid-1001","attributes":{"groups":["staff","team-x"]}}', ttlSeconds: 45 }]);
+    // Another replica answers from that entry without running the program.
+    const other = new RecordingCache();
+    other.entries.set(key, cache.writes[0]!.value);
+    expect(await new CommandAuthenticator(config, { cache: other, hashKey, logger }).recall('Alice', GOOD, context)).toEqual(first);
+    expect(await new CommandAuthenticator(config, { cache: other, hashKey, logger }).login('Alice', GOOD, context)).toEqual(first);
+    expect(readFileSync(recordFile, 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
   it('sends one JSON object with input: json, so a password may hold a line break', async () => {

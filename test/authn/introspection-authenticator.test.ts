@@ -4,10 +4,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IntrospectionAuthenticator } from '../../src/authn/introspection/introspection-authenticator.js';
 import { introspectionAuthnSchema, type IntrospectionAuthnConfig } from '../../src/authn/introspection/introspection-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { UpstreamClient } from '../../src/upstream/upstream-client.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { RecordingCache } from '../support/recording-cache.js';
 
 const SECRET = randomBytes(12).toString('hex');
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
@@ -223,6 +225,33 @@ describe('IntrospectionAuthenticator (RFC 7662)', () => {
     const keys = [...(cache as unknown as { lru: { keys(): Iterable<string> } }).lru.keys()];
     expect(keys).toEqual([auth.cacheKey('raw-token-value')]);
     expect(keys[0]).toMatch(/^intro:[0-9a-f]{64}$/);
+  });
+});
+
+describe('IntrospectionAuthenticator cache format', () => {
+  it('writes and reads entries in the format replicas of other versions share', async () => {
+    const hashKey = randomBytes(32);
+    const now = Date.UTC(2026, 10, 23, 12);
+    const config = introspectionAuthnSchema.parse({ type: 'introspection', url: `${platform.url}/introspect`, cacheSeconds: 60, negativeCacheSeconds: 10 });
+    const make = (cache: RecordingCache) => new IntrospectionAuthenticator(config, { cache, hashKey, logger: createLogger('silent', new Writable({ write: (_c, _e, done) => done() })), clientSecret: SECRET, now: () => now });
+    const keyOf = (token: string) => `intro:${keyedHash(hashKey, 'introspection', config.url, token)}`;
+    const exp = now / 1000 + 30;
+    tokens.set('tok', { username: 'alice', sub: 'u-1', exp });
+    const cache = new RecordingCache();
+    expect((await make(cache).login('alice', 'tok', ctx)).kind).toBe('ok');
+    expect((await make(cache).login('alice', 'bad', ctx)).kind).toBe('denied');
+    expect(cache.writes).toEqual([
+      { key: keyOf('tok'), value: `{"active":true,"account":"alice","subject":"u-1","exp":${exp},"attributes":{"username":"alice","sub":"u-1"}}`, ttlSeconds: 30 },
+      { key: keyOf('bad'), value: '{"active":false}', ttlSeconds: 10 },
+    ]);
+    // Another replica answers from those entries without asking the platform.
+    const before = platform.count('/introspect');
+    const other = new RecordingCache();
+    for (const { key, value } of cache.writes) other.entries.set(key, value);
+    expect((await make(other).recall('alice', 'tok', ctx))?.kind).toBe('ok');
+    expect((await make(other).login('alice', 'tok', ctx)).kind).toBe('ok');
+    expect((await make(other).login('alice', 'bad', ctx)).kind).toBe('denied');
+    expect(platform.count('/introspect')).toBe(before);
   });
 });
 

@@ -10,10 +10,12 @@ import { secretReader } from '../../src/config/secrets.js';
 import { sameDn } from '../../src/authn/ldap/ldap-dn.js';
 import { LdapConnection } from '../../src/authn/ldap/ldap-pool.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { createLogger } from '../../src/logging.js';
 import { waitUntil } from '../support/processes.js';
+import { RecordingCache } from '../support/recording-cache.js';
 import { DIRECTORY, sshaHash, startSlapd, type SlapdHandle } from '../support/slapd.js';
 
 let slapd: SlapdHandle;
@@ -217,6 +219,28 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
     await uncached.login('ludwig', slapd.passwords.ludwig, context);
     await uncached.login('ludwig', slapd.passwords.ludwig, context);
     expect(bind).toHaveBeenCalledTimes(5);
+  });
+
+  it('writes and reads the verified entry in the format replicas of other versions share', async () => {
+    const config = ldapAuthnSchema.parse({ type: 'ldap', url: slapd.url, startTls: true, bindDn: DIRECTORY.serviceDn, baseDn: DIRECTORY.musicians, attributes: ['mail'], verifiedCacheSeconds: 45 });
+    const replica = (cache: RecordingCache) => {
+      const auth = new LdapAuthenticator(config, { cache, hashKey, logger: captureLogger().logger, bindPassword: slapd.passwords.wharf, ca: readFileSync(slapd.certificates!.caFile, 'utf8') });
+      made.push(auth);
+      return auth;
+    };
+    const cache = new RecordingCache();
+    const first = await replica(cache).login('ludwig', slapd.passwords.ludwig, context);
+    const { account, subject, attributes } = identityOf(first);
+    const key = `ldap:${keyedHash(hashKey, 'ldap', config.url, config.baseDn, config.userFilter, 'ludwig', slapd.passwords.ludwig)}`;
+    expect(cache.writes).toEqual([{ key, value: JSON.stringify({ account, subject, attributes }), ttlSeconds: 45 }]);
+    expect(Object.keys(JSON.parse(cache.writes[0]!.value) as object)).toEqual(['account', 'subject', 'attributes']);
+    // Another replica answers from that entry without a bind.
+    const other = new RecordingCache();
+    other.entries.set(key, cache.writes[0]!.value);
+    const bind = vi.spyOn(LdapConnection.prototype, 'bindAsUser');
+    expect(await replica(other).recall('ludwig', slapd.passwords.ludwig, context)).toEqual(first);
+    expect(await replica(other).login('ludwig', slapd.passwords.ludwig, context)).toEqual(first);
+    expect(bind).not.toHaveBeenCalled();
   });
 
   it('keeps at most poolSize connections and reuses them', async () => {

@@ -5,9 +5,11 @@ import { GithubTokenAuthenticator } from '../../src/authn/provider-token/github-
 import { githubTokenAuthnSchema } from '../../src/authn/provider-token/github-token-config.js';
 import type { Cache } from '../../src/cache/cache.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { RecordingCache } from '../support/recording-cache.js';
 
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
 /** GitHub Enterprise Server layout, which also proves the base URL is configurable. */
@@ -206,6 +208,30 @@ describe('GithubTokenAuthenticator', () => {
     expect(key).toMatch(/^ptok:[0-9a-f]{64}$/);
     expect(`${key}${value}`).not.toContain(token);
     expect(`${key}${value}`).not.toContain(token.slice(4, 20));
+  });
+
+  it('writes and reads answers in the format replicas of other versions share', async () => {
+    const hashKey = randomBytes(32);
+    const cache = new RecordingCache();
+    const { login } = setup({ cacheSeconds: 300, negativeCacheSeconds: 30 }, { cache, hashKey });
+    const [good, bad] = [classic(), classic()];
+    users.set(good, { login: 'Alice', id: 7, orgs: [] });
+    expect((await login('alice', good)).kind).toBe('ok');
+    expect((await login('alice', bad)).kind).toBe('denied');
+    const keyOf = (token: string) => `ptok:${keyedHash(hashKey, 'github-token', `${platform.url}${API}`, token)}`;
+    expect(cache.writes).toEqual([
+      { key: keyOf(good), value: '{"valid":true,"facts":{"id":7,"login":"Alice"}}', ttlSeconds: 300 },
+      { key: keyOf(bad), value: '{"valid":false,"reason":"GitHub rejected the token at GET /user (401): unknown, expired or revoked"}', ttlSeconds: 30 },
+    ]);
+    // Another replica answers from those entries without asking GitHub.
+    const other = new RecordingCache();
+    for (const { key, value } of cache.writes) other.entries.set(key, value);
+    const replica = setup({}, { cache: other, hashKey });
+    const before = userCalls();
+    expect((await replica.auth.recall('alice', good, ctx))?.kind).toBe('ok');
+    expect((await replica.login('alice', good)).kind).toBe('ok');
+    expect((await replica.login('alice', bad)).kind).toBe('denied');
+    expect(userCalls()).toBe(before);
   });
 
   it('expires the cached answer after cacheSeconds (a revoked token stops working)', async () => {

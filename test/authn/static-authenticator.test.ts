@@ -3,6 +3,8 @@ import bcrypt from 'bcrypt';
 import { describe, expect, it, vi } from 'vitest';
 import { StaticAuthenticator } from '../../src/authn/static/static-authenticator.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { keyedHash } from '../../src/crypto/keyed-hash.js';
+import { RecordingCache } from '../support/recording-cache.js';
 
 async function setup(verifiedCacheSeconds = 60) {
   const password = randomBytes(9).toString('base64url');
@@ -64,6 +66,27 @@ describe('StaticAuthenticator', () => {
     const { auth: off, password: offPassword } = await setup(0);
     expect((await off.login('alice', offPassword)).kind).toBe('ok');
     expect(await off.recall('alice', offPassword)).toBeUndefined();
+  });
+
+  it('writes and reads the verified entry in the format replicas of other versions share', async () => {
+    const hashKey = randomBytes(32);
+    const passwordHash = await bcrypt.hash('pw', 4);
+    const config = { type: 'static' as const, users: { alice: { passwordHash, attributes: {} } }, verifiedCacheSeconds: 45 };
+    const cache = new RecordingCache();
+    expect((await new StaticAuthenticator(config, { cache, hashKey }).login('alice', 'pw')).kind).toBe('ok');
+    const key = `static:${keyedHash(hashKey, 'static', 'alice', 'pw', passwordHash)}`;
+    expect(cache.writes).toEqual([{ key, value: '1', ttlSeconds: 45 }]);
+    // Another replica finds that entry and needs no bcrypt run.
+    const other = new RecordingCache();
+    other.entries.set(key, '1');
+    const compare = vi.spyOn(bcrypt, 'compare');
+    try {
+      expect((await new StaticAuthenticator(config, { cache: other, hashKey }).recall('alice', 'pw'))?.kind).toBe('ok');
+      expect((await new StaticAuthenticator(config, { cache: other, hashKey }).login('alice', 'pw')).kind).toBe('ok');
+      expect(compare).not.toHaveBeenCalled();
+    } finally {
+      compare.mockRestore();
+    }
   });
 
   it('checks bcrypt every time when the verified cache is off', async () => {

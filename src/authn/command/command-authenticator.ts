@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import { isAcceptableUsername } from '../../domain/identity.js';
-import { SingleFlight } from '../../upstream/single-flight.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
+import { VerifiedCredentials } from '../verified-credentials.js';
 import type { CommandAuthnConfig } from './command-config.js';
 import { commandEnvironment, redact, runBoundedCommand, type CommandOutcome } from '../../upstream/command-runner.js';
 import { CommandBusyError, CommandSlots } from '../../upstream/command-slots.js';
@@ -34,6 +33,8 @@ interface VerifiedUser {
   attributes: Record<string, unknown>;
 }
 
+type Verified = Extract<AuthnResult, { kind: 'ok' }>;
+
 /**
  * Authenticates by running a configured program: username and password on stdin; exit 0 =
  * authenticated, 1 = denied, anything else (or a timeout, or garbage on stdout) = 503. Runs are
@@ -42,55 +43,44 @@ interface VerifiedUser {
 export class CommandAuthenticator implements PasswordAuthenticator {
   readonly type = 'command';
   private readonly slots: CommandSlots;
-  private readonly flights = new SingleFlight<AuthnResult>();
+  /** Successful logins only, as the VerifiedUser their identity is made from; the argv is part of every key. */
+  private readonly verified: VerifiedCredentials<AuthnResult, Verified>;
   private readonly claims: RegExp | undefined;
   private readonly env: Record<string, string>;
   private readonly log: Logger;
-  /** The argv as one string, part of every cache key (computed once, not per login). */
-  private readonly argv: string;
 
   constructor(
     private readonly config: CommandAuthnConfig,
-    private readonly deps: CommandAuthenticatorDeps,
+    deps: CommandAuthenticatorDeps,
   ) {
     this.slots = new CommandSlots(config.maxConcurrent, config.maxQueued);
     this.claims = config.claims === undefined ? undefined : new RegExp(config.claims);
     this.env = commandEnvironment(config.env);
-    this.argv = JSON.stringify(config.command);
+    this.verified = new VerifiedCredentials({
+      cache: deps.cache,
+      hashKey: deps.hashKey,
+      prefix: 'command:',
+      scope: ['command', JSON.stringify(config.command)],
+      accepted: (result): result is Verified => result.kind === 'ok',
+      acceptedSeconds: config.verifiedCacheSeconds,
+      encode: ({ identity: { account, subject, attributes } }) => JSON.stringify({ account, subject, attributes } satisfies VerifiedUser),
+      decode: (stored) => this.ok(JSON.parse(stored) as VerifiedUser),
+    });
     this.log = deps.logger.child({ component: 'command-authn', program: config.command[0] });
   }
 
   async login(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
     if (!this.mine(username)) return { kind: 'no_match' };
-    const key = this.verifiedKey(username, password);
-    const ttl = this.config.verifiedCacheSeconds;
-    if (ttl > 0) {
-      const cached = await this.deps.cache.get(key);
-      if (cached) return this.ok(JSON.parse(cached) as VerifiedUser);
-    }
-    return this.flights.run(key, async () => {
-      const result = await this.verify(username, password, context);
-      if (result.kind === 'ok' && ttl > 0) {
-        const { account, subject, attributes } = result.identity;
-        await this.deps.cache.set(key, JSON.stringify({ account, subject, attributes } satisfies VerifiedUser), ttl);
-      }
-      return result;
-    });
+    return this.verified.verdict([username, password], () => this.verify(username, password, context));
   }
 
   async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
     if (!this.mine(username)) return { kind: 'no_match' };
-    if (this.config.verifiedCacheSeconds <= 0) return undefined;
-    const cached = await this.deps.cache.get(this.verifiedKey(username, password));
-    return cached ? this.ok(JSON.parse(cached) as VerifiedUser) : undefined;
+    return this.verified.recall([username, password]);
   }
 
   private mine(username: string): boolean {
     return username !== '' && (!this.claims || this.claims.test(username));
-  }
-
-  private verifiedKey(username: string, password: string): string {
-    return `command:${keyedHash(this.deps.hashKey, 'command', this.argv, username, password)}`;
   }
 
   private async verify(username: string, password: string, context: LoginContext): Promise<AuthnResult> {
@@ -151,7 +141,7 @@ export class CommandAuthenticator implements PasswordAuthenticator {
     throw new TemporarilyUnavailableError('the authentication command gave an unusable answer; try again shortly');
   }
 
-  private ok(user: VerifiedUser): AuthnResult {
+  private ok(user: VerifiedUser): Verified {
     return { kind: 'ok', identity: { account: user.account, provider: this.type, subject: user.subject, attributes: user.attributes, owner: { source: `command:${this.config.command[0]}`, subject: user.subject } } };
   }
 }

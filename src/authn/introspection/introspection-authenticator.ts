@@ -1,16 +1,16 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
-import { SingleFlight } from '../../upstream/single-flight.js';
 import { type UpstreamObserver, UpstreamClient, UpstreamError } from '../../upstream/upstream-client.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
+import { VerifiedCredentials } from '../verified-credentials.js';
 import type { IntrospectionAuthnConfig } from './introspection-config.js';
 
 /** What is cached about a token: the platform's facts, never the token. */
-type TokenFacts = { active: false } | { active: true; account: string; subject: string; exp: number | undefined; attributes: Record<string, unknown> };
+type TokenFacts = { active: false } | ActiveToken;
+type ActiveToken = { active: true; account: string; subject: string; exp: number | undefined; attributes: Record<string, unknown> };
 
 /** Dependencies of the introspection backend. */
 export interface IntrospectionDeps {
@@ -43,7 +43,8 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
   readonly type = 'introspection';
   // No refresh(): revoking the platform token must end access, and a Wharf refresh token would outlive it.
   private readonly upstream: UpstreamClient;
-  private readonly flights = new SingleFlight<TokenFacts>();
+  /** The platform's answers: active ones for `cacheSeconds` (never past `exp`), inactive ones for `negativeCacheSeconds`. */
+  private readonly verified: VerifiedCredentials<TokenFacts, ActiveToken>;
   private readonly now: () => number;
   private readonly pattern: RegExp | undefined;
   private readonly log: Logger;
@@ -58,6 +59,17 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     this.source = `introspection:${endpoint.origin}${endpoint.pathname}`;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'introspection', dialect: config.dialect });
+    this.verified = new VerifiedCredentials({
+      cache: deps.cache,
+      hashKey: deps.hashKey,
+      prefix: 'intro:',
+      scope: ['introspection', config.url],
+      accepted: (facts): facts is ActiveToken => facts.active,
+      acceptedSeconds: config.cacheSeconds,
+      refusedSeconds: config.negativeCacheSeconds,
+      expiresAt: (facts) => facts.exp,
+      now: this.now,
+    });
     this.pattern = config.tokenPattern ? new RegExp(config.tokenPattern) : undefined;
     this.upstream =
       deps.upstream ??
@@ -83,23 +95,20 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
   }
 
   cacheKey(token: string): string {
-    return `intro:${keyedHash(this.deps.hashKey, 'introspection', this.config.url, token)}`;
+    return this.verified.key([token]);
   }
 
   async login(username: string, password: string, _context: LoginContext): Promise<AuthnResult> {
     if (this.pattern && !this.pattern.test(password)) return { kind: 'no_match' };
     if (password === '') return { kind: 'no_match' };
-    const key = this.cacheKey(password);
-    const facts = await this.flights.run(key, () => this.lookup(key, password));
-    return this.judge(username, facts);
+    return this.judge(username, await this.verified.verdict([password], () => this.introspect(password)));
   }
 
   async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
     if ((this.pattern && !this.pattern.test(password)) || password === '') return { kind: 'no_match' };
-    const cached = await this.deps.cache.get(this.cacheKey(password));
-    if (!cached) return undefined;
-    const result = this.judge(username, JSON.parse(cached) as TokenFacts);
-    return result.kind === 'ok' ? result : undefined;
+    const facts = await this.verified.recall([password]);
+    const result = facts && this.judge(username, facts);
+    return result?.kind === 'ok' ? result : undefined;
   }
 
   /** What the platform's facts about a token mean for a login as `username`. */
@@ -119,24 +128,10 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     return { kind: 'ok', identity };
   }
 
-  private actsFor(username: string, facts: Extract<TokenFacts, { active: true }>): boolean {
+  private actsFor(username: string, facts: ActiveToken): boolean {
     if (this.config.dialect !== 'sage' || username === '') return false;
     const scope = typeof facts.attributes.scope === 'string' ? facts.attributes.scope : '';
     return scope.split(' ').includes(`sage_username:${username}`);
-  }
-
-  private async lookup(key: string, token: string): Promise<TokenFacts> {
-    const cached = await this.deps.cache.get(key);
-    if (cached) return JSON.parse(cached) as TokenFacts;
-    const facts = await this.introspect(token);
-    const ttl = facts.active ? this.positiveTtl(facts.exp) : this.config.negativeCacheSeconds;
-    if (ttl > 0) await this.deps.cache.set(key, JSON.stringify(facts), ttl);
-    return facts;
-  }
-
-  private positiveTtl(exp: number | undefined): number {
-    if (exp === undefined) return this.config.cacheSeconds;
-    return Math.min(this.config.cacheSeconds, Math.floor(exp - this.now() / 1000));
   }
 
   private async introspect(token: string): Promise<TokenFacts> {

@@ -2,11 +2,10 @@ import type { Logger } from 'pino';
 import type { ConnectionOptions } from 'node:tls';
 import { ResultCodeError, type Entry } from 'ldapts';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
-import { SingleFlight } from '../../upstream/single-flight.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
+import { VerifiedCredentials } from '../verified-credentials.js';
 import type { LdapAuthnConfig } from './ldap-config.js';
 import { firstRdnValue, sameDn } from './ldap-dn.js';
 import { fillFilter } from './ldap-filter.js';
@@ -30,6 +29,8 @@ interface VerifiedUser {
   attributes: Record<string, unknown>;
 }
 
+type Verified = Extract<AuthnResult, { kind: 'ok' }>;
+
 /** LDAP result code of a wrong password (RFC 4511 appendix A). */
 const INVALID_CREDENTIALS = 49;
 /** LDAP result code of a search base that does not exist. */
@@ -50,7 +51,8 @@ class DirectoryUnavailable extends Error {}
 export class LdapAuthenticator implements PasswordAuthenticator {
   readonly type = 'ldap';
   private readonly pool: LdapPool;
-  private readonly flights = new SingleFlight<AuthnResult>();
+  /** Successful logins only, as the VerifiedUser their identity is made from. */
+  private readonly verified: VerifiedCredentials<AuthnResult, Verified>;
   private readonly log: Logger;
   /** Overall time a login may take, queueing for a connection included: the guard against hangs. */
   private readonly budgetMs: number;
@@ -61,12 +63,22 @@ export class LdapAuthenticator implements PasswordAuthenticator {
 
   constructor(
     private readonly config: LdapAuthnConfig,
-    private readonly deps: LdapAuthenticatorDeps,
+    deps: LdapAuthenticatorDeps,
   ) {
     const url = new URL(config.url);
     this.endpoint = `${url.protocol}//${url.host}`;
     this.source = `ldap:${this.endpoint}/${config.baseDn}`;
     this.log = deps.logger.child({ component: 'ldap', ldap: this.endpoint });
+    this.verified = new VerifiedCredentials({
+      cache: deps.cache,
+      hashKey: deps.hashKey,
+      prefix: 'ldap:',
+      scope: ['ldap', config.url, config.baseDn, config.userFilter],
+      accepted: (result): result is Verified => result.kind === 'ok',
+      acceptedSeconds: config.verifiedCacheSeconds,
+      encode: ({ identity: { account, subject, attributes } }) => JSON.stringify({ account, subject, attributes } satisfies VerifiedUser),
+      decode: (stored) => this.ok(JSON.parse(stored) as VerifiedUser),
+    });
     this.budgetMs = config.connectTimeoutMs + 2 * config.timeoutMs;
     const tls: ConnectionOptions = { minVersion: 'TLSv1.2', ...(deps.ca !== undefined ? { ca: deps.ca } : {}) };
     this.pool = new LdapPool({
@@ -89,31 +101,12 @@ export class LdapAuthenticator implements PasswordAuthenticator {
 
   async login(username: string, password: string, _context: LoginContext): Promise<AuthnResult> {
     if (username === '') return { kind: 'no_match' };
-    const key = this.verifiedKey(username, password);
-    const ttl = this.config.verifiedCacheSeconds;
-    if (ttl > 0) {
-      const cached = await this.deps.cache.get(key);
-      if (cached) return this.ok(JSON.parse(cached) as VerifiedUser);
-    }
-    return this.flights.run(key, async () => {
-      const result = await this.verify(username, password);
-      if (result.kind === 'ok' && ttl > 0) {
-        const { account, subject, attributes } = result.identity;
-        await this.deps.cache.set(key, JSON.stringify({ account, subject, attributes } satisfies VerifiedUser), ttl);
-      }
-      return result;
-    });
+    return this.verified.verdict([username, password], () => this.verify(username, password));
   }
 
   async recall(username: string, password: string, _context: LoginContext): Promise<AuthnResult | undefined> {
     if (username === '') return { kind: 'no_match' };
-    if (this.config.verifiedCacheSeconds <= 0) return undefined;
-    const cached = await this.deps.cache.get(this.verifiedKey(username, password));
-    return cached ? this.ok(JSON.parse(cached) as VerifiedUser) : undefined;
-  }
-
-  private verifiedKey(username: string, password: string): string {
-    return `ldap:${keyedHash(this.deps.hashKey, 'ldap', this.config.url, this.config.baseDn, this.config.userFilter, username, password)}`;
+    return this.verified.recall([username, password]);
   }
 
   /**
@@ -314,7 +307,7 @@ export class LdapAuthenticator implements PasswordAuthenticator {
     return new TemporarilyUnavailableError('the LDAP directory is unavailable; try again shortly', { cause: err });
   }
 
-  private ok(user: VerifiedUser): AuthnResult {
+  private ok(user: VerifiedUser): Verified {
     return { kind: 'ok', identity: { account: user.account, provider: this.type, subject: user.subject, attributes: user.attributes, owner: { source: this.source, subject: user.subject } } };
   }
 }

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../../cache/cache.js';
-import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
-import { SingleFlight } from '../../upstream/single-flight.js';
 import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import { VerifiedCredentials } from '../verified-credentials.js';
 import type { ProviderTokenCommonConfig } from './provider-token-config.js';
 
 /**
@@ -38,15 +37,27 @@ export interface ProviderTokenVerifierOptions {
 export class ProviderTokenVerifier<F> {
   readonly log: Logger;
   private readonly upstream: UpstreamClient;
-  private readonly flights = new SingleFlight<ProviderVerdict<F>>();
+  /** Verdicts: valid ones for `cacheSeconds` (never past `expiresAt`), refusals for `negativeCacheSeconds`. */
+  private readonly verified: VerifiedCredentials<ProviderVerdict<F>, Extract<ProviderVerdict<F>, { valid: true }>>;
   private readonly now: () => number;
 
   constructor(
     private readonly options: ProviderTokenVerifierOptions,
-    private readonly deps: ProviderTokenDeps,
+    deps: ProviderTokenDeps,
   ) {
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: options.type });
+    this.verified = new VerifiedCredentials({
+      cache: deps.cache,
+      hashKey: deps.hashKey,
+      prefix: 'ptok:',
+      scope: [options.type, options.endpoint],
+      accepted: (verdict): verdict is Extract<ProviderVerdict<F>, { valid: true }> => verdict.valid,
+      acceptedSeconds: options.config.cacheSeconds,
+      refusedSeconds: options.config.negativeCacheSeconds,
+      expiresAt: (verdict) => verdict.expiresAt,
+      now: this.now,
+    });
     const { config } = options;
     this.upstream = new UpstreamClient({
       name: options.type,
@@ -64,7 +75,7 @@ export class ProviderTokenVerifier<F> {
 
   /** The cache key of a token's verdict. */
   cacheKey(token: string): string {
-    return `ptok:${keyedHash(this.deps.hashKey, this.options.type, this.options.endpoint, token)}`;
+    return this.verified.key([token]);
   }
 
   /**
@@ -72,18 +83,7 @@ export class ProviderTokenVerifier<F> {
    * valid verdict that `usable` rejects (e.g. it lacks facts this instance needs) is asked again.
    */
   async verdict(token: string, ask: () => Promise<ProviderVerdict<F>>, usable: (verdict: ProviderVerdict<F>) => boolean = () => true): Promise<ProviderVerdict<F>> {
-    const key = this.cacheKey(token);
-    const verdict = await this.flights.run(key, async () => {
-      const cached = await this.deps.cache.get(key);
-      if (cached) {
-        const parsed = JSON.parse(cached) as ProviderVerdict<F>;
-        if (usable(parsed)) return parsed;
-      }
-      const fresh = await ask();
-      const ttl = fresh.valid ? this.positiveTtl(fresh.expiresAt) : this.options.config.negativeCacheSeconds;
-      if (ttl >= 1) await this.deps.cache.set(key, JSON.stringify(fresh), ttl);
-      return fresh;
-    });
+    const verdict = await this.verified.verdict([token], ask, usable);
     if (verdict.valid && verdict.expiresAt !== undefined && verdict.expiresAt * 1000 <= this.now()) {
       return { valid: false, reason: `the token expired at ${new Date(verdict.expiresAt * 1000).toISOString()}` };
     }
@@ -95,11 +95,7 @@ export class ProviderTokenVerifier<F> {
    * not expired; undefined otherwise.
    */
   async cachedValid(token: string, usable: (verdict: ProviderVerdict<F>) => boolean = () => true): Promise<Extract<ProviderVerdict<F>, { valid: true }> | undefined> {
-    const cached = await this.deps.cache.get(this.cacheKey(token));
-    if (!cached) return undefined;
-    const verdict = JSON.parse(cached) as ProviderVerdict<F>;
-    if (!verdict.valid || !usable(verdict) || (verdict.expiresAt !== undefined && verdict.expiresAt * 1000 <= this.now())) return undefined;
-    return verdict;
+    return this.verified.recall([token], usable);
   }
 
   /** A GET to the provider; see `send`. */
@@ -140,10 +136,5 @@ export class ProviderTokenVerifier<F> {
   unusable(why: string): never {
     this.log.warn({ event: 'provider_garbage' }, `${why}; refusing with 503 (fail closed)`);
     throw new TemporarilyUnavailableError(`${this.options.type}: the provider gave an unusable answer; try again shortly`);
-  }
-
-  private positiveTtl(expiresAt: number | undefined): number {
-    if (expiresAt === undefined) return this.options.config.cacheSeconds;
-    return Math.min(this.options.config.cacheSeconds, Math.floor(expiresAt - this.now() / 1000));
   }
 }

@@ -3,6 +3,7 @@ import type { Cache } from '../../cache/cache.js';
 import { keyedHash } from '../../crypto/keyed-hash.js';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, PasswordAuthenticator } from '../authenticator.js';
+import { VerifiedCredentials } from '../verified-credentials.js';
 import { DEFAULT_BCRYPT_COST } from './bcrypt-cost.js';
 import type { StaticAuthnConfig } from './static-config.js';
 
@@ -31,14 +32,29 @@ const timingEqualiser = () => (dummyHash ??= bcrypt.hash('wharf-timing-equaliser
  */
 export class StaticAuthenticator implements PasswordAuthenticator {
   readonly type = 'static';
-  private readonly inFlight = new Map<string, Promise<boolean>>();
+  /**
+   * Right passwords only, stored as `1` under (user, password, hash): the hash is part of the
+   * key, so a changed hash forgets.
+   */
+  private readonly verified: VerifiedCredentials<boolean, true>;
   /** Password hash → its fingerprint; only configured hashes, so bounded by the config. */
   private readonly fingerprints = new Map<string, string>();
 
   constructor(
     private readonly config: StaticAuthnConfig,
     private readonly deps: StaticAuthenticatorDeps,
-  ) {}
+  ) {
+    this.verified = new VerifiedCredentials({
+      cache: deps.cache,
+      hashKey: deps.hashKey,
+      prefix: 'static:',
+      scope: ['static'],
+      accepted: (right): right is true => right,
+      acceptedSeconds: config.verifiedCacheSeconds,
+      encode: () => '1',
+      decode: () => true,
+    });
+  }
 
   async login(username: string, password: string): Promise<AuthnResult> {
     const user = this.user(username);
@@ -46,18 +62,8 @@ export class StaticAuthenticator implements PasswordAuthenticator {
       if (this.deps.lastInChain !== false) await bcrypt.compare(password, await timingEqualiser());
       return { kind: 'no_match' };
     }
-    const key = this.verifiedKey(username, password, user.passwordHash);
-    const ttl = this.config.verifiedCacheSeconds;
-    if (ttl > 0 && (await this.deps.cache.get(key))) return this.ok(username, user.passwordHash);
-
-    let check = this.inFlight.get(key);
-    if (!check) {
-      check = bcrypt.compare(password, user.passwordHash).finally(() => this.inFlight.delete(key));
-      this.inFlight.set(key, check);
-    }
-    if (!(await check)) return { kind: 'denied', reason: 'invalid username or password' };
-    if (ttl > 0) await this.deps.cache.set(key, '1', ttl);
-    return this.ok(username, user.passwordHash);
+    const right = await this.verified.verdict([username, password, user.passwordHash], () => bcrypt.compare(password, user.passwordHash));
+    return right ? this.ok(username, user.passwordHash) : { kind: 'denied', reason: 'invalid username or password' };
   }
 
   async recall(username: string, password: string): Promise<AuthnResult | undefined> {
@@ -65,8 +71,7 @@ export class StaticAuthenticator implements PasswordAuthenticator {
     // An unknown user is no_match only when a backend follows: last in the chain, its answer
     // costs a bcrypt run (timing), which is a verification like any other.
     if (!user) return this.deps.lastInChain === false ? { kind: 'no_match' } : undefined;
-    if (this.config.verifiedCacheSeconds <= 0) return undefined;
-    return (await this.deps.cache.get(this.verifiedKey(username, password, user.passwordHash))) ? this.ok(username, user.passwordHash) : undefined;
+    return (await this.verified.recall([username, password, user.passwordHash])) ? this.ok(username, user.passwordHash) : undefined;
   }
 
   configuredIdentities(): Identity[] {
@@ -82,11 +87,6 @@ export class StaticAuthenticator implements PasswordAuthenticator {
 
   private user(username: string) {
     return Object.hasOwn(this.config.users, username) ? this.config.users[username] : undefined;
-  }
-
-  /** The cache key remembering a verified credential: the hash is part of it, so a changed hash forgets. */
-  private verifiedKey(username: string, password: string, passwordHash: string): string {
-    return `static:${keyedHash(this.deps.hashKey, 'static', username, password, passwordHash)}`;
   }
 
   private ok(username: string, passwordHash: string): AuthnResult {
