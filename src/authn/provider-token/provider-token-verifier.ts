@@ -4,6 +4,7 @@ import { keyedHash } from '../../crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import { SingleFlight } from '../../upstream/single-flight.js';
 import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import { upstreamClient } from '../../upstream/upstream-settings.js';
 import type { ProviderTokenCommonConfig } from './provider-token-config.js';
 
 /**
@@ -47,15 +48,7 @@ export class ProviderTokenVerifier<F> {
   ) {
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: options.type });
-    const { config } = options;
-    this.upstream = new UpstreamClient({
-      name: options.type,
-      timeoutMs: config.timeoutMs,
-      retries: config.retries,
-      failureThreshold: config.failureThreshold,
-      openMs: config.openSeconds * 1000,
-      now: this.now,
-    });
+    this.upstream = upstreamClient(options.type, options.config, { now: this.now });
   }
 
   circuitState() {
