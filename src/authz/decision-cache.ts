@@ -37,7 +37,7 @@ export interface DecisionCacheDeps {
 }
 
 /**
- * The decision cache the remote authorizers (webhook, SAGE, command) share: keys are keyed
+ * The decisions of a RemoteAuthorizer's decider (webhook, SAGE, command): keys are keyed
  * hashes of everything a decision depends on plus the account's generation, and a cache that
  * misbehaves never blocks a decision (it is then treated as empty, and logged).
  */
@@ -50,7 +50,7 @@ export class DecisionCache {
     private readonly namespace: string,
     /** Where decisions come from (URL or command), so two endpoints never share entries. */
     private readonly endpoint: string,
-    /** For log lines: `webhook`, `SAGE`, `command`. */
+    /** How log lines name the decider: `authorization webhook`. */
     private readonly what: string,
   ) {
     this.generation = deps.generation ?? (async () => '0');

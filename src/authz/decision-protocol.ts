@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Scope } from '../domain/scope.js';
 import type { AuthorizationRequest } from './authorizer.js';
 import type { CachedDecision } from './decision-cache.js';
+import type { Verdict } from './decider.js';
 
 /*
  * The decision contract, version 1, shared by the authorization webhook (over HTTP) and the
@@ -76,7 +77,7 @@ export function decisionRequest(request: AuthorizationRequest, account: string, 
 }
 
 /** An answer's decisions by resource; the first decision on a resource wins. */
-export function indexDecisions(answer: DecisionAnswer): Map<string, Decision> {
+function indexDecisions(answer: DecisionAnswer): Map<string, Decision> {
   const decisions = new Map<string, Decision>();
   for (const d of answer.decisions) {
     const id = resourceId(d.type, d.class ?? undefined, d.name);
@@ -89,11 +90,21 @@ export function indexDecisions(answer: DecisionAnswer): Map<string, Decision> {
  * The decision on one requested scope: an omitted scope is denied. Unlike the static ACL, `push`
  * does not imply `pull`: the platform said exactly what it allows; `*` allows everything asked.
  */
-export function decisionFor(scope: Scope, decisions: ReadonlyMap<string, Decision>, decider: string): CachedDecision {
+function decisionFor(scope: Scope, decisions: ReadonlyMap<string, Decision>, decider: string): CachedDecision {
   const decision = decisions.get(resourceId(scope.type, scope.class, scope.name));
   if (!decision) return { granted: [], reason: `not in the ${decider} answer` };
   const granted = decision.allowed.includes('*') ? [...scope.actions] : scope.actions.filter((a) => decision.allowed.includes(a));
   return { granted, reason: decision.reason ?? (granted.length > 0 ? `allowed by the ${decider}` : `denied by the ${decider}`) };
+}
+
+/**
+ * The verdicts an answer gives `scopes`, cached for the answer's `ttl` (rounded down), else
+ * `cacheSeconds`, and never longer than `maxCacheSeconds`.
+ */
+export function answerVerdicts(answer: DecisionAnswer, scopes: readonly Scope[], decider: string, cache: { cacheSeconds: number; maxCacheSeconds: number }): Verdict[] {
+  const decisions = indexDecisions(answer);
+  const ttlSeconds = Math.min(answer.ttl === undefined ? cache.cacheSeconds : Math.floor(answer.ttl), cache.maxCacheSeconds);
+  return scopes.map((scope) => ({ kind: 'decided', ...decisionFor(scope, decisions, decider), ttlSeconds }));
 }
 
 function resourceId(type: string, cls: string | undefined, name: string): string {

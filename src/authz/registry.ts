@@ -1,15 +1,19 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import type { UpstreamObserver } from '../upstream/upstream-client.js';
 import { readSecret } from '../config/secrets.js';
-import type { CircuitState } from '../upstream/circuit-breaker.js';
-import type { Authorizer } from './authorizer.js';
-import { CommandAuthorizer } from './command/command-authorizer.js';
+import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
+import type { UpstreamObserver } from '../upstream/upstream-client.js';
+import { upstreamCircuit, upstreamClient } from '../upstream/upstream-settings.js';
+import { CommandDecider } from './command/command-decider.js';
 import type { CommandAuthzConfig } from './command/command-authz-config.js';
-import { SageAuthorizer } from './sage/sage-authorizer.js';
+import type { Decider } from './decider.js';
+import { RemoteAuthorizer } from './remote-authorizer.js';
+import { SageDecider } from './sage/sage-decider.js';
 import type { SageAuthzConfig } from './sage/sage-config.js';
-import { WebhookAuthorizer } from './webhook/webhook-authorizer.js';
+import { WebhookDecider } from './webhook/webhook-decider.js';
 import type { WebhookAuthzConfig } from './webhook/webhook-config.js';
+
+export type { RemoteAuthorizer };
 
 /** What remote authorizer factories may use. */
 export interface RemoteAuthorizerDeps {
@@ -23,9 +27,6 @@ export interface RemoteAuthorizerDeps {
   upstreamObserver?: UpstreamObserver;
 }
 
-/** An authorizer that calls out, with a circuit to report on /readyz. */
-export type RemoteAuthorizer = Authorizer & { circuitState(): CircuitState };
-
 interface RemoteConfigs {
   webhook: WebhookAuthzConfig;
   sage: SageAuthzConfig;
@@ -34,23 +35,38 @@ interface RemoteConfigs {
 
 type Factories = { [K in keyof RemoteConfigs]: (config: RemoteConfigs[K], deps: RemoteAuthorizerDeps) => RemoteAuthorizer };
 
-/** Webhook type → factory. Secrets are read here, at start-up, never during config validation. */
+/**
+ * Decider type → factory; each builds the circuit from the config's upstream settings, hands it
+ * to the decider's transport and to the authorizer that reports it. Secrets are read here, at
+ * start-up, never during config validation.
+ */
 export const remoteAuthorizerFactories: Factories = {
-  webhook: (config, deps) =>
-    new WebhookAuthorizer(
-      { ...config, secret: readSecret('authz webhook secret', { file: config.secretFile, env: config.secretEnv }, deps.env) },
-      { ...deps, logger: deps.logger.child({ component: 'authz-webhook' }) },
-    ),
-  sage: (config, deps) =>
-    new SageAuthorizer(
-      { ...config, token: readSecret('SAGE authz token', { file: config.tokenFile, env: config.tokenEnv }, deps.env) },
-      { ...deps, logger: deps.logger.child({ component: 'authz-sage' }) },
-    ),
-  command: (config, deps) => new CommandAuthorizer(config, { ...deps, logger: deps.logger.child({ component: 'authz-command' }) }),
+  webhook: (config, deps) => {
+    const secret = readSecret('authz webhook secret', { file: config.secretFile, env: config.secretEnv }, deps.env);
+    return remote(config, deps, (circuit, logger) => {
+      const upstream = upstreamClient('authz-webhook', config, { circuit, now: deps.now, observer: deps.upstreamObserver });
+      return new WebhookDecider({ ...config, secret }, { upstream, logger, now: deps.now });
+    });
+  },
+  sage: (config, deps) => {
+    const token = readSecret('SAGE authz token', { file: config.tokenFile, env: config.tokenEnv }, deps.env);
+    return remote(config, deps, (circuit, logger) => {
+      const upstream = upstreamClient('authz-sage', config, { circuit, maxBodyBytes: SageDecider.maxAnswerBytes, now: deps.now, observer: deps.upstreamObserver });
+      return new SageDecider({ ...config, token }, { upstream, logger });
+    });
+  },
+  command: (config, deps) => remote(config, deps, (circuit, logger) => new CommandDecider(config, { circuit, logger })),
 };
 
 /** Builds the configured remote authorizer. */
 export function createRemoteAuthorizer(config: RemoteConfigs[keyof RemoteConfigs], deps: RemoteAuthorizerDeps): RemoteAuthorizer {
   const factory = remoteAuthorizerFactories[config.type] as (c: typeof config, d: RemoteAuthorizerDeps) => RemoteAuthorizer;
   return factory(config, deps);
+}
+
+/** The authorizer around the decider `build` makes, both sharing one circuit from the config. */
+function remote(config: RemoteConfigs[keyof RemoteConfigs], deps: RemoteAuthorizerDeps, build: (circuit: CircuitBreaker, logger: Logger) => Decider): RemoteAuthorizer {
+  const circuit = upstreamCircuit(config, deps.now);
+  const decider = build(circuit, deps.logger.child({ component: `authz-${config.type}` }));
+  return new RemoteAuthorizer(decider, { cache: deps.cache, hashKey: deps.hashKey, generation: deps.generation, circuit });
 }

@@ -9,11 +9,12 @@ export class UpstreamError extends Error {
   constructor(
     readonly upstream: string,
     readonly failure: UpstreamFailure,
-    message: string,
+    /** What went wrong, without the upstream's name the message starts with (for reasons shown to users). */
+    readonly why: string,
     readonly status?: number,
     options?: { cause?: unknown },
   ) {
-    super(`${upstream}: ${message}`, options);
+    super(`${upstream}: ${why}`, options);
     this.name = 'UpstreamError';
   }
 }
@@ -41,6 +42,11 @@ export interface UpstreamClientOptions {
   failureThreshold?: number;
   /** How long an open circuit refuses calls, in ms. Default 10000. */
   openMs?: number;
+  /**
+   * The breaker to consult and feed instead of one built from `failureThreshold` and `openMs`:
+   * for an owner that reports the circuit itself (a remote authorizer's readiness).
+   */
+  circuit?: CircuitBreaker;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -61,7 +67,7 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
 export class UpstreamClient {
   readonly name: string;
   private readonly breaker: CircuitBreaker;
-  private readonly options: Required<Omit<UpstreamClientOptions, 'name' | 'observer'>>;
+  private readonly options: Required<Omit<UpstreamClientOptions, 'name' | 'observer' | 'circuit'>>;
   private readonly observer: UpstreamObserver | undefined;
 
   constructor(options: UpstreamClientOptions) {
@@ -78,7 +84,7 @@ export class UpstreamClient {
       random: options.random ?? Math.random,
     };
     this.observer = options.observer;
-    this.breaker = new CircuitBreaker({ failureThreshold: this.options.failureThreshold, openMs: this.options.openMs, now: this.options.now });
+    this.breaker = options.circuit ?? new CircuitBreaker({ failureThreshold: this.options.failureThreshold, openMs: this.options.openMs, now: this.options.now });
   }
 
   circuitState(): CircuitState {

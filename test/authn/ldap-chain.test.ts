@@ -20,8 +20,8 @@ import { RefreshTokenAuthenticator } from '../../src/authn/refresh/refresh-authe
 import { StaticAuthenticator } from '../../src/authn/static/static-authenticator.js';
 import { staticAuthnSchema } from '../../src/authn/static/static-config.js';
 import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
-import { CommandAuthorizer } from '../../src/authz/command/command-authorizer.js';
 import { commandAuthzSchema } from '../../src/authz/command/command-authz-config.js';
+import { createRemoteAuthorizer } from '../../src/authz/registry.js';
 import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { parseConfig } from '../../src/config/load.js';
 import { UnauthorizedError } from '../../src/domain/errors.js';
@@ -118,7 +118,7 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
   const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, backends), ...backends], new AccountGate(base.bindings, { reserved: [], logger }));
   const authorizer = new CombinedAuthorizer(
     new StaticAclAuthorizer(config.authz.acl),
-    new CommandAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), deps),
+    createRemoteAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), { ...deps, env: {}, generation: async () => '0' }),
   );
   const tokens = new RecentAnswers(
     new TokenService(

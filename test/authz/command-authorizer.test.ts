@@ -6,14 +6,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
 import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
-import { CommandAuthorizer } from '../../src/authz/command/command-authorizer.js';
 import { commandAuthzSchema } from '../../src/authz/command/command-authz-config.js';
+import { CommandDecider } from '../../src/authz/command/command-decider.js';
+import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
 import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { createLogger } from '../../src/logging.js';
 import { CommandSlots } from '../../src/upstream/command-slots.js';
+import { upstreamCircuit } from '../../src/upstream/upstream-settings.js';
 
 /*
  * The decision program: members of the `team-x` group (an identity attribute, e.g. from LDAP)
@@ -71,12 +73,14 @@ function make(mode = 'normal', patch: Record<string, unknown> = {}, deps: { now?
   const config = commandAuthzSchema.parse({ type: 'command', command: [script], env: { RECORD_FILE: recordFile, MODE: mode }, timeoutMs: 2000, ...patch });
   const lines: Array<Record<string, unknown>> = [];
   const logger = createLogger('debug', { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const authorizer = new CommandAuthorizer(config, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger, ...deps });
+  const circuit = upstreamCircuit(config, deps.now);
+  const decider = new CommandDecider(config, { logger, circuit, slots: deps.slots });
+  const authorizer = new RemoteAuthorizer(decider, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), circuit, generation: deps.generation });
   const requests = (): Array<Record<string, unknown>> => (existsSync(recordFile) ? readFileSync(recordFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : []);
   return { authorizer, lines, requests };
 }
 
-describe('CommandAuthorizer', () => {
+describe('command authorization', () => {
   it('sends one JSON request with the identity’s attributes and grants what the command allows', async () => {
     const { authorizer, requests } = make();
     const decisions = await authorizer.authorize(request(ludwig, 'repository:team-x/app:push,pull', 'repository:library/base:pull,push', 'repository:johann/app:pull'));

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuthorizationRequest, ScopeDecision } from '../../src/authz/authorizer.js';
-import { SageAuthorizer } from '../../src/authz/sage/sage-authorizer.js';
+import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
 import { sageAuthzSchema, type SageAuthzConfig } from '../../src/authz/sage/sage-config.js';
+import { SageDecider } from '../../src/authz/sage/sage-decider.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
-import { UpstreamClient } from '../../src/upstream/upstream-client.js';
+import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
 import { startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 
 const TOKEN = `sage-${randomBytes(12).toString('hex')}`;
@@ -60,23 +61,16 @@ function setup(config: Partial<SageAuthzConfig> = {}) {
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
   const parsed = sageAuthzSchema.parse({ type: 'sage', url: `${platform.url}${PATH}`, ...config });
-  const upstream = new UpstreamClient({
-    name: 'authz-sage',
-    timeoutMs: parsed.timeoutMs,
-    retries: parsed.retries,
-    maxBodyBytes: 64 * 1024,
-    failureThreshold: parsed.failureThreshold,
-    openMs: parsed.openSeconds * 1000,
-    now,
-    sleep: async () => undefined,
-  });
-  const authorizer = new SageAuthorizer({ ...parsed, token: TOKEN }, { cache: new MemoryCache({ maxEntries: 1000, now }), hashKey: randomBytes(32), logger, upstream, now });
+  const circuit = upstreamCircuit(parsed, now);
+  const upstream = upstreamClient('authz-sage', parsed, { circuit, maxBodyBytes: SageDecider.maxAnswerBytes, now, sleep: async () => undefined });
+  const decider = new SageDecider({ ...parsed, token: TOKEN }, { upstream, logger });
+  const authorizer = new RemoteAuthorizer(decider, { cache: new MemoryCache({ maxEntries: 1000, now }), hashKey: randomBytes(32), circuit });
   return { authorizer, lines, advance: (seconds: number) => void (clock += seconds * 1000) };
 }
 
 const granted = (decisions: ScopeDecision[]) => decisions.map((d) => d.granted);
 
-describe('SageAuthorizer: the request', () => {
+describe('SAGE authorization: the request', () => {
   it('POSTs one call per scope with the sage token and docker_auth-shaped JSON', async () => {
     const { authorizer } = setup();
     await authorizer.authorize(authzRequest(['repository:alice/a:pull,push', 'repository:alice/b:pull']));
@@ -120,7 +114,7 @@ describe('SageAuthorizer: the request', () => {
   });
 });
 
-describe('SageAuthorizer: the answer', () => {
+describe('SAGE authorization: the answer', () => {
   it.each([
     { body: 'pull,push', asked: 'pull,push', expected: ['pull', 'push'] },
     { body: ' pull , push\n', asked: 'pull,push', expected: ['pull', 'push'] },
@@ -152,7 +146,7 @@ describe('SageAuthorizer: the answer', () => {
   });
 });
 
-describe('SageAuthorizer: failing closed', () => {
+describe('SAGE authorization: failing closed', () => {
   const faults: { name: string; fault?: Fault; handler?: FakeHandler; why: string }[] = [
     { name: '500', fault: { kind: 'status', status: 500 }, why: 'answered 500' },
     { name: '503', fault: { kind: 'status', status: 503 }, why: 'answered 503' },
@@ -208,7 +202,7 @@ describe('SageAuthorizer: failing closed', () => {
   });
 });
 
-describe('SageAuthorizer: caching', () => {
+describe('SAGE authorization: caching', () => {
   it('caches for cacheSeconds and then asks again', async () => {
     const { authorizer, advance } = setup({ cacheSeconds: 60 });
     const request = authzRequest(['repository:alice/a:pull,push']);

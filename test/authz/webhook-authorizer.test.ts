@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuthorizationRequest, ScopeDecision } from '../../src/authz/authorizer.js';
-import { WebhookAuthorizer } from '../../src/authz/webhook/webhook-authorizer.js';
+import type { DecisionRequest } from '../../src/authz/decision-protocol.js';
+import { createRemoteAuthorizer } from '../../src/authz/registry.js';
+import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
 import { webhookAuthzSchema, type WebhookAuthzConfig } from '../../src/authz/webhook/webhook-config.js';
-import type { WebhookRequest } from '../../src/authz/webhook/webhook-protocol.js';
+import { WebhookDecider } from '../../src/authz/webhook/webhook-decider.js';
 import type { Cache } from '../../src/cache/cache.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
-import { UpstreamClient } from '../../src/upstream/upstream-client.js';
+import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
 import { startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 
 const SECRET = `whsec-${randomBytes(16).toString('hex')}`;
@@ -34,7 +36,7 @@ function authzRequest(scopes: string[], identity: Identity | null = alice, extra
 const allowAsked =
   (ttl?: number): FakeHandler =>
   (r) => {
-    const body = r.json as WebhookRequest;
+    const body = r.json as DecisionRequest;
     return { status: 200, body: { decisions: body.scopes.map((s) => ({ type: s.type, class: s.class, name: s.name, allowed: s.actions })), ...(ttl === undefined ? {} : { ttl }) } };
   };
 
@@ -56,20 +58,11 @@ function setup(options: { config?: Partial<WebhookAuthzConfig>; cache?: Cache; g
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
   const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${platform.url}${PATH}`, ...options.config });
   const sleeps: number[] = [];
-  const upstream = new UpstreamClient({
-    name: 'authz-webhook',
-    timeoutMs: config.timeoutMs,
-    retries: config.retries,
-    failureThreshold: config.failureThreshold,
-    openMs: config.openSeconds * 1000,
-    now,
-    sleep: async (ms) => void sleeps.push(ms),
-  });
+  const circuit = upstreamCircuit(config, now);
+  const upstream = upstreamClient('authz-webhook', config, { circuit, now, sleep: async (ms) => void sleeps.push(ms) });
   const cache = options.cache ?? new MemoryCache({ maxEntries: 1000, now });
-  const authorizer = new WebhookAuthorizer(
-    { ...config, secret: SECRET },
-    { cache, hashKey: randomBytes(32), logger, upstream, now, ...(options.generation ? { generation: options.generation } : {}) },
-  );
+  const decider = new WebhookDecider({ ...config, secret: SECRET }, { upstream, logger, now });
+  const authorizer = new RemoteAuthorizer(decider, { cache, hashKey: randomBytes(32), circuit, generation: options.generation });
   return {
     authorizer,
     lines,
@@ -80,9 +73,9 @@ function setup(options: { config?: Partial<WebhookAuthzConfig>; cache?: Cache; g
 }
 
 const granted = (decisions: ScopeDecision[]) => decisions.map((d) => d.granted);
-const sentScopes = (index: number) => (platform.calls[index]!.json as WebhookRequest).scopes.map((s) => s.name);
+const sentScopes = (index: number) => (platform.calls[index]!.json as DecisionRequest).scopes.map((s) => s.name);
 
-describe('WebhookAuthorizer: the request', () => {
+describe('webhook authorization: the request', () => {
   it('sends one signed JSON POST with the documented body and headers', async () => {
     const { authorizer, nowSeconds } = setup();
     await authorizer.authorize(authzRequest(['repository:alice/app:pull,push', 'repository(plugin):alice/tool:pull']));
@@ -118,7 +111,7 @@ describe('WebhookAuthorizer: the request', () => {
 
   it('sends anonymous requests with an empty account and a null identity, and caches their decisions too', async () => {
     platform.setHandler(PATH, (r) => {
-      const body = r.json as WebhookRequest;
+      const body = r.json as DecisionRequest;
       return { status: 200, body: { decisions: body.scopes.filter((s) => s.name.startsWith('public/')).map((s) => ({ type: s.type, name: s.name, allowed: ['pull'] })) } };
     });
     const { authorizer } = setup();
@@ -133,7 +126,7 @@ describe('WebhookAuthorizer: the request', () => {
   });
 });
 
-describe('WebhookAuthorizer: the answer', () => {
+describe('webhook authorization: the answer', () => {
   it('covers several scopes with one call; an omitted scope is denied, as an opinion', async () => {
     platform.setHandler(PATH, () => ({
       status: 200,
@@ -191,7 +184,7 @@ describe('WebhookAuthorizer: the answer', () => {
   });
 });
 
-describe('WebhookAuthorizer: caching', () => {
+describe('webhook authorization: caching', () => {
   it('answers cached decisions without a call, and asks only for the scopes not cached', async () => {
     const { authorizer } = setup();
     await authorizer.authorize(authzRequest(['repository:alice/a:pull']));
@@ -211,7 +204,7 @@ describe('WebhookAuthorizer: caching', () => {
   it('reuses a decision only for the identity that was decided: a pull-request job does not get the main-branch job’s push', async () => {
     // The platform lets the same CI account push from refs/heads/main only.
     platform.setHandler(PATH, (r) => {
-      const body = r.json as WebhookRequest;
+      const body = r.json as DecisionRequest;
       const main = body.identity?.attributes['ref'] === 'refs/heads/main';
       return { status: 200, body: { decisions: body.scopes.map((s) => ({ type: s.type, class: s.class, name: s.name, allowed: main ? s.actions : ['pull'] })), ttl: 300 } };
     });
@@ -368,11 +361,11 @@ describe('WebhookAuthorizer: caching', () => {
       [['pull'], ['pull']],
     ]);
     expect(platform.count(PATH)).toBe(2);
-    expect(platform.calls.map((c) => (c.json as WebhookRequest).account).sort()).toEqual(['alice', 'bob']);
+    expect(platform.calls.map((c) => (c.json as DecisionRequest).account).sort()).toEqual(['alice', 'bob']);
   });
 });
 
-describe('WebhookAuthorizer: failing closed', () => {
+describe('webhook authorization: failing closed', () => {
   const faults: { name: string; fault?: Fault; handler?: FakeHandler; why: string; level?: number }[] = [
     { name: 'slow (timeout)', fault: { kind: 'slow', ms: 2000 }, why: 'no answer within 200 ms' },
     { name: '500', fault: { kind: 'status', status: 500, body: 'boom' }, why: 'answered 500' },
@@ -443,7 +436,7 @@ describe('WebhookAuthorizer: failing closed', () => {
   });
 });
 
-describe('WebhookAuthorizer: retries and the circuit', () => {
+describe('webhook authorization: retries and the circuit', () => {
   it('retries 503 and connection resets (after a backoff), and then succeeds', async () => {
     const { authorizer, sleeps } = setup({ config: { retries: 1 } });
     platform.setFault(PATH, { kind: 'status', status: 503, times: 1 });
@@ -498,13 +491,20 @@ describe('WebhookAuthorizer: retries and the circuit', () => {
     expect(authorizer.circuitState()).toBe('closed');
   });
 
-  it('builds its own client from the config when none is injected', async () => {
+  it('is built from the config, secret from the environment, by the registry', async () => {
     platform.setFault(PATH, { kind: 'status', status: 503 });
     const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${platform.url}${PATH}`, retries: 0, failureThreshold: 1 });
-    const authorizer = new WebhookAuthorizer({ ...config, secret: SECRET }, { cache: new MemoryCache({ maxEntries: 10 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }) });
+    const authorizer = createRemoteAuthorizer(config, {
+      cache: new MemoryCache({ maxEntries: 10 }),
+      hashKey: randomBytes(32),
+      logger: pino({ level: 'silent' }),
+      env: { WHARF_AUTHZ_WEBHOOK_SECRET: SECRET },
+      generation: async () => '0',
+    });
     await authorizer.authorize(authzRequest(['repository:alice/a:pull']));
     await authorizer.authorize(authzRequest(['repository:alice/a:pull']));
     expect(platform.count(PATH)).toBe(1);
+    expect(platform.calls[0]!.headers['authorization']).toBe(`Bearer ${SECRET}`);
     expect(authorizer.circuitState()).toBe('open');
   });
 });

@@ -7,9 +7,9 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
-import { WebhookAuthorizer } from '../../src/authz/webhook/webhook-authorizer.js';
+import { decisionAnswerSchema, decisionRequestSchema, type DecisionRequest } from '../../src/authz/decision-protocol.js';
+import { createRemoteAuthorizer } from '../../src/authz/registry.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
-import { webhookRequestSchema, webhookResponseSchema, type WebhookRequest } from '../../src/authz/webhook/webhook-protocol.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { formatScope, parseScope } from '../../src/domain/scope.js';
 import { startFakePlatform, type FakePlatform, type FakeRequest } from '../support/fake-platform.js';
@@ -51,7 +51,7 @@ let platform: FakePlatform;
 beforeEach(async () => {
   platform = await startFakePlatform();
   platform.setHandler(PATH, (r) => {
-    const body = r.json as WebhookRequest;
+    const body = r.json as DecisionRequest;
     return { status: 200, body: { decisions: body.scopes.map((s) => ({ type: s.type, class: s.class, name: s.name, allowed: s.actions })) } };
   });
 });
@@ -63,7 +63,7 @@ afterEach(async () => {
 /** An authorizer on the real clock (the snippets check the timestamp against theirs). */
 function authorizer() {
   const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${platform.url}${PATH}` });
-  return new WebhookAuthorizer({ ...config, secret: SECRET }, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }) });
+  return createRemoteAuthorizer(config, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }), env: { WHARF_AUTHZ_WEBHOOK_SECRET: SECRET }, generation: async () => '0' });
 }
 
 const scopes = (...raw: string[]) => raw.map(parseScope);
@@ -81,9 +81,9 @@ async function realRequests(): Promise<FakeRequest[]> {
 describe('the published request schema', () => {
   it('accepts every request Wharf sends, and names every field it sends', async () => {
     for (const call of await realRequests()) {
-      const json = call.json as WebhookRequest;
+      const json = call.json as DecisionRequest;
       expect(publishedRequest.safeParse(json).success, call.body).toBe(true);
-      expect(webhookRequestSchema.safeParse(json).success).toBe(true);
+      expect(decisionRequestSchema.safeParse(json).success).toBe(true);
       expect(Object.keys(json).sort()).toEqual(Object.keys(requestJsonSchema.properties).sort());
       if (json.identity) {
         expect(Object.keys(json.identity).sort()).toEqual(Object.keys(requestJsonSchema.properties['identity']!.oneOf![1]!.properties!).sort());
@@ -94,7 +94,7 @@ describe('the published request schema', () => {
 
   it('is a real check: it refuses requests that break it', async () => {
     const [call] = await realRequests();
-    const good = call!.json as WebhookRequest;
+    const good = call!.json as DecisionRequest;
     const bad: unknown[] = [
       { ...good, version: 2 },
       { ...good, scopes: [] },
@@ -108,15 +108,15 @@ describe('the published request schema', () => {
 });
 
 describe('the examples in docs/authz-webhook.md', () => {
-  const exampleRequest = JSON.parse(block('example', 'request')) as WebhookRequest;
+  const exampleRequest = JSON.parse(block('example', 'request')) as DecisionRequest;
   const exampleResponse = JSON.parse(block('example', 'response')) as unknown;
   const exampleGrants = JSON.parse(block('example', 'grants')) as Record<string, string[]>;
 
   it('parse with the published schemas and with the schemas Wharf uses', () => {
     expect(publishedRequest.safeParse(exampleRequest).success).toBe(true);
-    expect(webhookRequestSchema.safeParse(exampleRequest).success).toBe(true);
+    expect(decisionRequestSchema.safeParse(exampleRequest).success).toBe(true);
     expect(publishedResponse.safeParse(exampleResponse).success).toBe(true);
-    expect(webhookResponseSchema.safeParse(exampleResponse).success).toBe(true);
+    expect(decisionAnswerSchema.safeParse(exampleResponse).success).toBe(true);
   });
 
   it('are what Wharf really sends and grants', async () => {
@@ -139,11 +139,11 @@ describe('the examples in docs/authz-webhook.md', () => {
     const invalid = [{}, { decisions: 'all' }, { decisions: [{ ...d, allowed: 'pull' }] }, { decisions: [{ type: 'repository', allowed: [] }] }, { decisions: [], ttl: -1 }, { decisions: [], ttl: '60' }, []];
     for (const v of valid) {
       expect(publishedResponse.safeParse(v).success, JSON.stringify(v)).toBe(true);
-      expect(webhookResponseSchema.safeParse(v).success, JSON.stringify(v)).toBe(true);
+      expect(decisionAnswerSchema.safeParse(v).success, JSON.stringify(v)).toBe(true);
     }
     for (const v of invalid) {
       expect(publishedResponse.safeParse(v).success, JSON.stringify(v)).toBe(false);
-      expect(webhookResponseSchema.safeParse(v).success, JSON.stringify(v)).toBe(false);
+      expect(decisionAnswerSchema.safeParse(v).success, JSON.stringify(v)).toBe(false);
     }
   });
 });

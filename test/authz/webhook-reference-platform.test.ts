@@ -3,16 +3,16 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScopeDecision } from '../../src/authz/authorizer.js';
-import { WebhookAuthorizer } from '../../src/authz/webhook/webhook-authorizer.js';
+import { createRemoteAuthorizer, type RemoteAuthorizer } from '../../src/authz/registry.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
-import { signWebhookRequest } from '../../src/authz/webhook/webhook-protocol.js';
+import { signWebhookRequest } from '../../src/authz/webhook/webhook-signature.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { freePort } from '../support/ports.js';
 import { startProcess, waitForHttp, type ManagedProcess } from '../support/processes.js';
 
-/* Starts examples/reference-platform/server.mjs with node and drives the real WebhookAuthorizer against it. */
+/* Starts examples/reference-platform/server.mjs with node and drives the real webhook authorizer against it. */
 
 const SERVER = fileURLToPath(new URL('../../examples/reference-platform/server.mjs', import.meta.url));
 const SECRET = randomBytes(32).toString('hex');
@@ -51,12 +51,12 @@ afterAll(async () => {
 
 function authorizer(secret = SECRET) {
   const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${base}/authz`, retries: 0 });
-  return new WebhookAuthorizer({ ...config, secret }, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }) });
+  return createRemoteAuthorizer(config, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }), env: { WHARF_AUTHZ_WEBHOOK_SECRET: secret }, generation: async () => '0' });
 }
 
 const user = (account: string, groups: string[] = []): Identity => ({ account, provider: 'introspection', subject: account, attributes: { groups } });
 
-async function grants(a: WebhookAuthorizer, identity: Identity | undefined, ...scopes: string[]): Promise<ScopeDecision[]> {
+async function grants(a: RemoteAuthorizer, identity: Identity | undefined, ...scopes: string[]): Promise<ScopeDecision[]> {
   return a.authorize({ identity, service: 'registry', clientIp: '127.0.0.1', scopes: scopes.map(parseScope) });
 }
 

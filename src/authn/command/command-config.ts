@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commandArgvSchema, commandEnvSchema } from '../../upstream/command-schema.js';
+import { upstreamSettings } from '../../upstream/upstream-settings.js';
 
 /** A JavaScript regular expression, checked to compile. */
 const regexSchema = z.string().refine((s) => {
@@ -29,8 +30,8 @@ export const commandAuthnSchema = z.strictObject({
   input: z.enum(['lines', 'json']).default('lines'),
   /** Environment of the command besides PATH (default: system directories) and LANG=C.UTF-8; Wharf's own is never passed. Default none. */
   env: commandEnvSchema,
-  /** Milliseconds a run may take before it is killed (with everything it started) and 503 answered. Default 5000. */
-  timeoutMs: z.number().int().min(50).max(120_000).default(5000),
+  /** `timeoutMs` (default 5000): how long a run may take before it is killed (with everything it started) and 503 answered (upstreamSettings). */
+  ...upstreamSettings({ timeoutMs: 5000 }).pick({ timeoutMs: true }).shape,
   /** Most runs at once; further logins wait up to `timeoutMs` for a slot. Default 4. */
   maxConcurrent: z.number().int().min(1).max(256).default(4),
   /** Most logins waiting for a slot; more are answered 503 at once. Default 64. */

@@ -4,6 +4,7 @@ import type { Cache } from '../../cache/cache.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import { type UpstreamObserver, UpstreamClient, UpstreamError } from '../../upstream/upstream-client.js';
+import { upstreamClient } from '../../upstream/upstream-settings.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import { VerifiedCredentials } from '../verified-credentials.js';
 import type { IntrospectionAuthnConfig } from './introspection-config.js';
@@ -71,17 +72,8 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
       now: this.now,
     });
     this.pattern = config.tokenPattern ? new RegExp(config.tokenPattern) : undefined;
-    this.upstream =
-      deps.upstream ??
-      new UpstreamClient({
-        name: 'introspection',
-        timeoutMs: config.timeoutMs ?? (config.dialect === 'sage' ? 5000 : 2000),
-        retries: config.retries,
-        failureThreshold: config.failureThreshold,
-        openMs: config.openSeconds * 1000,
-        now: this.now,
-        ...(deps.upstreamObserver ? { observer: deps.upstreamObserver } : {}),
-      });
+    const timeoutMs = config.timeoutMs ?? (config.dialect === 'sage' ? 5000 : 2000);
+    this.upstream = deps.upstream ?? upstreamClient('introspection', { ...config, timeoutMs }, { now: this.now, observer: deps.upstreamObserver });
   }
 
   circuitState() {

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { upstreamSettings } from '../../upstream/upstream-settings.js';
+
+const upstream = upstreamSettings().shape;
 
 /**
  * `type: introspection`: platform API tokens checked by RFC 7662 token introspection.
@@ -41,18 +44,14 @@ export const introspectionAuthnSchema = z.strictObject({
       }
     }, 'must be a valid regular expression')
     .optional(),
-  /** Per-attempt timeout in ms. Default 2000 (SAGE: 5000). */
-  timeoutMs: z.number().int().min(50).max(60_000).optional(),
-  /** Extra attempts on connection errors and 502/503/504. Default 1. */
-  retries: z.number().int().min(0).max(5).default(1),
   /** How long an active token's introspection is cached, capped by its `exp`. Default 60 s. */
   cacheSeconds: z.number().int().min(1).max(3600).default(60),
   /** How long an inactive answer is cached, so a bad token cannot hammer the platform. Default 10 s. */
   negativeCacheSeconds: z.number().int().min(1).max(600).default(10),
-  /** Consecutive failures that open the circuit. Default 5. */
-  failureThreshold: z.number().int().min(1).default(5),
-  /** Seconds the open circuit refuses calls. Default 10. */
-  openSeconds: z.number().int().min(1).default(10),
+  /** `retries`, `failureThreshold`, `openSeconds`: how the endpoint is called (upstreamSettings). */
+  ...upstream,
+  /** Per-attempt timeout in ms (upstreamSettings' bounds). Default 2000, for `dialect: sage` 5000. */
+  timeoutMs: upstream.timeoutMs.unwrap().optional(),
 });
 
 export type IntrospectionAuthnConfig = z.infer<typeof introspectionAuthnSchema>;

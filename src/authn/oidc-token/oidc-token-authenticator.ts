@@ -2,7 +2,7 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, t
 import type { Logger } from 'pino';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
-import { UpstreamClient } from '../../upstream/upstream-client.js';
+import { upstreamClient } from '../../upstream/upstream-settings.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import { IssuerKeys } from './issuer-keys.js';
 import type { OidcTokenAuthnConfig, OidcTokenIssuerConfig } from './oidc-token-config.js';
@@ -45,14 +45,7 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
     this.log = deps.logger.child({ component: 'oidc-token' });
     this.rules = new TrustRules(config.rules);
     for (const issuer of config.issuers) {
-      const upstream = new UpstreamClient({
-        name: `oidc-token ${issuer.issuer}`,
-        timeoutMs: config.timeoutMs,
-        retries: config.retries,
-        failureThreshold: config.failureThreshold,
-        openMs: config.openSeconds * 1000,
-        now: this.now,
-      });
+      const upstream = upstreamClient(`oidc-token ${issuer.issuer}`, config, { now: this.now });
       const keys = new IssuerKeys({
         issuer: issuer.issuer,
         jwksUri: issuer.jwksUri,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { upstreamSettings } from '../../upstream/upstream-settings.js';
 import { CLAIM_NAME, parseAccountTemplate } from './account-template.js';
 
 /**
@@ -74,14 +75,8 @@ export const oidcTokenAuthnSchema = z
     jwksCacheSeconds: z.number().int().min(1).max(86_400).default(600),
     /** How long past `jwksCacheSeconds` the last good JWKS still verifies tokens while the issuer cannot be reached, in seconds; 0 = never (503 at once). Default 3600. */
     jwksMaxStaleSeconds: z.number().int().min(0).max(7 * 86_400).default(3600),
-    /** Per-attempt timeout of discovery and JWKS fetches, in ms. Default 3000. */
-    timeoutMs: z.number().int().min(50).max(60_000).default(3000),
-    /** Extra attempts after a connection error or a 502/503/504. Default 1. */
-    retries: z.number().int().min(0).max(5).default(1),
-    /** Consecutive failed fetches from one issuer that open its circuit. Default 5. */
-    failureThreshold: z.number().int().min(1).max(1000).default(5),
-    /** How long an open circuit makes no calls, in seconds. Default 10. */
-    openSeconds: z.number().int().min(1).max(3600).default(10),
+    /** `timeoutMs` (default 3000), `retries`, `failureThreshold`, `openSeconds`: how discovery and JWKS are fetched (upstreamSettings), with one circuit per issuer. */
+    ...upstreamSettings({ timeoutMs: 3000 }).shape,
   })
   .superRefine((config, ctx) => {
     const byIssuer = new Map<string, (typeof config.issuers)[number]>();

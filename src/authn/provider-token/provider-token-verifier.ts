@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Cache } from '../../cache/cache.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
+import { upstreamClient } from '../../upstream/upstream-settings.js';
 import { VerifiedCredentials } from '../verified-credentials.js';
 import type { ProviderTokenCommonConfig } from './provider-token-config.js';
 
@@ -58,15 +59,7 @@ export class ProviderTokenVerifier<F> {
       expiresAt: (verdict) => verdict.expiresAt,
       now: this.now,
     });
-    const { config } = options;
-    this.upstream = new UpstreamClient({
-      name: options.type,
-      timeoutMs: config.timeoutMs,
-      retries: config.retries,
-      failureThreshold: config.failureThreshold,
-      openMs: config.openSeconds * 1000,
-      now: this.now,
-    });
+    this.upstream = upstreamClient(options.type, options.config, { now: this.now });
   }
 
   circuitState() {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commandArgvSchema, commandEnvSchema } from '../../upstream/command-schema.js';
+import { upstreamSettings } from '../../upstream/upstream-settings.js';
 
 /**
  * `type: command`: a local program decides, with the webhook's contract over stdin/stdout: Wharf
@@ -14,8 +15,11 @@ export const commandAuthzSchema = z.strictObject({
   command: commandArgvSchema,
   /** Environment of the command besides PATH and LANG; Wharf's own is never passed. Default none. */
   env: commandEnvSchema,
-  /** Milliseconds a run may take before it is killed and the scopes answered `unavailable`. Default 5000. */
-  timeoutMs: z.number().int().min(50).max(120_000).default(5000),
+  /**
+   * `timeoutMs` (default 5000: how long a run may take before it is killed and its scopes answered
+   * `unavailable`), `failureThreshold`, `openSeconds` (upstreamSettings; a failed run is not retried).
+   */
+  ...upstreamSettings({ timeoutMs: 5000 }).pick({ timeoutMs: true, failureThreshold: true, openSeconds: true }).shape,
   /** Most runs at once; further requests wait up to `timeoutMs` for a slot. Default 4. */
   maxConcurrent: z.number().int().min(1).max(256).default(4),
   /** Most requests waiting for a slot; more are answered `unavailable` at once. Default 64. */
@@ -24,10 +28,6 @@ export const commandAuthzSchema = z.strictObject({
   cacheSeconds: z.number().int().min(0).max(86_400).default(0),
   /** Upper bound on any cached decision's lifetime, whatever `ttl` the program prints. Default 3600. */
   maxCacheSeconds: z.number().int().min(0).max(86_400).default(3600),
-  /** Consecutive failed runs that open the circuit (no runs, fail closed). Default 5. */
-  failureThreshold: z.number().int().min(1).max(1000).default(5),
-  /** How long an open circuit refuses runs before one trial run, in seconds. Default 10. */
-  openSeconds: z.number().int().min(1).max(3600).default(10),
 });
 
 /** The validated `type: command` authorizer config. */

@@ -1,21 +1,10 @@
 import { createHmac } from 'node:crypto';
 
 /*
- * The wire contract between Wharf and a platform's authorization webhook, version 1.
- * docs/authz-webhook.md and docs/schemas/*.schema.json describe the same shapes for platform
- * teams; a test keeps them in step with these schemas.
+ * How Wharf signs its calls to a platform's authorization webhook, version 1. The body is the
+ * decision contract (decision-protocol.ts); docs/authz-webhook.md describes both for platform
+ * teams, and a test keeps the page in step with the code.
  */
-
-// The webhook speaks the shared decision contract (decision-protocol.ts) under these names,
-// which docs/authz-webhook.md and its JSON Schemas use.
-export {
-  decisionScopeSchema as webhookScopeSchema,
-  decisionRequestSchema as webhookRequestSchema,
-  decisionSchema as webhookDecisionSchema,
-  decisionAnswerSchema as webhookResponseSchema,
-  type DecisionRequest as WebhookRequest,
-  type DecisionAnswer as WebhookResponse,
-} from '../decision-protocol.js';
 
 /** Header carrying the unix time (seconds) the request was signed at. */
 export const TIMESTAMP_HEADER = 'X-Wharf-Timestamp';

@@ -1,0 +1,131 @@
+import type { Cache } from '../cache/cache.js';
+import { keyedHash } from '../crypto/keyed-hash.js';
+import { formatScope, type Scope } from '../domain/scope.js';
+import type { CircuitBreaker, CircuitState } from '../upstream/circuit-breaker.js';
+import { SingleFlight } from '../upstream/single-flight.js';
+import type { AuthorizationRequest, Authorizer, ScopeDecision } from './authorizer.js';
+import { DecisionCache, decidedIdentity } from './decision-cache.js';
+import type { Decider, Verdict } from './decider.js';
+
+/** Where a remote authorizer keeps decisions, and the circuit in front of its decider. */
+export interface RemoteAuthorizerOptions {
+  /** Where decisions are remembered (keys are keyed hashes, values JSON). */
+  cache: Cache;
+  /** Key of the keyed hashes that name cache entries and calls. */
+  hashKey: Buffer;
+  /**
+   * A per-account generation that is part of every cache key: changing it orphans the account's
+   * cached decisions at once (invalidation without scanning the cache). Default always `0`.
+   */
+  generation?: ((account: string) => Promise<string>) | undefined;
+  /**
+   * The breaker in front of the decider. The decider's transport consults and feeds it on every
+   * call (it alone knows what a failed call is: one HTTP exchange, one command run); this
+   * authorizer reports it for readiness and metrics, and names its state when failing closed.
+   */
+  circuit: CircuitBreaker;
+}
+
+/**
+ * An authorizer whose decisions come from a remote decider (docs/authz-webhook.md): cached
+ * decisions first, then one call to the decider for all still undecided scopes of a token request
+ * (concurrent identical requests share it), decisions cached for the TTL the decider gave. Fails
+ * closed: a scope with no decision is `unavailable` (nothing granted, unmatched, so a combined
+ * authorizer may still ask the ACL), and the log says so; only what the cache already proved is
+ * granted while the decider is down.
+ */
+export class RemoteAuthorizer implements Authorizer {
+  private readonly flights = new SingleFlight<Verdict[]>();
+  private readonly decisions: DecisionCache;
+
+  constructor(
+    private readonly decider: Decider,
+    private readonly options: RemoteAuthorizerOptions,
+  ) {
+    this.decisions = new DecisionCache({ ...options, logger: decider.logger }, `authz-${decider.source}`, decider.endpoint, decider.label);
+  }
+
+  /** State of the circuit in front of the decider, for readiness and metrics. */
+  circuitState(): CircuitState {
+    return this.options.circuit.state();
+  }
+
+  async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    const account = request.identity?.account ?? '';
+    const generation = await this.decisions.generationOf(account);
+    const identity = decidedIdentity(request.identity);
+    const keys = generation === undefined || identity === undefined ? undefined : request.scopes.map((scope) => this.decisions.key(request, account, generation, identity, scope));
+
+    const decisions: (ScopeDecision | undefined)[] = await Promise.all(
+      request.scopes.map(async (scope, i) => {
+        const hit = keys ? await this.decisions.read(keys[i]!) : undefined;
+        return hit && { scope, granted: asked(scope, hit.granted), source: 'cache', matched: true, reason: hit.reason };
+      }),
+    );
+    const pending = decisions.flatMap((d, i) => (d === undefined ? [i] : []));
+    if (pending.length === 0) return decisions as ScopeDecision[];
+
+    const scopes = pending.map((i) => request.scopes[i]!);
+    const pendingKeys = keys && pending.map((i) => keys[i]!);
+    let verdicts: Verdict[];
+    if (identity === undefined) {
+      // Attributes that do not serialise (a BigInt, a cycle) can be neither sent nor cached.
+      this.decider.logger.error({ event: `authz_${this.decider.source}_error`, account }, `identity attributes cannot be serialised for the ${this.decider.label}`);
+      verdicts = this.failClosed(account, scopes, scopes.map(() => ({ kind: 'unavailable', why: 'identity attributes cannot be sent as JSON' })));
+    } else {
+      verdicts = await this.flights.run(this.flightKey(request, account, generation, identity, scopes), () => this.ask(request, account, scopes, pendingKeys));
+    }
+    pending.forEach((index, j) => (decisions[index] = this.decision(scopes[j]!, verdicts[j]!)));
+    return decisions as ScopeDecision[];
+  }
+
+  /** One call to the decider for `scopes`, its decisions cached; never throws. */
+  private async ask(request: AuthorizationRequest, account: string, scopes: readonly Scope[], keys: readonly string[] | undefined): Promise<Verdict[]> {
+    let verdicts: Verdict[];
+    try {
+      const answered = await this.decider.decide(request, scopes);
+      verdicts = scopes.map((_, i) => answered[i] ?? { kind: 'unavailable', why: 'no verdict on this scope' });
+    } catch (err) {
+      this.decider.logger.error({ event: `authz_${this.decider.source}_error`, err }, `unexpected error asking the ${this.decider.label}`);
+      verdicts = scopes.map(() => ({ kind: 'unavailable', why: 'unexpected error' }));
+    }
+    if (keys) {
+      await Promise.all(
+        verdicts.map((v, i) => (v.kind === 'decided' ? this.decisions.write(keys[i]!, { granted: asked(scopes[i]!, v.granted), reason: v.reason }, v.ttlSeconds) : undefined)),
+      );
+    }
+    return this.failClosed(account, scopes, verdicts);
+  }
+
+  /** Logs the scopes that got no decision, once per call; returns `verdicts`. */
+  private failClosed(account: string, scopes: readonly Scope[], verdicts: Verdict[]): Verdict[] {
+    const failed = verdicts.flatMap((v, i) => (v.kind === 'unavailable' ? [{ scope: formatScope(scopes[i]!), why: v.why }] : []));
+    if (failed.length > 0) {
+      this.decider.logger.warn(
+        { event: 'authz_failed_closed', account, why: [...new Set(failed.map((f) => f.why))].join('; '), scopes: failed.map((f) => f.scope), circuit: this.circuitState() },
+        `${this.decider.label} gave no decision; failing closed (only cached decisions grant access)`,
+      );
+    }
+    return verdicts;
+  }
+
+  private decision(scope: Scope, verdict: Verdict): ScopeDecision {
+    return verdict.kind === 'decided'
+      ? { scope, granted: asked(scope, verdict.granted), source: this.decider.source, matched: true, reason: verdict.reason }
+      : { scope, granted: [], source: 'unavailable', matched: false, reason: `${this.decider.label} unavailable: ${verdict.why}` };
+  }
+
+  /**
+   * Names one call: everything the decider is shown (the client IP too, which the cache key
+   * leaves out) and the generation, which decides where the answer is cached.
+   */
+  private flightKey(request: AuthorizationRequest, account: string, generation: string | undefined, identity: string, scopes: readonly Scope[]): string {
+    const shown = JSON.stringify(scopes.map((s) => [s.type, s.class ?? null, s.name, s.actions]));
+    return keyedHash(this.options.hashKey, `authz-${this.decider.source}-flight`, this.decider.endpoint, generation ?? '', request.service, request.clientIp, account, identity, shown);
+  }
+}
+
+/** The granted actions among those `scope` asks for, in its order: a decider never grants more than was asked. */
+function asked(scope: Scope, granted: readonly string[]): string[] {
+  return scope.actions.filter((a) => granted.includes(a));
+}

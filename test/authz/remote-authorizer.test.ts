@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
+import type { Decider, Verdict } from '../../src/authz/decider.js';
+import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
+import { MemoryCache } from '../../src/cache/memory-cache.js';
+import type { Identity } from '../../src/domain/identity.js';
+import { formatScope, parseScope, type Scope } from '../../src/domain/scope.js';
+import { CircuitBreaker } from '../../src/upstream/circuit-breaker.js';
+
+/*
+ * The flow every remote decider (webhook, SAGE, command) goes through, with a decider scripted
+ * per scope name: what is cached, what is granted, and how it fails closed whatever the decider does.
+ */
+
+interface LogLine {
+  level: number;
+  msg: string;
+  event?: string;
+  [field: string]: unknown;
+}
+
+const alice: Identity = { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } };
+
+function request(identity: Identity, ...scopes: string[]): AuthorizationRequest {
+  return { identity, service: 'registry', clientIp: '192.0.2.1', scopes: scopes.map(parseScope) };
+}
+
+/** A decider answering each scope as `script` says; a scope named `throw/app` makes the whole call throw. */
+function setup(script: (scope: Scope) => Verdict) {
+  const lines: LogLine[] = [];
+  const calls: string[][] = [];
+  const decider: Decider = {
+    source: 'test',
+    label: 'test decider',
+    endpoint: 'test:',
+    logger: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }),
+    async decide(_request, scopes) {
+      calls.push(scopes.map(formatScope));
+      if (scopes.some((s) => s.name === 'throw/app')) throw new Error('bug in the decider');
+      return scopes.map(script);
+    },
+  };
+  const circuit = new CircuitBreaker({ failureThreshold: 1, openMs: 10_000 });
+  const authorizer = new RemoteAuthorizer(decider, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), circuit });
+  return { authorizer, lines, calls, circuit };
+}
+
+const allowAll = (scope: Scope): Verdict => ({ kind: 'decided', granted: [...scope.actions], reason: 'ok', ttlSeconds: 60 });
+
+describe('RemoteAuthorizer', () => {
+  it('never grants an action that was not asked for, whatever the decider says', async () => {
+    const { authorizer } = setup(() => ({ kind: 'decided', granted: ['push', 'pull', 'delete'], reason: 'generous', ttlSeconds: 60 }));
+    const [fresh] = await authorizer.authorize(request(alice, 'repository:alice/app:pull'));
+    const [cached] = await authorizer.authorize(request(alice, 'repository:alice/app:pull'));
+    expect([fresh!.source, fresh!.granted]).toEqual(['test', ['pull']]);
+    expect([cached!.source, cached!.granted]).toEqual(['cache', ['pull']]);
+  });
+
+  it('caches the scopes the decider decided and asks again only about the others', async () => {
+    const { authorizer, calls, lines } = setup((scope) => (scope.name === 'down/app' ? { kind: 'unavailable', why: 'its database is down' } : allowAll(scope)));
+    const first = await authorizer.authorize(request(alice, 'repository:alice/app:pull', 'repository:down/app:pull'));
+    expect(first.map((d) => [d.source, d.granted, d.matched, d.reason])).toEqual([
+      ['test', ['pull'], true, 'ok'],
+      ['unavailable', [], false, 'test decider unavailable: its database is down'],
+    ]);
+    expect(lines.filter((l) => l.event === 'authz_failed_closed')).toEqual([
+      expect.objectContaining({ level: 40, account: 'alice', why: 'its database is down', scopes: ['repository:down/app:pull'], circuit: 'closed' }),
+    ]);
+    const second = await authorizer.authorize(request(alice, 'repository:alice/app:pull', 'repository:down/app:pull'));
+    expect(second.map((d) => d.source)).toEqual(['cache', 'unavailable']);
+    expect(calls).toEqual([['repository:alice/app:pull', 'repository:down/app:pull'], ['repository:down/app:pull']]);
+  });
+
+  it('fails closed on every scope when the decider throws, and caches nothing', async () => {
+    const { authorizer, lines, calls } = setup(allowAll);
+    for (let i = 0; i < 2; i++) {
+      const decisions = await authorizer.authorize(request(alice, 'repository:alice/app:pull', 'repository:throw/app:pull'));
+      expect(decisions.map((d) => [d.source, d.granted, d.reason])).toEqual([
+        ['unavailable', [], 'test decider unavailable: unexpected error'],
+        ['unavailable', [], 'test decider unavailable: unexpected error'],
+      ]);
+    }
+    expect(calls).toHaveLength(2);
+    expect(lines.find((l) => l.event === 'authz_test_error')).toMatchObject({ level: 50 });
+  });
+
+  it('does not ask about an identity whose attributes cannot be sent, and says why', async () => {
+    const { authorizer, calls, lines } = setup(allowAll);
+    const [decision] = await authorizer.authorize(request({ ...alice, attributes: { big: 1n } }, 'repository:alice/app:pull'));
+    expect([decision!.source, decision!.granted, decision!.reason]).toEqual(['unavailable', [], 'test decider unavailable: identity attributes cannot be sent as JSON']);
+    expect(calls).toEqual([]);
+    expect(lines.map((l) => l.event)).toEqual(['authz_test_error', 'authz_failed_closed']);
+  });
+
+  it('reports the circuit it was given, and names its state when failing closed', async () => {
+    const { authorizer, circuit, lines } = setup(() => ({ kind: 'unavailable', why: 'circuit open after repeated failures' }));
+    circuit.failure();
+    expect(authorizer.circuitState()).toBe('open');
+    await authorizer.authorize(request(alice, 'repository:alice/app:pull'));
+    expect(lines.find((l) => l.event === 'authz_failed_closed')).toMatchObject({ circuit: 'open' });
+  });
+});
