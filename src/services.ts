@@ -13,7 +13,7 @@ import { RefreshTokenAuthenticator } from './authn/refresh/refresh-authenticator
 import { RefreshTokenStore } from './authn/refresh/refresh-token-store.js';
 import type { Authorizer } from './authz/authorizer.js';
 import { CombinedAuthorizer } from './authz/combined-authorizer.js';
-import type { RemoteAuthorizer } from './authz/registry.js';
+import type { RemoteAuthorizer } from './authz/remote-authorizer.js';
 import { StaticAclAuthorizer } from './authz/static-acl/static-acl.js';
 import { DEFAULT_ACL_RULES } from './authz/static-acl/static-acl-config.js';
 import type { Cache } from './cache/cache.js';
@@ -159,7 +159,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const webhook = config.authz.webhook;
   const acl = new StaticAclAuthorizer(config.authz.acl, webhook ? [] : DEFAULT_ACL_RULES);
   const remote: RemoteAuthorizer | undefined = webhook
-    ? registries.deciders.entry(webhook.type).create(webhook as never, { cache, hashKey, logger, env: inputs.env ?? {}, generation: (a) => generations.current(a), now, upstreamObserver })
+    ? registries.deciders.entry(webhook.type).create(webhook as never, { cache, hashKey, logger, readSecret: readSecretFor, generation: (a) => generations.current(a), now, upstreamObserver })
     : undefined;
   const authorizer: Authorizer = !remote ? acl : config.authz.order === 'acl-first' ? new CombinedAuthorizer(acl, remote) : new CombinedAuthorizer(remote, acl);
 

@@ -1,72 +1,21 @@
-import type { Logger } from 'pino';
-import type { Cache } from '../cache/cache.js';
-import { readSecret } from '../config/secrets.js';
-import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
-import type { UpstreamObserver } from '../upstream/upstream-client.js';
-import { upstreamCircuit, upstreamClient } from '../upstream/upstream-settings.js';
-import { CommandDecider } from './command/command-decider.js';
-import type { CommandAuthzConfig } from './command/command-authz-config.js';
-import type { Decider } from './decider.js';
-import { RemoteAuthorizer } from './remote-authorizer.js';
-import { SageDecider } from './sage/sage-decider.js';
-import type { SageAuthzConfig } from './sage/sage-config.js';
-import { WebhookDecider } from './webhook/webhook-decider.js';
-import type { WebhookAuthzConfig } from './webhook/webhook-config.js';
-
-export type { RemoteAuthorizer };
-
-/** What remote authorizer factories may use. */
-export interface RemoteAuthorizerDeps {
-  cache: Cache;
-  hashKey: Buffer;
-  logger: Logger;
-  env: Readonly<Record<string, string | undefined>>;
-  generation: (account: string) => Promise<string>;
-  now?: () => number;
-  /** Told about every upstream request (metrics). */
-  upstreamObserver?: UpstreamObserver;
-}
-
-interface RemoteConfigs {
-  webhook: WebhookAuthzConfig;
-  sage: SageAuthzConfig;
-  command: CommandAuthzConfig;
-}
-
-type Factories = { [K in keyof RemoteConfigs]: (config: RemoteConfigs[K], deps: RemoteAuthorizerDeps) => RemoteAuthorizer };
+import { BackendRegistry } from '../domain/backend.js';
+import { commandDecider } from './command/command-backend.js';
+import type { RemoteAuthorizerDeps } from './decider-backend.js';
+import type { RemoteAuthorizer } from './remote-authorizer.js';
+import { sageDecider } from './sage/sage-backend.js';
+import { webhookDecider } from './webhook/webhook-backend.js';
 
 /**
- * Decider type → factory; each builds the circuit from the config's upstream settings, hands it
- * to the decider's transport and to the authorizer that reports it. Secrets are read here, at
- * start-up, never during config validation.
+ * The platform's decider types (`authz.webhook.type`): each is a folder exporting a
+ * `DeciderEntry` plus one line here. Every one becomes a decider of the one RemoteAuthorizer
+ * (decision cache, single flight, failing closed).
  */
-export const remoteAuthorizerFactories: Factories = {
-  webhook: (config, deps) => {
-    const secret = readSecret('authz webhook secret', { file: config.secretFile, env: config.secretEnv }, deps.env);
-    return remote(config, deps, (circuit, logger) => {
-      const upstream = upstreamClient('authz-webhook', config, { circuit, now: deps.now, observer: deps.upstreamObserver });
-      return new WebhookDecider({ ...config, secret }, { upstream, logger, now: deps.now });
-    });
-  },
-  sage: (config, deps) => {
-    const token = readSecret('SAGE authz token', { file: config.tokenFile, env: config.tokenEnv }, deps.env);
-    return remote(config, deps, (circuit, logger) => {
-      const upstream = upstreamClient('authz-sage', config, { circuit, maxBodyBytes: SageDecider.maxAnswerBytes, now: deps.now, observer: deps.upstreamObserver });
-      return new SageDecider({ ...config, token }, { upstream, logger });
-    });
-  },
-  command: (config, deps) => remote(config, deps, (circuit, logger) => new CommandDecider(config, { circuit, logger })),
-};
+export const deciders = new BackendRegistry([webhookDecider, sageDecider, commandDecider]);
 
-/** Builds the configured remote authorizer. */
-export function createRemoteAuthorizer(config: RemoteConfigs[keyof RemoteConfigs], deps: RemoteAuthorizerDeps): RemoteAuthorizer {
-  const factory = remoteAuthorizerFactories[config.type] as (c: typeof config, d: RemoteAuthorizerDeps) => RemoteAuthorizer;
-  return factory(config, deps);
-}
+/** The embedded authorizer's schema, for the config (the ACL is always there, so it is no registry entry). */
+export { staticAclSchema } from './static-acl/static-acl-config.js';
 
-/** The authorizer around the decider `build` makes, both sharing one circuit from the config. */
-function remote(config: RemoteConfigs[keyof RemoteConfigs], deps: RemoteAuthorizerDeps, build: (circuit: CircuitBreaker, logger: Logger) => Decider): RemoteAuthorizer {
-  const circuit = upstreamCircuit(config, deps.now);
-  const decider = build(circuit, deps.logger.child({ component: `authz-${config.type}` }));
-  return new RemoteAuthorizer(decider, { cache: deps.cache, hashKey: deps.hashKey, generation: deps.generation, circuit });
+/** Builds the remote authorizer a validated `authz.webhook` names. */
+export function createRemoteAuthorizer(config: { type: string }, deps: RemoteAuthorizerDeps): RemoteAuthorizer {
+  return deciders.entry(config.type).create(config as never, deps);
 }

@@ -21,6 +21,7 @@ import { StaticAuthenticator } from '../../src/authn/static/static-authenticator
 import { staticAuthnSchema } from '../../src/authn/static/static-config.js';
 import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
 import { commandAuthzSchema } from '../../src/authz/command/command-authz-config.js';
+import { secretReader } from '../../src/config/secrets.js';
 import { createRemoteAuthorizer } from '../../src/authz/registry.js';
 import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -118,7 +119,7 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
   const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, backends), ...backends], new AccountGate(base.bindings, { reserved: [], logger }));
   const authorizer = new CombinedAuthorizer(
     new StaticAclAuthorizer(config.authz.acl),
-    createRemoteAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), { ...deps, env: {}, generation: async () => '0' }),
+    createRemoteAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), { ...deps, readSecret: secretReader({}), generation: async () => '0' }),
   );
   const tokens = new RecentAnswers(
     new TokenService(

@@ -3,6 +3,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuthorizationRequest, ScopeDecision } from '../../src/authz/authorizer.js';
 import type { DecisionRequest } from '../../src/authz/decision-protocol.js';
+import { secretReader } from '../../src/config/secrets.js';
 import { createRemoteAuthorizer } from '../../src/authz/registry.js';
 import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
 import { webhookAuthzSchema, type WebhookAuthzConfig } from '../../src/authz/webhook/webhook-config.js';
@@ -498,7 +499,7 @@ describe('webhook authorization: retries and the circuit', () => {
       cache: new MemoryCache({ maxEntries: 10 }),
       hashKey: randomBytes(32),
       logger: pino({ level: 'silent' }),
-      env: { WHARF_AUTHZ_WEBHOOK_SECRET: SECRET },
+      readSecret: secretReader({ WHARF_AUTHZ_WEBHOOK_SECRET: SECRET }),
       generation: async () => '0',
     });
     await authorizer.authorize(authzRequest(['repository:alice/a:pull']));

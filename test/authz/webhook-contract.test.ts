@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { z } from 'zod';
 import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
 import { decisionAnswerSchema, decisionRequestSchema, type DecisionRequest } from '../../src/authz/decision-protocol.js';
+import { secretReader } from '../../src/config/secrets.js';
 import { createRemoteAuthorizer } from '../../src/authz/registry.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
@@ -63,7 +64,7 @@ afterEach(async () => {
 /** An authorizer on the real clock (the snippets check the timestamp against theirs). */
 function authorizer() {
   const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${platform.url}${PATH}` });
-  return createRemoteAuthorizer(config, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }), env: { WHARF_AUTHZ_WEBHOOK_SECRET: SECRET }, generation: async () => '0' });
+  return createRemoteAuthorizer(config, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }), readSecret: secretReader({ WHARF_AUTHZ_WEBHOOK_SECRET: SECRET }), generation: async () => '0' });
 }
 
 const scopes = (...raw: string[]) => raw.map(parseScope);

@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScopeDecision } from '../../src/authz/authorizer.js';
-import { createRemoteAuthorizer, type RemoteAuthorizer } from '../../src/authz/registry.js';
+import { secretReader } from '../../src/config/secrets.js';
+import { createRemoteAuthorizer } from '../../src/authz/registry.js';
+import type { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
 import { signWebhookRequest } from '../../src/authz/webhook/webhook-signature.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
@@ -51,7 +53,7 @@ afterAll(async () => {
 
 function authorizer(secret = SECRET) {
   const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${base}/authz`, retries: 0 });
-  return createRemoteAuthorizer(config, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }), env: { WHARF_AUTHZ_WEBHOOK_SECRET: secret }, generation: async () => '0' });
+  return createRemoteAuthorizer(config, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger: pino({ level: 'silent' }), readSecret: secretReader({ WHARF_AUTHZ_WEBHOOK_SECRET: secret }), generation: async () => '0' });
 }
 
 const user = (account: string, groups: string[] = []): Identity => ({ account, provider: 'introspection', subject: account, attributes: { groups } });

@@ -1,0 +1,17 @@
+import { upstreamClient } from '../../upstream/upstream-settings.js';
+import { remoteAuthorizer, type DeciderEntry } from '../decider-backend.js';
+import { webhookAuthzSchema } from './webhook-config.js';
+import { WebhookDecider } from './webhook-decider.js';
+
+/** `type: webhook`: the platform's signed HTTP decision endpoint. */
+export const webhookDecider: DeciderEntry<typeof webhookAuthzSchema> = {
+  schema: webhookAuthzSchema,
+  create: (config, deps) => {
+    const secret = deps.readSecret('authz webhook secret', { file: config.secretFile, env: config.secretEnv });
+    return remoteAuthorizer(config, deps, (circuit, logger) => {
+      const upstream = upstreamClient('authz-webhook', config, { circuit, now: deps.now, observer: deps.upstreamObserver });
+      return new WebhookDecider({ ...config, secret }, { upstream, logger, now: deps.now });
+    });
+  },
+  hotKeyPrefixes: ['authz:'],
+};
