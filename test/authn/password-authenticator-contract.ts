@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
-import pino, { type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../../src/authn/authenticator.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import type { Identity } from '../../src/domain/identity.js';
+import { capturedLogger } from '../support/log-capture.js';
 
 /** A username and password, as `docker login` sends them. */
 export interface Credential {
@@ -56,24 +55,9 @@ export interface PasswordAuthenticatorHarness {
 }
 
 /**
- * A logger writing JSON lines to memory, at the most verbose level and without pino's redaction:
- * the backends must never hand a secret to the logger, not rely on the redaction safety net.
- */
-export function capturedLogger(): { logger: Logger; text: () => string } {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { logger: pino({ level: 'trace' }, sink), text: () => text };
-}
-
-/**
  * What every backend factory is given, fresh per backend: an empty cache, a new hash key, a
- * captured logger, and `env` for the secrets the config names. Last in the chain, as a lone
- * backend is.
+ * captured logger (without redaction: a backend must never hand it a secret, not lean on the
+ * safety net), and `env` for the secrets the config names. Last in the chain, as a lone backend is.
  */
 export function freshDeps(env: Readonly<Record<string, string>> = {}) {
   const hashKey = randomBytes(32);
