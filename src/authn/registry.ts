@@ -1,3 +1,4 @@
+import type { AuthenticatorDeps, PasswordBackend } from './password-backend.js';
 import { BackendRegistry } from '../domain/backend.js';
 import { commandBackend } from './command/command-backend.js';
 import { introspectionBackend } from './introspection/introspection-backend.js';
@@ -21,3 +22,8 @@ export const passwordBackends = new BackendRegistry([
   ldapBackend,
   commandBackend,
 ]);
+
+/** Builds the password backend a validated `authn[]` entry names. */
+export function createAuthenticator(config: { type: string }, deps: AuthenticatorDeps): PasswordBackend {
+  return passwordBackends.entry(config.type).create(config as never, deps);
+}

@@ -5,10 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { afterAll, beforeAll } from 'vitest';
-import { AccountBindings } from '../../src/accounts/account-bindings.js';
-import { AccountGate } from '../../src/accounts/account-gate.js';
 import type { PasswordAuthenticator } from '../../src/authn/authenticator.js';
-import { AuthenticatorChain } from '../../src/authn/authenticator-chain.js';
 import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
 import { CredentialAuthenticator } from '../../src/authn/credential/credential-authenticator.js';
 import { CREDENTIAL_PREFIX, CredentialStore } from '../../src/authn/credential/credential-store.js';
@@ -222,14 +219,13 @@ async function haltedRedisStore(fill: (store: Store) => Promise<void>): Promise<
 const bob = (password: string) => ({ username: 'bob', password });
 
 /**
- * The refresh-token backend as services.ts wires it: redeeming asks the chain of the backends
+ * The refresh-token backend as services.ts wires it: redeeming asks the backends
  * that prove identities (here static alice and, for an outage, an LDAP directory) to re-check.
  */
 async function refreshUnderTest(options: { storeDown?: boolean; ldapDown?: boolean } = {}): Promise<AuthenticatorUnderTest> {
   const { deps, hashKey, logs } = freshDeps(LDAP_ENV());
   const local = tempStore();
   const backends = [staticBackend(deps), ...(options.ldapDown ? [ldapBackend(`ldap://127.0.0.1:${await freePort()}`, deps)] : [])];
-  const chain = new AuthenticatorChain(backends, new AccountGate(new AccountBindings(local), { reserved: [], logger: deps.logger }));
   const alice = await backends[0]!.login('alice', ALICE_PASSWORD, { clientIp: '192.0.2.10', service: 'registry' });
   if (alice.kind !== 'ok') throw new Error(`static alice: ${JSON.stringify(alice)}`);
   const ludwig: Identity = { account: 'ludwig', provider: 'ldap', subject: `uid=ludwig,${DIRECTORY.musicians}`, attributes: { dn: `uid=ludwig,${DIRECTORY.musicians}` } };
@@ -242,7 +238,7 @@ async function refreshUnderTest(options: { storeDown?: boolean; ldapDown?: boole
   const remote = options.storeDown ? await haltedRedisStore(issue) : undefined;
   if (!remote) await issue(local);
   const store = remote?.store ?? local;
-  const authenticator = new RefreshTokenAuthenticator(new RefreshTokenStore({ store, hashKey, maxAgeSeconds: 3600 }), () => chain);
+  const authenticator = new RefreshTokenAuthenticator(new RefreshTokenStore({ store, hashKey, maxAgeSeconds: 3600 }), backends);
   const username = options.ldapDown ? 'ludwig' : 'alice';
   return {
     authenticator,

@@ -1,3 +1,4 @@
+import { secretReader } from '../../src/config/secrets.js';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../../src/authn/authenticator.js';
@@ -62,7 +63,7 @@ export interface PasswordAuthenticatorHarness {
 export function freshDeps(env: Readonly<Record<string, string>> = {}) {
   const hashKey = randomBytes(32);
   const log = capturedLogger();
-  return { hashKey, logs: log.text, deps: { cache: new MemoryCache({ maxEntries: 1000 }), hashKey, logger: log.logger, env, lastInChain: true } };
+  return { hashKey, logs: log.text, deps: { cache: new MemoryCache({ maxEntries: 1000 }), hashKey, logger: log.logger, readSecret: secretReader(env), lastInChain: true } };
 }
 
 const context: LoginContext = { clientIp: '192.0.2.10', service: 'registry' };

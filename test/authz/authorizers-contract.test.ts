@@ -1,3 +1,4 @@
+import { secretReader } from '../../src/config/secrets.js';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -97,7 +98,7 @@ function decisionAnswer(policy: Policy): string {
 /** What every remote authorizer factory is given: fresh cache and key, a captured logger. */
 function remoteDeps(env: Record<string, string> = {}) {
   const log = capturedLogger();
-  return { logs: log.text, deps: { cache: new MemoryCache({ maxEntries: 1000 }), hashKey: randomBytes(32), logger: log.logger, env, generation: async () => '0' } };
+  return { logs: log.text, deps: { cache: new MemoryCache({ maxEntries: 1000 }), hashKey: randomBytes(32), logger: log.logger, readSecret: secretReader(env), generation: async () => '0' } };
 }
 
 // --- static ACL: rules from the config; calls nothing ------------------------------------------
