@@ -51,6 +51,7 @@ export interface PasswordAuthenticator {
    * remembered credential, `no_match` when the credential is plainly not this backend's (so the
    * next backend may be asked), undefined when only a verification can tell. Never `denied`: a
    * refusal always goes through the brute-force limits. Backends without such a record omit it.
+   * Throws TemporarilyUnavailableError when the record itself cannot be read (a store that is down).
    */
   recall?(username: string, password: string, context: LoginContext): Promise<AuthnResult | undefined>;
   /**
