@@ -54,7 +54,7 @@ export function parseConfig(raw: unknown, env: Env, source = 'configuration', ba
     input.cache = { ...(isObject(input.cache) && input.cache.type === 'redis' ? input.cache : {}), type: 'redis', url: env.WHARF_REDIS_URL };
     fromEnv.set('cache.url', 'WHARF_REDIS_URL');
   }
-  applyBackendEnv(input, env, fromEnv);
+  applyBackendEnv(input, env, fromEnv, backends);
   // Built once per set of backends: the built-in set is by far the common case.
   const result = (backends === builtInBackends ? configSchema : configSchemaFor(backends)).safeParse(input);
   // A config naming types beyond the built-in ones is still a Config to the code that wires it (entries are looked up by type).
@@ -92,43 +92,27 @@ export async function loadConfig(file: string | undefined, env: Env): Promise<Co
  * Environment variables that add or point a backend: the common introspection deployment
  * (WHARF_INTROSPECTION_*) and the SAGE platform's own variable names, as a drop-in.
  */
-function applyBackendEnv(input: Record<string, unknown>, env: Env, fromEnv: Map<string, string>): void {
+/**
+ * Settings the backends take from environment variables (their entries' `fromEnvironment`): each
+ * completes the configured entry it matches, or adds one. The one decider slot takes the first
+ * decider, in registry order, whose variables are set.
+ */
+function applyBackendEnv(input: Record<string, unknown>, env: Env, fromEnv: Map<string, string>, backends: BackendRegistries): void {
   const authn = Array.isArray(input.authn) ? [...(input.authn as unknown[])] : [];
-  const upsert = (dialect: 'rfc7662' | 'sage', fields: Record<string, unknown>, names: Record<string, string>) => {
-    let index = authn.findIndex((b) => isObject(b) && b.type === 'introspection' && (b.dialect ?? 'rfc7662') === dialect);
-    if (index < 0) {
-      authn.push({ type: 'introspection', dialect });
-      index = authn.length - 1;
-    }
-    authn[index] = { ...(authn[index] as object), ...fields };
-    for (const [field, name] of Object.entries(names)) fromEnv.set(`authn.${index}.${field}`, name);
-  };
-  if (env.WHARF_INTROSPECTION_URL) {
-    upsert(
-      'rfc7662',
-      { url: env.WHARF_INTROSPECTION_URL, ...(env.WHARF_INTROSPECTION_CLIENT_ID ? { clientId: env.WHARF_INTROSPECTION_CLIENT_ID } : {}) },
-      { url: 'WHARF_INTROSPECTION_URL', clientId: 'WHARF_INTROSPECTION_CLIENT_ID' },
-    );
-  }
-  if (env.tokenInfoEndpoint) {
-    upsert(
-      'sage',
-      { url: env.tokenInfoEndpoint, ...(env.tokenInfoUser ? { clientId: env.tokenInfoUser } : {}), clientSecretEnv: 'tokenInfoPassword' },
-      { url: 'tokenInfoEndpoint', clientId: 'tokenInfoUser' },
-    );
+  for (const settings of backends.passwordBackends.entries.flatMap((e) => e.fromEnvironment?.(env) ?? [])) {
+    let index = authn.findIndex((b) => isObject(b) && settings.matches(b));
+    if (index < 0) index = authn.push({ ...settings.base }) - 1;
+    authn[index] = { ...(authn[index] as object), ...settings.fields };
+    for (const [field, name] of Object.entries(settings.names)) fromEnv.set(`authn.${index}.${field}`, name);
   }
   if (authn.length > 0) input.authn = authn;
 
-  const webhook = env.WHARF_AUTHZ_WEBHOOK_URL
-    ? { type: 'webhook', url: env.WHARF_AUTHZ_WEBHOOK_URL }
-    : env.ecrAuthZEndpoint
-      ? { type: 'sage', url: env.ecrAuthZEndpoint }
-      : undefined;
-  if (webhook) {
+  const decider = backends.deciders.entries.flatMap((e) => e.fromEnvironment?.(env) ?? [])[0];
+  if (decider) {
     const authz = isObject(input.authz) ? input.authz : {};
-    const configured = isObject(authz.webhook) && authz.webhook.type === webhook.type ? authz.webhook : {};
-    input.authz = { ...authz, webhook: { ...configured, ...webhook } };
-    fromEnv.set('authz.webhook.url', webhook.type === 'webhook' ? 'WHARF_AUTHZ_WEBHOOK_URL' : 'ecrAuthZEndpoint');
+    const configured = isObject(authz.webhook) && decider.matches(authz.webhook) ? authz.webhook : decider.base;
+    input.authz = { ...authz, webhook: { ...configured, ...decider.fields } };
+    for (const [field, name] of Object.entries(decider.names)) fromEnv.set(`authz.webhook.${field}`, name);
   }
 }
 

@@ -40,6 +40,21 @@ export interface PreflightContext {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * Settings a backend takes from the environment (as platforms configure it, e.g. SAGE's
+ * `tokenInfoEndpoint`), merged into the raw config before validation.
+ */
+export interface EnvironmentSettings {
+  /** Whether a configured entry (raw, before validation) is the one to complete; when none is, a new one starts from `base`. */
+  matches(raw: Readonly<Record<string, unknown>>): boolean;
+  /** What a new entry starts from: its `type` and what tells it apart. */
+  readonly base: Readonly<Record<string, unknown>>;
+  /** The settings, by config field. */
+  readonly fields: Readonly<Record<string, unknown>>;
+  /** The variable behind each field, named in validation problems. */
+  readonly names: Readonly<Record<string, string>>;
+}
+
 /** A config schema of one backend type: an object whose `type` is a literal. */
 export type TypedSchema = z.ZodObject<{ type: z.ZodLiteral<string> } & z.ZodRawShape>;
 
@@ -51,6 +66,8 @@ export interface BackendEntry<Schema extends TypedSchema, Deps, Product> {
   create(config: z.output<Schema>, deps: Deps): Product;
   /** Checks what the schema cannot (files exist, a directory answers), without side effects beyond reading and connecting. */
   preflight?(config: z.output<Schema>, context: PreflightContext): Promise<Finding[]>;
+  /** Settings this backend takes from environment variables, when they are set. */
+  fromEnvironment?(env: Readonly<Record<string, string | undefined>>): EnvironmentSettings[];
   /**
    * Cache-key prefixes every token request reads for this backend (written once per key,
    * invalidated by deletion): kept in the in-process first tier over Redis.

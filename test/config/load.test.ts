@@ -68,6 +68,30 @@ describe('parseConfig', () => {
     expect(found.map((p) => p.path)).toEqual(expect.arrayContaining(['server.port (from PORT)', 'cache.url (from WHARF_REDIS_URL)']));
   });
 
+  it('completes or adds the platform backends from their environment variables, naming them in problems', () => {
+    const env = {
+      WHARF_INTROSPECTION_URL: 'https://platform.example/introspect',
+      WHARF_INTROSPECTION_CLIENT_ID: 'registry',
+      tokenInfoEndpoint: 'https://sage.example/tokeninfo',
+      tokenInfoUser: 'ecr',
+      WHARF_AUTHZ_WEBHOOK_URL: 'https://platform.example/authz',
+    };
+    // A configured rfc7662 backend is completed in place; the SAGE one is added after it.
+    const config = parseConfig({ authn: [{ type: 'static' }, { type: 'introspection', cacheSeconds: 30 }], authz: { webhook: { type: 'webhook', url: 'https://old.example', cacheSeconds: 5 } } }, env);
+    expect(config.authn.map((b) => b.type)).toEqual(['static', 'introspection', 'introspection']);
+    expect(config.authn[1]).toMatchObject({ dialect: 'rfc7662', url: 'https://platform.example/introspect', clientId: 'registry', cacheSeconds: 30 });
+    expect(config.authn[2]).toMatchObject({ dialect: 'sage', url: 'https://sage.example/tokeninfo', clientId: 'ecr', clientSecretEnv: 'tokenInfoPassword' });
+    expect(config.authz.webhook).toMatchObject({ type: 'webhook', url: 'https://platform.example/authz', cacheSeconds: 5 });
+
+    // SAGE's decision endpoint when no webhook URL is given; a configured decider of another type is replaced.
+    const sage = parseConfig({ authz: { webhook: { type: 'command', command: ['/bin/true'] } } }, { ecrAuthZEndpoint: 'https://sage.example/authz' });
+    expect(sage.authz.webhook).toMatchObject({ type: 'sage', url: 'https://sage.example/authz' });
+
+    expect(problems(() => parseConfig({}, { WHARF_INTROSPECTION_URL: 'not a url', WHARF_AUTHZ_WEBHOOK_URL: 'nope' })).map((p) => p.path)).toEqual(
+      expect.arrayContaining(['authn.0.url (from WHARF_INTROSPECTION_URL)', 'authz.webhook.url (from WHARF_AUTHZ_WEBHOOK_URL)']),
+    );
+  });
+
   it('rejects a document that is not a mapping', () => {
     expect(problems(() => parseConfig(['a'], {}))[0]?.message).toContain('mapping');
   });

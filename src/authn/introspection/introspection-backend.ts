@@ -1,3 +1,4 @@
+import type { EnvironmentSettings } from '../../domain/backend.js';
 import type { PasswordBackendEntry } from '../password-backend.js';
 import { IntrospectionAuthenticator } from './introspection-authenticator.js';
 import { introspectionAuthnSchema } from './introspection-config.js';
@@ -14,5 +15,19 @@ export const introspectionBackend: PasswordBackendEntry<typeof introspectionAuth
         env: config.clientSecretEnv ?? (config.dialect === 'sage' ? 'tokenInfoPassword' : 'WHARF_INTROSPECTION_CLIENT_SECRET'),
       }),
     }),
+  // The twelve-factor way, and SAGE's own variable names, each completing the backend of its dialect.
+  fromEnvironment: (env) => [
+    ...(env.WHARF_INTROSPECTION_URL
+      ? [dialect('rfc7662', { url: env.WHARF_INTROSPECTION_URL, ...(env.WHARF_INTROSPECTION_CLIENT_ID ? { clientId: env.WHARF_INTROSPECTION_CLIENT_ID } : {}) }, { url: 'WHARF_INTROSPECTION_URL', clientId: 'WHARF_INTROSPECTION_CLIENT_ID' })]
+      : []),
+    ...(env.tokenInfoEndpoint
+      ? [dialect('sage', { url: env.tokenInfoEndpoint, ...(env.tokenInfoUser ? { clientId: env.tokenInfoUser } : {}), clientSecretEnv: 'tokenInfoPassword' }, { url: 'tokenInfoEndpoint', clientId: 'tokenInfoUser' })]
+      : []),
+  ],
   hotKeyPrefixes: ['intro:'],
 };
+
+/** Settings for the introspection backend of one dialect (a backend without `dialect` is rfc7662). */
+function dialect(name: 'rfc7662' | 'sage', fields: Record<string, unknown>, names: Record<string, string>): EnvironmentSettings {
+  return { matches: (raw) => raw.type === 'introspection' && (raw.dialect ?? 'rfc7662') === name, base: { type: 'introspection', dialect: name }, fields, names };
+}

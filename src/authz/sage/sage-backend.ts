@@ -13,5 +13,7 @@ export const sageDecider: DeciderEntry<typeof sageAuthzSchema> = {
       return new SageDecider({ ...config, token }, { upstream, logger });
     });
   },
+  // SAGE's own variable name for its decision endpoint.
+  fromEnvironment: (env) => (env.ecrAuthZEndpoint ? [{ matches: (raw) => raw.type === 'sage', base: { type: 'sage' }, fields: { url: env.ecrAuthZEndpoint }, names: { url: 'ecrAuthZEndpoint' } }] : []),
   hotKeyPrefixes: ['authz:'],
 };

@@ -13,5 +13,7 @@ export const webhookDecider: DeciderEntry<typeof webhookAuthzSchema> = {
       return new WebhookDecider({ ...config, secret }, { upstream, logger, now: deps.now });
     });
   },
+  fromEnvironment: (env) =>
+    env.WHARF_AUTHZ_WEBHOOK_URL ? [{ matches: (raw) => raw.type === 'webhook', base: { type: 'webhook' }, fields: { url: env.WHARF_AUTHZ_WEBHOOK_URL }, names: { url: 'WHARF_AUTHZ_WEBHOOK_URL' } }] : [],
   hotKeyPrefixes: ['authz:'],
 };
