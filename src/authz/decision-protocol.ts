@@ -63,6 +63,22 @@ export const decisionAnswerSchema = z.object({
 });
 export type DecisionAnswer = z.infer<typeof decisionAnswerSchema>;
 
+/** An answer's text read against the contract: the answer, or what is wrong with it (at most five schema issues, each with its path). */
+export type ReadAnswer = { readonly kind: 'answer'; readonly answer: DecisionAnswer } | { readonly kind: 'not_json' } | { readonly kind: 'off_contract'; readonly issues: string[] };
+
+/** Reads a decider's answer (a webhook's body, a command's stdout), whichever way it came. */
+export function readDecisionAnswer(text: string): ReadAnswer {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { kind: 'not_json' };
+  }
+  const parsed = decisionAnswerSchema.safeParse(json);
+  if (parsed.success) return { kind: 'answer', answer: parsed.data };
+  return { kind: 'off_contract', issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`) };
+}
+
 /** The request for `scopes` of one token request. */
 export function decisionRequest(request: AuthorizationRequest, account: string, scopes: readonly Scope[]): DecisionRequest {
   const identity = request.identity;

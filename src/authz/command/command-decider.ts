@@ -5,7 +5,7 @@ import { commandEnvironment, runBoundedCommand } from '../../upstream/command-ru
 import { CommandBusyError, CommandSlots } from '../../upstream/command-slots.js';
 import type { AuthorizationRequest } from '../authorizer.js';
 import type { Decider, Verdict } from '../decider.js';
-import { answerVerdicts, decisionAnswerSchema, decisionRequest } from '../decision-protocol.js';
+import { answerVerdicts, decisionRequest, readDecisionAnswer } from '../decision-protocol.js';
 import type { CommandAuthzConfig } from './command-authz-config.js';
 
 /** What the command decider needs besides its config. */
@@ -73,18 +73,11 @@ export class CommandDecider implements Decider {
     };
     if (result.kind === 'failed') return fail(result.why);
     if (result.code !== 0) return fail(`exited with code ${result.code}`);
-    let json: unknown;
-    try {
-      json = JSON.parse(result.stdout);
-    } catch {
-      return fail('printed something other than JSON');
-    }
-    const parsed = decisionAnswerSchema.safeParse(json);
-    if (!parsed.success) {
-      return fail(`answer does not follow the contract (${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')})`);
-    }
+    const read = readDecisionAnswer(result.stdout);
+    if (read.kind === 'not_json') return fail('printed something other than JSON');
+    if (read.kind === 'off_contract') return fail(`answer does not follow the contract (${read.issues.slice(0, 3).join('; ')})`);
     this.circuit.success();
-    return { kind: 'answered' as const, answer: parsed.data };
+    return { kind: 'answered' as const, answer: read.answer };
   }
 }
 

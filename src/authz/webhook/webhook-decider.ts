@@ -3,7 +3,7 @@ import type { Scope } from '../../domain/scope.js';
 import { UpstreamClient, UpstreamError, type UpstreamResponse } from '../../upstream/upstream-client.js';
 import type { AuthorizationRequest } from '../authorizer.js';
 import type { Decider, Verdict } from '../decider.js';
-import { answerVerdicts, decisionAnswerSchema, decisionRequest } from '../decision-protocol.js';
+import { answerVerdicts, decisionRequest, readDecisionAnswer } from '../decision-protocol.js';
 import type { WebhookAuthzConfig } from './webhook-config.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhookRequest } from './webhook-signature.js';
 
@@ -79,19 +79,10 @@ export class WebhookDecider implements Decider {
     };
     if (response.status !== 200) return garbage(`unexpected status ${response.status}`);
     if (!isJsonMediaType(response.contentType)) return garbage('answer is not application/json');
-    let json: unknown;
-    try {
-      json = JSON.parse(response.body);
-    } catch {
-      return garbage('answer is not valid JSON');
-    }
-    const parsed = decisionAnswerSchema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-      return garbage('answer does not follow the contract', { issues });
-    }
-
-    return { kind: 'answered' as const, answer: parsed.data };
+    const read = readDecisionAnswer(response.body);
+    if (read.kind === 'not_json') return garbage('answer is not valid JSON');
+    if (read.kind === 'off_contract') return garbage('answer does not follow the contract', { issues: read.issues });
+    return { kind: 'answered' as const, answer: read.answer };
   }
 }
 
