@@ -21,7 +21,6 @@ const BODY_LIMIT = 64 * 1024;
 /** The realm of the Basic challenge every 401 carries. */
 const BASIC_REALM = 'Wharf';
 
-/** The one Fastify factory, used by `main` and by every test. Holds no globals. */
 /** Facts about where the app is served that only the caller knows. */
 export interface AppOptions {
   /** The URL browsers and CLIs reach Wharf at (redirect URIs, verification URIs). */
@@ -30,6 +29,7 @@ export interface AppOptions {
   https?: { key: Buffer; cert: Buffer };
 }
 
+/** The one Fastify factory, used by `main` and by every test. Holds no globals. */
 export async function buildApp(deps: Services, options: AppOptions = { publicUrl: publicUrlOf(deps.config) }): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.https ? { https: options.https } : {}),

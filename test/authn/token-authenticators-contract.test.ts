@@ -6,7 +6,7 @@ import { oidcTokenAuthnSchema } from '../../src/authn/oidc-token/oidc-token-conf
 import { githubTokenAuthnSchema } from '../../src/authn/provider-token/github-token-config.js';
 import { googleTokenAuthnSchema } from '../../src/authn/provider-token/google-token-config.js';
 import { createAuthenticator } from '../../src/authn/registry.js';
-import { startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { HTTP_OUTAGES, startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 import { JWKS_PATH, makeIssuerKey, startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { freePort } from '../support/ports.js';
 import { freshDeps, passwordAuthenticatorContract, type AuthenticatorUnderTest } from './password-authenticator-contract.js';
@@ -30,15 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([platform?.close(), issuer?.close(), stranger?.close()]);
 });
-
-/** The ways an HTTP upstream is down; `refused`: nothing listens. */
-const HTTP_OUTAGES: Readonly<Record<string, Fault | 'refused'>> = {
-  'connection refused': 'refused',
-  'answers 500': { kind: 'status', status: 500 },
-  'times out': { kind: 'slow', ms: 1500 },
-  'resets the connection': { kind: 'reset' },
-  'answers garbage': { kind: 'malformed' },
-};
 
 /**
  * A fresh base path on the fake platform whose `endpoint` below it is answered by `handler`, or

@@ -13,7 +13,7 @@ import { staticAclSchema } from '../../src/authz/static-acl/static-acl-config.js
 import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
-import { startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { HTTP_OUTAGES, startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 import { capturedLogger } from '../support/log-capture.js';
 import { freePort } from '../support/ports.js';
 import { authorizerContract, type AuthorizerUnderTest, type Policy } from './authorizer-contract.js';
@@ -58,15 +58,6 @@ afterAll(async () => {
   await platform?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** The ways an HTTP decider is down; `refused`: nothing listens. */
-const HTTP_OUTAGES: Readonly<Record<string, Fault | 'refused'>> = {
-  'connection refused': 'refused',
-  'answers 500': { kind: 'status', status: 500 },
-  'times out': { kind: 'slow', ms: 1500 },
-  'resets the connection': { kind: 'reset' },
-  'answers garbage': { kind: 'malformed' },
-};
 
 /** A fresh path on the fake platform answered by `handler`, or misbehaving as `outage` says; its URL. */
 async function serve(handler: FakeHandler, outage?: Fault | 'refused'): Promise<string> {

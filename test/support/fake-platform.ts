@@ -43,6 +43,15 @@ export type Fault = (
   | { kind: 'huge' } // 200 application/json of several MB
 ) & { times?: number };
 
+/** The ways an HTTP upstream is down, as the conformance suites try each; `refused`: nothing listens. */
+export const HTTP_OUTAGES: Readonly<Record<string, Fault | 'refused'>> = {
+  'connection refused': 'refused',
+  'answers 500': { kind: 'status', status: 500 },
+  'times out': { kind: 'slow', ms: 1500 },
+  'resets the connection': { kind: 'reset' },
+  'answers garbage': { kind: 'malformed' },
+};
+
 /** A real HTTP server standing in for a platform (authz webhook, introspection, SAGE). */
 export interface FakePlatform {
   /** Base URL, `http://127.0.0.1:<port>`, no trailing slash. */

@@ -80,12 +80,12 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
     return this.upstream.circuitState();
   }
 
-  /** The cache key of a token's introspection (used by invalidation too). */
   /** What to drop when the platform revokes a token (the admin route and platform messages). */
   invalidationKeys(token: string): string[] {
     return [this.cacheKey(token)];
   }
 
+  /** The cache key of a token's introspection. */
   cacheKey(token: string): string {
     return this.verified.key([token]);
   }
