@@ -1,12 +1,6 @@
 import { isIP } from 'node:net';
 import type { Config } from './schema.js';
-
-/** Something `config check` reports about `server.trustProxy`; never fatal. */
-export interface TrustProxyFinding {
-  severity: 'warning';
-  path: string;
-  message: string;
-}
+import type { Finding } from '../domain/backend.js';
 
 /** Widest ranges worth trusting as "the proxy": a /24 of IPv4, a /64 of IPv6. */
 const NARROWEST = { 4: 24, 6: 64 } as const;
@@ -22,14 +16,14 @@ const NAMED: Record<string, string> = {
  * client address that every per-address limit and audit line uses, so in a cluster trusting its
  * whole pod network, any pod escapes every per-address limit.
  */
-export function trustProxyFindings(setting: Config['server']['trustProxy']): TrustProxyFinding[] {
+export function trustProxyFindings(setting: Config['server']['trustProxy']): Finding[] {
   const path = 'server.trustProxy';
   if (setting === true) {
     return [{ severity: 'warning', path, message: 'true trusts X-Forwarded-For from any sender: every client can pick its own address and escape per-address limits; give a hop count (1 = the proxy in front) or the proxy’s own address' }];
   }
   if (setting === false || typeof setting === 'number') return [];
   const entries = (Array.isArray(setting) ? setting : setting.split(',')).map((e) => e.trim()).filter((e) => e !== '');
-  const findings: TrustProxyFinding[] = [];
+  const findings: Finding[] = [];
   for (const entry of entries) {
     const named = NAMED[entry.toLowerCase()];
     if (named) {

@@ -93,7 +93,7 @@ type AnyEntry = BackendEntry<TypedSchema, any, unknown>;
 type Schemas<T extends readonly AnyEntry[]> = { -readonly [K in keyof T]: T[K]['schema'] };
 
 /** The literal `type` of an entry's schema. */
-export function typeOf(entry: { readonly schema: TypedSchema }): string {
+function typeOf(entry: { readonly schema: TypedSchema }): string {
   return entry.schema.shape.type.value as string;
 }
 

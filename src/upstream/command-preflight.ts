@@ -1,18 +1,11 @@
 import { access, constants, stat } from 'node:fs/promises';
-
-/** One finding of `wharf config check` beyond the schema (same shape as the LDAP backend's). */
-export interface CommandPreflightFinding {
-  severity: 'error' | 'warning';
-  /** Dotted path of the setting, prefixed with the backend's path (e.g. `authn.2.command`). */
-  path: string;
-  message: string;
-}
+import type { Finding } from '../domain/backend.js';
 
 /**
  * Checks that a configured command's program exists and is executable by this process, for
  * `wharf config check` (authenticator and authorizer alike). Runs nothing.
  */
-export async function preflightCommand(argv: readonly string[], options: { path?: string } = {}): Promise<CommandPreflightFinding[]> {
+export async function preflightCommand(argv: readonly string[], options: { path?: string } = {}): Promise<Finding[]> {
   const path = options.path ? `${options.path}.command` : 'command';
   const program = argv[0];
   if (program === undefined) return [{ severity: 'error', path, message: 'no program given' }];

@@ -2,14 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { LdapAuthnConfig } from './ldap-config.js';
-
-/** One finding of `wharf config check` beyond the schema: an error stops startup, a warning does not. */
-export interface LdapPreflightFinding {
-  severity: 'error' | 'warning';
-  /** Dotted path of the setting, prefixed with the backend's path (e.g. `authn.1.bindPasswordFile`). */
-  path: string;
-  message: string;
-}
+import type { Finding } from '../../domain/backend.js';
 
 /**
  * Checks what the schema cannot, for `wharf config check`: that the bind password and CA files
@@ -20,9 +13,9 @@ export async function preflightLdap(
   config: LdapAuthnConfig,
   env: Readonly<Record<string, string | undefined>>,
   options: { path?: string; connect?: boolean } = {},
-): Promise<LdapPreflightFinding[]> {
+): Promise<Finding[]> {
   const at = (field: string) => (options.path ? `${options.path}.${field}` : field);
-  const findings: LdapPreflightFinding[] = [];
+  const findings: Finding[] = [];
 
   if (config.bindPasswordFile) {
     try {
