@@ -35,6 +35,12 @@ export function configSchemaFor(backends: BackendRegistries) {
          * client then picks its own address; `config check` warns). Default false.
          */
         trustProxy: z.union([z.boolean(), z.number().int().min(1).max(10), z.string(), z.array(z.string())]).default(false),
+        /**
+         * IPv6 client addresses are grouped by this prefix length for every per-address limit (login
+         * budgets, start limits, connection bounds): one subscriber usually holds a whole /64 and can
+         * use a new address for each request. IPv4 addresses are limited one by one. Default 64.
+         */
+        ipv6PrefixLength: z.number().int().min(16).max(128).default(64),
         /** Serve HTTPS from these PEM files (the public URL then defaults to https). Default: plain HTTP, e.g. behind a TLS-terminating proxy. */
         tls: z.strictObject({ keyFile: z.string().min(1), certFile: z.string().min(1) }).optional(),
       })
