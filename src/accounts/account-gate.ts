@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { nonAsciiAccountProblem } from '../domain/account-name.js';
 import { isRepositoryPathComponent } from '../domain/scope.js';
 import { ownerOf, type Identity } from '../domain/identity.js';
 import type { AccountBindings } from './account-bindings.js';
@@ -28,6 +29,10 @@ export class AccountGate {
 
   async admit(identity: Identity): Promise<Admission> {
     const { account } = identity;
+    // Backends that fold case refuse non-ASCII before folding; this names the problem for those
+    // that pass a name on as the upstream spelled it (introspection, command, LDAP).
+    const nonAscii = nonAsciiAccountProblem(`the ${identity.provider} account name`, account);
+    if (nonAscii) return { kind: 'refused', message: `${nonAscii}; ask an administrator` };
     if (!isRepositoryPathComponent(account)) {
       return {
         kind: 'refused',

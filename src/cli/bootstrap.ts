@@ -66,15 +66,38 @@ async function loadHashKey(config: Config, io: CliIo, dataDir: string): Promise<
 }
 
 async function demoPasswordHash(dataDir: string, fromEnv: string | undefined): Promise<{ hash: string; generated?: string }> {
-  if (fromEnv) return { hash: await bcrypt.hash(fromEnv, DEFAULT_BCRYPT_COST) };
+  if (fromEnv) return { hash: await keptHash(join(dataDir, 'demo-password-env.bcrypt'), fromEnv) };
   const file = join(dataDir, 'demo-password.bcrypt');
-  try {
-    return { hash: (await readFile(file, 'utf8')).trim() };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const stored = await readStoredHash(file);
+  if (stored !== undefined) return { hash: stored };
   const password = randomBytes(18).toString('base64url');
   const hash = await bcrypt.hash(password, DEFAULT_BCRYPT_COST);
   await writeFile(file, `${hash}\n`, { mode: 0o600 });
   return { hash, generated: password };
+}
+
+/**
+ * The hash of a password given at every start (WHARF_DEMO_PASSWORD): the one stored in `file`
+ * while the password still verifies against it, else a new one, stored. Hashing anew at each
+ * start gave a new salt, hence a new hash, which refresh tokens read as a password change (they
+ * are bound to the hash), so every restart ended every `docker login` of the demo user. A file of
+ * its own, so the generated password's hash is still there when the variable is unset again.
+ */
+async function keptHash(file: string, password: string): Promise<string> {
+  const stored = await readStoredHash(file);
+  // A file that is no bcrypt hash (edited, truncated) makes bcrypt throw: then it is replaced.
+  if (stored !== undefined && (await bcrypt.compare(password, stored).catch(() => false))) return stored;
+  const hash = await bcrypt.hash(password, DEFAULT_BCRYPT_COST);
+  await writeFile(file, `${hash}\n`, { mode: 0o600 });
+  return hash;
+}
+
+/** The trimmed content of a hash file; undefined when there is none. */
+async function readStoredHash(file: string): Promise<string | undefined> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return undefined;
+  }
 }

@@ -78,7 +78,8 @@ export class RecentAnswers implements LocalCopy {
     const answerKey = this.answerKey(request);
     if (answerKey === undefined) return this.tokens.answer(request);
     const recent = this.answers.get(answerKey);
-    if (recent) return this.reuse(recent);
+    const again = recent && this.reuse(recent);
+    if (again) return again;
     // Identical requests arriving while one is being decided (a CI fleet's connections all miss
     // when the last answer's second is over) wait for that decision instead of repeating it, as
     // long as it began within the reuse window: a slow upstream must not stretch what "recent"
@@ -87,7 +88,8 @@ export class RecentAnswers implements LocalCopy {
     if (deciding && this.clock() - deciding.startedAt < ANSWER_REUSE_MS) {
       await deciding.answer;
       const decided = this.answers.get(answerKey);
-      if (decided) return this.reuse(decided);
+      const shared = decided && this.reuse(decided);
+      if (shared) return shared;
       // Not kept (an invalidation came meanwhile): decide anew, with an audit line of its own.
     }
     const decision = { answer: this.decide(request, answerKey), startedAt: this.clock() };
@@ -127,15 +129,20 @@ export class RecentAnswers implements LocalCopy {
     return decided;
   }
 
-  /** A recent answer handed out again; the LRU's TTL (on the same clock) is the one-second window. */
-  private reuse(recent: RecentAnswer): TokenAnswer {
+  /**
+   * A recent answer handed out again; the LRU's TTL (on the same clock) is the one-second window.
+   * Undefined when its token has run out: one capped by an expiring credential (an ID token, a
+   * platform token's `exp`) may end within that second, and is then decided anew (and refused).
+   */
+  private reuse(recent: RecentAnswer): TokenAnswer | undefined {
     // Audited in one line per answer when it leaves the cache, not one per request: a reuse
     // decides nothing, hands out the same token (same jti) to the same client within a second,
     // and a line per request was a fifth of the hot path's cost.
     const now = this.clock();
+    const expiresIn = recent.exp - Math.floor(now / 1000);
+    if (expiresIn < 1) return undefined;
     recent.reuses++;
     recent.lastReuse = now;
-    const expiresIn = recent.exp - Math.floor(now / 1000);
     return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
   }
 

@@ -58,9 +58,11 @@ describe('IntrospectionAuthenticator (RFC 7662)', () => {
     const { auth, nowSeconds } = setup();
     tokens.set('tok-alice', { username: 'alice', sub: 'u-123', scope: 'registry:push', client_id: 'cli', exp: nowSeconds() + 3600, org: 'acme' });
     const result = await auth.login('alice', 'tok-alice', ctx);
+    // `exp` becomes `expiresAt`, which caps the registry token's lifetime.
+    const attributes = { username: 'alice', sub: 'u-123', scope: 'registry:push', client_id: 'cli', org: 'acme', expiresAt: nowSeconds() + 3600 };
     expect(result).toEqual({
       kind: 'ok',
-      identity: { account: 'alice', provider: 'introspection', subject: 'u-123', attributes: { username: 'alice', sub: 'u-123', scope: 'registry:push', client_id: 'cli', org: 'acme' }, owner: { source: `introspection:${platform.url}/introspect` } },
+      identity: { account: 'alice', provider: 'introspection', subject: 'u-123', attributes, owner: { source: `introspection:${platform.url}/introspect` } },
     });
     const call = platform.calls.at(-1)!;
     expect(call.method).toBe('POST');
@@ -130,6 +132,13 @@ describe('IntrospectionAuthenticator (RFC 7662)', () => {
     tokens.set('tok', { sub: 'carol' });
     const result = await auth.login('whatever', 'tok', ctx);
     expect(result.kind === 'ok' && result.identity.account).toBe('carol');
+  });
+
+  it('takes expiresAt only from exp, never from a claim of that name', async () => {
+    const { auth } = setup();
+    tokens.set('tok-claims', { username: 'alice', expiresAt: 1 });
+    const result = await auth.login('alice', 'tok-claims', ctx);
+    expect(result.kind === 'ok' && result.identity.attributes).toEqual({ username: 'alice' });
   });
 
   it('caches an active answer (no second call) until min(cacheSeconds, exp)', async () => {
@@ -258,10 +267,11 @@ describe('IntrospectionAuthenticator cache format', () => {
 describe('IntrospectionAuthenticator (SAGE dialect)', () => {
   const sage = () => setup({ dialect: 'sage', url: `${platform.url}/sage/token_info` });
 
-  it('sends SAGE’s request: token only, Accept with indent', async () => {
+  it('sends SAGE’s request: token only, Accept with indent; the answer’s exp caps what the token buys', async () => {
     const { auth } = sage();
     tokens.set('sage-tok', { username: 'alice', scope: 'x', client_id: 'c', exp: 4_000_000_000 });
-    expect((await auth.login('alice', 'sage-tok', ctx)).kind).toBe('ok');
+    const result = await auth.login('alice', 'sage-tok', ctx);
+    expect(result.kind === 'ok' && result.identity.attributes.expiresAt).toBe(4_000_000_000);
     const call = platform.calls.at(-1)!;
     expect(Object.fromEntries(call.form!)).toEqual({ token: 'sage-tok' });
     expect(call.headers.accept).toBe('application/json; indent=4');

@@ -301,6 +301,29 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
     }
   });
 
+  it('refuses an entry whose account attribute is not ASCII, telling the user once the password is proven and the operator in the log', async () => {
+    const { auth, log } = make({ attributes: [] });
+    const admin = new Client({ url: slapd.url });
+    await admin.bind(DIRECTORY.adminDn, slapd.adminPassword);
+    // KELVIN SIGN: a case-folding comparison would take it for kevin.
+    const kelvinDn = `uid=\u212Aevin,${DIRECTORY.musicians}`;
+    const password = randomBytes(12).toString('hex');
+    try {
+      await admin.add(kelvinDn, { objectClass: 'inetOrgPerson', uid: '\u212Aevin', cn: 'Kelvin', sn: 'Kelvin', userPassword: sshaHash(password) });
+      const refusal = 'ldap: the entry\'s uid "\\u212Aevin" holds U+212A: account names must be ASCII';
+      expect(await auth.login('\u212Aevin', password, context)).toEqual({ kind: 'denied', reason: refusal, message: `${refusal}; ask an administrator` });
+      expect(log.lines.filter((l) => l.event === 'ldap_account_not_ascii')).toEqual([expect.objectContaining({ dn: kelvinDn, attribute: 'uid' })]);
+      // A wrong password learns nothing about the entry.
+      expect(await auth.login('\u212Aevin', 'wrong', context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password' });
+      // The directory folds case itself (slapd's uid matching takes \u212A for k), so typing kevin
+      // finds the entry too: still refused, never the account kevin.
+      expect(await auth.login('kevin', password, context)).toEqual({ kind: 'denied', reason: refusal, message: `${refusal}; ask an administrator` });
+    } finally {
+      await admin.del(kelvinDn).catch(() => undefined);
+      await admin.unbind();
+    }
+  });
+
   it('answers 503 when the directory rejects the service account, and never logs a password', async () => {
     const wrong = `not-the-bind-password-${randomBytes(6).toString('hex')}`;
     const { auth, log } = make({}, { bindPassword: wrong });

@@ -137,6 +137,18 @@ describe('GithubTokenAuthenticator', () => {
     expect(await login('x', token)).toEqual({ kind: 'denied', reason: 'GitHub login "octo_" is not a valid registry name' });
   });
 
+  it('denies a non-ASCII login before lower-casing it, and never counts a non-ASCII organisation as an allowed one', async () => {
+    const { login } = setup({ usernamePolicy: 'any' });
+    const kelvin = classic();
+    // KELVIN SIGN: lower-cased, "\u212Aevin" would have been the account kevin.
+    users.set(kelvin, { login: '\u212Aevin', id: 10, orgs: [] });
+    expect(await login('x', kelvin)).toEqual({ kind: 'denied', reason: 'GitHub login "\\u212Aevin" holds U+212A: account names must be ASCII' });
+    const restricted = setup({ allowedOrgs: ['kelp'] });
+    const member = classic();
+    users.set(member, { login: 'mallory', id: 11, orgs: ['\u212Aelp'] });
+    expect(await restricted.login('mallory', member)).toMatchObject({ kind: 'denied', reason: expect.stringContaining('is in none of the allowed organisations') });
+  });
+
   it('lets in the listed users, besides members of allowed organisations', async () => {
     const { login } = setup({ allowedUsers: ['Alice'], allowedOrgs: ['acme'] });
     const [alice, member, outsider] = [classic(), classic(), classic()];

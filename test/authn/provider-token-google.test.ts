@@ -155,6 +155,16 @@ describe('GoogleTokenAuthenticator', () => {
     expect(reasonOf(await login('x', token))).toBe("no valid registry account can be made from o'brien+ci@acme.com (email-local-part)");
   });
 
+  it('denies a non-ASCII email or hosted domain before lower-casing it, so \u212Aevin never becomes kevin', async () => {
+    const { login } = setup();
+    const kelvin = accessToken();
+    const domain = accessToken();
+    tokens.set(kelvin, tokeninfo('\u212Aevin@acme.com', { hd: 'acme.com' }));
+    tokens.set(domain, tokeninfo('kevin@acme.com', { hd: 'ac\u217Fe.com' }));
+    expect(reasonOf(await login('x', kelvin))).toBe('the token’s email "\\u212Aevin@acme.com" holds U+212A: account names must be ASCII');
+    expect(reasonOf(await login('x', domain))).toBe('the token’s hosted domain "ac\\u217Fe.com" holds U+217F: account names must be ASCII');
+  });
+
   it('denies a token Google rejects (400 invalid_token) and caches that briefly', async () => {
     const { login, advance } = setup({ negativeCacheSeconds: 30 });
     const token = accessToken();

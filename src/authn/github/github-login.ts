@@ -1,4 +1,4 @@
-import { deriveAccountName } from '../../domain/account-name.js';
+import { deriveAccountName, isAscii } from '../../domain/account-name.js';
 import type { AuthnResult, CallbackAuthenticator, CallbackRequest, CallbackResult, LoginTransaction } from '../authenticator.js';
 import { OAuth2Core, type ClientCredentials } from '../oauth2-core/oauth2-core.js';
 import type { GithubLoginConfig } from './github-config.js';
@@ -67,9 +67,9 @@ export class GithubLogin implements CallbackAuthenticator {
     if (user.status === 401) return { kind: 'denied', reason: 'GitHub /user answered 401' };
     const profile = user.body as { login?: unknown; id?: unknown } | undefined;
     if (user.status !== 200 || typeof profile?.login !== 'string') throw new Error(`GitHub /user answered ${user.status}`);
-    const derived = deriveAccountName(profile.login, 'lowercase');
-    const account = derived === undefined ? undefined : `${this.config.accountPrefix ?? ''}${derived}`;
-    if (!account) return { kind: 'denied', reason: `GitHub login "${profile.login}" does not give a valid account name` };
+    const derived = deriveAccountName(profile.login, 'lowercase', 'GitHub login');
+    if ('error' in derived) return { kind: 'denied', reason: derived.error };
+    const account = `${this.config.accountPrefix ?? ''}${derived.account}`;
 
     const attributes: Record<string, unknown> = { login: profile.login, github_id: profile.id ?? null };
     let member = false;
@@ -80,7 +80,8 @@ export class GithubLogin implements CallbackAuthenticator {
       const names = orgs.body.map((o: { login?: unknown }) => String(o.login));
       attributes.orgs = names;
       const allowed = this.config.allowedOrgs.map((o) => o.toLowerCase());
-      member = names.some((n) => allowed.includes(n.toLowerCase()));
+      // Folded only when ASCII: a non-ASCII name could fold onto an allowed one (see isAscii).
+      member = names.some((n) => isAscii(n) && allowed.includes(n.toLowerCase()));
     }
     const restricted = this.config.allowedOrgs.length + this.config.allowedUsers.length > 0;
     if (restricted && !member && !this.allowedUser(profile.login)) {

@@ -114,9 +114,13 @@ export class IntrospectionAuthenticator implements PasswordAuthenticator {
       if (!this.actsFor(username, facts)) return { kind: 'denied', reason: 'the username does not match the token’s user' };
       account = username;
     }
+    // The token's `exp` caps what it buys (TokenService.lifetimeFor): no registry token outlives
+    // the platform token it was minted from. Wharf's own attribute, whatever the platform sent.
+    const { expiresAt: _, ...claims } = facts.attributes;
+    const attributes = facts.exp === undefined ? claims : { ...claims, expiresAt: facts.exp };
     // The platform decides which of its users is which account (a SAGE token may act for another
     // user), so accounts are bound to the platform, not to one subject.
-    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes: facts.attributes, owner: { source: this.source } };
+    const identity: Identity = { account, provider: this.type, subject: facts.subject, attributes, owner: { source: this.source } };
     return { kind: 'ok', identity };
   }
 

@@ -44,7 +44,7 @@ export const introspectionAuthnSchema = z.strictObject({
       }
     }, 'must be a valid regular expression')
     .optional(),
-  /** How long an active token's introspection is cached, capped by its `exp`. Default 60 s. */
+  /** How long an active token's introspection is cached, capped by its `exp` (which also caps the registry tokens it buys). Default 60 s. */
   cacheSeconds: z.number().int().min(1).max(3600).default(60),
   /** How long an inactive answer is cached, so a bad token cannot hammer the platform. Default 10 s. */
   negativeCacheSeconds: z.number().int().min(1).max(600).default(10),

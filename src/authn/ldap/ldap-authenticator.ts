@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ConnectionOptions } from 'node:tls';
 import { ResultCodeError, type Entry } from 'ldapts';
 import type { Cache } from '../../cache/cache.js';
+import { isAscii, nonAsciiAccountProblem } from '../../domain/account-name.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
@@ -203,6 +204,12 @@ export class LdapAuthenticator implements PasswordAuthenticator {
   /** The identity of a found entry, with its groups read now. */
   private async withGroups(c: LdapConnection, entry: Entry, account: string): Promise<AuthnResult> {
     const cfg = this.config;
+    const nonAscii = nonAsciiAccountProblem(`ldap: the entry's ${cfg.accountAttribute}`, account);
+    if (nonAscii) {
+      this.log.error({ event: 'ldap_account_not_ascii', dn: entry.dn, attribute: cfg.accountAttribute }, `${nonAscii}; give the entry an ASCII ${cfg.accountAttribute} or choose another accountAttribute`);
+      // Only after the password was proven (or for a refresh): telling the user then reveals nothing.
+      return { kind: 'denied', reason: nonAscii, message: `${nonAscii}; ask an administrator` };
+    }
     const groupDns = cfg.groupAttribute ? values(entry, cfg.groupAttribute) : [];
     const groups = groupDns.map(firstRdnValue).filter((g): g is string => g !== undefined);
     if (cfg.groupSearch) {
@@ -321,7 +328,12 @@ function values(entry: Entry, name: string): string[] {
   return (Array.isArray(raw) ? raw : [raw]).filter((v): v is string => typeof v === 'string');
 }
 
-/** The account name: the value matching what was typed (uid may be multi-valued), else the first. */
+/**
+ * The account name: the ASCII value matching what was typed (uid may be multi-valued), else the
+ * first ASCII one, else the first (which is then refused by name). Only ASCII values are compared
+ * case-insensitively: `\u212Aevin` lower-cases to `kevin`.
+ */
 function pickAccount(candidates: readonly string[], typed: string): string | undefined {
-  return candidates.find((c) => c.toLowerCase() === typed.toLowerCase()) ?? candidates[0];
+  const ascii = candidates.filter(isAscii);
+  return ascii.find((c) => c.toLowerCase() === typed.toLowerCase()) ?? ascii[0] ?? candidates[0];
 }

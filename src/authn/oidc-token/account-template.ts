@@ -1,8 +1,10 @@
+import { nonAsciiAccountProblem } from '../../domain/account-name.js';
 import { REPOSITORY_PATH_COMPONENT } from '../../domain/scope.js';
 /**
  * An account template such as `${repository_owner}` or `ci-${project_id}`: literal text and
- * `${claim}` placeholders. Substituted values are lower-cased (registry names are lower-case,
- * GitHub and GitLab names are not) and the result must be one registry path component
+ * `${claim}` placeholders. Substituted values must be ASCII and are then lower-cased (registry
+ * names are lower-case, GitHub and GitLab names are not; folding a non-ASCII value could turn
+ * `\u212Aevin` into `kevin`), and the result must be one registry path component
  * (`acme`, `gh-acme`, `ci-1234`), as every account name must (the account gate refuses others:
  * `alice/mallory` would live inside alice's namespace), so a claim value can never smuggle `/`,
  * `*`, `..`, `:` or spaces into an account that ACL rules then interpolate.
@@ -67,7 +69,10 @@ export function parseAccountTemplate(source: string): AccountTemplate {
         const value = values[part.claim];
         if (value === undefined || value === null) return { error: `the account template needs claim "${part.claim}", which the token lacks` };
         if (typeof value !== 'string' && typeof value !== 'number') return { error: `claim "${part.claim}" used in the account template is not a string` };
-        account += String(value).toLowerCase();
+        const text = String(value);
+        const nonAscii = nonAsciiAccountProblem(`claim "${part.claim}" used in the account template`, text);
+        if (nonAscii) return { error: nonAscii };
+        account += text.toLowerCase();
       }
       if (!isAccountName(account)) return { error: `the account ${JSON.stringify(account.slice(0, 100))} made from template ${JSON.stringify(source)} is not a valid registry name` };
       return { account };

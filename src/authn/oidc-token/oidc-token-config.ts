@@ -45,8 +45,8 @@ export const oidcTokenRuleSchema = z.strictObject({
   audience: z.string().min(1).optional(),
   /**
    * The account the token acts as: a literal (`ci-bot`) or a template of `${claim}` placeholders
-   * (`${repository_owner}`, `gitlab-${namespace_path}`). Substituted values are lower-cased, and
-   * the result must be a registry name, else the login is denied. Required.
+   * (`${repository_owner}`, `gitlab-${namespace_path}`). Substituted values must be ASCII and are
+   * lower-cased, and the result must be a registry name, else the login is denied. Required.
    */
   account: z.string().min(1).max(255),
   /**

@@ -67,18 +67,18 @@ export class OidcLogin implements CallbackAuthenticator {
       if (domains.length > 0 && !domains.includes(String(claims.hd ?? ''))) {
         return { kind: 'denied', reason: `the Google account is not in an allowed domain (${domains.join(', ')})` };
       }
-      const derived = deriveAccountName(claims.email, this.config.accountTransform);
-      if (!derived) return { kind: 'denied', reason: `"${claims.email}" does not give a valid account name` };
-      return this.ok(`${this.config.accountPrefix ?? ''}${derived}`, sub, { email: claims.email, hd: claims.hd ?? null });
+      const derived = deriveAccountName(claims.email, this.config.accountTransform, 'the e-mail address');
+      if ('error' in derived) return { kind: 'denied', reason: derived.error };
+      return this.ok(`${this.config.accountPrefix ?? ''}${derived.account}`, sub, { email: claims.email, hd: claims.hd ?? null });
     }
     const raw = claims[this.config.accountClaim];
     if (typeof raw !== 'string') return { kind: 'denied', reason: `neither the ID token nor UserInfo has a "${this.config.accountClaim}" claim` };
     // Anyone can type an address they do not own into most providers' profile forms.
     if (this.config.accountClaim === 'email' && !isTrue(claims.email_verified)) return { kind: 'denied', reason: 'the e-mail address is not verified (email_verified is not true)' };
-    const account = deriveAccountName(raw, this.config.accountTransform);
-    if (!account) return { kind: 'denied', reason: `"${raw}" does not give a valid account name` };
+    const derived = deriveAccountName(raw, this.config.accountTransform, `the "${this.config.accountClaim}" claim`);
+    if ('error' in derived) return { kind: 'denied', reason: derived.error };
     const groups = claims[this.config.groupsClaim];
-    return this.ok(account, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
+    return this.ok(derived.account, sub, { issuer: this.config.issuer, groups: Array.isArray(groups) ? groups.map(String) : [], email: claims.email ?? null });
   }
 
   private ok(account: string, subject: string, attributes: Record<string, unknown>): AuthnResult {

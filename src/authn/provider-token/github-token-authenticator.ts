@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAscii, nonAsciiAccountProblem } from '../../domain/account-name.js';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import type { GithubTokenAuthnConfig } from './github-token-config.js';
@@ -14,7 +15,7 @@ const MAX_ORG_PAGES = 10;
 interface GithubFacts {
   readonly id: number;
   readonly login: string;
-  /** Lower-cased organisation logins; present when fetched. */
+  /** Lower-cased organisation logins (ASCII ones only); present when fetched. */
   readonly orgs?: readonly string[];
 }
 
@@ -76,6 +77,8 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
   /** Policy (name grammar, username, organisations), applied to GitHub's facts on every login. */
   private judge(username: string, facts: GithubFacts): AuthnResult {
     const { id, login, orgs } = facts;
+    const nonAscii = nonAsciiAccountProblem('GitHub login', login);
+    if (nonAscii) return { kind: 'denied', reason: nonAscii };
     const account = `${this.config.accountPrefix ?? ''}${login.toLowerCase()}`;
     // Enterprise Managed Users' logins end in `_shortcode`, which the grammar allows.
     if (!isRepositoryPathComponent(account)) return { kind: 'denied', reason: `GitHub login ${JSON.stringify(login.slice(0, 100))} is not a valid registry name` };
@@ -126,7 +129,8 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
       if (response.status !== 200) return this.verifier.unusable(`GitHub GET /user/orgs answered ${response.status}`);
       const list = orgsSchema.safeParse(this.verifier.json(response, 'GitHub GET /user/orgs'));
       if (!list.success) return this.verifier.unusable('GitHub GET /user/orgs answered something other than a list of organisations');
-      orgs.push(...list.data.map((o) => o.login.toLowerCase()));
+      // Folded only when ASCII: a non-ASCII name could fold onto an allowed one (see isAscii).
+      orgs.push(...list.data.filter((o) => isAscii(o.login)).map((o) => o.login.toLowerCase()));
       if (list.data.length < 100) return orgs;
     }
     this.verifier.log.warn({ event: 'github_orgs_truncated', pages: MAX_ORG_PAGES }, 'user belongs to more organisations than Wharf reads; the rest are ignored');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nonAsciiAccountProblem } from '../../domain/account-name.js';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
 import type { GoogleTokenAuthnConfig } from './google-token-config.js';
@@ -76,6 +77,8 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
     if (!client) return { kind: 'denied', reason: `the token was issued to OAuth client ${JSON.stringify(facts.azp ?? facts.aud ?? '')}, not one of clientIds` };
     if (!facts.email) return { kind: 'denied', reason: 'the token carries no email (it needs the email scope)' };
     if (!facts.emailVerified) return { kind: 'denied', reason: `the token's email ${facts.email} is not verified` };
+    const nonAscii = nonAsciiAccountProblem('the token’s email', facts.email) ?? nonAsciiAccountProblem('the token’s hosted domain', facts.hd ?? '');
+    if (nonAscii) return { kind: 'denied', reason: nonAscii };
     const at = facts.email.lastIndexOf('@');
     const local = facts.email.slice(0, at).toLowerCase();
     const emailDomain = facts.email.slice(at + 1).toLowerCase();

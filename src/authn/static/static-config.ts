@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nonAsciiAccountProblem } from '../../domain/account-name.js';
 import { isRepositoryPathComponent } from '../../domain/scope.js';
 
 /** One static user. */
@@ -20,7 +21,10 @@ export const staticAuthnSchema = z
   })
   .superRefine((config, ctx) => {
     for (const name of Object.keys(config.users)) {
-      if (!isRepositoryPathComponent(name)) {
+      const nonAscii = nonAsciiAccountProblem('the user name', name);
+      if (nonAscii) {
+        ctx.addIssue({ code: 'custom', path: ['users', name], message: nonAscii });
+      } else if (!isRepositoryPathComponent(name)) {
         ctx.addIssue({ code: 'custom', path: ['users', name], message: 'a user name is an account and must be a lower-case registry name: letters and digits joined by single ".", "_", "__" or "-"' });
       }
     }
