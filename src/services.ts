@@ -188,6 +188,10 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const capable: Capabilities[] = [...backends, ...(remote ? [remote] : [])];
   const circuits = namedCircuits(backends, remote && webhook ? { name: `authz.${webhook.type}`, backend: remote } : undefined);
   metrics.setCircuitSource(() => Object.fromEntries(circuits.map((c) => [c.name, c.state()])));
+  metrics.setStoreSource(async () => {
+    const health = await store.health();
+    return health.ok && health.refusesWrites === undefined;
+  });
   const invalidator = new Invalidator({
     cache,
     generations,
