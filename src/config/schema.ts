@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { checkAccountPrefixes } from '../accounts/prefix-check.js';
 import { loginProviders } from '../authn/login-registry.js';
 import { passwordBackends } from '../authn/registry.js';
-import { anonymousDecisionsSchema } from '../authz/anonymous-config.js';
-import { deciders, staticAclSchema } from '../authz/registry.js';
+import { anonymousDecisionsSchema, deciders, staticAclSchema } from '../authz/registry.js';
 import { cacheSchema } from '../cache/cache-config.js';
 import { storeSchema } from '../store/store-config.js';
 
