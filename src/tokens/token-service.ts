@@ -189,7 +189,6 @@ export class TokenService {
         grantType: request.grantType,
         clientId: request.clientId,
         clientIp: request.clientIp,
-        requested: scopes.map(formatScope),
         ...auditedDecisions(decisions, identity === undefined),
         refreshTokenIssued: response.refresh_token !== undefined,
         jti: minted.jti,
