@@ -24,6 +24,8 @@ export interface Metrics {
   observeUpstream: UpstreamObserver;
   /** Where the circuit gauge reads states from at scrape time. */
   setCircuitSource(source: () => Record<string, CircuitState>): void;
+  /** Where the store gauge asks, at scrape time, whether the store accepts writes. */
+  setStoreSource(source: () => Promise<boolean>): void;
 }
 
 /** Creates the metrics; `defaults` adds Node's process metrics (off in tests that build many apps). */
@@ -31,6 +33,15 @@ export function createMetrics(defaults = true): Metrics {
   const registry = new Registry();
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'wharf_' });
   let circuits: () => Record<string, CircuitState> = () => ({});
+  let storeWritable: (() => Promise<boolean>) | undefined;
+  new Gauge({
+    name: 'wharf_store_writable',
+    help: '1 while the store records writes, 0 while it refuses them (Redis out of memory, a read-only replica, a failing disk, unreachable: /readyz names the cause)',
+    registers: [registry],
+    async collect() {
+      if (storeWritable) this.set((await storeWritable()) ? 1 : 0);
+    },
+  });
   const upstreamDuration = new Histogram({
     name: 'wharf_upstream_request_duration_seconds',
     help: 'Upstream (introspection, authz webhook, identity provider) request time, retries included',
@@ -90,6 +101,9 @@ export function createMetrics(defaults = true): Metrics {
     observeUpstream: (upstream, outcome, seconds) => upstreamDuration.observe({ upstream, outcome }, seconds),
     setCircuitSource(source) {
       circuits = source;
+    },
+    setStoreSource(source) {
+      storeWritable = source;
     },
   };
 }

@@ -3,7 +3,7 @@ import type { Cache } from './cache/cache.js';
 import type { Coherence } from './cache/coherence.js';
 import type { CircuitState } from './domain/backend.js';
 import type { Readiness } from './domain/readiness.js';
-import type { Store } from './store/store.js';
+import type { Store, StoreHealth } from './store/store.js';
 
 /** An upstream circuit, by the name /readyz and the circuit metric give it. */
 export interface NamedCircuit {
@@ -22,6 +22,11 @@ export interface ReadinessSources {
   loginProviders: readonly CallbackAuthenticator[];
 }
 
+/** What /readyz says is wrong with a store that answers: the writes it refuses first, then what risks records. */
+function storeProblems(health: StoreHealth): string[] {
+  return [...(health.refusesWrites ? [`refuses writes: ${health.refusesWrites}`] : []), ...health.warnings];
+}
+
 /**
  * Readiness: keys, cache, store, upstream circuits, sign-in providers. `degraded` still answers
  * 200: the service works, with less cache or fewer upstreams.
@@ -32,7 +37,7 @@ export async function readiness(sources: ReadinessSources): Promise<Readiness> {
   const checks: Record<string, string> = {
     keys: 'ok',
     cache: (await cache.healthy()) ? 'ok' : 'unreachable (using in-process fallback)',
-    store: !storeHealth.ok ? 'unreachable' : storeHealth.warnings.length ? storeHealth.warnings.join('; ') : 'ok',
+    store: !storeHealth.ok ? 'unreachable' : storeProblems(storeHealth).join('; ') || 'ok',
   };
   // Informative, not degraded: without the subscription copies are trusted for a second only.
   if (sources.sharedCache) checks.invalidations = coherence.subscribed ? 'listening' : 'not subscribed (in-process copies trusted for 1 s)';

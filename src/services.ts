@@ -159,7 +159,17 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const webhook = config.authz.webhook;
   const acl = new StaticAclAuthorizer(config.authz.acl, webhook ? [] : DEFAULT_ACL_RULES);
   const remote: RemoteAuthorizer | undefined = webhook
-    ? registries.deciders.entry(webhook.type).create(webhook as never, { cache, hashKey, logger, readSecret: readSecretFor, generation: (a) => generations.current(a), now, upstreamObserver })
+    ? registries.deciders.entry(webhook.type).create(webhook as never, {
+        cache,
+        hashKey,
+        logger,
+        readSecret: readSecretFor,
+        generation: (a) => generations.current(a),
+        now,
+        upstreamObserver,
+        anonymous: config.authz.anonymous,
+        ipv6PrefixLength: config.server.ipv6PrefixLength,
+      })
     : undefined;
   const authorizer: Authorizer = !remote ? acl : config.authz.order === 'acl-first' ? new CombinedAuthorizer(acl, remote) : new CombinedAuthorizer(remote, acl);
 
@@ -178,6 +188,10 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const capable: Capabilities[] = [...backends, ...(remote ? [remote] : [])];
   const circuits = namedCircuits(backends, remote && webhook ? { name: `authz.${webhook.type}`, backend: remote } : undefined);
   metrics.setCircuitSource(() => Object.fromEntries(circuits.map((c) => [c.name, c.state()])));
+  metrics.setStoreSource(async () => {
+    const health = await store.health();
+    return health.ok && health.refusesWrites === undefined;
+  });
   const invalidator = new Invalidator({
     cache,
     generations,

@@ -16,7 +16,8 @@ export interface ScopeDecision {
   readonly granted: readonly string[];
   /**
    * Which mechanism decided (`acl`, `webhook`, `cache`...), for the audit log; `unavailable` when
-   * the decider could not be reached and had nothing cached (then `granted` is empty).
+   * the decider could not be reached and had nothing cached, `limited` when an anonymous request
+   * was over its budget of calls to the decider (both: `granted` empty, unmatched).
    */
   readonly source: string;
   /**
@@ -26,6 +27,8 @@ export interface ScopeDecision {
   readonly matched: boolean;
   /** Why, in a few words (matching rule, denial reason). */
   readonly reason: string;
+  /** On a `limited` decision: seconds until the budget allows a call again. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** Decides, per requested scope, which actions are allowed. Deny by default. */

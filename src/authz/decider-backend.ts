@@ -4,6 +4,7 @@ import type { BackendEntry, ReadSecret, TypedSchema } from '../domain/backend.js
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { UpstreamObserver } from '../upstream/upstream-client.js';
 import { upstreamCircuit, type CircuitSettings } from '../upstream/upstream-settings.js';
+import type { AnonymousDecisionsConfig } from './anonymous-config.js';
 import type { Decider } from './decider.js';
 import { RemoteAuthorizer } from './remote-authorizer.js';
 
@@ -19,6 +20,10 @@ export interface RemoteAuthorizerDeps {
   now?: () => number;
   /** Told about every upstream request (metrics). */
   upstreamObserver?: UpstreamObserver;
+  /** What anonymous requests may cost (`authz.anonymous`); default `DEFAULT_ANONYMOUS_DECISIONS`. */
+  anonymous?: AnonymousDecisionsConfig;
+  /** Prefix by which IPv6 client addresses are grouped (`server.ipv6PrefixLength`). */
+  ipv6PrefixLength?: number;
 }
 
 /** One remote decider type (`authz.webhook.type`), registered in `authz/registry.ts`. */
@@ -35,5 +40,13 @@ export function remoteAuthorizer(
 ): RemoteAuthorizer {
   const circuit = upstreamCircuit(config, deps.now);
   const decider = build(circuit, deps.logger.child({ component: `authz-${config.type}` }));
-  return new RemoteAuthorizer(decider, { cache: deps.cache, hashKey: deps.hashKey, generation: deps.generation, circuit });
+  return new RemoteAuthorizer(decider, {
+    cache: deps.cache,
+    hashKey: deps.hashKey,
+    generation: deps.generation,
+    circuit,
+    anonymous: deps.anonymous,
+    ipv6PrefixLength: deps.ipv6PrefixLength,
+    now: deps.now,
+  });
 }

@@ -15,6 +15,9 @@ export const deciders = new BackendRegistry([webhookDecider, sageDecider, comman
 /** The embedded authorizer's schema, for the config (the ACL is always there, so it is no registry entry). */
 export { staticAclSchema } from './static-acl/static-acl-config.js';
 
+/** What anonymous requests may cost the remote decider, for the config. */
+export { anonymousDecisionsSchema } from './anonymous-config.js';
+
 /** Builds the remote authorizer a validated `authz.webhook` names. */
 export function createRemoteAuthorizer(config: { type: string }, deps: RemoteAuthorizerDeps): RemoteAuthorizer {
   return deciders.entry(config.type).create(config as never, deps);

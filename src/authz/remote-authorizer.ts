@@ -1,8 +1,11 @@
 import type { Cache } from '../cache/cache.js';
+import { MemoryCache } from '../cache/memory-cache.js';
 import { keyedHash } from '../crypto/keyed-hash.js';
 import { formatScope, type Scope } from '../domain/scope.js';
 import type { CircuitBreaker, CircuitState } from '../upstream/circuit-breaker.js';
 import { SingleFlight } from '../upstream/single-flight.js';
+import { AnonymousCallBudget } from './anonymous-call-budget.js';
+import { DEFAULT_ANONYMOUS_DECISIONS, type AnonymousDecisionsConfig } from './anonymous-config.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from './authorizer.js';
 import { DecisionCache, decidedIdentity } from './decision-cache.js';
 import type { Decider, Verdict } from './decider.js';
@@ -24,7 +27,16 @@ export interface RemoteAuthorizerOptions {
    * authorizer reports it for readiness and metrics, and names its state when failing closed.
    */
   circuit: CircuitBreaker;
+  /** Bounds on what anonymous requests cost (their own cache, calls per address). Default `DEFAULT_ANONYMOUS_DECISIONS`. */
+  anonymous?: AnonymousDecisionsConfig | undefined;
+  /** Prefix by which IPv6 client addresses are grouped for the anonymous call budget. Default 64. */
+  ipv6PrefixLength?: number | undefined;
+  /** Clock in ms (the anonymous cache and call budget). */
+  now?: (() => number) | undefined;
 }
+
+/** Bytes the anonymous cache counts per decision (its key, value and bookkeeping, as MemoryCache sizes them), for its entry bound. */
+const ANONYMOUS_ENTRY_BYTES = 280;
 
 /**
  * An authorizer whose decisions come from a remote decider (docs/authz-webhook.md): cached
@@ -33,16 +45,37 @@ export interface RemoteAuthorizerOptions {
  * closed: a scope with no decision is `unavailable` (nothing granted, unmatched, so a combined
  * authorizer may still ask the ACL), and the log says so; only what the cache already proved is
  * granted while the decider is down.
+ *
+ * Anonymous requests prove nothing, and anyone can send them with fresh names: their decisions
+ * live in an in-process cache of their own, bounded by bytes (they never reach Redis, nor push
+ * a proven user's decision out of the first tier), and the calls they cause are budgeted per
+ * address: past it their undecided scopes are `limited` (no call, nothing logged here).
  */
 export class RemoteAuthorizer implements Authorizer {
   private readonly flights = new SingleFlight<Verdict[]>();
   private readonly decisions: DecisionCache;
+  private readonly anonymousDecisions: DecisionCache;
+  private readonly anonymousCache: MemoryCache;
+  private readonly budget: AnonymousCallBudget;
+  private readonly anonymousLimits: AnonymousDecisionsConfig;
 
   constructor(
     private readonly decider: Decider,
     private readonly options: RemoteAuthorizerOptions,
   ) {
-    this.decisions = new DecisionCache({ ...options, logger: decider.logger }, `authz-${decider.source}`, decider.endpoint, decider.label);
+    const namespace = `authz-${decider.source}`;
+    this.decisions = new DecisionCache({ ...options, logger: decider.logger }, namespace, decider.endpoint, decider.label);
+    const limits = (this.anonymousLimits = options.anonymous ?? DEFAULT_ANONYMOUS_DECISIONS);
+    const bytes = limits.cacheMegabytes * 1024 * 1024;
+    // lru-cache allocates its index for `max` up front: sized from the byte bound, not beyond it.
+    this.anonymousCache = new MemoryCache({ maxBytes: bytes, maxEntries: Math.ceil(bytes / ANONYMOUS_ENTRY_BYTES), ...(options.now ? { now: options.now } : {}) });
+    this.anonymousDecisions = new DecisionCache({ ...options, cache: this.anonymousCache, logger: decider.logger }, namespace, decider.endpoint, decider.label);
+    this.budget = new AnonymousCallBudget({
+      perAddress: limits.webhookCallsPerMinute,
+      total: limits.webhookCallsPerMinuteTotal,
+      ipv6PrefixLength: options.ipv6PrefixLength,
+      now: options.now,
+    });
   }
 
   /** State of the circuit in front of the decider, for readiness and metrics. */
@@ -51,14 +84,16 @@ export class RemoteAuthorizer implements Authorizer {
   }
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    const anonymous = request.identity === undefined;
+    const cache = anonymous ? this.anonymousDecisions : this.decisions;
     const account = request.identity?.account ?? '';
-    const generation = await this.decisions.generationOf(account);
+    const generation = await cache.generationOf(account);
     const identity = decidedIdentity(request.identity);
-    const keys = generation === undefined || identity === undefined ? undefined : request.scopes.map((scope) => this.decisions.key(request, account, generation, identity, scope));
+    const keys = generation === undefined || identity === undefined ? undefined : request.scopes.map((scope) => cache.key(request, account, generation, identity, scope));
 
     const decisions: (ScopeDecision | undefined)[] = await Promise.all(
       request.scopes.map(async (scope, i) => {
-        const hit = keys ? await this.decisions.read(keys[i]!) : undefined;
+        const hit = keys ? await cache.read(keys[i]!) : undefined;
         return hit && { scope, granted: asked(scope, hit.granted), source: 'cache', matched: true, reason: hit.reason };
       }),
     );
@@ -66,6 +101,15 @@ export class RemoteAuthorizer implements Authorizer {
     if (pending.length === 0) return decisions as ScopeDecision[];
 
     const scopes = pending.map((i) => request.scopes[i]!);
+    if (anonymous) {
+      const budget = this.budget.take(request.clientIp);
+      if (!budget.ok) {
+        const reason = budget.bound === 'address' ? `over ${this.anonymousLimits.webhookCallsPerMinute} anonymous ${this.decider.label} calls per minute from this address` : `over ${this.anonymousLimits.webhookCallsPerMinuteTotal} anonymous ${this.decider.label} calls per minute in all`;
+        const limited = (scope: Scope): ScopeDecision => ({ scope, granted: [], source: 'limited', matched: false, reason, retryAfterSeconds: budget.retryAfterSeconds });
+        pending.forEach((index, j) => (decisions[index] = limited(scopes[j]!)));
+        return decisions as ScopeDecision[];
+      }
+    }
     const pendingKeys = keys && pending.map((i) => keys[i]!);
     let verdicts: Verdict[];
     if (identity === undefined) {
@@ -73,14 +117,14 @@ export class RemoteAuthorizer implements Authorizer {
       this.decider.logger.error({ event: `authz_${this.decider.source}_error`, account }, `identity attributes cannot be serialised for the ${this.decider.label}`);
       verdicts = this.failClosed(account, scopes, scopes.map(() => ({ kind: 'unavailable', why: 'identity attributes cannot be sent as JSON' })));
     } else {
-      verdicts = await this.flights.run(this.flightKey(request, account, generation, identity, scopes), () => this.ask(request, account, scopes, pendingKeys));
+      verdicts = await this.flights.run(this.flightKey(request, account, generation, identity, scopes), () => this.ask(request, cache, account, scopes, pendingKeys));
     }
     pending.forEach((index, j) => (decisions[index] = this.decision(scopes[j]!, verdicts[j]!)));
     return decisions as ScopeDecision[];
   }
 
   /** One call to the decider for `scopes`, its decisions cached; never throws. */
-  private async ask(request: AuthorizationRequest, account: string, scopes: readonly Scope[], keys: readonly string[] | undefined): Promise<Verdict[]> {
+  private async ask(request: AuthorizationRequest, cache: DecisionCache, account: string, scopes: readonly Scope[], keys: readonly string[] | undefined): Promise<Verdict[]> {
     let verdicts: Verdict[];
     try {
       const answered = await this.decider.decide(request, scopes);
@@ -91,7 +135,7 @@ export class RemoteAuthorizer implements Authorizer {
     }
     if (keys) {
       await Promise.all(
-        verdicts.map((v, i) => (v.kind === 'decided' ? this.decisions.write(keys[i]!, { granted: asked(scopes[i]!, v.granted), reason: v.reason }, v.ttlSeconds) : undefined)),
+        verdicts.map((v, i) => (v.kind === 'decided' ? cache.write(keys[i]!, { granted: asked(scopes[i]!, v.granted), reason: v.reason }, v.ttlSeconds) : undefined)),
       );
     }
     return this.failClosed(account, scopes, verdicts);

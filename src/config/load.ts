@@ -54,6 +54,11 @@ export function parseConfig(raw: unknown, env: Env, source = 'configuration', ba
     input.cache = { ...(isObject(input.cache) && input.cache.type === 'redis' ? input.cache : {}), type: 'redis', url: env.WHARF_REDIS_URL };
     fromEnv.set('cache.url', 'WHARF_REDIS_URL');
   }
+  // The store's Redis of its own: its URL may carry a password, so it comes from a secret too.
+  if (env.WHARF_STORE_REDIS_URL) {
+    input.store = { ...(isObject(input.store) && input.store.type === 'redis' ? input.store : {}), type: 'redis', url: env.WHARF_STORE_REDIS_URL };
+    fromEnv.set('store.url', 'WHARF_STORE_REDIS_URL');
+  }
   applyBackendEnv(input, env, fromEnv, backends);
   // Built once per set of backends: the built-in set is by far the common case.
   const result = (backends === builtInBackends ? configSchema : configSchemaFor(backends)).safeParse(input);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { checkAccountPrefixes } from '../accounts/prefix-check.js';
 import { loginProviders } from '../authn/login-registry.js';
 import { passwordBackends } from '../authn/registry.js';
-import { deciders, staticAclSchema } from '../authz/registry.js';
+import { anonymousDecisionsSchema, deciders, staticAclSchema } from '../authz/registry.js';
 import { cacheSchema } from '../cache/cache-config.js';
 import { storeSchema } from '../store/store-config.js';
 
@@ -136,6 +136,8 @@ export function configSchemaFor(backends: BackendRegistries) {
          * not decide (it was unreachable).
          */
         order: z.enum(['acl-first', 'webhook-first']).default('acl-first'),
+        /** What anonymous requests may cost the webhook: their own bounded cache, calls per address and in all. */
+        anonymous: anonymousDecisionsSchema.prefault({}),
       })
       .prefault({}),
 

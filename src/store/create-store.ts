@@ -16,6 +16,6 @@ export interface StoreSettings {
 export function createStore(config: StoreSettings, now?: () => number): Store {
   // Replicas sharing a Redis cache must share these records too, so Redis is then the default.
   const store = config.store ?? (config.cache.type === 'redis' ? { type: 'redis' as const, url: config.cache.url, keyPrefix: config.cache.keyPrefix } : { type: 'embedded' as const });
-  if (store.type === 'redis') return new RedisStore({ url: store.url, keyPrefix: store.keyPrefix });
+  if (store.type === 'redis') return new RedisStore({ url: store.url, keyPrefix: store.keyPrefix, ...(now ? { now } : {}) });
   return new LmdbStore({ path: store.path ?? join(resolve(config.dataDir), 'state'), ...(now ? { now } : {}) });
 }

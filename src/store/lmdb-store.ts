@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { TemporarilyUnavailableError } from '../domain/errors.js';
 import type { Store, StoreHealth } from './store.js';
+import { WriteRefusals } from './write-refusals.js';
 
 /** Options of the embedded store. */
 export interface LmdbStoreOptions {
@@ -25,12 +26,15 @@ export class LmdbStore implements Store {
   private readonly root: RootDatabase;
   private readonly db: Database<Entry, string>;
   private readonly now: () => number;
+  /** Whether the last write was committed (a full disk or a read-only volume still reads). */
+  private readonly writes: WriteRefusals;
 
   constructor(options: LmdbStoreOptions) {
     mkdirSync(options.path, { recursive: true, mode: 0o700 });
     this.root = open({ path: options.path, compression: false });
     this.db = this.root.openDB<Entry, string>({ name: 'records', encoding: 'msgpack' });
     this.now = options.now ?? Date.now;
+    this.writes = new WriteRefusals(this.now);
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -105,10 +109,13 @@ export class LmdbStore implements Store {
   async health(): Promise<StoreHealth> {
     try {
       this.db.get('health');
-      return { ok: true, warnings: [] };
     } catch {
       return { ok: false, warnings: [] };
     }
+    // A probe only while a refusal is remembered (to see it end): otherwise writes go to disk
+    // only when someone needs them to.
+    const refused = await this.writes.current(() => this.put('health:write-probe', '1', 10), false);
+    return { ok: true, warnings: [], ...(refused ? { refusesWrites: refused } : {}) };
   }
 
   async close(): Promise<void> {
@@ -140,8 +147,10 @@ export class LmdbStore implements Store {
       // lmdb resolves a write at commit and flushes to disk after it (overlappingSync, its default
       // on Linux): a revocation acknowledged before the flush could be lost to a power failure.
       await this.root.flushed;
+      this.writes.succeeded();
       return result;
     } catch (err) {
+      this.writes.failed(err);
       throw new TemporarilyUnavailableError('could not record the change; try again shortly', { cause: err });
     }
   }

@@ -2,6 +2,7 @@ import { Cluster, type Redis } from 'ioredis';
 import { connectRedis, whenReady, type RedisClient } from '../cache/redis-connection.js';
 import { TemporarilyUnavailableError } from '../domain/errors.js';
 import type { Store, StoreHealth } from './store.js';
+import { WriteRefusals } from './write-refusals.js';
 
 /** Options of the Redis store. */
 export interface RedisStoreOptions {
@@ -11,7 +12,12 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
   /** Per-command timeout in ms; a hung Redis answers 503 instead of hanging a request. Default 1000. */
   commandTimeoutMs?: number;
+  /** Clock in ms (when a refusal began). */
+  now?: () => number;
 }
+
+/** The key `health()` writes to learn whether Redis accepts writes (a few bytes, gone after 10 s). */
+const PROBE_KEY = 'health:write-probe';
 
 /** What `list` scans per round trip. */
 const SCAN_COUNT = 500;
@@ -36,9 +42,12 @@ function literalGlob(text: string): string {
 export class RedisStore implements Store {
   private readonly redis: RedisClient;
   private readonly keyPrefix: string;
+  /** Whether the last write went through; a full, read-only or failing Redis still answers PING. */
+  private readonly writes: WriteRefusals;
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'wharf:';
+    this.writes = new WriteRefusals(options.now);
     this.redis = connectRedis(options.url, {
       keyPrefix: this.keyPrefix,
       commandTimeout: options.commandTimeoutMs ?? 1000,
@@ -61,11 +70,11 @@ export class RedisStore implements Store {
   }
 
   async put(key: string, value: string, ttlSeconds?: number): Promise<void> {
-    await this.run(() => (ttlSeconds === undefined ? this.redis.set(key, value) : this.redis.set(key, value, 'PX', ms(ttlSeconds))));
+    await this.write(() => (ttlSeconds === undefined ? this.redis.set(key, value) : this.redis.set(key, value, 'PX', ms(ttlSeconds))));
   }
 
   async putIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<{ created: boolean; value: string }> {
-    return this.run(async () => {
+    return this.write(async () => {
       // SET NX and GET are two commands; a claim that expires between them is claimed again.
       for (;;) {
         const set = ttlSeconds === undefined ? await this.redis.set(key, value, 'NX') : await this.redis.set(key, value, 'PX', ms(ttlSeconds), 'NX');
@@ -77,11 +86,11 @@ export class RedisStore implements Store {
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.run(() => this.redis.del(key))) > 0;
+    return (await this.write(() => this.redis.del(key))) > 0;
   }
 
   async increment(key: string): Promise<number> {
-    return this.run(() => this.redis.incr(key));
+    return this.write(() => this.redis.incr(key));
   }
 
   async list(prefix: string, limit = 1000): Promise<Array<{ key: string; value: string }>> {
@@ -112,7 +121,10 @@ export class RedisStore implements Store {
     } catch {
       return { ok: false, warnings: [] };
     }
-    return { ok: true, warnings: await this.risks() };
+    // Redis out of memory under noeviction, a replica, a failing disk: it answers PING and
+    // every read, and refuses every write. A probe finds out even while nobody writes.
+    const refused = await this.writes.current(() => this.put(PROBE_KEY, '1', 10), true);
+    return { ok: true, warnings: await this.risks(), ...(refused ? { refusesWrites: refused } : {}) };
   }
 
   async close(): Promise<void> {
@@ -147,6 +159,18 @@ export class RedisStore implements Store {
     if (aof !== 'yes') warnings.push('Redis appendonly is off: a Redis restart loses records written since its last snapshot, revocations included');
     if (policy !== 'noeviction') warnings.push(`Redis maxmemory-policy is ${policy}, not noeviction: Redis may evict credentials, sessions and generations under memory pressure`);
     return warnings;
+  }
+
+  /** Runs a write command as `run` does, remembering whether Redis took it (health). */
+  private async write<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      const result = await this.run(command);
+      this.writes.succeeded();
+      return result;
+    } catch (err) {
+      this.writes.failed(err);
+      throw err;
+    }
   }
 
   /** Runs a command; a failure (down, timed out, out of memory) is a 503 that changed nothing here. */

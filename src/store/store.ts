@@ -41,4 +41,10 @@ export interface StoreHealth {
   readonly ok: boolean;
   /** Problems that do not stop it working but risk losing records (e.g. Redis may evict). */
   readonly warnings: readonly string[];
+  /**
+   * Why the store refuses writes now (Redis out of memory, a read-only replica, a failing disk,
+   * a lost connection), from the last write or a probe; absent while writes go through. Reads
+   * may still work: revocations, invalidations and new logins do not.
+   */
+  readonly refusesWrites?: string;
 }

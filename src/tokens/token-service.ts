@@ -7,11 +7,12 @@ import { SingleFlight } from '../upstream/single-flight.js';
 import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
-import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, UnauthorizedError } from '../domain/errors.js';
+import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, TooManyRequestsError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
 import type { LoginLimiter, LoginReservation } from '../authn/login-limiter.js';
 import type { VerificationSlots } from '../authn/verification-slots.js';
+import { auditedDecisions } from './audited-decisions.js';
 import type { TokenMinter } from './minter.js';
 
 /** How the client proved who it is. */
@@ -146,6 +147,14 @@ export class TokenService {
     const proven = await this.authenticate(request, service);
     const identity = proven?.identity;
     const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
+    // An anonymous request over its budget of calls to the platform: a 429 says "retry later, or
+    // log in" (docker prints `toomanyrequests: …`), where an empty grant would end in the
+    // registry's "pull access denied … may require 'docker login'" for a name that may exist.
+    const limited = decisions.find((d) => d.source === 'limited');
+    if (limited) {
+      this.deny(request, limited.reason);
+      throw new TooManyRequestsError('too many anonymous requests from your address need the registry platform; try again later, or log in', limited.retryAfterSeconds ?? 60);
+    }
     // Fail closed, and say so: when nothing could be decided, a 503 tells the user more than an
     // empty grant the registry would turn into "insufficient scope".
     if (decisions.length > 0 && decisions.every((d) => d.source === 'unavailable')) {
@@ -180,8 +189,7 @@ export class TokenService {
         grantType: request.grantType,
         clientId: request.clientId,
         clientIp: request.clientIp,
-        requested: scopes.map(formatScope),
-        decisions: decisions.map((d) => ({ scope: formatScope(d.scope), granted: d.granted, source: d.source, reason: d.reason })),
+        ...auditedDecisions(decisions, identity === undefined),
         refreshTokenIssued: response.refresh_token !== undefined,
         jti: minted.jti,
         kid: minted.kid,

@@ -3,11 +3,15 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
 import type { Decider, Verdict } from '../../src/authz/decider.js';
+import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
 import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
+import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
+import { parseConfig } from '../../src/config/load.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { formatScope, parseScope, type Scope } from '../../src/domain/scope.js';
 import { CircuitBreaker } from '../../src/upstream/circuit-breaker.js';
+import { RecordingCache } from '../support/recording-cache.js';
 
 /*
  * The flow every remote decider (webhook, SAGE, command) goes through, with a decider scripted
@@ -28,7 +32,7 @@ function request(identity: Identity, ...scopes: string[]): AuthorizationRequest 
 }
 
 /** A decider answering each scope as `script` says; a scope named `throw/app` makes the whole call throw. */
-function setup(script: (scope: Scope) => Verdict) {
+function setup(script: (scope: Scope) => Verdict, options: Partial<ConstructorParameters<typeof RemoteAuthorizer>[1]> = {}) {
   const lines: LogLine[] = [];
   const calls: string[][] = [];
   const decider: Decider = {
@@ -43,7 +47,7 @@ function setup(script: (scope: Scope) => Verdict) {
     },
   };
   const circuit = new CircuitBreaker({ failureThreshold: 1, openMs: 10_000 });
-  const authorizer = new RemoteAuthorizer(decider, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), circuit });
+  const authorizer = new RemoteAuthorizer(decider, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), circuit, ...options });
   return { authorizer, lines, calls, circuit };
 }
 
@@ -100,5 +104,31 @@ describe('RemoteAuthorizer', () => {
     expect(authorizer.circuitState()).toBe('open');
     await authorizer.authorize(request(alice, 'repository:alice/app:pull'));
     expect(lines.find((l) => l.event === 'authz_failed_closed')).toMatchObject({ circuit: 'open' });
+  });
+
+  it('past the anonymous budget, leaves scopes `limited` without a call, and webhook-first lets the ACL still decide them', async () => {
+    let clock = 0;
+    const shared = new RecordingCache();
+    const { authorizer, calls, lines } = setup(allowAll, { cache: shared, now: () => clock, anonymous: { cacheMegabytes: 1, webhookCallsPerMinute: 1, webhookCallsPerMinuteTotal: 100 } });
+    const anonymous = (...scopes: string[]): AuthorizationRequest => ({ identity: undefined, service: 'registry', clientIp: '192.0.2.9', scopes: scopes.map(parseScope) });
+    const [first] = await authorizer.authorize(anonymous('repository:fresh/one:pull'));
+    expect(first!.source).toBe('test');
+    // Cached in the authorizer's own cache, not in the shared one.
+    expect((await authorizer.authorize(anonymous('repository:fresh/one:pull')))[0]!.source).toBe('cache');
+    expect([shared.writes, shared.reads]).toEqual([[], 0]);
+
+    clock = 10_000;
+    const acl = new StaticAclAuthorizer(parseConfig({ authz: { acl: { anonymous: { pull: ['public/*'] } } } }, {}).authz.acl);
+    const webhookFirst = new CombinedAuthorizer(authorizer, acl);
+    const decisions = await webhookFirst.authorize(anonymous('repository:public/base:pull', 'repository:fresh/two:pull'));
+    expect(decisions.map((d) => [d.source, d.granted, d.reason, d.retryAfterSeconds])).toEqual([
+      ['acl', ['pull'], expect.any(String), undefined],
+      ['limited', [], 'over 1 anonymous test decider calls per minute from this address', 50],
+    ]);
+    expect(calls).toEqual([['repository:fresh/one:pull']]);
+    expect(lines.filter((l) => l.event === 'authz_failed_closed')).toEqual([]);
+    // A proven user is not counted, and is cached in the shared cache.
+    expect((await authorizer.authorize(request(alice, 'repository:alice/app:pull')))[0]!.source).toBe('test');
+    expect(shared.writes).toHaveLength(1);
   });
 });

@@ -24,6 +24,7 @@ describe('parseConfig', () => {
     expect(config.authz.acl.rules).toBeUndefined(); // the default rules are chosen in services: none when a webhook decides
     expect(config.authz.webhook).toBeUndefined();
     expect(config.authz.order).toBe('acl-first');
+    expect(config.authz.anonymous).toEqual({ cacheMegabytes: 4, webhookCallsPerMinute: 30, webhookCallsPerMinuteTotal: 600 });
     expect(config.demoUser).toBe(false);
   });
 
@@ -64,8 +65,12 @@ describe('parseConfig', () => {
     expect(config.dataDir).toBe('/var/lib/wharf');
     expect(config.cache).toEqual({ type: 'redis', url: 'redis://r:6379', keyPrefix: 'wharf:', local: { maxMegabytes: 48, maxStalenessSeconds: 300 } });
 
-    const found = problems(() => parseConfig({}, { PORT: 'abc', WHARF_REDIS_URL: 'http://nope' }));
-    expect(found.map((p) => p.path)).toEqual(expect.arrayContaining(['server.port (from PORT)', 'cache.url (from WHARF_REDIS_URL)']));
+    // The store on a Redis of its own: a file's store settings are completed, an embedded store replaced.
+    expect(parseConfig({ store: { type: 'redis', url: 'redis://old:6379', keyPrefix: 's:' } }, { WHARF_STORE_REDIS_URL: 'redis://store:6379' }).store).toEqual({ type: 'redis', url: 'redis://store:6379', keyPrefix: 's:' });
+    expect(parseConfig({ store: { type: 'embedded' } }, { WHARF_STORE_REDIS_URL: 'redis://store:6379' }).store).toEqual({ type: 'redis', url: 'redis://store:6379', keyPrefix: 'wharf:' });
+
+    const found = problems(() => parseConfig({}, { PORT: 'abc', WHARF_REDIS_URL: 'http://nope', WHARF_STORE_REDIS_URL: 'http://nope' }));
+    expect(found.map((p) => p.path)).toEqual(expect.arrayContaining(['server.port (from PORT)', 'cache.url (from WHARF_REDIS_URL)', 'store.url (from WHARF_STORE_REDIS_URL)']));
   });
 
   it('completes or adds the platform backends from their environment variables, naming them in problems', () => {

@@ -344,6 +344,18 @@ describe('docker-compose.yml', () => {
     expect(redis.protocol).toBe('redis:');
     expect(compose.services[redis.hostname]?.image).toMatch(/^redis:/);
     expect(Number(redis.port || 6379)).toBe(6379);
+    // The store on a Redis of its own that keeps everything; the cache's may evict.
+    const store = new URL(required(wharfEnv, 'WHARF_STORE_REDIS_URL'));
+    expect(store.protocol).toBe('redis:');
+    expect(store.hostname).not.toBe(redis.hostname);
+    expect(compose.services[store.hostname]?.image).toMatch(/^redis:/);
+    const flags = (name: string) => {
+      const command = compose.services[name]!.command;
+      const args = Array.isArray(command) ? command.map(String) : String(command).split(/\s+/);
+      return Object.fromEntries(args.flatMap((a, i) => (a.startsWith('--') ? [[a.slice(2), args[i + 1]]] : [])));
+    };
+    expect(flags(store.hostname)).toMatchObject({ appendonly: 'yes', 'maxmemory-policy': 'noeviction' });
+    expect(flags(redis.hostname)['maxmemory-policy']).toBe('allkeys-lru');
     const platformSource = read('examples/reference-platform/server.mjs');
     for (const [name, path] of [
       ['WHARF_INTROSPECTION_URL', '/introspect'],
@@ -396,10 +408,10 @@ describe('docker-compose.yml', () => {
   });
 
   it('starts each service once what it needs is healthy', () => {
-    expect(dependencies('wharf')).toEqual({ redis: 'service_healthy', platform: 'service_healthy' });
+    expect(dependencies('wharf')).toEqual({ redis: 'service_healthy', 'redis-store': 'service_healthy', platform: 'service_healthy' });
     // The registry refuses to start without its rootcertbundle, which Wharf writes on first start.
     expect(dependencies('registry')).toEqual({ wharf: 'service_healthy' });
-    for (const name of ['redis', 'platform', 'wharf']) {
+    for (const name of ['redis', 'redis-store', 'platform', 'wharf']) {
       const test = service(name).healthcheck?.test;
       expect(test, `${name} healthcheck`).toBeDefined();
       expect(service(name).healthcheck?.disable).not.toBe(true);
@@ -459,7 +471,9 @@ describe('the compose demo, run without containers', () => {
     const env: Record<string, string> = Object.fromEntries(
       Object.entries({ ...wharfContainerEnv, HOST: '127.0.0.1', PORT: '0', WHARF_DATA_DIR: join(work, 'data') }).map(([k, v]) => [k, v.replace(`http://platform:${platformPort}`, platformUrl)]),
     );
-    delete env.WHARF_REDIS_URL; // no Redis here: the in-process cache stands in for it
+    // No Redis here: the in-process cache and the embedded store stand in for them.
+    delete env.WHARF_REDIS_URL;
+    delete env.WHARF_STORE_REDIS_URL;
     // No config file, as in the compose file: the embedded defaults (which add the `demo` user).
     wharf = await startWharf(await writeConfig({ demoUser: true }, work), env);
   });

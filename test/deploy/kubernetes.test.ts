@@ -172,7 +172,7 @@ describe('deploy/ (Kubernetes)', () => {
     const SECRETISH = /SECRET|KEY|PASSWORD|TOKEN|REDIS_URL/;
     for (const entry of container.env as any[]) if (SECRETISH.test(entry.name)) expect(entry.value, `${entry.name} as a literal`).toBeUndefined();
     // Each secret Wharf will read (given wharf.yml) comes from a secretKeyRef.
-    const needed = ['WHARF_HASH_KEY', 'WHARF_REDIS_URL', config.admin.secretEnv];
+    const needed = ['WHARF_HASH_KEY', 'WHARF_REDIS_URL', 'WHARF_STORE_REDIS_URL', config.admin.secretEnv];
     for (const backend of config.authn) if (backend.type === 'introspection' && !backend.clientSecretFile) needed.push(backend.clientSecretEnv ?? 'WHARF_INTROSPECTION_CLIENT_SECRET');
     if (config.authz.webhook?.type === 'webhook' && !config.authz.webhook.secretFile) needed.push(config.authz.webhook.secretEnv);
     expect(secretEnv.map((e) => e.name).sort()).toEqual([...new Set(needed)].sort());
@@ -294,8 +294,9 @@ describe('deploy/ (Kubernetes)', () => {
         Object.entries({ ...imageEnv, ...literalEnv }).map(([k, v]) => [k, v.startsWith('/') ? inPod(v) : v]),
       );
       for (const ref of secretEnv) env[ref.name] = secretValues(ref.secret, ref.key);
-      // Test-only: no Redis here (the in-process cache stands in), loopback and any free port.
+      // Test-only: no Redis here (the in-process cache and the embedded store stand in), loopback and any free port.
       delete env.WHARF_REDIS_URL;
+      delete env.WHARF_STORE_REDIS_URL;
       Object.assign(env, { HOST: '127.0.0.1', PORT: '0' });
     });
 

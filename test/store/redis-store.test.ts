@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { RedisStore } from '../../src/store/redis-store.js';
+import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { storeContract } from './store-contract.js';
@@ -27,8 +28,8 @@ async function server(options: Parameters<typeof startRedis>[0]): Promise<RedisH
   return handle;
 }
 
-async function open(url: string, keyPrefix = `t${randomBytes(4).toString('hex')}:`): Promise<RedisStore> {
-  const store = new RedisStore({ url, keyPrefix });
+async function open(url: string, keyPrefix = `t${randomBytes(4).toString('hex')}:`, now?: () => number): Promise<RedisStore> {
+  const store = new RedisStore({ url, keyPrefix, ...(now ? { now } : {}) });
   opened.push(store);
   await store.ready();
   return store;
@@ -102,5 +103,38 @@ describe('RedisStore', () => {
     // The failed delete did not happen and the failed put is not replayed from memory.
     expect(await store.get('credential')).toBe('live');
     expect(await store.get('other')).toBeUndefined();
+  });
+
+  it('says which writes Redis refuses while it still answers PING and reads, and when it takes them again', async () => {
+    const redis = await server({ persistence: true, args: ['--maxmemory-policy', 'noeviction'] });
+    let clock = 1_000_000;
+    const store = await open(redis.url, undefined, () => clock);
+    const admin = new Redis(redis.url);
+    try {
+      await store.put('credential', 'live');
+      expect(await store.health()).toEqual({ ok: true, warnings: [] });
+
+      // Full: every write is refused with OOM, reads go on.
+      await admin.config('SET', 'maxmemory', '1');
+      await expect(store.put('other', 'x')).rejects.toBeInstanceOf(TemporarilyUnavailableError);
+      expect(await store.get('credential')).toBe('live');
+      expect(await store.health()).toMatchObject({ ok: true, refusesWrites: expect.stringContaining('out of memory (used memory > maxmemory') });
+      await admin.config('SET', 'maxmemory', '0');
+      clock += 1000; // the next probe is due
+      expect((await store.health()).refusesWrites).toBeUndefined();
+
+      // Found by the probe alone, with nobody writing: a replica of a primary that is gone.
+      await admin.replicaof('127.0.0.1', String(await freePort()));
+      clock += 1000;
+      expect((await store.health()).refusesWrites).toBe('Redis is a read-only replica: point the store at the primary');
+      await admin.replicaof('NO', 'ONE');
+      // Within a second of the last probe the answer is the last one seen: no probe per request.
+      expect((await store.health()).refusesWrites).toBeDefined();
+      clock += 1000;
+      expect(await store.health()).toEqual({ ok: true, warnings: [] });
+      await store.put('other', 'x');
+    } finally {
+      admin.disconnect();
+    }
   });
 });
