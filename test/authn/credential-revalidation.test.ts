@@ -190,6 +190,24 @@ describe('credentials re-check the GitHub identity behind them', () => {
     expect(sent).toEqual(['first', 'first', 'rotated-2']);
   });
 
+  it('ends credentials made before logins kept provider tokens a day after their creation, since nothing can re-check them', async () => {
+    let now = 1_800_000_000_000;
+    const records = tempStore(() => now);
+    const hashKey = randomBytes(32);
+    const identity = { account: 'octocat', provider: 'oidc', subject: '1', attributes: { groups: ['devs'] } };
+    // Written as the version before wrote it: 30 days, no provider tokens.
+    const before = new CredentialStore({ store: records, hashKey, maxLifetimeSeconds: 90 * 86_400, now: () => now });
+    const { secret } = await before.create(identity, { label: 'laptop', lifetimeSeconds: 30 * 86_400, source: 'browser' });
+    const store = new CredentialStore({ store: records, hashKey, maxLifetimeSeconds: 90 * 86_400, maxLifetimeWithoutRecheckSeconds: 86_400, now: () => now });
+    const auth = new CredentialAuthenticator(store);
+    now += 86_400_000 - 1;
+    expect((await auth.login('octocat', secret)).kind).toBe('ok');
+    expect((await store.list('octocat'))[0]?.expiresAt).toBe(1_800_000_000_000 + 86_400_000);
+    now += 1;
+    expect((await auth.login('octocat', secret)).kind).toBe('denied');
+    expect(await store.list('octocat')).toEqual([]);
+  });
+
   it('refuses a tampered sealed box', () => {
     const box = new SealedBox(randomBytes(32));
     const sealed = box.seal('gho_secret');

@@ -128,12 +128,22 @@ export class CredentialStore {
     return { secret, record };
   }
 
+  /**
+   * The record with the expiry its provider tokens allow: records made before credentials carried
+   * them (nothing to re-check them by) end `maxLifetimeWithoutRecheckSeconds` after their creation,
+   * as new ones without a refresh token do.
+   */
+  private capped(record: CredentialRecord): CredentialRecord {
+    const end = record.createdAt + this.maxLifetimeFor(record.upstream) * 1000;
+    return end < record.expiresAt ? { ...record, expiresAt: end } : record;
+  }
+
   /** The live record a secret stands for, or undefined; notes the use. Throws when the store cannot answer (fail closed). */
   async verify(secret: string): Promise<CredentialRecord | undefined> {
     if (!secret.startsWith(CREDENTIAL_PREFIX) || secret.length > 128) return undefined;
     const raw = await this.options.store.get(this.secretKey(secret));
     if (!raw) return undefined;
-    const record = JSON.parse(raw) as CredentialRecord;
+    const record = this.capped(JSON.parse(raw) as CredentialRecord);
     const now = this.now();
     if (record.expiresAt <= now) return undefined;
     if (record.upstream) {
@@ -193,7 +203,7 @@ export class CredentialStore {
     for (const secretKey of secretKeys) {
       const raw = await this.options.store.get(secretKey);
       if (!raw) continue;
-      const record = JSON.parse(raw) as CredentialRecord;
+      const record = this.capped(JSON.parse(raw) as CredentialRecord);
       if (record.expiresAt <= this.now() || record.identity.account !== account) continue;
       const used = await this.options.store.get(`credused:${record.id}`);
       const { identity: _identity, upstream: _upstream, ...rest } = record;
