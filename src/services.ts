@@ -6,7 +6,7 @@ import type { CallbackAuthenticator } from './authn/authenticator.js';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
 import { bruteForceGuards } from './authn/brute-force-guards.js';
 import { CredentialAuthenticator } from './authn/credential/credential-authenticator.js';
-import { upstreamRechecks } from './authn/credential/credential-revalidation.js';
+import { upstreamRechecks, type UpstreamRechecks } from './authn/credential/credential-revalidation.js';
 import { CredentialStore } from './authn/credential/credential-store.js';
 import type { PasswordBackend } from './authn/password-backend.js';
 import { RefreshTokenAuthenticator } from './authn/refresh/refresh-authenticator.js';
@@ -70,8 +70,8 @@ export interface Services {
   loginProviders: CallbackAuthenticator[];
   sessions: BrowserSessions;
   deviceFlow: DeviceFlow;
-  /** Seals a login provider's access token for credentials to be re-checked later; undefined when off. */
-  sealUpstream(provider: string, token: string | undefined): { provider: string; sealed: string } | undefined;
+  /** Seals a login provider's tokens for credentials to be re-checked later; undefined when it gave none or cannot re-check. */
+  sealUpstream: UpstreamRechecks['sealUpstream'];
   /** Key that signs cookies, derived from the hash key. */
   cookieSecret: string;
   invalidator: Invalidator;
@@ -128,10 +128,23 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     registries.passwordBackends.entry(c.type).create(c as never, { cache, hashKey, logger, readSecret: readSecretFor, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }),
   );
   const federation = config.federation;
-  const loginProviders = federation.providers.map((p) => registries.loginProviders.entry(p.type).create(p as never, { readSecret: readSecretFor }));
-  const rechecks = upstreamRechecks({ everyMinutes: federation.revalidateMinutes, providers: loginProviders, box: new SealedBox(hashKey), logger, now });
+  const loginProviders = federation.providers.map((p) => registries.loginProviders.entry(p.type).create(p as never, { readSecret: readSecretFor, now }));
+  const rechecks = upstreamRechecks({
+    everyMinutes: federation.revalidateMinutes,
+    graceHours: federation.revalidateGraceHours,
+    providers: loginProviders,
+    box: new SealedBox(hashKey),
+    logger: logger.child({ component: 'credentials' }),
+    now,
+  });
   const refreshTokens = new RefreshTokenStore({ store, hashKey, maxAgeSeconds: config.refreshTokens.maxAgeSeconds, now });
-  const credentials = new CredentialStore({ store, hashKey, maxLifetimeSeconds: federation.credentials.maxDays * 86_400, now });
+  const credentials = new CredentialStore({
+    store,
+    hashKey,
+    maxLifetimeSeconds: federation.credentials.maxDays * 86_400,
+    maxLifetimeWithoutRecheckSeconds: federation.credentials.maxDaysWithoutRecheck * 86_400,
+    now,
+  });
   const bindings = new AccountBindings(store, { now, coherence });
   const reserved = [...backends, ...loginProviders].flatMap((b) => b.accountPrefix ?? []);
   const gate = new AccountGate(bindings, { reserved, logger: logger.child({ component: 'accounts' }) });

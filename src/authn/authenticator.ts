@@ -119,15 +119,32 @@ export interface CallbackAuthenticator {
   /** Finishes the login from what the browser brought back. */
   handleCallback(callback: CallbackRequest, transaction: LoginTransaction): Promise<CallbackResult>;
   /**
-   * Re-checks an identity with the provider, given the access token of its login (kept sealed):
-   * `invalid` when the provider no longer vouches for it (token revoked, user left the allowed
-   * organisation), `unknown` when the provider cannot be asked. Providers whose access tokens
-   * expire within hours (OIDC) do not implement it.
+   * The identity as the provider sees it now, for credentials made from a login long ago, given
+   * the tokens of that login (kept sealed) and the identity it gave: `invalid` when the provider
+   * no longer vouches for it (refresh refused, token revoked, user gone or outside the allowed
+   * domains, groups or organisations), `unknown` when the provider cannot be asked or its tokens
+   * cannot tell (an access token that expired without a refresh token). Never throws.
    */
-  revalidate?(accessToken: string): Promise<'valid' | 'invalid' | 'unknown'>;
+  revalidate?(tokens: UpstreamTokens, identity: Identity): Promise<Recheck>;
   /** The account-name prefix this provider reserved (it admits anyone on the internet); see `allowAnyAccount`. */
   readonly accountPrefix?: ReservedPrefix | undefined;
 }
 
-/** A login's outcome, with the provider's access token when the provider can re-check it later. */
-export type CallbackResult = AuthnResult & { readonly upstreamToken?: string };
+/** A login's outcome, with the provider's tokens when the provider can re-check the identity later. */
+export type CallbackResult = AuthnResult & { readonly upstream?: UpstreamTokens };
+
+/** What a login provider gave that lets it be asked about the identity again; never logged, stored only sealed. */
+export interface UpstreamTokens {
+  readonly accessToken: string;
+  /** Present when the provider gave one and the provider's `revalidate` uses it: re-checks then last as long as it does. */
+  readonly refreshToken?: string | undefined;
+  /** When the access token ends (ms since the epoch); undefined for tokens that do not expire (GitHub OAuth apps). */
+  readonly expiresAt?: number | undefined;
+}
+
+/** What a re-check with the provider found. */
+export type Recheck =
+  /** The provider still vouches: the identity as it stands now, and the tokens to keep when they changed (refreshed, rotated). */
+  | { readonly kind: 'valid'; readonly identity: Identity; readonly tokens?: UpstreamTokens | undefined }
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'unknown'; readonly reason: string };

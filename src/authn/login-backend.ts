@@ -5,6 +5,8 @@ import type { CallbackAuthenticator } from './authenticator.js';
 export interface LoginProviderDeps {
   /** Reads the provider's client secret or key at start-up. */
   readSecret: ReadSecret;
+  /** The clock, for when the provider's tokens end. Default `Date.now`. */
+  now?: () => number;
 }
 
 /** One browser-login provider type (`federation.providers[].type`), registered in `authn/login-registry.ts`. */

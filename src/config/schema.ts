@@ -149,11 +149,24 @@ export function configSchemaFor(backends: BackendRegistries) {
         /** Registry host shown in the `docker login` command on the account page. Default `<registry>`. */
         registryHost: z.string().optional(),
         /**
-         * Re-check the provider identity behind a credential this often, in minutes (GitHub: token
-         * still valid, user still in an allowed organisation); a failed check revokes the credential.
-         * Keeps the provider's access token sealed (AES-GCM) with the credential. Default 0: off.
+         * Re-check the provider identity behind a login's credentials this often, in minutes, at
+         * their next use: OIDC and Google through the refresh token (else UserInfo while the access
+         * token lives), GitHub through its API. A user the provider no longer knows, or who fails
+         * `allowedDomains`, `allowedGroups`, `allowedOrgs` now, loses the credential (revoked);
+         * changed groups apply. Keeps the provider's tokens sealed (AES-GCM) with the credential.
+         * Default 1440 (a day); at most 10080 (a week). It cannot be turned off (0 is refused).
          */
-        revalidateMinutes: z.number().min(0).max(7 * 24 * 60).default(0),
+        revalidateMinutes: z
+          .number()
+          .min(1, 're-checks can no longer be turned off (0): set how often, in minutes, at most 10080 (a week)')
+          .max(7 * 24 * 60)
+          .default(24 * 60),
+        /**
+         * While a provider cannot be asked (down, rate-limiting, misconfigured), its credentials keep
+         * working for this many hours past their due re-check, then answer 503 until it answers
+         * again (they are not revoked: an outage says nothing against the user). Default 72.
+         */
+        revalidateGraceHours: z.number().min(0).max(30 * 24).default(72),
         /** Browser logins (redirects to a provider) one address may start per 10 minutes (429 beyond). Default 60. */
         loginStartsPerIp: z.number().int().min(1).default(60),
         /** Browser session lifetime in hours. Default 8. */
@@ -164,6 +177,12 @@ export function configSchemaFor(backends: BackendRegistries) {
             defaultDays: z.number().int().min(1).default(30),
             /** Longest lifetime any credential may have, in days. Default 90. */
             maxDays: z.number().int().min(1).max(3650).default(90),
+            /**
+             * Longest lifetime, in days, of a credential whose identity cannot be re-checked for its
+             * whole life: from a login that gave no refresh token (its access token ends within
+             * hours) or no provider tokens at all. Default 1.
+             */
+            maxDaysWithoutRecheck: z.number().int().min(1).max(3650).default(1),
           })
           .prefault({}),
         device: z

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { LoginTransaction } from '../authn/authenticator.js';
+import type { SealedUpstream } from '../authn/credential/credential-store.js';
 import type { Cache } from '../cache/cache.js';
 import { keyedHash } from '../crypto/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';
@@ -9,8 +10,8 @@ import type { StartLimiter } from './start-limiter.js';
 /** A logged-in browser. */
 export interface Session {
   identity: Identity;
-  /** The login provider's access token, sealed, when the provider can re-check the identity later. */
-  upstream?: { provider: string; sealed: string };
+  /** The login provider's tokens, sealed, when the provider can re-check the identity later. */
+  upstream?: SealedUpstream;
   /** Token every form of this session must carry (CSRF). */
   csrf: string;
   createdAt: number;

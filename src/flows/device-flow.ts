@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import type { SealedUpstream } from '../authn/credential/credential-store.js';
 import { keyedHash } from '../crypto/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';
 import type { Store } from '../store/store.js';
@@ -17,8 +18,8 @@ export interface DeviceGrant {
   clientIp: string;
   status: 'pending' | 'approved' | 'denied';
   identity?: Identity;
-  /** The approving session's sealed provider token, for credential re-checks. */
-  upstream?: { provider: string; sealed: string };
+  /** The approving session's sealed provider tokens, for credential re-checks. */
+  upstream?: SealedUpstream;
   /** The polling interval given at the start, in seconds (slow_down adds to it in the poll record). */
   interval: number;
   expiresAt: number;

@@ -28,6 +28,16 @@ describe('parseConfig', () => {
     expect(config.demoUser).toBe(false);
   });
 
+  it('re-checks the identity behind login credentials daily by default, and refuses to turn that off', () => {
+    const { federation } = parseConfig({}, {});
+    expect(federation).toMatchObject({ revalidateMinutes: 1440, revalidateGraceHours: 72, credentials: { defaultDays: 30, maxDays: 90, maxDaysWithoutRecheck: 1 } });
+    const oidc = parseConfig({ federation: { providers: [{ type: 'oidc', issuer: 'https://sso.example.com', clientId: 'wharf' }] } }, {}).federation.providers[0];
+    expect(oidc).toMatchObject({ offlineAccess: 'consent', allowedGroups: [] });
+    expect(problems(() => parseConfig({ federation: { revalidateMinutes: 0 } }, {}))).toEqual([
+      { path: 'federation.revalidateMinutes', message: expect.stringContaining('re-checks can no longer be turned off (0)') },
+    ]);
+  });
+
   it('reports every problem at once, each with its path', () => {
     const found = problems(() =>
       parseConfig(

@@ -43,6 +43,8 @@ afterAll(async () => {
 });
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+/** The sealed tokens of alice's GitHub login, as the callback keeps them: an OAuth app's token lets her credentials be re-checked, so they get their full life. */
+const githubLogin = () => services.sealUpstream('github', { accessToken: 'gho_test' });
 let nextAddress = 1;
 
 /** A device code started from an address of its own (starts are limited per address). */
@@ -98,7 +100,7 @@ describe('POST /device/token errors (RFC 8628 §3.5)', () => {
 
   it('hands out a credential once approved (so the errors above are not an artefact)', async () => {
     const { device_code, user_code } = await startDevice();
-    expect(await services.deviceFlow.decide(user_code, { approve: true, identity: alice })).toBe(true);
+    expect(await services.deviceFlow.decide(user_code, { approve: true, identity: alice, upstream: githubLogin() })).toBe(true);
     const res = await poll(device_code);
     expect(res.statusCode, res.body).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
@@ -129,7 +131,7 @@ describe('wharf login polling this endpoint', () => {
       {
         fetch: async (input, init) => {
           answers += 1;
-          if (answers === 4) await services.deviceFlow.decide(user_code, { approve: true, identity: alice });
+          if (answers === 4) await services.deviceFlow.decide(user_code, { approve: true, identity: alice, upstream: githubLogin() });
           return fetch(input, init);
         },
         now: () => clock,

@@ -22,6 +22,8 @@ export interface IdpClient {
   clientSecret?: string;
   /** The public key (private_key_jwt). */
   publicJwk?: JsonWebKey;
+  /** Whether the client may use refresh tokens (grant type `refresh_token`). Default true. */
+  refreshTokens?: boolean;
 }
 
 /** A real OpenID Connect provider (the `oidc-provider` package) in-process, standing in for Google or any issuer. */
@@ -29,6 +31,10 @@ export interface TestIdp {
   issuer: string;
   clientId: string;
   clientSecret: string;
+  /** Refresh token grants answered so far (rotation makes each answer carry a new one). */
+  refreshes(): number;
+  /** While down, every request is answered 503 (an outage of the provider). */
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }
 
@@ -45,15 +51,23 @@ export function awkwardSecret(): string {
  * as `preferred_username`, `email` and `groups` are only in UserInfo, not in the ID token, as with
  * Okta and other providers that follow OIDC Core §5.4.
  */
-export async function startTestIdp(options: { redirectUris: string[]; users: Record<string, IdpUser>; clients?: IdpClient[] }): Promise<TestIdp> {
+export async function startTestIdp(options: {
+  redirectUris: string[];
+  /** Read at every request: deleting a user or changing their claims takes effect at once. */
+  users: Record<string, IdpUser>;
+  clients?: IdpClient[];
+  /** Give a new refresh token at every refresh and refuse the spent one (revoking the whole grant when it comes back). Default false. */
+  rotateRefreshTokens?: boolean;
+}): Promise<TestIdp> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const clientId = 'wharf-test';
   const clientSecret = awkwardSecret();
   const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-  const common = { redirect_uris: options.redirectUris, grant_types: ['authorization_code'], response_types: ['code'], id_token_signed_response_alg: 'ES256' };
+  const common = { redirect_uris: options.redirectUris, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], id_token_signed_response_alg: 'ES256' };
   const extra = (options.clients ?? []).map((c) => ({
     ...common,
+    ...(c.refreshTokens === false ? { grant_types: ['authorization_code'] } : {}),
     client_id: c.clientId,
     token_endpoint_auth_method: c.method,
     ...(c.clientSecret ? { client_secret: c.clientSecret } : {}),
@@ -64,6 +78,7 @@ export async function startTestIdp(options: { redirectUris: string[]; users: Rec
     jwks: { keys: [{ ...signing, alg: 'ES256', use: 'sig', kid: 'test-key' }] },
     claims: { openid: ['sub'], email: ['email', 'email_verified', 'hd'], profile: ['preferred_username', 'groups'] },
     features: { devInteractions: { enabled: true } },
+    ...(options.rotateRefreshTokens ? { rotateRefreshToken: true } : {}),
     cookies: { keys: [clientSecret] },
     async findAccount(_ctx, id) {
       const user = options.users[id];
@@ -74,6 +89,17 @@ export async function startTestIdp(options: { redirectUris: string[]; users: Rec
   });
   const registered = new Map<string, string>([[clientId, 'client_secret_basic'], ...(options.clients ?? []).map((c) => [c.clientId, c.method] as [string, string])]);
   const userinfoSubs = new Map(Object.entries(options.users).flatMap(([id, u]) => (u.userinfoSub ? [[id, u.userinfoSub] as [string, string]] : [])));
+  let down = false;
+  let refreshes = 0;
+  provider.use(async (ctx: { status: number; body: unknown; method: string; path: string; oidc?: { params?: Record<string, unknown> } }, next: () => Promise<void>) => {
+    if (down) {
+      ctx.status = 503;
+      ctx.body = { error: 'temporarily_unavailable' };
+      return;
+    }
+    await next();
+    if (ctx.path === '/token' && ctx.method === 'POST' && ctx.status === 200 && ctx.oidc?.params?.grant_type === 'refresh_token') refreshes += 1;
+  });
   // oidc-provider treats client_secret_basic and client_secret_post as one family and always
   // answers UserInfo with the account's own sub. Providers that accept only the registered method
   // (and a provider that answers with someone else's sub) are modelled by rewriting its answers.
@@ -100,6 +126,49 @@ export async function startTestIdp(options: { redirectUris: string[]; users: Rec
     issuer,
     clientId,
     clientSecret,
+    refreshes: () => refreshes,
+    setDown: (value) => void (down = value),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/**
+ * Signs `login` in at the test IdP the way a browser would, without one: follows its redirects
+ * with the cookies it sets, fills in its development login form (any password) and consents.
+ * Returns the URL it finally sends the browser to (the client's redirect URI with the code).
+ */
+export async function signInAtIdp(authorizeUrl: string, login: string): Promise<URL> {
+  const jar = new Map<string, string>();
+  const send = async (url: string, init: { method?: string; body?: URLSearchParams } = {}) => {
+    const headers: Record<string, string> = { cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; ') };
+    if (init.body) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const response = await fetch(url, { ...init, headers, redirect: 'manual' });
+    for (const line of response.headers.getSetCookie()) {
+      const pair = line.split(';', 1)[0]!;
+      const at = pair.indexOf('=');
+      const [name, value] = [pair.slice(0, at), pair.slice(at + 1)];
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(line)) jar.delete(name);
+      else jar.set(name, value);
+    }
+    return response;
+  };
+  const issuer = new URL(authorizeUrl).origin;
+  let url = authorizeUrl;
+  for (let step = 0; step < 12; step++) {
+    const response = await send(url);
+    const location = response.headers.get('location');
+    if (location) {
+      const next = new URL(location, url);
+      if (next.origin !== issuer) return next;
+      url = next.href;
+      continue;
+    }
+    const page = await response.text();
+    const action = /<form[^>]* action="([^"]+)"/.exec(page)?.[1];
+    if (!action) throw new Error(`the IdP answered ${response.status} without a form or a redirect: ${page.slice(0, 200)}`);
+    const fields: Record<string, string> = page.includes('name="login"') ? { prompt: 'login', login, password: 'any-password' } : { prompt: 'consent' };
+    const posted = await send(new URL(action, url).href, { method: 'POST', body: new URLSearchParams(fields) });
+    url = new URL(posted.headers.get('location') ?? url, url).href;
+  }
+  throw new Error('the sign-in at the IdP did not finish within 12 steps');
 }

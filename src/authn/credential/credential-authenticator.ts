@@ -1,21 +1,39 @@
+import { TemporarilyUnavailableError } from '../../domain/errors.js';
+import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, PasswordAuthenticator } from '../authenticator.js';
-import { CREDENTIAL_PREFIX, type CredentialRecord, type CredentialStore } from './credential-store.js';
+import { CREDENTIAL_PREFIX, type CredentialRecord, type CredentialStore, type SealedUpstream } from './credential-store.js';
+
+/** What asking the provider about a credential's sealed tokens found; `sealed` holds the tokens to keep when they changed. */
+export type SealedRecheck =
+  | { kind: 'valid'; identity: Identity; sealed?: string | undefined }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'unknown'; reason: string };
 
 /** Periodic re-checking of the upstream identity behind credentials. */
 export interface CredentialRevalidation {
   everyMs: number;
+  /**
+   * How long past its due re-check a credential keeps working while the provider cannot be asked;
+   * after that it answers 503 until the provider answers again (it is not revoked).
+   */
+  graceMs: number;
   now: () => number;
-  /** Asks the named provider about the sealed access token. */
-  check(provider: string, sealed: string): Promise<'valid' | 'invalid' | 'unknown'>;
+  /** Asks the named provider about the identity behind the sealed tokens. Never throws. */
+  check(upstream: SealedUpstream, identity: Identity): Promise<SealedRecheck>;
+  /** Told about every revocation a re-check caused (the audit line). */
+  revoked?(record: CredentialRecord, reason: string): void;
 }
 
 /**
  * Registry credentials from browser and device logins, used as the `docker login` password.
- * Checked against the cache/Redis, never the identity provider.
+ * Checked against the store; the identity provider behind one is asked again once it is due.
  */
 export class CredentialAuthenticator implements PasswordAuthenticator {
   readonly type = 'credential';
   // No refresh(): the credential already is Wharf's own revocable secret; no refresh token on top of it.
+
+  /** Re-checks under way in this process, by provider login: concurrent uses wait for one answer. */
+  private readonly checking = new Map<string, Promise<SealedRecheck>>();
 
   constructor(
     private readonly store: CredentialStore,
@@ -36,16 +54,58 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
     if (!record || record.identity.account !== username) {
       return { kind: 'denied', reason: 'registry credential is unknown, expired, revoked or belongs to another account' };
     }
-    if (this.due(record)) {
-      const verdict = await this.revalidation!.check(record.upstream!.provider, record.upstream!.sealed);
-      if (verdict === 'invalid') {
-        await this.store.revoke(record.identity.account, record.id);
-        return { kind: 'denied', reason: `the ${record.upstream!.provider} identity behind this credential is no longer valid; the credential was revoked` };
-      }
-      // `unknown` (provider unreachable): the identity stood at the last check; try again next time.
-      if (verdict === 'valid') await this.store.markValidated(record);
+    if (!this.due(record)) return this.ok(record);
+    const revalidation = this.revalidation!;
+    const upstream = record.upstream!;
+    const verdict = await this.recheck(record);
+    if (verdict.kind === 'invalid') {
+      await this.store.revoke(record.identity.account, record.id);
+      revalidation.revoked?.(record, verdict.reason);
+      return { kind: 'denied', reason: `the ${upstream.provider} identity behind this credential is no longer valid (${verdict.reason}); the credential was revoked` };
+    }
+    if (verdict.kind === 'valid') return this.ok({ ...record, identity: verdict.identity });
+    // Unknown (provider unreachable, or another process is asking it): the identity stood at the
+    // last check, and is trusted so for a bounded time only.
+    if (revalidation.now() - upstream.validatedAt >= revalidation.everyMs + revalidation.graceMs) {
+      const hours = Math.round((revalidation.now() - upstream.validatedAt) / 3_600_000);
+      throw new TemporarilyUnavailableError(`the sign-in provider ${upstream.provider} cannot be asked about this credential and last confirmed it ${hours} hours ago; it works again once the provider answers`, {
+        retryAfterSeconds: 60,
+      });
     }
     return this.ok(record);
+  }
+
+  /** One re-check per provider login at a time: in this process by waiting for it, across processes by a claim in the store. */
+  private recheck(record: CredentialRecord): Promise<SealedRecheck> {
+    const key = record.upstream!.grant ?? record.id;
+    let pending = this.checking.get(key);
+    if (!pending) {
+      pending = this.askProvider(record).finally(() => this.checking.delete(key));
+      this.checking.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async askProvider(record: CredentialRecord): Promise<SealedRecheck> {
+    const upstream = record.upstream!;
+    if (!(await this.store.claimRecheck(record))) return { kind: 'unknown', reason: 'a re-check of this login is under way or failed within the last minute' };
+    const verdict = await this.revalidation!.check(upstream, record.identity);
+    if (verdict.kind !== 'valid') return verdict;
+    const { identity } = record;
+    // The credential was made for one account: the provider naming the person otherwise now
+    // (a renamed user, a reassigned e-mail address) ends it rather than moving it.
+    if (verdict.identity.account !== identity.account || verdict.identity.subject !== identity.subject) {
+      return { kind: 'invalid', reason: `the provider now names this user "${verdict.identity.account}"` };
+    }
+    try {
+      await this.store.markValidated(record, { sealed: verdict.sealed, attributes: verdict.identity.attributes });
+    } catch (err) {
+      // Tokens the provider rotated must be kept, or the next re-check holds a spent one: a check
+      // whose outcome could not be recorded did not happen.
+      if (err instanceof TemporarilyUnavailableError) return { kind: 'unknown', reason: `the re-check could not be recorded: ${err.message}` };
+      throw err;
+    }
+    return { kind: 'valid', identity: { ...identity, attributes: verdict.identity.attributes } };
   }
 
   private due(record: CredentialRecord): boolean {

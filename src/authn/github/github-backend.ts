@@ -6,5 +6,5 @@ import { GithubLogin } from './github-login.js';
 /** `type: github`: Sign in with GitHub (OAuth app, organisation and team checks). */
 export const githubLoginBackend: LoginProviderEntry<typeof githubLoginSchema> = {
   schema: githubLoginSchema,
-  create: (config, deps) => new GithubLogin(config, clientCredentials(config, deps.readSecret)),
+  create: (config, deps) => new GithubLogin(config, clientCredentials(config, deps.readSecret), deps.now),
 };

@@ -1,5 +1,5 @@
 import { deriveAccountName, isAscii } from '../../domain/account-name.js';
-import type { AuthnResult, CallbackAuthenticator, CallbackRequest, CallbackResult, LoginTransaction } from '../authenticator.js';
+import type { AuthnResult, CallbackAuthenticator, CallbackRequest, CallbackResult, LoginTransaction, Recheck, UpstreamTokens } from '../authenticator.js';
 import { OAuth2Core, type ClientCredentials } from '../oauth2-core/oauth2-core.js';
 import type { GithubLoginConfig } from './github-config.js';
 
@@ -18,6 +18,7 @@ export class GithubLogin implements CallbackAuthenticator {
   constructor(
     private readonly config: GithubLoginConfig,
     credentials: ClientCredentials,
+    private readonly now: () => number = Date.now,
   ) {
     this.name = config.name ?? 'github';
     this.displayName = config.displayName ?? 'GitHub';
@@ -45,17 +46,21 @@ export class GithubLogin implements CallbackAuthenticator {
   }
 
   async handleCallback(callback: CallbackRequest, transaction: LoginTransaction): Promise<CallbackResult> {
-    const { accessToken } = await this.core.exchange(callback.url, transaction);
+    const { accessToken, expiresIn } = await this.core.exchange(callback.url, transaction);
     const result = await this.identify(accessToken);
-    return result.kind === 'ok' ? { ...result, upstreamToken: accessToken } : result;
+    // An OAuth app's token does not expire. A GitHub App's user token does (8 h), and its refresh
+    // token is not used: credentials from such logins are capped like any login without one.
+    const upstream: UpstreamTokens = { accessToken, ...(expiresIn !== undefined ? { expiresAt: this.now() + expiresIn * 1000 } : {}) };
+    return result.kind === 'ok' ? { ...result, upstream } : result;
   }
 
-  async revalidate(accessToken: string): Promise<'valid' | 'invalid' | 'unknown'> {
+  /** Asks GitHub who the token belongs to now, and whether the configured organisations still admit them. */
+  async revalidate(tokens: UpstreamTokens): Promise<Recheck> {
     try {
-      const result = await this.identify(accessToken);
-      return result.kind === 'ok' ? 'valid' : 'invalid';
-    } catch {
-      return 'unknown';
+      const result = await this.identify(tokens.accessToken);
+      return result.kind === 'ok' ? { kind: 'valid', identity: result.identity } : { kind: 'invalid', reason: result.kind === 'denied' ? result.reason : 'not recognised' };
+    } catch (err) {
+      return { kind: 'unknown', reason: err instanceof Error ? err.message : 'error' };
     }
   }
 

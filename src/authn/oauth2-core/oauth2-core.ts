@@ -26,17 +26,42 @@ export interface OAuth2CoreOptions {
   oidc: boolean;
   /** Extra authorization request parameters (e.g. Google's `hd`). */
   extraParams?: Record<string, string>;
+  /**
+   * Ask for a refresh token with the `offline_access` scope (OIDC Core §11), when the discovery
+   * document lists it in `scopes_supported` (providers refuse scopes they do not know); with
+   * `prompt`, also send `prompt=consent`, without which §11 lets providers ignore the scope.
+   */
+  offlineAccess?: { prompt: boolean };
 }
 
-/** What the code exchange yields. */
+/** What the code exchange or a refresh yields. */
 export interface CodeExchange {
   accessToken: string;
-  /** Verified ID token claims (OIDC only). */
+  /** The refresh token, when the provider gave one (a refresh without a new one keeps the old). */
+  refreshToken?: string | undefined;
+  /** The access token's lifetime in seconds, when the provider said. */
+  expiresIn?: number | undefined;
+  /** Verified ID token claims (OIDC only; a refresh may come without an ID token). */
   claims: Record<string, unknown> | undefined;
 }
 
 /** How long discovery may take before the provider counts as unreachable (openid-client's default is 30 s). */
 const DISCOVERY_TIMEOUT_SECONDS = 5;
+/** The same for every later request (code exchange, refresh, UserInfo): a re-check holds up a token request. */
+const REQUEST_TIMEOUT_SECONDS = 10;
+
+/**
+ * Whether the provider itself refused a token (a refresh answered `invalid_grant`, a resource
+ * answered 401): the grant or the user behind it is gone. Anything else (an outage, a 5xx, a
+ * rate limit, an answer that cannot be read) says nothing about the user.
+ */
+export function refusedByProvider(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof client.ResponseBodyError) return e.error === 'invalid_grant' || e.status === 401;
+    if (e instanceof client.WWWAuthenticateChallengeError) return e.status === 401;
+  }
+  return false;
+}
 
 /**
  * What went wrong, for the log: the provider's OAuth error and description, or openid-client's
@@ -81,6 +106,11 @@ export class OAuth2Core {
       ...this.options.extraParams,
     };
     if (this.options.oidc) params.nonce = secret(transaction, 'nonce');
+    const offline = this.options.offlineAccess;
+    if (offline && config.serverMetadata().scopes_supported?.includes('offline_access')) {
+      if (!this.options.scopes.includes('offline_access')) params.scope += ' offline_access';
+      if (offline.prompt) params.prompt = 'consent';
+    }
     return client.buildAuthorizationUrl(config, params).href;
   }
 
@@ -96,7 +126,20 @@ export class OAuth2Core {
       .catch((err: unknown) => {
         throw new Error(`code exchange failed: ${describeClientError(err)}`, { cause: err });
       });
-    return { accessToken: tokens.access_token, claims: this.options.oidc ? (tokens.claims() as Record<string, unknown> | undefined) : undefined };
+    return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresIn: tokens.expires_in, claims: this.options.oidc ? (tokens.claims() as Record<string, unknown> | undefined) : undefined };
+  }
+
+  /**
+   * The refresh token grant (RFC 6749 §6): new tokens, and the ID token's claims when the provider
+   * sent one (verified as at login). Throws with the provider's error as `cause` (see
+   * `refusedByProvider`).
+   */
+  async refresh(refreshToken: string): Promise<CodeExchange> {
+    const config = await this.config();
+    const tokens = await client.refreshTokenGrant(config, refreshToken).catch((err: unknown) => {
+      throw new Error(`refresh failed: ${describeClientError(err)}`, { cause: err });
+    });
+    return { accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresIn: tokens.expires_in, claims: tokens.claims() as Record<string, unknown> | undefined };
   }
 
   /** GETs a JSON resource with the user's access token (GitHub's REST API, userinfo...). */
@@ -117,7 +160,8 @@ export class OAuth2Core {
   /**
    * The UserInfo claims (OIDC Core §5.3) for the access token, refused unless their `sub` is
    * `expectedSubject`: the ID token's, so claims of another user can never be merged in.
-   * Undefined when the provider publishes no UserInfo endpoint.
+   * Undefined when the provider publishes no UserInfo endpoint. Throws with the provider's error
+   * as `cause` (see `refusedByProvider`).
    */
   async userInfo(accessToken: string, expectedSubject: string): Promise<Record<string, unknown> | undefined> {
     const config = await this.config();
@@ -168,6 +212,7 @@ export class OAuth2Core {
         timeout: DISCOVERY_TIMEOUT_SECONDS,
         ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
       });
+      config.timeout = REQUEST_TIMEOUT_SECONDS;
       // openid-client accepts a document without them and fails later, at the first login, with
       // an error that names nothing; a provider lacking them cannot be used at all.
       const metadata = config.serverMetadata();
@@ -184,6 +229,7 @@ export class OAuth2Core {
       auth,
     );
     if (isLoopback(server.tokenUrl) && server.tokenUrl.startsWith('http:')) client.allowInsecureRequests(config);
+    config.timeout = REQUEST_TIMEOUT_SECONDS;
     return config;
   }
 }

@@ -6,11 +6,11 @@ import { OidcLogin } from './oidc-login.js';
 /** `type: google`: Sign in with Google (OIDC with Google's defaults). */
 export const googleLoginBackend: LoginProviderEntry<typeof googleLoginSchema> = {
   schema: googleLoginSchema,
-  create: (config, deps) => new OidcLogin(config, clientCredentials(config, deps.readSecret)),
+  create: (config, deps) => new OidcLogin(config, clientCredentials(config, deps.readSecret), deps.now),
 };
 
 /** `type: oidc`: any OpenID Connect issuer. */
 export const oidcLoginBackend: LoginProviderEntry<typeof oidcLoginSchema> = {
   schema: oidcLoginSchema,
-  create: (config, deps) => new OidcLogin(config, clientCredentials(config, deps.readSecret)),
+  create: (config, deps) => new OidcLogin(config, clientCredentials(config, deps.readSecret), deps.now),
 };

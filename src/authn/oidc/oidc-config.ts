@@ -75,6 +75,21 @@ export const oidcLoginSchema = z.strictObject({
   accountTransform: z.enum(['email-local-part', 'lowercase']).default('lowercase'),
   /** Claim holding group names (ID token, else UserInfo), copied to the identity's `groups` attribute. Default `groups`. */
   groupsClaim: z.string().default('groups'),
+  /**
+   * Only users with at least one of these groups (in `groupsClaim`) may sign in; credentials from
+   * their logins are revoked at the first re-check that finds none. Default none: everyone the
+   * issuer signs in.
+   */
+  allowedGroups: z.array(z.string().min(1)).default([]),
+  /**
+   * How to ask for the refresh token that lets credentials be re-checked for their whole life
+   * (without one they last at most `federation.credentials.maxDaysWithoutRecheck`):
+   * `consent` (default) asks for the `offline_access` scope, when the discovery document lists it,
+   * with `prompt=consent`, as OIDC Core §11 asks and node-oidc-provider requires; `scope` asks for
+   * the scope alone, for providers that grant refresh tokens without a consent screen at every
+   * login (Entra ID, Okta, Auth0); `off` asks for neither (a provider may still give one, as GitLab does).
+   */
+  offlineAccess: z.enum(['consent', 'scope', 'off']).default('consent'),
 }).superRefine(checkClientAuthentication);
 
 export type GoogleLoginConfig = z.infer<typeof googleLoginSchema>;

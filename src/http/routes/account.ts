@@ -26,6 +26,7 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRouteO
 
   async function render(reply: FastifyReply, session: Session, notice?: SafeHtml) {
     const account = session.identity.account;
+    const maxDays = maxDaysFor(session);
     const list = await credentials.list(account);
     const rows = list.map(
       (c) => html`<tr><td>${c.label}</td><td>${c.source}</td><td>${date(c.createdAt)}</td><td>${date(c.lastUsedAt)}</td><td>${date(c.expiresAt)}</td>
@@ -36,13 +37,16 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRouteO
 <form method="post" action="/account/credentials">
 <input type="hidden" name="csrf" value="${session.csrf}">
 <label for="label">Name (where you will use it)</label><input id="label" name="label" required maxlength="100" value="laptop">
-<label for="days">Valid for (days, at most ${options.maxDays})</label><input id="days" name="days" type="number" min="1" max="${options.maxDays}" value="${options.defaultDays}">
+<label for="days">Valid for (days, at most ${maxDays})</label><input id="days" name="days" type="number" min="1" max="${maxDays}" value="${Math.min(options.defaultDays, maxDays)}">
 <p><button type="submit">Create credential</button></p>
 </form>
 <h2>Your credentials</h2>
 ${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">From</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${rows}</tbody></table>` : html`<p>None yet.</p>`}`;
     return reply.type('text/html; charset=utf-8').send(page('Your registry access', body, { account, csrf: session.csrf }));
   }
+
+  /** What this session's sign-in allows: a login that cannot be re-checked for long makes short-lived credentials. */
+  const maxDaysFor = (session: Session) => Math.max(1, Math.min(options.maxDays, Math.floor(credentials.maxLifetimeFor(session.upstream) / 86_400)));
 
   async function requireSession(request: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> {
     const current = await currentSession(request, sessions);
@@ -75,7 +79,7 @@ ${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">
     const session = await requireSession(request, reply);
     if (!session || !checkCsrf(request, reply, session)) return;
     const body = request.body as Record<string, unknown>;
-    const days = Math.min(Math.max(1, Math.floor(Number(body.days) || options.defaultDays)), options.maxDays);
+    const days = Math.min(Math.max(1, Math.floor(Number(body.days) || options.defaultDays)), maxDaysFor(session));
     const label = typeof body.label === 'string' && body.label.trim() ? body.label.trim() : 'credential';
     const { secret, record } = await credentials.create(session.identity, { label, lifetimeSeconds: days * 86_400, source: 'browser', upstream: session.upstream });
     request.log.info({ event: 'credential_created', account: session.identity.account, credentialId: record.id, source: 'browser', days }, 'registry credential created');

@@ -108,9 +108,15 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
     return htmlReply(reply, 200, 'Connect a device', enterCode(session, typeof prefilled === 'string' ? prefilled.slice(0, 20) : ''), session);
   });
 
+  /** How long the credential will live: a sign-in that cannot be re-checked for long makes short-lived ones. */
+  const days = (session: Session) => {
+    const n = Math.max(1, Math.min(options.credentialDays, Math.floor(credentials.maxLifetimeFor(session.upstream) / 86_400)));
+    return `${n} day${n === 1 ? '' : 's'}`;
+  };
+
   const describe = (grant: DeviceGrant, session: Session) =>
     html`<p>The command-line client <strong>${grant.clientId}</strong> on <strong>${grant.clientIp}</strong> asks for a registry credential${grant.registry ? html` for <strong>${grant.registry}</strong>` : ''}.</p>
-<p>If you approve, it gets a credential for your account <strong>${session.identity.account}</strong>, valid for ${options.credentialDays} days, that can push and pull whatever your account may. You can revoke it on your <a href="/account">account page</a>.</p>
+<p>If you approve, it gets a credential for your account <strong>${session.identity.account}</strong>, valid for ${days(session)}, that can push and pull whatever your account may. You can revoke it on your <a href="/account">account page</a>.</p>
 <p>Only approve if you just started <code>wharf login</code> yourself and the code matches: <strong>${grant.userCode}</strong>.</p>`;
 
   app.post('/device/confirm', async (request, reply) => {

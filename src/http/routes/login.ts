@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
-import type { AuthnResult, CallbackAuthenticator } from '../../authn/authenticator.js';
+import type { AuthnResult, CallbackAuthenticator, UpstreamTokens } from '../../authn/authenticator.js';
+import type { SealedUpstream } from '../../authn/credential/credential-store.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';
@@ -12,8 +13,8 @@ export interface LoginRouteOptions {
   sessions: BrowserSessions;
   publicUrl: string;
   sessionSeconds: number;
-  /** Seals the provider's access token into the session when credentials are to be re-checked. */
-  sealUpstream: (provider: string, token: string | undefined) => { provider: string; sealed: string } | undefined;
+  /** Seals the provider's tokens into the session, for credentials made from it to be re-checked. */
+  sealUpstream: (provider: string, tokens: UpstreamTokens | undefined) => SealedUpstream | undefined;
   /** Account grammar and binding: an account another sign-in method owns gets no session. */
   admit: (identity: Identity) => Promise<AuthnResult>;
 }
@@ -105,7 +106,7 @@ export async function loginRoutes(app: FastifyInstance, options: LoginRouteOptio
       request.log.info({ event: 'login_refused', provider: provider.name, reason: admitted.kind === 'denied' ? admitted.reason : 'refused' }, 'login refused');
       return fail(403, admitted.kind === 'denied' && admitted.message ? admitted.message : 'Sign-in refused.');
     }
-    const { id } = await sessions.create(result.identity, options.sealUpstream(provider.name, result.upstreamToken));
+    const { id } = await sessions.create(result.identity, options.sealUpstream(provider.name, result.upstream));
     request.log.info({ event: 'login', provider: provider.name, account: result.identity.account }, 'browser login');
     reply.setCookie(SESSION_COOKIE, id, cookieOptions(secure, options.sessionSeconds));
     return reply.redirect(pending.returnTo);
