@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { AccountBindings } from './accounts/account-bindings.js';
 import { AccountGate } from './accounts/account-gate.js';
 import { bindConfiguredIdentities } from './accounts/configured-identities.js';
+import { reservedPrefixes } from './accounts/prefix-check.js';
 import type { CallbackAuthenticator } from './authn/authenticator.js';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
 import { bruteForceGuards } from './authn/brute-force-guards.js';
@@ -25,6 +26,7 @@ import { readSecret, secretReader } from './config/secrets.js';
 import { keyedHash } from './crypto/keyed-hash.js';
 import { SealedBox } from './crypto/sealed-box.js';
 import type { Capabilities } from './domain/backend.js';
+import type { Identity } from './domain/identity.js';
 import type { Readiness } from './domain/readiness.js';
 import { BrowserSessions } from './flows/browser-sessions.js';
 import { DeviceFlow } from './flows/device-flow.js';
@@ -146,8 +148,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     now,
   });
   const bindings = new AccountBindings(store, { now, coherence });
-  const reserved = [...backends, ...loginProviders].flatMap((b) => b.accountPrefix ?? []);
-  const gate = new AccountGate(bindings, { reserved, logger: logger.child({ component: 'accounts' }) });
+  const gate = new AccountGate(bindings, { reserved: reservedPrefixes(config, registries), logger: logger.child({ component: 'accounts' }) });
   const authenticators = new AuthenticatorChain(
     [new RefreshTokenAuthenticator(refreshTokens, backends), new CredentialAuthenticator(credentials, rechecks.revalidation), ...backends],
     gate,
@@ -170,7 +171,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   // Decisions: the ACL, and the platform's decider when one is configured.
   const generations = new AccountGenerations(store, hashKey, coherence, { now });
   const webhook = config.authz.webhook;
-  const acl = new StaticAclAuthorizer(config.authz.acl, webhook ? [] : DEFAULT_ACL_RULES);
+  const groupsOf = (identity: Identity) => [...registries.passwordBackends.groupsOf(identity), ...registries.loginProviders.groupsOf(identity)];
+  const acl = new StaticAclAuthorizer(config.authz.acl, webhook ? [] : DEFAULT_ACL_RULES, groupsOf);
   const remote: RemoteAuthorizer | undefined = webhook
     ? registries.deciders.entry(webhook.type).create(webhook as never, {
         cache,

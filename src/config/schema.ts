@@ -240,7 +240,7 @@ export function configSchemaFor(backends: BackendRegistries) {
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .prefault({}),
-  }).superRefine(checkAccountPrefixes);
+  }).superRefine((config, ctx) => checkAccountPrefixes(config, backends, ctx));
 }
 
 /** The configuration with the built-in backends. */
