@@ -9,6 +9,9 @@ import type { LoginProviderEntry } from '../../src/authn/login-backend.js';
 import { loginProviders } from '../../src/authn/login-registry.js';
 import type { PasswordBackendEntry } from '../../src/authn/password-backend.js';
 import { passwordBackends } from '../../src/authn/registry.js';
+import type { Authorizer } from '../../src/authz/authorizer.js';
+import type { DeciderEntry } from '../../src/authz/decider-backend.js';
+import { deciders } from '../../src/authz/registry.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { builtInBackends, type BackendRegistries } from '../../src/config/schema.js';
 import { BackendRegistry } from '../../src/domain/backend.js';
@@ -83,10 +86,25 @@ const partnerToken: PasswordBackendEntry<typeof partnerTokenSchema> = {
   accounts: { source: () => 'partner', prefix: (config) => config.accountPrefix, names: (config) => config.users.map((name, i) => ({ name, path: ['users', i] })) },
 };
 
+// A decider that decides locally, from its config: a plain Authorizer, without a circuit or a cache.
+const allowListSchema = z.strictObject({ type: z.literal('allow-list'), pull: z.array(z.string()) });
+const allowList: DeciderEntry<typeof allowListSchema> = {
+  schema: allowListSchema,
+  create: (config): Authorizer => ({
+    authorize: async (request) =>
+      request.scopes.map((scope) =>
+        config.pull.includes(scope.name)
+          ? { scope, granted: scope.actions.filter((a) => a === 'pull'), source: 'allow-list', matched: true, reason: 'listed' }
+          : { scope, granted: [], source: 'allow-list', matched: false, reason: 'not listed' },
+      ),
+  }),
+};
+
 const backends: BackendRegistries = {
   ...builtInBackends,
   passwordBackends: new BackendRegistry([...passwordBackends.entries, teamToken, partnerToken]) as unknown as BackendRegistries['passwordBackends'],
   loginProviders: new BackendRegistry([...loginProviders.entries, formLogin]) as unknown as BackendRegistries['loginProviders'],
+  deciders: new BackendRegistry([...deciders.entries, allowList]) as unknown as BackendRegistries['deciders'],
 };
 
 const TEAM_TOKEN = randomBytes(12).toString('base64url');
@@ -220,5 +238,35 @@ describe('a new backend’s account names', () => {
   it('cannot be forgotten: an entry whose schema has an accountPrefix must declare it', () => {
     const undeclared = { ...partnerToken, accounts: undefined };
     expect(() => new BackendRegistry([undeclared])).toThrow('the backend type "partner-token" has an accountPrefix setting but declares no accounts.prefix in its registry entry');
+  });
+});
+
+describe('a local decider registered through the registry alone', () => {
+  it('decides in the chain before the ACL, with no circuit and no cache of its own', async () => {
+    const config = parseConfig(
+      { authn: [{ type: 'team-token', teams: { platform: 'PLATFORM_TEAM_TOKEN' } }], authz: { deciders: [{ type: 'allow-list', pull: ['base/alpine'] }, { type: 'acl' }], acl: { rules: [{ account: 'platform', name: 'platform/*', actions: ['push'] }] } } },
+      {},
+      'test',
+      backends,
+    );
+    const own = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32), env: { PLATFORM_TEAM_TOKEN: TEAM_TOKEN }, backends });
+    const ownApp = await buildApp(own);
+    try {
+      const res = await ownApp.inject({
+        method: 'GET',
+        url: '/token?service=registry&scope=repository:base/alpine:pull,push&scope=repository:platform/app:push&scope=repository:other/x:pull',
+        headers: { authorization: basic('platform', TEAM_TOKEN) },
+      });
+      expect(res.statusCode).toBe(200);
+      expect(decodeJwt(res.json().token as string).access).toEqual([
+        { type: 'repository', name: 'base/alpine', actions: ['pull'] },
+        { type: 'repository', name: 'platform/app', actions: ['push'] },
+      ]);
+      const checks = (await ownApp.inject({ method: 'GET', url: '/readyz' })).json().checks as Record<string, string>;
+      expect(Object.keys(checks).filter((k) => k.startsWith('authz'))).toEqual([]);
+    } finally {
+      await ownApp.close();
+      await own.close();
+    }
   });
 });
