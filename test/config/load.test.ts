@@ -25,6 +25,14 @@ describe('parseConfig', () => {
     expect(config.authz.webhook).toBeUndefined();
     expect(config.authz.order).toBe('acl-first');
     expect(config.demoUser).toBe(false);
+    expect(config.bruteForce).toEqual({
+      enabled: true,
+      perIp: { failures: 50, windowSeconds: 300 },
+      perAccount: { failures: 10, windowSeconds: 300 },
+      perAccountTotal: { failures: 100, windowSeconds: 300 },
+      maxConcurrentPerAddress: 16,
+      maxConcurrentVerifications: 64,
+    });
   });
 
   it('reports every problem at once, each with its path', () => {
