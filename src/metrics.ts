@@ -18,7 +18,7 @@ export interface Metrics {
   /**
    * Requests refused by a limit, by which: `ip`, `account`, `account_total` (login budgets),
    * `address_concurrency` (429), `busy` (503 at the process's bound on logins under way),
-   * `device_starts`, `device_starts_total`, `device_starts_table`, `login_starts`, `login_starts_table`.
+   * `device_starts`, `login_starts` (per address), their `_total` (overall) and `_table` (the table of addresses full).
    */
   rateLimited: Counter<'limit'>;
   /** Credential verifications run (past every cache), by the backend that decided (`none`: no backend knew the credential). */

@@ -152,7 +152,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const sessions = new BrowserSessions({
     store,
     pending: pendingLoginSpace(config.cache.type === 'redis', cache, now),
-    limiter: startLimiter('browser logins', 'login_starts', federation.loginStartsPerIp),
+    limiter: startLimiter('browser logins', 'login_starts', federation.loginStartsPerIp, federation.loginStartsTotal),
     hashKey,
     sessionSeconds: federation.sessionHours * 3600,
     now,

@@ -158,6 +158,13 @@ export function configSchemaFor(backends: BackendRegistries) {
          * never forgetting a count early), so per replica. Default 60.
          */
         loginStartsPerIp: z.number().int().min(1).default(60),
+        /**
+         * Browser logins everyone together may start per 10 minutes, counted by one atomic counter in
+         * the store shared by every replica: with a Redis cache each pending login is a Redis entry
+         * for 600 s (about 300 bytes), so this bounds what a flood from many addresses writes there.
+         * Default 10000.
+         */
+        loginStartsTotal: z.number().int().min(1).default(10_000),
         /** Browser session lifetime in hours. Default 8. */
         sessionHours: z.number().int().min(1).max(24 * 30).default(8),
         credentials: z

@@ -179,3 +179,14 @@ describe('device-login start limits', () => {
     expect((await code()).statusCode).toBe(429);
   });
 });
+
+describe('browser-login start limits', () => {
+  it('bound the starts of all addresses together, so no flood of addresses fills the pending-login space', async () => {
+    const { app } = await start({ federation: { ...federation!, loginStartsTotal: 3 } });
+    const begin = (client: string) => app.inject({ method: 'GET', url: '/login/github', headers: { 'x-forwarded-for': client }, remoteAddress: '10.0.0.5' });
+    expect(statuses([await begin('198.51.100.1'), await begin('198.51.100.2'), await begin('198.51.100.3')])).toEqual([302, 302, 302]);
+    const refused = await begin('198.51.100.4');
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+  });
+});
