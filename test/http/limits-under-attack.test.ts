@@ -89,8 +89,8 @@ describe('60 IPv6 addresses of one /64 behind the proxy are one address for ever
     expect(answers[59]!.json().error_description).toBe('too many failed logins from this address; try again later');
   });
 
-  it('starting device logins: 20, then 429', async () => {
-    const { app } = await start({ federation });
+  it('starting device logins: 20, then 429, with a log line for the first few refusals only', async () => {
+    const { app, lines } = await start({ federation });
     const answers = [];
     for (const client of sixtyOf('2001:db8:9:9::')) {
       answers.push(
@@ -98,6 +98,10 @@ describe('60 IPv6 addresses of one /64 behind the proxy are one address for ever
       );
     }
     expect(statuses(answers)).toEqual([...Array(20).fill(200), ...Array(40).fill(429)]);
+    expect(lines.filter((l) => l.event === 'device_code_issued')).toHaveLength(20);
+    const refused = lines.filter((l) => l.event === 'start_refused');
+    expect(refused.map((l) => [l.limit, l.clientIp])).toEqual(['15', '16', '17'].map((n) => ['device_starts', `2001:db8:9:9::${n}`]));
+    expect(lines).toHaveLength(23);
   });
 });
 
