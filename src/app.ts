@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { clientErrorAnswer, errorHandler, frameworkErrorAnswer, pageErrorHandler } from './http/error-handler.js';
 import { publicUrl as publicUrlOf } from './config/public-url.js';
 import { accountRoutes } from './http/routes/account.js';
@@ -21,6 +21,14 @@ const BODY_LIMIT = 64 * 1024;
 /** The realm of the Basic challenge every 401 carries. */
 const BASIC_REALM = 'Wharf';
 
+/**
+ * Starts anyone may flood without signing in (`POST /device/code`, `GET /login/<name>`): fastify's
+ * two lines per request (450 bytes) would log every refused start; their own lines say what
+ * happened instead (device_code_issued, and start_refused for the first few refusals per address,
+ * the rest summarised).
+ */
+const UNLOGGED_STARTS = /^\/(?:device\/code|login\/[^/?]+)(?:\?|$)/;
+
 /** Facts about where the app is served that only the caller knows. */
 export interface AppOptions {
   /** The URL browsers and CLIs reach Wharf at (redirect URIs, verification URIs). */
@@ -38,6 +46,7 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     childLoggerFactory: requestLoggers(),
+    logController: new LogController({ disableRequestLogging: (request) => UNLOGGED_STARTS.test((request as { url?: string }).url ?? '') }),
     // Every way an error reaches a client goes through the one mapping of the error tree: what
     // Node's parser refuses before a request exists, what fastify refuses before routing (a bad
     // percent-encoded path...), and what routes throw.

@@ -15,7 +15,11 @@ export interface Metrics {
   /** Counts one first-tier lookup, through children bound once (a labelled inc() per lookup hashes its labels). */
   countFirstTier(result: 'local' | 'shared'): void;
   upstreamDuration: Histogram<'upstream' | 'outcome'>;
-  /** Requests refused by brute-force limits, by which limit. */
+  /**
+   * Requests refused by a limit, by which: `ip`, `account`, `account_total` (login budgets),
+   * `address_concurrency` (429), `busy` (503 at the process's bound on logins under way),
+   * `device_starts`, `login_starts` (per address), their `_total` (overall) and `_table` (the table of addresses full).
+   */
   rateLimited: Counter<'limit'>;
   /** Credential verifications run (past every cache), by the backend that decided (`none`: no backend knew the credential). */
   credentialVerifications: Counter<'backend'>;
@@ -91,7 +95,7 @@ export function createMetrics(defaults = true): Metrics {
     firstTier,
     countFirstTier: (result) => (result === 'local' ? firstTierLocal : firstTierShared).inc(),
     upstreamDuration,
-    rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by brute-force limits', labelNames: ['limit'] as const, registers: [registry] }),
+    rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by a limit (login budgets, logins under way, login and device starts), by limit', labelNames: ['limit'] as const, registers: [registry] }),
     credentialVerifications: new Counter({
       name: 'wharf_credential_verifications_total',
       help: 'Password and token logins verified by a backend (not answered from what it remembered), by the deciding backend',

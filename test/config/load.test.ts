@@ -26,6 +26,14 @@ describe('parseConfig', () => {
     expect(config.authz.order).toBe('acl-first');
     expect(config.authz.anonymous).toEqual({ cacheMegabytes: 4, webhookCallsPerMinute: 30, webhookCallsPerMinuteTotal: 600 });
     expect(config.demoUser).toBe(false);
+    expect(config.bruteForce).toEqual({
+      enabled: true,
+      perIp: { failures: 50, windowSeconds: 300 },
+      perAccount: { failures: 10, windowSeconds: 300 },
+      perAccountTotal: { failures: 100, windowSeconds: 300 },
+      maxConcurrentPerAddress: 16,
+      maxConcurrentVerifications: 64,
+    });
   });
 
   it('re-checks the identity behind login credentials daily by default, and refuses to turn that off', () => {
