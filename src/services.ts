@@ -171,7 +171,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     now,
   });
   const { maxStartsPerIp, maxStartsTotal, ...device } = federation.device;
-  const deviceFlow = new DeviceFlow({ store, hashKey, ...device, limiter: startLimiter('device logins', 'device_starts', maxStartsPerIp, maxStartsTotal), now });
+  const deviceFlow = new DeviceFlow({ store, pending: pendingLoginSpace(config.cache.type === 'redis', cache, now), hashKey, ...device, limiter: startLimiter('device logins', 'device_starts', maxStartsPerIp, maxStartsTotal), now });
 
   // Decisions: the ACL, and the platform's decider when one is configured.
   const generations = new AccountGenerations(store, hashKey, coherence, { now });

@@ -24,7 +24,7 @@ describe('parseConfig', () => {
     expect(config.authz.acl.rules).toBeUndefined(); // the default rules are chosen in services: none when a webhook decides
     expect(config.authz.webhook).toBeUndefined();
     expect(config.authz.order).toBe('acl-first');
-    expect(config.authz.anonymous).toEqual({ cacheMegabytes: 4, webhookCallsPerMinute: 30, webhookCallsPerMinuteTotal: 600 });
+    expect(config.authz.anonymous).toEqual({ cacheMegabytes: 4, webhookScopesPerMinute: 60, webhookScopesPerMinuteTotal: 1200 });
     expect(config.demoUser).toBe(false);
     expect(config.bruteForce).toEqual({
       enabled: true,
