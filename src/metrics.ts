@@ -18,7 +18,8 @@ export interface Metrics {
   /**
    * Requests refused by a limit, by which: `ip`, `account`, `account_total` (login budgets),
    * `address_concurrency` (429), `busy` (503 at the process's bound on logins under way),
-   * `device_starts`, `login_starts` (per address), their `_total` (overall) and `_table` (the table of addresses full).
+   * `device_starts`, `login_starts` (per address), their `_total` (overall) and `_table` (the table of addresses full),
+   * `anonymous_webhook` (anonymous scopes past their budget of webhook decisions).
    */
   rateLimited: Counter<'limit'>;
   /** Credential verifications run (past every cache), by the backend that decided (`none`: no backend knew the credential). */
