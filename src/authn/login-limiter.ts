@@ -115,8 +115,9 @@ export class LoginLimiter {
    * spent, and otherwise treats it as a success. The account's budget across addresses does not
    * apply: an owner with a remembered credential is never refused for other people's guesses.
    */
-  async recalled(clientIp: string, account: string): Promise<void> {
+  async recalled(clientIp: string, username: string): Promise<void> {
     const group = this.group(clientIp);
+    const account = budgetName(username);
     this.refuseIfMarked(group);
     this.refuseIfMarked(`${group}\0${account}`);
     if (this.failedHere.delete(`${group}\0${account}`)) await this.account.delete(this.key(group, account)).catch(() => undefined);
@@ -127,8 +128,9 @@ export class LoginLimiter {
    * when a budget of the address or, with `account`, of the account is spent; otherwise takes one
    * point of the address's budget and counts the verification as under way for the account.
    */
-  async reserve(clientIp: string, account?: string): Promise<LoginReservation> {
+  async reserve(clientIp: string, username?: string): Promise<LoginReservation> {
     const group = this.group(clientIp);
+    const account = username === undefined ? undefined : budgetName(username);
     const claims: AccountClaim[] =
       account === undefined
         ? []
@@ -254,4 +256,13 @@ export class LoginLimiter {
   private key(...parts: string[]): string {
     return keyedHash(this.options.hashKey, 'login-limit', ...parts).slice(0, 32);
   }
+}
+
+/**
+ * The name an account's budgets count under: lower-cased, since directories and most backends
+ * match names without regard to case (slapd finds `kevin` for `Kevin`, `KEVIN` and even
+ * `\u212Aevin`), and a budget per spelling would multiply the guesses one account may take.
+ */
+function budgetName(username: string): string {
+  return username.toLowerCase();
 }

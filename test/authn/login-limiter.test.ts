@@ -34,4 +34,11 @@ describe('LoginLimiter', () => {
     expect(await refusal(l.reserve('10.3.0.7', 'carol'))).toMatchObject({ limit: 'account_total', message: 'too many failed logins for this account from many addresses; try again later' });
     await l.recalled('10.3.0.8', 'carol');
   });
+
+  it('counts every spelling of a name in one budget, as directories match names without regard to case', async () => {
+    const l = limiter();
+    for (const name of ['carol', 'Carol', 'CAROL', 'cArOl']) await (await l.reserve('10.4.0.1', name)).failed(true);
+    expect(await refusal(l.reserve('10.4.0.1', 'carol'))).toMatchObject({ limit: 'account' });
+    expect(await refusal(l.reserve('10.4.0.1', 'CaRoL'))).toMatchObject({ limit: 'account' });
+  });
 });
