@@ -314,7 +314,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
       expect(await auth.login('\u212Aevin', password, context)).toEqual({ kind: 'denied', reason: refusal, message: `${refusal}; ask an administrator` });
       expect(log.lines.filter((l) => l.event === 'ldap_account_not_ascii')).toEqual([expect.objectContaining({ dn: kelvinDn, attribute: 'uid' })]);
       // A wrong password learns nothing about the entry.
-      expect(await auth.login('\u212Aevin', 'wrong', context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password' });
+      expect(await auth.login('\u212Aevin', 'wrong', context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password', knownAccount: true });
       // The directory folds case itself (slapd's uid matching takes \u212A for k), so typing kevin
       // finds the entry too: still refused, never the account kevin.
       expect(await auth.login('kevin', password, context)).toEqual({ kind: 'denied', reason: refusal, message: `${refusal}; ask an administrator` });
