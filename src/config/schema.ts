@@ -50,7 +50,7 @@ export function configSchemaFor(backends: BackendRegistries) {
          */
         timeouts: z
           .strictObject({
-            /** Time from a connection (or the end of its previous request) to a request's complete headers; with TLS also the handshake's limit. Default 10. */
+            /** Time from a connection opening (or, on a kept-alive one, from a later request's first byte) to the request's complete headers; with TLS also the handshake's limit. Default 10. */
             headersSeconds: seconds(300).default(10),
             /** Time to receive a whole request, headers and body (bodies are small forms); at least `headersSeconds`. Not the time to answer it. Default 30. */
             requestSeconds: seconds(600).default(30),
