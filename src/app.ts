@@ -12,6 +12,8 @@ import { metricsRoutes, tokenOutcome } from './http/routes/metrics.js';
 import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
+import { guardConnections, totalWithin } from './http/connection-guard.js';
+import { trustedPeer } from './http/trusted-peer.js';
 import type { Services } from './services.js';
 import type { Config } from './config/schema.js';
 
@@ -35,12 +37,22 @@ export interface AppOptions {
   publicUrl: string;
   /** Serve HTTPS with this key and certificate (PEM). */
   https?: { key: Buffer; cert: Buffer };
+  /** The process's file descriptor limit, when known: the total connection bound stays below it. */
+  descriptorLimit?: number;
 }
 
 /** The one Fastify factory, used by `main` and by every test. Holds no globals. */
 export async function buildApp(deps: Services, options: AppOptions = { publicUrl: publicUrlOf(deps.config) }): Promise<FastifyInstance> {
+  const timeouts = deps.config.server.timeouts;
+  // Node's defaults (60 s for headers, checked every 30 s) let a client that trickles its headers,
+  // or sends nothing, hold a descriptor for up to 90 s. A silent connection is covered too: the
+  // header clock starts when the connection opens. Over TLS the handshake comes first, with its own
+  // limit (Node's default 120 s).
+  const headers = { headersTimeout: timeouts.headersSeconds * 1000, connectionsCheckingInterval: timeouts.checkIntervalSeconds * 1000 };
   const app = Fastify({
-    ...(options.https ? { https: options.https } : {}),
+    ...(options.https ? { https: { ...options.https, ...headers, handshakeTimeout: headers.headersTimeout } } : { http: headers }),
+    requestTimeout: timeouts.requestSeconds * 1000,
+    keepAliveTimeout: timeouts.keepAliveSeconds * 1000,
     loggerInstance: deps.logger as FastifyBaseLogger,
     trustProxy: trustProxyOption(deps.config.server.trustProxy),
     bodyLimit: BODY_LIMIT,
@@ -52,6 +64,22 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     // percent-encoded path...), and what routes throw.
     clientErrorHandler: clientErrorAnswer(BASIC_REALM),
     frameworkErrors: frameworkErrorAnswer(BASIC_REALM),
+  });
+
+  const limits = deps.config.server.connections;
+  const total = totalWithin(limits.total, options.descriptorLimit);
+  if (total < limits.total) app.log.info({ event: 'connection_bound_lowered', configured: limits.total, total, descriptorLimit: options.descriptorLimit }, `at most ${total} connections at once: the process may open ${options.descriptorLimit} files`);
+  const guard = guardConnections(app.server, {
+    limits: { perAddress: limits.perAddress, total },
+    ipv6PrefixLength: deps.config.server.ipv6PrefixLength,
+    trusted: trustedPeer(deps.config.server.trustProxy),
+    countRefusal: (bound) => deps.metrics.countRefusedConnection(bound),
+    warn: (fields, message) => app.log.warn(fields, message),
+  });
+  deps.metrics.setOpenConnectionsSource(() => guard.gate.open);
+  app.addHook('onClose', (_app, done) => {
+    guard.close();
+    done();
   });
 
   await app.register(errorHandler, { basicRealm: BASIC_REALM });

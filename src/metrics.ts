@@ -31,6 +31,10 @@ export interface Metrics {
   setCircuitSource(source: () => Record<string, CircuitState>): void;
   /** Where the store gauge asks, at scrape time, whether the store accepts writes. */
   setStoreSource(source: () => Promise<boolean>): void;
+  /** Counts one connection closed at once past a bound (`per_address`, `total`). */
+  countRefusedConnection(bound: 'per_address' | 'total'): void;
+  /** Where the open-connections gauge reads its count at scrape time. */
+  setOpenConnectionsSource(source: () => number): void;
 }
 
 /** Creates the metrics; `defaults` adds Node's process metrics (off in tests that build many apps). */
@@ -79,6 +83,18 @@ export function createMetrics(defaults = true): Metrics {
   const firstTier = new Counter({ name: 'wharf_cache_first_tier_total', help: 'Lookups of the in-process first tier over Redis: local (no round trip) or shared (read from Redis)', labelNames: ['result'] as const, registers: [registry] });
   const firstTierLocal = firstTier.labels({ result: 'local' });
   const firstTierShared = firstTier.labels({ result: 'shared' });
+  let openConnections: () => number = () => 0;
+  new Gauge({
+    name: 'wharf_connections_open',
+    help: 'Client connections open in this process (admitted past the connection bounds, not yet closed)',
+    registers: [registry],
+    collect() {
+      this.set(openConnections());
+    },
+  });
+  const refusedConnections = new Counter({ name: 'wharf_connections_refused_total', help: 'Connections closed at once, unread, past a bound (per_address, total)', labelNames: ['bound'] as const, registers: [registry] });
+  // Bound once: under a flood this runs for every connection.
+  const refusedBy = { per_address: refusedConnections.labels({ bound: 'per_address' }), total: refusedConnections.labels({ bound: 'total' }) };
   return {
     registry,
     tokenRequests,
@@ -109,6 +125,10 @@ export function createMetrics(defaults = true): Metrics {
     },
     setStoreSource(source) {
       storeWritable = source;
+    },
+    countRefusedConnection: (bound) => refusedBy[bound].inc(),
+    setOpenConnectionsSource(source) {
+      openConnections = source;
     },
   };
 }

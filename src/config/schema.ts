@@ -43,6 +43,41 @@ export function configSchemaFor(backends: BackendRegistries) {
         ipv6PrefixLength: z.number().int().min(16).max(128).default(64),
         /** Serve HTTPS from these PEM files (the public URL then defaults to https). Default: plain HTTP, e.g. behind a TLS-terminating proxy. */
         tls: z.strictObject({ keyFile: z.string().min(1), certFile: z.string().min(1) }).optional(),
+        /**
+         * How long a connection may take over each part of its life before it is closed (docs/operations.md,
+         * Slow clients). A client that trickles its headers, or connects and sends nothing, is closed
+         * within `headersSeconds + checkIntervalSeconds` of connecting.
+         */
+        timeouts: z
+          .strictObject({
+            /** Time from a connection opening (or, on a kept-alive one, from a later request's first byte) to the request's complete headers; with TLS also the handshake's limit. Default 10. */
+            headersSeconds: seconds(300).default(10),
+            /** Time to receive a whole request, headers and body (bodies are small forms); at least `headersSeconds`. Not the time to answer it. Default 30. */
+            requestSeconds: seconds(600).default(30),
+            /** Idle time after an answer before a kept-alive connection is closed; behind a proxy that keeps connections to Wharf alive, set it above the proxy's own idle timeout. Default 5. */
+            keepAliveSeconds: seconds(3600).default(5),
+            /** How often connections are checked against the header and request timeouts. Default 1. */
+            checkIntervalSeconds: seconds(60).default(1),
+          })
+          .refine((t) => t.headersSeconds <= t.requestSeconds, { message: 'headersSeconds must not exceed requestSeconds', path: ['headersSeconds'] })
+          .prefault({}),
+        /**
+         * Open connections allowed per process, counted as they arrive; one past a bound is closed at
+         * once without being read (`wharf_connections_refused_total{bound}`, and one `connections_refused`
+         * log line per 10 s while it happens).
+         */
+        connections: z
+          .strictObject({
+            /**
+             * From one client address (IPv6 grouped by `ipv6PrefixLength`), as the socket sees it: a
+             * peer that `trustProxy` trusts (a listed proxy address, or every peer under a hop count or
+             * `true`) is a proxy and counts only towards `total`. Default 128.
+             */
+            perAddress: z.number().int().min(1).max(1_000_000).default(128),
+            /** From everyone together; never more than the process's file descriptor limit less 256 (read at start on Linux). Default 10000. */
+            total: z.number().int().min(1).max(1_000_000).default(10_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
 

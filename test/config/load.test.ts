@@ -17,7 +17,14 @@ function problems(fn: () => unknown): Array<{ path: string; message: string }> {
 describe('parseConfig', () => {
   it('fills every default from an empty document', () => {
     const config = parseConfig({}, {});
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 5001, trustProxy: false, ipv6PrefixLength: 64 });
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 5001,
+      trustProxy: false,
+      ipv6PrefixLength: 64,
+      timeouts: { headersSeconds: 10, requestSeconds: 30, keepAliveSeconds: 5, checkIntervalSeconds: 1 },
+      connections: { perAddress: 128, total: 10_000 },
+    });
     expect(config.token).toMatchObject({ issuer: 'wharf', service: 'registry', lifetimeSeconds: 300, kidFormat: 'libtrust', x5c: true });
     expect(config.cache).toEqual({ type: 'memory', maxEntries: 100_000 });
     expect(config.refreshTokens).toEqual({ enabled: true, maxAgeSeconds: 90 * 86_400 });
