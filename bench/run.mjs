@@ -1436,7 +1436,7 @@ async function profile(groups, platform) {
   return result.errors > 0 ? 1 : 0;
 }
 
-let code = 1;
+let code;
 try {
   code = await main();
 } catch (err) {
