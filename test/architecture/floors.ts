@@ -59,7 +59,12 @@ export interface FloorFindings {
   readonly acrossBackends: string[];
   /** config/ importing a backend other than through a registry. */
   readonly configPastRegistries: string[];
-  /** authn/'s core importing a backend folder, or a backend importing a registry. */
+  /**
+   * The rooms inside authn/: its core (the files directly in authn/: the chain, budgets,
+   * verification slots, the interfaces) importing a backend folder (any folder under authn/,
+   * oauth2-core too), or a backend folder importing a registry. The registries are the core's one
+   * exception: registering each backend folder's entry is their job.
+   */
   readonly authnRooms: string[];
 }
 
