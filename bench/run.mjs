@@ -179,7 +179,7 @@ async function main() {
   }
 }
 
-let code = 1;
+let code;
 try {
   code = await main();
 } catch (err) {
