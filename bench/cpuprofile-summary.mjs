@@ -15,7 +15,7 @@ export function frameNames(root) {
   const where = (frame) => {
     let url = frame.url || '';
     for (const r of roots) if (url.startsWith(`${r}/`)) url = url.slice(r.length + 1);
-    // The runner starts Wharf from a private copy of dist/ (see bench/run.mjs).
+    // The runner starts Wharf from a private copy of dist/ (see bench/support.mjs).
     return url.replace(/^bench\/results\/\.dist-snapshot-\d+\//, '');
   };
   const label = (frame) => {

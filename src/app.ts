@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { clientErrorAnswer, errorHandler, frameworkErrorAnswer, pageErrorHandler } from './http/error-handler.js';
 import { publicUrl as publicUrlOf } from './config/public-url.js';
 import { accountRoutes } from './http/routes/account.js';
@@ -12,6 +12,8 @@ import { metricsRoutes, tokenOutcome } from './http/routes/metrics.js';
 import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
+import { guardConnections, totalWithin } from './http/connection-guard.js';
+import { trustedPeer } from './http/trusted-peer.js';
 import type { Services } from './services.js';
 import type { Config } from './config/schema.js';
 
@@ -21,28 +23,63 @@ const BODY_LIMIT = 64 * 1024;
 /** The realm of the Basic challenge every 401 carries. */
 const BASIC_REALM = 'Wharf';
 
+/**
+ * Starts anyone may flood without signing in (`POST /device/code`, `GET /login/<name>`): fastify's
+ * two lines per request (450 bytes) would log every refused start; their own lines say what
+ * happened instead (device_code_issued, and start_refused for the first few refusals per address,
+ * the rest summarised).
+ */
+const UNLOGGED_STARTS = /^\/(?:device\/code|login\/[^/?]+)(?:\?|$)/;
+
 /** Facts about where the app is served that only the caller knows. */
 export interface AppOptions {
   /** The URL browsers and CLIs reach Wharf at (redirect URIs, verification URIs). */
   publicUrl: string;
   /** Serve HTTPS with this key and certificate (PEM). */
   https?: { key: Buffer; cert: Buffer };
+  /** The process's file descriptor limit, when known: the total connection bound stays below it. */
+  descriptorLimit?: number;
 }
 
 /** The one Fastify factory, used by `main` and by every test. Holds no globals. */
 export async function buildApp(deps: Services, options: AppOptions = { publicUrl: publicUrlOf(deps.config) }): Promise<FastifyInstance> {
+  const timeouts = deps.config.server.timeouts;
+  // Node's defaults (60 s for headers, checked every 30 s) let a client that trickles its headers,
+  // or sends nothing, hold a descriptor for up to 90 s. A silent connection is covered too: the
+  // header clock starts when the connection opens. Over TLS the handshake comes first, with its own
+  // limit (Node's default 120 s).
+  const headers = { headersTimeout: timeouts.headersSeconds * 1000, connectionsCheckingInterval: timeouts.checkIntervalSeconds * 1000 };
   const app = Fastify({
-    ...(options.https ? { https: options.https } : {}),
+    ...(options.https ? { https: { ...options.https, ...headers, handshakeTimeout: headers.headersTimeout } } : { http: headers }),
+    requestTimeout: timeouts.requestSeconds * 1000,
+    keepAliveTimeout: timeouts.keepAliveSeconds * 1000,
     loggerInstance: deps.logger as FastifyBaseLogger,
     trustProxy: trustProxyOption(deps.config.server.trustProxy),
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     childLoggerFactory: requestLoggers(),
+    logController: new LogController({ disableRequestLogging: (request) => UNLOGGED_STARTS.test((request as { url?: string }).url ?? '') }),
     // Every way an error reaches a client goes through the one mapping of the error tree: what
     // Node's parser refuses before a request exists, what fastify refuses before routing (a bad
     // percent-encoded path...), and what routes throw.
     clientErrorHandler: clientErrorAnswer(BASIC_REALM),
     frameworkErrors: frameworkErrorAnswer(BASIC_REALM),
+  });
+
+  const limits = deps.config.server.connections;
+  const total = totalWithin(limits.total, options.descriptorLimit);
+  if (total < limits.total) app.log.info({ event: 'connection_bound_lowered', configured: limits.total, total, descriptorLimit: options.descriptorLimit }, `at most ${total} connections at once: the process may open ${options.descriptorLimit} files`);
+  const guard = guardConnections(app.server, {
+    limits: { perAddress: limits.perAddress, total },
+    ipv6PrefixLength: deps.config.server.ipv6PrefixLength,
+    trusted: trustedPeer(deps.config.server.trustProxy),
+    countRefusal: (bound) => deps.metrics.countRefusedConnection(bound),
+    warn: (fields, message) => app.log.warn(fields, message),
+  });
+  deps.metrics.setOpenConnectionsSource(() => guard.gate.open);
+  app.addHook('onClose', (_app, done) => {
+    guard.close();
+    done();
   });
 
   await app.register(errorHandler, { basicRealm: BASIC_REALM });

@@ -15,7 +15,12 @@ export interface Metrics {
   /** Counts one first-tier lookup, through children bound once (a labelled inc() per lookup hashes its labels). */
   countFirstTier(result: 'local' | 'shared'): void;
   upstreamDuration: Histogram<'upstream' | 'outcome'>;
-  /** Requests refused by brute-force limits, by which limit. */
+  /**
+   * Requests refused by a limit, by which: `ip`, `account`, `account_total` (login budgets),
+   * `address_concurrency` (429), `busy` (503 at the process's bound on logins under way),
+   * `device_starts`, `login_starts` (per address), their `_total` (overall) and `_table` (the table of addresses full),
+   * `anonymous_webhook` (anonymous scopes past their budget of webhook decisions).
+   */
   rateLimited: Counter<'limit'>;
   /** Credential verifications run (past every cache), by the backend that decided (`none`: no backend knew the credential). */
   credentialVerifications: Counter<'backend'>;
@@ -26,6 +31,10 @@ export interface Metrics {
   setCircuitSource(source: () => Record<string, CircuitState>): void;
   /** Where the store gauge asks, at scrape time, whether the store accepts writes. */
   setStoreSource(source: () => Promise<boolean>): void;
+  /** Counts one connection closed at once past a bound (`per_address`, `total`). */
+  countRefusedConnection(bound: 'per_address' | 'total'): void;
+  /** Where the open-connections gauge reads its count at scrape time. */
+  setOpenConnectionsSource(source: () => number): void;
 }
 
 /** Creates the metrics; `defaults` adds Node's process metrics (off in tests that build many apps). */
@@ -74,6 +83,18 @@ export function createMetrics(defaults = true): Metrics {
   const firstTier = new Counter({ name: 'wharf_cache_first_tier_total', help: 'Lookups of the in-process first tier over Redis: local (no round trip) or shared (read from Redis)', labelNames: ['result'] as const, registers: [registry] });
   const firstTierLocal = firstTier.labels({ result: 'local' });
   const firstTierShared = firstTier.labels({ result: 'shared' });
+  let openConnections: () => number = () => 0;
+  new Gauge({
+    name: 'wharf_connections_open',
+    help: 'Client connections open in this process (admitted past the connection bounds, not yet closed)',
+    registers: [registry],
+    collect() {
+      this.set(openConnections());
+    },
+  });
+  const refusedConnections = new Counter({ name: 'wharf_connections_refused_total', help: 'Connections closed at once, unread, past a bound (per_address, total)', labelNames: ['bound'] as const, registers: [registry] });
+  // Bound once: under a flood this runs for every connection.
+  const refusedBy = { per_address: refusedConnections.labels({ bound: 'per_address' }), total: refusedConnections.labels({ bound: 'total' }) };
   return {
     registry,
     tokenRequests,
@@ -91,7 +112,7 @@ export function createMetrics(defaults = true): Metrics {
     firstTier,
     countFirstTier: (result) => (result === 'local' ? firstTierLocal : firstTierShared).inc(),
     upstreamDuration,
-    rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by brute-force limits', labelNames: ['limit'] as const, registers: [registry] }),
+    rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by a limit (login budgets, logins under way, login and device starts), by limit', labelNames: ['limit'] as const, registers: [registry] }),
     credentialVerifications: new Counter({
       name: 'wharf_credential_verifications_total',
       help: 'Password and token logins verified by a backend (not answered from what it remembered), by the deciding backend',
@@ -104,6 +125,10 @@ export function createMetrics(defaults = true): Metrics {
     },
     setStoreSource(source) {
       storeWritable = source;
+    },
+    countRefusedConnection: (bound) => refusedBy[bound].inc(),
+    setOpenConnectionsSource(source) {
+      openConnections = source;
     },
   };
 }

@@ -40,6 +40,7 @@ import type { InvalidationChannel } from './invalidation/redis-channel.js';
 import type { KeyRotation } from './keys/key-files.js';
 import { startKeyRescan } from './keys/key-rescan.js';
 import type { KeyStore } from './keys/keys.js';
+import { RefusalLog } from './logging/refusal-log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { readiness, type NamedCircuit } from './readiness.js';
 import { createStore } from './store/create-store.js';
@@ -156,18 +157,23 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
   );
 
+  // Refusals by limits: counted, the first few per address logged, the rest summarised.
+  const { ipv6PrefixLength } = config.server;
+  const refusals = new RefusalLog({ logger: logger.child({ component: 'limits' }), ipv6PrefixLength, now, count: (limit) => metrics.rateLimited.inc({ limit }) });
+
   // Browser and device logins.
-  const startLimiter = (what: string, perAddress: number, total?: number) => new StartLimiter({ cache, hashKey, what, perAddress, total, windowSeconds: 600, now });
+  const startLimiter = (what: string, limit: string, perAddress: number, total?: number) =>
+    new StartLimiter({ store, what, limit, perAddress, total, windowSeconds: 600, ipv6PrefixLength, refusals, now });
   const sessions = new BrowserSessions({
     store,
     pending: pendingLoginSpace(config.cache.type === 'redis', cache, now),
-    limiter: startLimiter('browser logins', federation.loginStartsPerIp),
+    limiter: startLimiter('browser logins', 'login_starts', federation.loginStartsPerIp, federation.loginStartsTotal),
     hashKey,
     sessionSeconds: federation.sessionHours * 3600,
     now,
   });
   const { maxStartsPerIp, maxStartsTotal, ...device } = federation.device;
-  const deviceFlow = new DeviceFlow({ store, hashKey, ...device, limiter: startLimiter('device logins', maxStartsPerIp, maxStartsTotal), now });
+  const deviceFlow = new DeviceFlow({ store, pending: pendingLoginSpace(config.cache.type === 'redis', cache, now), hashKey, ...device, limiter: startLimiter('device logins', 'device_starts', maxStartsPerIp, maxStartsTotal), now });
 
   // Decisions: the deciders in their configured order, the ACL among them.
   const generations = new AccountGenerations(store, hashKey, coherence, { now });
@@ -197,12 +203,12 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   );
 
   // The token endpoint.
-  const guards = bruteForceGuards(config.bruteForce, { cache: config.cache, hashKey, onLimited: (limit) => metrics.rateLimited.inc({ limit }), now });
+  const guards = bruteForceGuards(config.bruteForce, { cache: config.cache, hashKey, ipv6PrefixLength, now });
   const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, reuseCacheBytes: config.token.reuseCacheMegabytes * 1024 * 1024, now });
   const { service, lifetimeSeconds, actionLifetimeSeconds } = config.token;
   const decider = new TokenService(
     { service, lifetimeSeconds, actionLifetimeSeconds, refreshTokensEnabled: config.refreshTokens.enabled },
-    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter: guards.limiter, slots: guards.slots, now },
+    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter: guards.limiter, slots: guards.slots, refusals, now },
   );
   const tokens = new RecentAnswers(decider, { hashKey, logger: logger.child({ component: 'token' }), now });
   coherence.attach(tokens);
@@ -251,7 +257,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     readiness: () => readiness({ cache, store, coherence, sharedCache: config.cache.type === 'redis', circuits, loginProviders }),
     async start() {
       const sweep = setInterval(() => tokens.sweep(), 1000).unref();
-      stops.push(() => clearInterval(sweep), startStoreSweep(store, logger));
+      stops.push(() => clearInterval(sweep), startStoreSweep(store, logger), refusals.start());
       // Requests that need the store answer 503 until it is connected; wait for it here, briefly.
       await store.ready?.().catch((err: unknown) => logger.error({ event: 'store_unreachable', err: err instanceof Error ? err.message : String(err) }, 'the state store is unreachable; requests that need it answer 503'));
       for (const warning of (await store.health()).warnings) logger.warn({ event: 'store_at_risk', warning }, 'the state store may lose records');
@@ -262,6 +268,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     async close() {
       for (const stop of stops.splice(0)) stop();
       tokens.forgetAll(); // writes the reuse lines of answers still held
+      refusals.flush(); // and the summary of refusals not logged one by one
       for (const backend of capable) await backend.close?.();
       guards.close();
       await channel?.close();

@@ -8,6 +8,13 @@ export type AuthnResult =
       readonly reason: string;
       /** What the user is told instead of a generic refusal, when that is safe and they can act on it (an account owned by another sign-in method). */
       readonly message?: string;
+      /**
+       * Set by a backend that knows the account exists (a wrong password for a configured user, a
+       * directory entry whose bind failed): only such a failure counts against the account's
+       * brute-force budgets, so random usernames create no per-account record. Absent where the
+       * username proves nothing (tokens as passwords) or the account is unknown.
+       */
+      readonly knownAccount?: true;
     }
   | { readonly kind: 'ok'; readonly identity: Identity; readonly provenance?: Provenance };
 

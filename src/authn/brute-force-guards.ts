@@ -8,6 +8,7 @@ export interface BruteForceSettings {
   enabled: boolean;
   perIp: FailureLimit;
   perAccount: FailureLimit;
+  perAccountTotal: FailureLimit;
   maxConcurrentPerAddress: number;
   maxConcurrentVerifications: number;
 }
@@ -24,7 +25,7 @@ export interface BruteForceGuards {
  * Builds the guards; with a Redis cache the budgets are shared by every replica, on a connection
  * of their own that fails fast (a budget that cannot be read must not hold a login for seconds).
  */
-export function bruteForceGuards(settings: BruteForceSettings, options: { cache: CacheConfig; hashKey: Buffer; onLimited: (limit: 'ip' | 'account') => void; now: () => number }): BruteForceGuards {
+export function bruteForceGuards(settings: BruteForceSettings, options: { cache: CacheConfig; hashKey: Buffer; ipv6PrefixLength: number; now: () => number }): BruteForceGuards {
   if (!settings.enabled) return { limiter: undefined, slots: undefined, close: () => {} };
   const { cache } = options;
   const redis = cache.type === 'redis' ? connectRedis(cache.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500 }).on('error', () => {}) : undefined;
@@ -32,13 +33,14 @@ export function bruteForceGuards(settings: BruteForceSettings, options: { cache:
     limiter: new LoginLimiter({
       perIp: settings.perIp,
       perAccount: settings.perAccount,
+      perAccountTotal: settings.perAccountTotal,
       hashKey: options.hashKey,
       redis,
       keyPrefix: cache.type === 'redis' ? cache.keyPrefix : 'wharf:',
-      onLimited: options.onLimited,
+      ipv6PrefixLength: options.ipv6PrefixLength,
       now: options.now,
     }),
-    slots: new VerificationSlots({ perAddress: settings.maxConcurrentPerAddress, total: settings.maxConcurrentVerifications }),
+    slots: new VerificationSlots({ perAddress: settings.maxConcurrentPerAddress, total: settings.maxConcurrentVerifications, ipv6PrefixLength: options.ipv6PrefixLength }),
     close: () => redis?.disconnect(),
   };
 }

@@ -2,7 +2,9 @@ import type { RedisClient } from '../cache/redis-connection.js';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { keyedHash } from '../crypto/keyed-hash.js';
+import { addressGroup, DEFAULT_IPV6_PREFIX_LENGTH } from '../domain/client-address.js';
 import { TooManyRequestsError } from '../domain/errors.js';
+import { InFlightTally } from './in-flight-tally.js';
 
 /** Attempt budget of one limit. */
 export interface FailureLimit {
@@ -13,15 +15,18 @@ export interface FailureLimit {
 
 /** Options of the limiter. */
 export interface LoginLimiterOptions {
+  /** Failures (and verifications under way) from one address group. */
   perIp: FailureLimit;
-  /** Failures for one account from one address. */
+  /** Failures for one known account from one address group. */
   perAccount: FailureLimit;
+  /** Failures for one known account from every address together. */
+  perAccountTotal: FailureLimit;
   hashKey: Buffer;
   /** Shared counters across replicas; in-process counters without it (and while it is down). */
   redis?: RedisClient | undefined;
   keyPrefix?: string;
-  /** Told which limit refused a request (metrics). */
-  onLimited?: (limit: 'ip' | 'account') => void;
+  /** IPv6 addresses are counted by this prefix (`server.ipv6PrefixLength`). Default 64. */
+  ipv6PrefixLength?: number;
   /** Clock in ms for the in-process marks of spent budgets. Default Date.now. */
   now?: () => number;
 }
@@ -33,143 +38,211 @@ export interface LoginLimiterOptions {
 export interface LoginReservation {
   /** The credential was right: the account's count from that address is cleared and the address's point given back. */
   succeeded(): Promise<void>;
-  /** The credential was wrong: the points stay spent until the window ends. */
-  failed(): void;
-  /** No verdict (the backend was unavailable): both points are given back. */
+  /**
+   * The credential was wrong: the address's point stays spent until the window ends. Only with
+   * `knownAccount` (the backend knows the account: a wrong password for a real user) is the
+   * failure counted against the account: a username nobody knows gets no counter anywhere.
+   */
+  failed(knownAccount: boolean): Promise<void>;
+  /** No verdict (the backend was unavailable): the address's point is given back. */
   cancelled(): Promise<void>;
 }
 
-type Limit = 'ip' | 'account';
+/** The limits, as named in `TooManyRequestsError.limit` and the metric. */
+type Limit = 'ip' | 'account' | 'account_total';
+
+const REFUSALS: Record<Limit, string> = {
+  ip: 'too many failed logins from this address; try again later',
+  account: 'too many failed logins for this account; try again later',
+  account_total: 'too many failed logins for this account from many addresses; try again later',
+};
+
+/** A per-account budget as one verification claims it. */
+interface AccountClaim {
+  limit: Exclude<Limit, 'ip'>;
+  limiter: RateLimiterAbstract;
+  key: string;
+  mark: string;
+  points: number;
+}
 
 /**
- * Brute-force protection: verifications are counted per client address and per account from
- * that address. The per-account count is scoped by address on purpose: an attacker elsewhere
- * can then never lock a user out, so a successful login is not slowed by other people's
- * failures, while guessing from one address stops quickly.
+ * Brute-force protection. Every per-address count is by address group (an IPv6 client by its
+ * prefix: one subscriber can take a new address from a /64 for every request).
  *
- * An attempt is counted before it is verified (an atomic increment in the shared store), and a
- * success gives its points back: so failures plus verifications under way never exceed the
- * budget, however many requests arrive at once. Checking first and counting after the verdict
- * let 200 concurrent guesses through against a budget of 10.
+ * - Per address: a verification is counted before it runs (an atomic increment in the shared
+ *   store) and a success gives its point back, so failures plus verifications under way never
+ *   exceed the budget, however many requests arrive at once, on however many replicas.
+ * - Per account from one address, and per account from every address: counted only after a
+ *   failure against an account the backend knows, so a random username creates no record
+ *   anywhere. They are read before verifying (a spent one refuses), and this process admits no
+ *   more verifications of one account at once than the budget has points left (InFlightTally);
+ *   across N replicas a simultaneous burst may reach N times that.
+ *
+ * A refusal creates nothing: the in-process marks of spent budgets are checked before any
+ * counter, the account's counters are only read, and the address's counter already exists.
  */
 export class LoginLimiter {
   private readonly ip: RateLimiterAbstract;
   private readonly account: RateLimiterAbstract;
+  private readonly total: RateLimiterAbstract;
   /**
-   * Budgets this process saw spent, until their windows end (by address, and by address and
-   * account). A remembered credential skips the shared counters, so without these an address
-   * over its budget could go on testing guesses against recently used passwords: a wrong guess
-   * is refused by the counters and marks its key here, and from then on a right one is refused too.
+   * Budgets this process saw spent, until their windows end (by address group, by group and
+   * account, and by account). Checked before any counter, so a flood from a spent address costs
+   * no shared-store round trip; and a remembered credential skips the shared counters, so without
+   * these an address over its budget could go on testing guesses against recently used passwords.
    */
   private readonly spent = new LRUCache<string, { until: number; limit: Limit }>({ max: 50_000 });
   /**
-   * Accounts at an address with a failure this process counted: a remembered credential clears
-   * their count as a verified success does (typos do not add up), at the cost of one round trip
-   * only after a failure. A failure counted by another replica is not known here, and stays
-   * counted until its window ends.
+   * Accounts at an address group with a failure this process counted: a remembered credential
+   * clears their count as a verified success does (typos do not add up), at the cost of one round
+   * trip only after a failure. A failure counted by another replica stays until its window ends.
    */
   private readonly failedHere = new LRUCache<string, true>({ max: 50_000 });
-
+  private readonly inFlight = new InFlightTally();
   private readonly now: () => number;
 
   constructor(private readonly options: LoginLimiterOptions) {
     this.now = options.now ?? Date.now;
     this.ip = this.limiter('ip', options.perIp);
     this.account = this.limiter('acct', options.perAccount);
+    this.total = this.limiter('acctall', options.perAccountTotal);
   }
 
   /**
    * A credential proven earlier was presented (nothing is verified): throws TooManyRequestsError
-   * when this process knows a budget of the address or of the account at that address to be
-   * spent, and otherwise treats it as a success. No shared-store round trip unless this process
-   * counted a failure for that account at that address.
+   * when this process knows the address's budget or the account's budget at that address to be
+   * spent, and otherwise treats it as a success. The account's budget across addresses does not
+   * apply: an owner with a remembered credential is never refused for other people's guesses.
    */
-  async recalled(clientIp: string, account: string): Promise<void> {
-    const now = this.now();
-    const accountMark = `${clientIp}\0${account}`;
-    for (const mark of [clientIp, accountMark]) {
-      const spent = this.spent.get(mark);
-      if (spent === undefined) continue;
-      if (spent.until <= now) {
-        this.spent.delete(mark);
-        continue;
-      }
-      this.refuse(spent.limit, spent.until - now);
-    }
-    if (this.failedHere.delete(accountMark)) await this.account.delete(this.key(clientIp, account)).catch(() => undefined);
+  async recalled(clientIp: string, username: string): Promise<void> {
+    const group = this.group(clientIp);
+    const account = budgetName(username);
+    this.refuseIfMarked(group);
+    this.refuseIfMarked(`${group}\0${account}`);
+    if (this.failedHere.delete(`${group}\0${account}`)) await this.account.delete(this.key(group, account)).catch(() => undefined);
   }
 
   /**
-   * Takes one point from the address's budget and, when `account` is given, one from the
-   * account's budget at that address. Throws TooManyRequestsError (nothing is verified) when
-   * either is spent.
+   * Claims one verification: refuses (TooManyRequestsError, nothing verified, nothing recorded)
+   * when a budget of the address or, with `account`, of the account is spent; otherwise takes one
+   * point of the address's budget and counts the verification as under way for the account.
    */
-  async reserve(clientIp: string, account?: string): Promise<LoginReservation> {
-    const ipKey = this.key(clientIp);
-    const accountKey = account ? this.key(clientIp, account) : undefined;
-    const claims: [Limit, RateLimiterAbstract, string][] = [];
-    // The account first, and the address only once the account's budget allows: a burst at one
-    // account is then refused before it touches the address's budget, which the other users
-    // behind that address share.
-    if (accountKey !== undefined) claims.push(['account', this.account, accountKey]);
-    claims.push(['ip', this.ip, ipKey]);
-    const taken: { limit: Limit; res: RateLimiterRes }[] = [];
-    for (const [limit, limiter, key] of claims) {
-      try {
-        taken.push({ limit, res: await limiter.consume(key, 1) });
-      } catch (reason) {
-        // The point already taken is given back, as nothing gets verified. The refused counter is
-        // left over its limit, which only holds the refusal until the window ends.
-        await Promise.all(taken.map((t) => this.giveBack(t.limit === 'ip' ? this.ip : this.account, t.limit === 'ip' ? ipKey : accountKey!)));
-        // Not a refusal but a store failure the in-process stand-in could not absorb: no decision.
-        if (!(reason instanceof RateLimiterRes)) throw reason;
-        this.markSpent(limit, clientIp, account, reason.msBeforeNext);
-        this.refuse(limit, reason.msBeforeNext);
-      }
+  async reserve(clientIp: string, username?: string): Promise<LoginReservation> {
+    const group = this.group(clientIp);
+    const account = username === undefined ? undefined : budgetName(username);
+    const claims: AccountClaim[] =
+      account === undefined
+        ? []
+        : [
+            { limit: 'account', limiter: this.account, key: this.key(group, account), mark: `${group}\0${account}`, points: this.options.perAccount.failures },
+            { limit: 'account_total', limiter: this.total, key: this.key(account), mark: `*\0${account}`, points: this.options.perAccountTotal.failures },
+          ];
+    this.refuseIfMarked(group);
+    for (const claim of claims) this.refuseIfMarked(claim.mark);
+    await this.claimAccounts(claims);
+    const ipKey = this.key(group);
+    let ipClaim: RateLimiterRes;
+    try {
+      ipClaim = await this.ip.consume(ipKey, 1);
+    } catch (reason) {
+      for (const claim of claims) this.inFlight.settle(claim.key, false);
+      // Not a refusal but a store failure the in-process stand-in could not absorb: no decision.
+      if (!(reason instanceof RateLimiterRes)) throw reason;
+      // The refused counter is left over its limit, which holds the refusal until the window ends.
+      this.mark(group, 'ip', reason.msBeforeNext);
+      this.refuse('ip', reason.msBeforeNext);
     }
-    // The claims that used the last point of a budget: a failure marks them spent at once.
-    const lastPoints = taken.filter((t) => t.res.remainingPoints === 0).map((t) => ({ limit: t.limit, ms: t.res.msBeforeNext }));
     let settled = false;
-    const settle = () => {
+    const settle = (failed: boolean) => {
       if (settled) throw new Error('login reservation settled twice');
       settled = true;
+      for (const claim of claims) this.inFlight.settle(claim.key, failed);
     };
     return {
       succeeded: async () => {
-        settle();
-        if (account) {
-          this.spent.delete(`${clientIp}\0${account}`);
-          this.failedHere.delete(`${clientIp}\0${account}`);
+        settle(false);
+        if (account !== undefined) {
+          this.spent.delete(`${group}\0${account}`);
+          this.failedHere.delete(`${group}\0${account}`);
         }
-        // A success clears the account's count from that address (its other failures were typos).
-        await Promise.all([this.giveBack(this.ip, ipKey), accountKey === undefined ? undefined : this.account.delete(accountKey)]);
+        // A success clears the account's count from that address (its other failures were typos);
+        // the count across addresses stays: the owner's success says nothing of the others' guesses.
+        await Promise.all([this.giveBack(this.ip, ipKey), claims[0] && this.account.delete(claims[0].key).catch(() => undefined)]);
       },
-      failed: () => {
-        settle();
-        if (account) this.failedHere.set(`${clientIp}\0${account}`, true);
-        for (const last of lastPoints) this.markSpent(last.limit, clientIp, account, last.ms);
+      failed: async (knownAccount) => {
+        settle(knownAccount);
+        if (ipClaim.remainingPoints === 0) this.mark(group, 'ip', ipClaim.msBeforeNext);
+        if (!knownAccount || account === undefined) return;
+        this.failedHere.set(`${group}\0${account}`, true);
+        await Promise.all(claims.map((claim) => this.count(claim)));
       },
       cancelled: async () => {
-        settle();
-        await Promise.all(claims.map(([, limiter, key]) => this.giveBack(limiter, key)));
+        settle(false);
+        await this.giveBack(this.ip, ipKey);
       },
     };
   }
 
-  private markSpent(limit: Limit, clientIp: string, account: string | undefined, msBeforeNext: number): void {
-    const mark = limit === 'ip' ? clientIp : `${clientIp}\0${account ?? ''}`;
+  /** Reads the account's counters and admits one more verification of it, or refuses. */
+  private async claimAccounts(claims: readonly AccountClaim[]): Promise<void> {
+    if (claims.length === 0) return;
+    const marks = claims.map((claim) => this.inFlight.reading(claim.key));
+    let reads: (RateLimiterRes | null)[];
+    try {
+      reads = await Promise.all(claims.map((claim) => claim.limiter.get(claim.key)));
+    } catch (err) {
+      claims.forEach((claim, i) => this.inFlight.held(claim.key, marks[i]!));
+      throw err;
+    }
+    // Every read is settled before any verdict, in one turn: no other request can interleave.
+    const held = claims.map((claim, i) => this.inFlight.held(claim.key, marks[i]!));
+    for (const [i, claim] of claims.entries()) {
+      const spent = reads[i]?.consumedPoints ?? 0;
+      if (spent + held[i]! < claim.points) continue;
+      const ms = reads[i]?.msBeforeNext ?? 1000;
+      // Spent by counted failures: refused until the window ends. Held by guesses under way here:
+      // refused for a moment, as they may yet succeed.
+      if (spent >= claim.points) this.mark(claim.mark, claim.limit, ms);
+      this.refuse(claim.limit, spent >= claim.points ? ms : 1000);
+    }
+    for (const claim of claims) this.inFlight.start(claim.key);
+  }
+
+  /** Counts a failure against one account budget, marking it spent when this used its last point. */
+  private async count(claim: AccountClaim): Promise<void> {
+    try {
+      const res = await claim.limiter.consume(claim.key, 1);
+      if (res.remainingPoints === 0) this.mark(claim.mark, claim.limit, res.msBeforeNext);
+    } catch (reason) {
+      // Over the budget already (counted meanwhile elsewhere): spent. A store failure loses this count.
+      if (reason instanceof RateLimiterRes) this.mark(claim.mark, claim.limit, reason.msBeforeNext);
+    }
+  }
+
+  private refuseIfMarked(mark: string): void {
+    const spent = this.spent.get(mark);
+    if (spent === undefined) return;
+    const left = spent.until - this.now();
+    if (left <= 0) this.spent.delete(mark);
+    else this.refuse(spent.limit, left);
+  }
+
+  private mark(mark: string, limit: Limit, msBeforeNext: number): void {
     this.spent.set(mark, { until: this.now() + msBeforeNext, limit });
   }
 
   private refuse(limit: Limit, msBeforeNext: number): never {
-    this.options.onLimited?.(limit);
-    const message = limit === 'ip' ? 'too many failed logins from this address' : 'too many failed logins for this account';
-    throw new TooManyRequestsError(`${message}; try again later`, Math.max(1, Math.ceil(msBeforeNext / 1000)));
+    throw new TooManyRequestsError(REFUSALS[limit], Math.max(1, Math.ceil(msBeforeNext / 1000)), limit);
   }
 
   private async giveBack(limiter: RateLimiterAbstract, key: string): Promise<void> {
     // Giving back is best effort: a store that fails here leaves the point spent (fail closed).
     await limiter.reward(key, 1).catch(() => undefined);
+  }
+
+  private group(clientIp: string): string {
+    return addressGroup(clientIp, this.options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH);
   }
 
   private limiter(name: string, limit: FailureLimit): RateLimiterAbstract {
@@ -183,4 +256,13 @@ export class LoginLimiter {
   private key(...parts: string[]): string {
     return keyedHash(this.options.hashKey, 'login-limit', ...parts).slice(0, 32);
   }
+}
+
+/**
+ * The name an account's budgets count under: lower-cased, since directories and most backends
+ * match names without regard to case (slapd finds `kevin` for `Kevin`, `KEVIN` and even
+ * `\u212Aevin`), and a budget per spelling would multiply the guesses one account may take.
+ */
+function budgetName(username: string): string {
+  return username.toLowerCase();
 }

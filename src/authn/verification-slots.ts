@@ -1,11 +1,14 @@
+import { addressGroup, DEFAULT_IPV6_PREFIX_LENGTH } from '../domain/client-address.js';
 import { TemporarilyUnavailableError, TooManyRequestsError } from '../domain/errors.js';
 
 /** Bounds of concurrent credential verifications in one process. */
 export interface VerificationSlotsOptions {
-  /** Verifications under way for one client address. */
+  /** Verifications under way for one client address group. */
   perAddress: number;
   /** Verifications under way in total. */
   total: number;
+  /** IPv6 addresses are counted by this prefix (`server.ipv6PrefixLength`). Default 64. */
+  ipv6PrefixLength?: number;
 }
 
 /**
@@ -22,26 +25,27 @@ export class VerificationSlots {
   constructor(private readonly options: VerificationSlotsOptions) {}
 
   /**
-   * Takes a slot for `clientIp`, or throws: TooManyRequestsError (429) when that address already
+   * Takes a slot for `clientIp`, or throws: TooManyRequestsError (429) when its address group already
    * has its share under way, TemporarilyUnavailableError (503) when the process is at its total.
    * The returned function frees the slot; call it once.
    */
   acquire(clientIp: string): () => void {
-    const mine = this.byAddress.get(clientIp) ?? 0;
+    const group = addressGroup(clientIp, this.options.ipv6PrefixLength ?? DEFAULT_IPV6_PREFIX_LENGTH);
+    const mine = this.byAddress.get(group) ?? 0;
     // The address's own bound first: a burst from one address is that address's problem (429),
     // not a server-wide shortage.
-    if (mine >= this.options.perAddress) throw new TooManyRequestsError('too many logins under way from this address; try again in a moment', 1);
+    if (mine >= this.options.perAddress) throw new TooManyRequestsError('too many logins under way from this address; try again in a moment', 1, 'address_concurrency');
     if (this.running >= this.options.total) throw new TemporarilyUnavailableError('too many logins under way; try again in a moment', { retryAfterSeconds: 1 });
-    this.byAddress.set(clientIp, mine + 1);
+    this.byAddress.set(group, mine + 1);
     this.running++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.running--;
-      const left = (this.byAddress.get(clientIp) ?? 1) - 1;
-      if (left === 0) this.byAddress.delete(clientIp);
-      else this.byAddress.set(clientIp, left);
+      const left = (this.byAddress.get(group) ?? 1) - 1;
+      if (left === 0) this.byAddress.delete(group);
+      else this.byAddress.set(group, left);
     };
   }
 }

@@ -2,9 +2,9 @@ import { addressGroup } from '../domain/client-address.js';
 
 /** Options of the anonymous call budget. */
 export interface AnonymousCallBudgetOptions {
-  /** Calls one address group may cause per minute. */
+  /** Points (scopes sent to the decider) one address group may spend per minute. */
   perAddress: number;
-  /** Calls all addresses together may cause per minute. */
+  /** Points all addresses together may spend per minute. */
   total: number;
   /** Prefix by which IPv6 addresses are grouped (`server.ipv6PrefixLength`). Default 64. */
   ipv6PrefixLength?: number | undefined;
@@ -47,16 +47,16 @@ export class AnonymousCallBudget {
     this.maxAddresses = options.maxAddresses ?? 10_000;
   }
 
-  /** Counts one call for `clientIp` if both bounds allow it; counts nothing when refused. */
-  take(clientIp: string): CallBudgetAnswer {
+  /** Counts a call costing `points` (default 1) for `clientIp` if both bounds allow all of it; counts nothing when refused. */
+  take(clientIp: string, points = 1): CallBudgetAnswer {
     const now = this.now();
     const own = this.windowOf(addressGroup(clientIp, this.options.ipv6PrefixLength), now);
     const retryAfter = (w: Window) => Math.max(1, Math.ceil((w.resetAt - now) / 1000));
-    if (own.count >= this.options.perAddress) return { ok: false, bound: 'address', retryAfterSeconds: retryAfter(own) };
+    if (own.count + points > this.options.perAddress) return { ok: false, bound: 'address', retryAfterSeconds: retryAfter(own) };
     const all = fresh(this.all, now);
-    if (all.count >= this.options.total) return { ok: false, bound: 'total', retryAfterSeconds: retryAfter(all) };
-    own.count++;
-    all.count++;
+    if (all.count + points > this.options.total) return { ok: false, bound: 'total', retryAfterSeconds: retryAfter(all) };
+    own.count += points;
+    all.count += points;
     return { ok: true };
   }
 

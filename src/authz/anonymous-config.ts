@@ -13,17 +13,19 @@ export const anonymousDecisionsSchema = z.strictObject({
    */
   cacheMegabytes: z.number().int().min(1).max(1024).default(4),
   /**
-   * Calls to the decider for anonymous requests one client address (an IPv6 address by its
-   * `server.ipv6PrefixLength` prefix) may cause per minute, per replica; past it such requests
-   * get 429 `too_many_requests` with `Retry-After`, without a call. Default 30.
+   * Scopes of anonymous requests one client address (an IPv6 address by its
+   * `server.ipv6PrefixLength` prefix) may send to the decider per minute, per replica: a call
+   * costs as many as it asks about (a pull asks about one repository; a flood asks about 32 fresh
+   * names a request, each an audit entry and a cache entry). Past it such requests get 429
+   * `too_many_requests` with `Retry-After`, without a call. Default 60.
    */
-  webhookCallsPerMinute: z.number().int().min(1).default(30),
-  /** The same for all addresses together, per replica: what a flood from many addresses may cost the platform. Default 600. */
-  webhookCallsPerMinuteTotal: z.number().int().min(1).default(600),
+  webhookScopesPerMinute: z.number().int().min(1).default(60),
+  /** The same for all addresses together, per replica: what a flood from many addresses may cost the platform. Default 1200. */
+  webhookScopesPerMinuteTotal: z.number().int().min(1).default(1200),
 });
 
 /** Validated anonymous-decision bounds. */
 export type AnonymousDecisionsConfig = z.infer<typeof anonymousDecisionsSchema>;
 
 /** The bounds when none are configured. */
-export const DEFAULT_ANONYMOUS_DECISIONS: AnonymousDecisionsConfig = { cacheMegabytes: 4, webhookCallsPerMinute: 30, webhookCallsPerMinuteTotal: 600 };
+export const DEFAULT_ANONYMOUS_DECISIONS: AnonymousDecisionsConfig = { cacheMegabytes: 4, webhookScopesPerMinute: 60, webhookScopesPerMinuteTotal: 1200 };

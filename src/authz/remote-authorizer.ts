@@ -71,8 +71,8 @@ export class RemoteAuthorizer implements Authorizer {
     this.anonymousCache = new MemoryCache({ maxBytes: bytes, maxEntries: Math.ceil(bytes / ANONYMOUS_ENTRY_BYTES), ...(options.now ? { now: options.now } : {}) });
     this.anonymousDecisions = new DecisionCache({ ...options, cache: this.anonymousCache, logger: decider.logger }, namespace, decider.endpoint, decider.label);
     this.budget = new AnonymousCallBudget({
-      perAddress: limits.webhookCallsPerMinute,
-      total: limits.webhookCallsPerMinuteTotal,
+      perAddress: limits.webhookScopesPerMinute,
+      total: limits.webhookScopesPerMinuteTotal,
       ipv6PrefixLength: options.ipv6PrefixLength,
       now: options.now,
     });
@@ -102,9 +102,9 @@ export class RemoteAuthorizer implements Authorizer {
 
     const scopes = pending.map((i) => request.scopes[i]!);
     if (anonymous) {
-      const budget = this.budget.take(request.clientIp);
+      const budget = this.budget.take(request.clientIp, scopes.length);
       if (!budget.ok) {
-        const reason = budget.bound === 'address' ? `over ${this.anonymousLimits.webhookCallsPerMinute} anonymous ${this.decider.label} calls per minute from this address` : `over ${this.anonymousLimits.webhookCallsPerMinuteTotal} anonymous ${this.decider.label} calls per minute in all`;
+        const reason = budget.bound === 'address' ? `over ${this.anonymousLimits.webhookScopesPerMinute} anonymous scopes per minute for the ${this.decider.label} from this address` : `over ${this.anonymousLimits.webhookScopesPerMinuteTotal} anonymous scopes per minute for the ${this.decider.label} in all`;
         const limited = (scope: Scope): ScopeDecision => ({ scope, granted: [], source: 'limited', matched: false, reason, retryAfterSeconds: budget.retryAfterSeconds });
         pending.forEach((index, j) => (decisions[index] = limited(scopes[j]!)));
         return decisions as ScopeDecision[];

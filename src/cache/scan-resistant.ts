@@ -10,6 +10,7 @@ const ADMIT_WHEN_FULL = 0.125;
  * so such a round hits about as often as the cache is large against it. A cache with room takes
  * everything.
  */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- lru-cache's own bound: keys and values are any non-nullish value
 export function admits<K extends {}, V extends {}>(lru: LRUCache<K, V>, size: number, random: () => number = Math.random): boolean {
   return lru.calculatedSize + size <= lru.maxSize || random() < ADMIT_WHEN_FULL;
 }

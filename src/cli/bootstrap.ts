@@ -57,7 +57,7 @@ async function loadHashKey(config: Config, io: CliIo, dataDir: string): Promise<
     text = (await readFile(file, 'utf8')).trim();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' || config.hashKeyFile) throw new Error(`hash key: cannot read ${file} (${code ?? 'error'})`);
+    if (code !== 'ENOENT' || config.hashKeyFile) throw new Error(`hash key: cannot read ${file} (${code ?? 'error'})`, { cause: err });
   }
   if (text !== undefined) return hashKeyFrom(text, config.hashKeyFile ? `hashKeyFile ${file}` : `${file} (delete it to have a new one generated)`);
   const key = randomBytes(32).toString('hex');

@@ -55,7 +55,8 @@ async function startServer(config: Config, boot: Bootstrap, io: CliIo, quiet: bo
   const services = createServices(boot.config, { logger, keys: boot.keys.store, hashKey: boot.hashKey, env: io.env, keyRotation: boot.keys.rotation });
   const tls = config.server.tls;
   const https = tls ? { key: await readFile(tls.keyFile), cert: await readFile(tls.certFile) } : undefined;
-  const app = await buildApp(services, { publicUrl: publicUrl(config), ...(https ? { https } : {}) });
+  const descriptorLimit = await openFilesLimit();
+  const app = await buildApp(services, { publicUrl: publicUrl(config), ...(https ? { https } : {}), ...(descriptorLimit !== undefined ? { descriptorLimit } : {}) });
   await services.start();
   await app.listen({ host: config.server.host, port: config.server.port });
   const address = app.server.address();
@@ -72,6 +73,16 @@ async function startServer(config: Config, boot: Bootstrap, io: CliIo, quiet: bo
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
   };
+}
+
+/**
+ * How many files this process may open (the soft limit, which Node raises to the hard limit at
+ * start), from Linux's /proc; undefined where that cannot be read or there is no limit.
+ */
+async function openFilesLimit(): Promise<number | undefined> {
+  const limits = await readFile('/proc/self/limits', 'utf8').catch(() => '');
+  const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+  return soft === undefined ? undefined : Number(soft);
 }
 
 function startCluster(config: Config, boot: Bootstrap, workers: number, io: CliIo): Promise<RunningServer> {

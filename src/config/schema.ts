@@ -43,6 +43,41 @@ export function configSchemaFor(backends: BackendRegistries) {
         ipv6PrefixLength: z.number().int().min(16).max(128).default(64),
         /** Serve HTTPS from these PEM files (the public URL then defaults to https). Default: plain HTTP, e.g. behind a TLS-terminating proxy. */
         tls: z.strictObject({ keyFile: z.string().min(1), certFile: z.string().min(1) }).optional(),
+        /**
+         * How long a connection may take over each part of its life before it is closed (docs/operations.md,
+         * Slow clients). A client that trickles its headers, or connects and sends nothing, is closed
+         * within `headersSeconds + checkIntervalSeconds` of connecting.
+         */
+        timeouts: z
+          .strictObject({
+            /** Time from a connection opening (or, on a kept-alive one, from a later request's first byte) to the request's complete headers; with TLS also the handshake's limit. Default 10. */
+            headersSeconds: seconds(300).default(10),
+            /** Time to receive a whole request, headers and body (bodies are small forms); at least `headersSeconds`. Not the time to answer it. Default 30. */
+            requestSeconds: seconds(600).default(30),
+            /** Idle time after an answer before a kept-alive connection is closed; behind a proxy that keeps connections to Wharf alive, set it above the proxy's own idle timeout. Default 5. */
+            keepAliveSeconds: seconds(3600).default(5),
+            /** How often connections are checked against the header and request timeouts. Default 1. */
+            checkIntervalSeconds: seconds(60).default(1),
+          })
+          .refine((t) => t.headersSeconds <= t.requestSeconds, { message: 'headersSeconds must not exceed requestSeconds', path: ['headersSeconds'] })
+          .prefault({}),
+        /**
+         * Open connections allowed per process, counted as they arrive; one past a bound is closed at
+         * once without being read (`wharf_connections_refused_total{bound}`, and one `connections_refused`
+         * log line per 10 s while it happens).
+         */
+        connections: z
+          .strictObject({
+            /**
+             * From one client address (IPv6 grouped by `ipv6PrefixLength`), as the socket sees it: a
+             * peer that `trustProxy` trusts (a listed proxy address, or every peer under a hop count or
+             * `true`) is a proxy and counts only towards `total`. Default 128.
+             */
+            perAddress: z.number().int().min(1).max(1_000_000).default(128),
+            /** From everyone together; never more than the process's file descriptor limit less 256 (read at start on Linux). Default 10000. */
+            total: z.number().int().min(1).max(1_000_000).default(10_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
 
@@ -176,8 +211,19 @@ export function configSchemaFor(backends: BackendRegistries) {
          * again (they are not revoked: an outage says nothing against the user). Default 72.
          */
         revalidateGraceHours: z.number().min(0).max(30 * 24).default(72),
-        /** Browser logins (redirects to a provider) one address may start per 10 minutes (429 beyond). Default 60. */
+        /**
+         * Browser logins (redirects to a provider) one address group may start per 10 minutes (429
+         * beyond). Counted in each process (a bounded table that refuses new addresses when full,
+         * never forgetting a count early), so per replica. Default 60.
+         */
         loginStartsPerIp: z.number().int().min(1).default(60),
+        /**
+         * Browser logins everyone together may start per 10 minutes, counted by one atomic counter in
+         * the store shared by every replica: with a Redis cache each pending login is a Redis entry
+         * for 600 s (about 300 bytes), so this bounds what a flood from many addresses writes there.
+         * Default 10000.
+         */
+        loginStartsTotal: z.number().int().min(1).default(10_000),
         /** Browser session lifetime in hours. Default 8. */
         sessionHours: z.number().int().min(1).max(24 * 30).default(8),
         credentials: z
@@ -200,9 +246,12 @@ export function configSchemaFor(backends: BackendRegistries) {
             expiresInSeconds: z.number().int().min(60).max(3600).default(600),
             /** Minimum polling interval, in seconds. Default 5 (RFC 8628). */
             intervalSeconds: z.number().int().min(1).max(60).default(5),
-            /** Device logins one address may start per 10 minutes. Default 20. */
+            /** Device logins one address group may start per 10 minutes, counted in each process (per replica, as `loginStartsPerIp`). Default 20. */
             maxStartsPerIp: z.number().int().min(1).default(20),
-            /** Device logins everyone together may start per 10 minutes (each is a record in the store until it expires). Default 2000. */
+            /**
+             * Device logins everyone together may start per 10 minutes (each is a record in the store
+             * until it expires), counted by one atomic counter in the store shared by every replica. Default 2000.
+             */
             maxStartsTotal: z.number().int().min(1).default(2000),
           })
           .prefault({}),
@@ -210,19 +259,35 @@ export function configSchemaFor(backends: BackendRegistries) {
       .prefault({}),
 
     /**
-     * Brute-force protection on the token endpoint: failed logins per address and per account from
-     * an address (429 with Retry-After), counted before the credential is verified, and bounds on
-     * verifications under way. A credential verified recently (each backend's verified cache) is
-     * not verified again and costs no counter.
+     * Brute-force protection on the token endpoint (429 with Retry-After): failed logins per
+     * address, per account from an address and per account from every address, and bounds on
+     * verifications under way. Addresses are counted by group (`server.ipv6PrefixLength`). With a
+     * Redis cache the budgets are shared by every replica; the bounds on verifications under way
+     * are per process. A credential verified recently (each backend's verified cache) is not
+     * verified again and costs no counter; a refused request is verified not at all and creates
+     * no record. Refusals past the first three per address and minute are not logged one by one
+     * but counted (`wharf_rate_limited_total{limit}`) and summarised in one line a minute.
      */
     bruteForce: z
       .strictObject({
         /** Default true; false turns off the budgets and the concurrency bounds. */
         enabled: z.boolean().default(true),
-        /** Failed logins from one address (logins under way count until they succeed). Default 50 per 300 s. */
+        /** Failed logins from one address group, counted before verifying (logins under way count until they succeed). Default 50 per 300 s. */
         perIp: z.strictObject({ failures: z.number().int().min(1).default(50), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
-        /** Failed logins for one account from one address (logins under way count until they succeed). Default 10 per 300 s. */
+        /**
+         * Failed logins for one account from one address group. Only a failure against an account
+         * a backend knows counts (a wrong password for a configured user or a directory entry; an
+         * unknown username creates no counter); logins under way in this process count until they
+         * succeed. A success from that address clears it. Default 10 per 300 s.
+         */
         perAccount: z.strictObject({ failures: z.number().int().min(1).default(10), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
+        /**
+         * Failed logins for one account from every address together, counted as `perAccount`: a
+         * guesser spread over many addresses is refused once it is spent. A remembered credential
+         * (a login the backend verified recently) is never refused by it, but a fresh login of the
+         * owner is, until the window ends. Default 100 per 300 s.
+         */
+        perAccountTotal: z.strictObject({ failures: z.number().int().min(1).default(100), windowSeconds: z.number().int().min(1).default(300) }).prefault({}),
         /** Credential verifications (bcrypt, LDAP bind, upstream call) under way at once for one client address, per process; more get 429 at once. Default 16. */
         maxConcurrentPerAddress: z.number().int().min(1).default(16),
         /** Credential verifications under way at once in one process; more get 503 with Retry-After. Default 64. */

@@ -11,7 +11,7 @@ export function readSecret(what: string, source: SecretSource, env: Readonly<Rec
     try {
       value = readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new Error(`${what}: cannot read secret file ${source.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new Error(`${what}: cannot read secret file ${source.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
     }
     if (value === '') throw new Error(`${what}: secret file ${source.file} is empty`);
     return value;

@@ -130,6 +130,8 @@ export class TooManyRequestsError extends WharfError {
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
+    /** Which limit refused (`ip`, `account`, `device_starts`...): the metric's label and the log's, never sent to the client. */
+    readonly limit?: string,
   ) {
     super(message);
   }

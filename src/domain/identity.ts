@@ -39,6 +39,5 @@ export const MAX_USERNAME_LENGTH = 255;
 
 /** True for usernames Wharf will accept at all: no control characters, bounded length. */
 export function isAcceptableUsername(name: string): boolean {
-  // eslint-disable-next-line no-control-regex
   return name.length > 0 && Buffer.byteLength(name) <= MAX_USERNAME_LENGTH && !/[\u0000-\u001f\u007f]/.test(name);
 }

@@ -69,7 +69,12 @@ export function frameworkErrorAnswer(basicRealm: string) {
  */
 export function clientErrorAnswer(basicRealm: string) {
   return (err: NodeJS.ErrnoException, socket: Socket): void => {
-    if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+    if (socket.destroyed) return;
+    // Only the HTTP parser's refusals get an HTTP answer. A socket error (a reset) or a TLS
+    // handshake that failed or timed out has no HTTP exchange to answer in: written to a TLS socket
+    // before its handshake, the answer would wait for ever, and the connection with it.
+    const parserError = err.code !== undefined && (err.code.startsWith('HPE_') || Object.hasOwn(PARSER_REJECTIONS, err.code));
+    if (!parserError || !socket.writable) return void socket.destroy();
     const answer = (err.code !== undefined ? PARSER_REJECTIONS[err.code]?.() : undefined) ?? new InvalidRequestError('malformed HTTP request');
     const { status, headers, body } = errorResponse(answer, basicRealm);
     const json = JSON.stringify(body);
@@ -81,6 +86,10 @@ export function clientErrorAnswer(basicRealm: string) {
       ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
     ];
     socket.end(`${head.join('\r\n')}\r\n\r\n${json}`);
+    // Closed once the answer is written: with only its own side ended, the socket stays open for
+    // as long as the client keeps its side open (a client that timed out, trickling on for ever),
+    // and the header timeout no longer watches it.
+    socket.destroySoon();
   };
 }
 

@@ -66,11 +66,14 @@ export class LmdbStore implements Store {
     );
   }
 
-  async increment(key: string): Promise<number> {
+  async increment(key: string, ttlSeconds?: number): Promise<number> {
     return this.write(() =>
       this.db.transaction(() => {
-        const next = Number(this.live(this.db.get(key)) ?? 0) + 1;
-        void this.db.put(key, { v: String(next), e: 0 });
+        const entry = this.db.get(key);
+        const current = this.live(entry);
+        const next = Number(current ?? 0) + 1;
+        // A live counter keeps its expiry; a new one (or one past its TTL) starts its window now.
+        void this.db.put(key, current === undefined ? this.entry(String(next), ttlSeconds) : { v: String(next), e: entry!.e });
         return next;
       }),
     );

@@ -89,8 +89,16 @@ export class RedisStore implements Store {
     return (await this.write(() => this.redis.del(key))) > 0;
   }
 
-  async increment(key: string): Promise<number> {
-    return this.write(() => this.redis.incr(key));
+  async increment(key: string, ttlSeconds?: number): Promise<number> {
+    if (ttlSeconds === undefined) return this.write(() => this.redis.incr(key));
+    return this.write(async () => {
+      // One transaction: the SET creates the counter with its expiry only when it is absent, so
+      // later increments keep the window's end (INCR alone keeps an existing TTL).
+      const replies = await this.redis.multi().set(key, '0', 'PX', ms(ttlSeconds), 'NX').incr(key).exec();
+      const failed = replies?.find(([err]) => err);
+      if (!replies || failed) throw failed?.[0] ?? new Error('the counter transaction was discarded');
+      return Number(replies[1]![1]);
+    });
   }
 
   async list(prefix: string, limit = 1000): Promise<Array<{ key: string; value: string }>> {

@@ -19,8 +19,13 @@ export interface Store {
   putIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<{ created: boolean; value: string }>;
   /** Removes `key`; true when a live value was there. */
   delete(key: string): Promise<boolean>;
-  /** Adds 1 to the integer under `key` (0 when absent) atomically; returns the new value. Counters never expire. */
-  increment(key: string): Promise<number>;
+  /**
+   * Adds 1 to the integer under `key` (0 when absent or past its TTL) atomically across every
+   * process sharing the store; returns the new value. Without `ttlSeconds` the counter never
+   * expires; with it, a counter this call creates expires `ttlSeconds` later and later increments
+   * keep that expiry (a fixed window: limits that nobody's traffic can reset by eviction).
+   */
+  increment(key: string, ttlSeconds?: number): Promise<number>;
   /** Live entries whose key starts with `prefix`, in key order, at most `limit` (default 1000). */
   list(prefix: string, limit?: number): Promise<Array<{ key: string; value: string }>>;
   /** Resolves once a networked store is connected (rejects after `timeoutMs`); absent where there is nothing to wait for. */

@@ -13,6 +13,7 @@ import { formatScope, parseScopes } from '../domain/scope.js';
 import type { LoginLimiter, LoginReservation } from '../authn/login-limiter.js';
 import type { VerificationSlots } from '../authn/verification-slots.js';
 import { auditedDecisions } from './audited-decisions.js';
+import type { RefusalLog } from '../logging/refusal-log.js';
 import type { TokenMinter } from './minter.js';
 
 /** How the client proved who it is. */
@@ -80,6 +81,8 @@ export interface TokenServiceDeps {
   limiter?: LoginLimiter | undefined;
   /** Bounds on concurrent credential verifications; none when disabled. */
   slots?: VerificationSlots | undefined;
+  /** Counts refusals by limits and says which to log one by one; without it every refusal is a line. */
+  refusals?: RefusalLog | undefined;
   now?: () => number;
 }
 
@@ -152,8 +155,9 @@ export class TokenService {
     // registry's "pull access denied … may require 'docker login'" for a name that may exist.
     const limited = decisions.find((d) => d.source === 'limited');
     if (limited) {
-      this.deny(request, limited.reason);
-      throw new TooManyRequestsError('too many anonymous requests from your address need the registry platform; try again later, or log in', limited.retryAfterSeconds ?? 60);
+      // Counted like every other limit; only the first few per address and minute are lines.
+      if (this.deps.refusals?.refuse(request.clientIp, 'anonymous_webhook') ?? true) this.deny(request, limited.reason);
+      throw new TooManyRequestsError('too many anonymous requests from your address need the registry platform; try again later, or log in', limited.retryAfterSeconds ?? 60, 'anonymous_webhook');
     }
     // Fail closed, and say so: when nothing could be decided, a 503 tells the user more than an
     // empty grant the registry would turn into "insufficient scope".
@@ -232,6 +236,7 @@ export class TokenService {
             return redeemed && identity ? { identity, provenance: redeemed.provenance } : undefined;
           },
           (r) => r !== undefined,
+          () => false,
         );
         if (!proven) {
           this.deny(request, 'refresh token invalid, expired, revoked or for another service');
@@ -277,16 +282,28 @@ export class TokenService {
     const release = this.refusing(request, username, () => this.deps.slots?.acquire(request.clientIp));
     try {
       const reservation = await this.reserve(request, username);
-      return await this.settle(reservation, () => this.deps.authenticators.login(username, password, context), (r) => r.kind === 'ok');
+      return await this.settle(
+        reservation,
+        () => this.deps.authenticators.login(username, password, context),
+        (r) => r.kind === 'ok',
+        // Only a failure against an account a backend knows counts against the account.
+        (r) => r.kind === 'denied' && r.knownAccount === true,
+      );
     } finally {
       release?.();
     }
   }
 
-  /** Runs `check`, writing a denial line when it refuses (a limit reached), whether at once or later. */
+  /**
+   * Runs `check`; when it refuses (a limit reached), at once or later, the refusal is counted and
+   * written as a denial line only while the refusal log says so (the first few per address).
+   */
   private refusing<T>(request: TokenRequest, username: string | undefined, check: () => T): T {
     const denied = (err: unknown): never => {
-      this.deny(request, err instanceof TemporarilyUnavailableError ? 'too many logins under way' : 'brute-force limit reached', username);
+      const limit = err instanceof TooManyRequestsError ? (err.limit ?? 'other') : err instanceof TemporarilyUnavailableError ? 'busy' : undefined;
+      if (limit !== undefined && (this.deps.refusals?.refuse(request.clientIp, limit) ?? true)) {
+        this.deny(request, limit === 'busy' ? 'too many logins under way' : `brute-force limit reached (${limit})`, username);
+      }
       throw err;
     };
     try {
@@ -304,9 +321,10 @@ export class TokenService {
 
   /**
    * Runs a verification under a reservation: a success gives the points back, a failure keeps
-   * them, and an error (no verdict, e.g. the backend is unavailable) gives them back too.
+   * them (and counts against the account when `knownAccount` says the backend knows it), and an
+   * error (no verdict, e.g. the backend is unavailable) gives them back too.
    */
-  private async settle<T>(reservation: LoginReservation | undefined, verify: () => Promise<T>, succeeded: (result: T) => boolean): Promise<T> {
+  private async settle<T>(reservation: LoginReservation | undefined, verify: () => Promise<T>, succeeded: (result: T) => boolean, knownAccount: (result: T) => boolean): Promise<T> {
     let result: T;
     try {
       result = await verify();
@@ -315,7 +333,7 @@ export class TokenService {
       throw err;
     }
     if (succeeded(result)) await reservation?.succeeded();
-    else reservation?.failed();
+    else await reservation?.failed(knownAccount(result));
     return result;
   }
 

@@ -123,7 +123,7 @@ describe('CommandAuthenticator', () => {
 
   it('exit 1 denies', async () => {
     const { auth } = make();
-    expect(await auth.login('alice', 'wrong', context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password' });
+    expect(await auth.login('alice', 'wrong', context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password', knownAccount: true });
   });
 
   it('any other exit answers 503 and logs stderr with the password removed', async () => {

@@ -77,9 +77,9 @@ describe('PAM recipe (examples/pam) against the real PAM stack', () => {
 
   it('denies a wrong password, an unknown user and a username that looks like an option', async () => {
     const { auth, raw } = make();
-    expect(await auth.login(user, `${password}x`, context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password' });
-    expect(await auth.login(`nosuch${suffix}`, password, context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password' });
-    expect(await auth.login('-v', password, context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password' });
+    expect(await auth.login(user, `${password}x`, context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password', knownAccount: true });
+    expect(await auth.login(`nosuch${suffix}`, password, context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password', knownAccount: true });
+    expect(await auth.login('-v', password, context)).toEqual({ kind: 'denied', reason: 'command: invalid username or password', knownAccount: true });
     expect(raw()).not.toContain(password);
   });
 

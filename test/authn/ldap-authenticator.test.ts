@@ -115,9 +115,9 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
 
   it('denies a wrong password, and leaves philosophers (outside the base) and unknown users to the next backend', async () => {
     const { auth } = make();
-    expect(await auth.login('ludwig', `${slapd.passwords.ludwig}x`, context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password' });
+    expect(await auth.login('ludwig', `${slapd.passwords.ludwig}x`, context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password', knownAccount: true });
     // Wittgenstein is uid=ludwig too, but under ou=philosophers: only Beethoven is found, and his password differs.
-    expect(await auth.login('ludwig', slapd.passwords.wittgenstein, context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password' });
+    expect(await auth.login('ludwig', slapd.passwords.wittgenstein, context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password', knownAccount: true });
     expect(await auth.login('immanuel', slapd.passwords.immanuel, context)).toEqual({ kind: 'no_match' });
     expect(await auth.login('salieri', 'whatever', context)).toEqual({ kind: 'no_match' });
     expect(await auth.login('', slapd.passwords.ludwig, context)).toEqual({ kind: 'no_match' });
@@ -189,7 +189,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
       expect(sameDn(robert.subject, robertDn)).toBe(true);
       expect((await auth.refresh(robert))?.account).toBe('robert');
     }
-    expect(await make().auth.login('robert', slapd.passwords.clara, context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password' });
+    expect(await make().auth.login('robert', slapd.passwords.clara, context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password', knownAccount: true });
   });
 
   it('refuses a username that matches two entries (a base over both ludwigs)', async () => {
@@ -314,7 +314,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
       expect(await auth.login('\u212Aevin', password, context)).toEqual({ kind: 'denied', reason: refusal, message: `${refusal}; ask an administrator` });
       expect(log.lines.filter((l) => l.event === 'ldap_account_not_ascii')).toEqual([expect.objectContaining({ dn: kelvinDn, attribute: 'uid' })]);
       // A wrong password learns nothing about the entry.
-      expect(await auth.login('\u212Aevin', 'wrong', context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password' });
+      expect(await auth.login('\u212Aevin', 'wrong', context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password', knownAccount: true });
       // The directory folds case itself (slapd's uid matching takes \u212A for k), so typing kevin
       // finds the entry too: still refused, never the account kevin.
       expect(await auth.login('kevin', password, context)).toEqual({ kind: 'denied', reason: refusal, message: `${refusal}; ask an administrator` });

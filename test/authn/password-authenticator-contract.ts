@@ -108,10 +108,12 @@ const describeResult = (r: AuthnResult | undefined) => (r === undefined ? 'undef
  * The behaviour every PasswordAuthenticator must have (Dex's shared conformance suite): unknown
  * credentials pass on, wrong secrets are refused, an upstream that cannot answer is an outage
  * (503) and never a refusal or a success, correct credentials prove their identity, recall never
- * refuses, and no secret is ever logged.
+ * refuses, and no secret is ever logged. `type` is the backend's type, which the backend under
+ * test must report: `test/architecture/contract-coverage.test.ts` finds the runs of every
+ * registered type by it.
  */
-export function passwordAuthenticatorContract(name: string, harness: PasswordAuthenticatorHarness): void {
-  describe(`${name} password authenticator contract`, () => {
+export function passwordAuthenticatorContract(type: string, harness: PasswordAuthenticatorHarness): void {
+  describe(`${type} password authenticator contract`, () => {
     it('passes on credentials that are not its own (no_match), in login and in recall', async () => {
       await withBackend(harness.make, async (sut) => {
         expect(sut.foreign.length).toBeGreaterThan(0);
@@ -138,6 +140,7 @@ export function passwordAuthenticatorContract(name: string, harness: PasswordAut
 
     it('proves the identity of a correct credential, again when asked again', async () => {
       await withBackend(harness.make, async (sut) => {
+        expect(sut.authenticator.type, 'the type of the backend this run is named for').toBe(type);
         for (let attempt = 1; attempt <= 2; attempt++) {
           const result = await sut.authenticator.login(sut.valid.username, sut.valid.password, context);
           if (result.kind !== 'ok') throw new Error(`attempt ${attempt}: expected ok, got ${JSON.stringify(result)}`);

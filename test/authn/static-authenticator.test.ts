@@ -25,7 +25,7 @@ describe('StaticAuthenticator', () => {
       // Names the password hash (so a refresh token ends when it changes), never the password.
       provenance: { binding: expect.stringMatching(/^[0-9a-f]{32}$/) },
     });
-    expect(await auth.login('alice', `${password}x`)).toEqual({ kind: 'denied', reason: 'invalid username or password' });
+    expect(await auth.login('alice', `${password}x`)).toEqual({ kind: 'denied', reason: 'invalid username or password', knownAccount: true });
     expect(await auth.login('mallory', password)).toEqual({ kind: 'no_match' });
     expect(await auth.login('__proto__', password)).toEqual({ kind: 'no_match' });
   });

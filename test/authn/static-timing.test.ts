@@ -18,7 +18,7 @@ describe('StaticAuthenticator: an unknown user', () => {
     const compare = vi.spyOn(bcrypt, 'compare');
     try {
       expect(await auth.login('mallory', 'a password')).toEqual({ kind: 'no_match' });
-      expect(await auth.login('alice', 'wrong password')).toEqual({ kind: 'denied', reason: 'invalid username or password' });
+      expect(await auth.login('alice', 'wrong password')).toEqual({ kind: 'denied', reason: 'invalid username or password', knownAccount: true });
       expect(compare).toHaveBeenCalledTimes(2);
       const [unknown, known] = compare.mock.calls.map((call) => bcrypt.getRounds(call[1] as string));
       expect(unknown).toBe(known);

@@ -70,7 +70,9 @@ async function withAuthorizer(make: () => Promise<AuthorizerUnderTest>, check: (
 /**
  * The behaviour every Authorizer must have: deny by default, grant exactly what the decider
  * allows and never more than was asked (whatever extra actions or scopes the decider answers),
- * and fail closed when the decider cannot be had, answering rather than throwing.
+ * and fail closed when the decider cannot be had, answering rather than throwing. `name` is the
+ * decider's registry type where it runs one (`test/architecture/contract-coverage.test.ts` finds
+ * the runs of every registered type by it), or says what else it runs (the ACL, a combination).
  */
 export function authorizerContract(name: string, harness: AuthorizerHarness): void {
   describe(`${name} authorizer contract`, () => {

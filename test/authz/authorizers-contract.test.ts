@@ -143,7 +143,7 @@ async function sageAuthorizer(policy: Policy, outage?: Fault | 'refused'): Promi
   return { authorizer, logs, secrets: [SAGE_TOKEN], url };
 }
 
-authorizerContract('SAGE', { make: (policy) => sageAuthorizer(policy), outages: httpOutages(sageAuthorizer), cachesThenFails: breakable(sageAuthorizer) });
+authorizerContract('sage', { make: (policy) => sageAuthorizer(policy), outages: httpOutages(sageAuthorizer), cachesThenFails: breakable(sageAuthorizer) });
 
 // --- command: the decision contract over stdin/stdout ------------------------------------------
 

@@ -109,7 +109,7 @@ describe('RemoteAuthorizer', () => {
   it('past the anonymous budget, leaves scopes `limited` without a call, and webhook-first lets the ACL still decide them', async () => {
     let clock = 0;
     const shared = new RecordingCache();
-    const { authorizer, calls, lines } = setup(allowAll, { cache: shared, now: () => clock, anonymous: { cacheMegabytes: 1, webhookCallsPerMinute: 1, webhookCallsPerMinuteTotal: 100 } });
+    const { authorizer, calls, lines } = setup(allowAll, { cache: shared, now: () => clock, anonymous: { cacheMegabytes: 1, webhookScopesPerMinute: 1, webhookScopesPerMinuteTotal: 100 } });
     const anonymous = (...scopes: string[]): AuthorizationRequest => ({ identity: undefined, service: 'registry', clientIp: '192.0.2.9', scopes: scopes.map(parseScope) });
     const [first] = await authorizer.authorize(anonymous('repository:fresh/one:pull'));
     expect(first!.source).toBe('test');
@@ -123,7 +123,7 @@ describe('RemoteAuthorizer', () => {
     const decisions = await webhookFirst.authorize(anonymous('repository:public/base:pull', 'repository:fresh/two:pull'));
     expect(decisions.map((d) => [d.source, d.granted, d.reason, d.retryAfterSeconds])).toEqual([
       ['acl', ['pull'], expect.any(String), undefined],
-      ['limited', [], 'over 1 anonymous test decider calls per minute from this address', 50],
+      ['limited', [], 'over 1 anonymous scopes per minute for the test decider from this address', 50],
     ]);
     expect(calls).toEqual([['repository:fresh/one:pull']]);
     expect(lines.filter((l) => l.event === 'authz_failed_closed')).toEqual([]);

@@ -17,15 +17,30 @@ function problems(fn: () => unknown): Array<{ path: string; message: string }> {
 describe('parseConfig', () => {
   it('fills every default from an empty document', () => {
     const config = parseConfig({}, {});
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 5001, trustProxy: false, ipv6PrefixLength: 64 });
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 5001,
+      trustProxy: false,
+      ipv6PrefixLength: 64,
+      timeouts: { headersSeconds: 10, requestSeconds: 30, keepAliveSeconds: 5, checkIntervalSeconds: 1 },
+      connections: { perAddress: 128, total: 10_000 },
+    });
     expect(config.token).toMatchObject({ issuer: 'wharf', service: 'registry', lifetimeSeconds: 300, kidFormat: 'libtrust', x5c: true });
     expect(config.cache).toEqual({ type: 'memory', maxEntries: 100_000 });
     expect(config.refreshTokens).toEqual({ enabled: true, maxAgeSeconds: 90 * 86_400 });
     expect(config.authz.acl.rules).toBeUndefined(); // the default rules are chosen in services: none when a webhook decides
     expect(config.authz.webhook).toBeUndefined();
     expect(config.authz.order).toBe('acl-first');
-    expect(config.authz.anonymous).toEqual({ cacheMegabytes: 4, webhookCallsPerMinute: 30, webhookCallsPerMinuteTotal: 600 });
+    expect(config.authz.anonymous).toEqual({ cacheMegabytes: 4, webhookScopesPerMinute: 60, webhookScopesPerMinuteTotal: 1200 });
     expect(config.demoUser).toBe(false);
+    expect(config.bruteForce).toEqual({
+      enabled: true,
+      perIp: { failures: 50, windowSeconds: 300 },
+      perAccount: { failures: 10, windowSeconds: 300 },
+      perAccountTotal: { failures: 100, windowSeconds: 300 },
+      maxConcurrentPerAddress: 16,
+      maxConcurrentVerifications: 64,
+    });
   });
 
   it('re-checks the identity behind login credentials daily by default, and refuses to turn that off', () => {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TooManyRequestsError } from '../../src/domain/errors.js';
 import { DeviceFlow, normaliseUserCode } from '../../src/flows/device-flow.js';
 import { StartLimiter } from '../../src/flows/start-limiter.js';
@@ -11,11 +10,11 @@ const alice = { account: 'alice', provider: 'google', subject: 'a', attributes: 
 
 function setup(overrides: Partial<{ maxStartsPerIp: number; maxStartsTotal: number }> = {}) {
   let now = 1_800_000_000_000;
-  const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
+  const store = tempStore(() => now);
   const hashKey = randomBytes(32);
-  const limiter = new StartLimiter({ cache, hashKey, what: 'device logins', perAddress: overrides.maxStartsPerIp ?? 20, total: overrides.maxStartsTotal, windowSeconds: 600, now: () => now });
-  const flow = new DeviceFlow({ store: tempStore(() => now), limiter, hashKey, expiresInSeconds: 600, intervalSeconds: 5, now: () => now });
-  return { flow, advance: (s: number) => void (now += s * 1000) };
+  const limiter = new StartLimiter({ store, what: 'device logins', limit: 'device_starts', perAddress: overrides.maxStartsPerIp ?? 20, total: overrides.maxStartsTotal, windowSeconds: 600, ipv6PrefixLength: 64, now: () => now });
+  const flow = new DeviceFlow({ store, limiter, hashKey, expiresInSeconds: 600, intervalSeconds: 5, now: () => now });
+  return { flow, store, advance: (s: number) => void (now += s * 1000) };
 }
 const request = { clientId: 'wharf-cli', registry: 'registry.example', clientIp: '10.0.0.7' };
 
@@ -90,6 +89,17 @@ describe('DeviceFlow', () => {
     const refused = await flow.start({ ...request, clientIp: '10.0.2.1' }).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(TooManyRequestsError);
     expect((refused as TooManyRequestsError).retryAfterSeconds).toBeGreaterThan(0);
+  });
+
+  it('writes nothing to the store until a signed-in person decides, then one record, gone once handed out', async () => {
+    const { flow, store } = setup();
+    const started = await Promise.all(Array.from({ length: 10 }, (_, i) => flow.start({ ...request, clientIp: `10.0.3.${i}` })));
+    for (const { deviceCode } of started) expect((await flow.poll(deviceCode, 'wharf-cli')).kind).toBe('authorization_pending');
+    expect(await store.list('')).toEqual([]);
+    expect(await flow.decide(started[0]!.userCode, { approve: true, identity: alice })).toBe(true);
+    expect(await store.list('')).toHaveLength(1);
+    expect((await flow.poll(started[0]!.deviceCode, 'wharf-cli')).kind).toBe('approved');
+    expect(await store.list('')).toEqual([]);
   });
 
   it('hands an approved credential to only one of two concurrent polls', async () => {

@@ -61,7 +61,7 @@ beforeAll(async () => {
       authz: {
         webhook: { type: 'webhook', url: `${platform.url}/authz`, retries: 0 },
         acl: { anonymous: { pull: ['public/*'] } },
-        anonymous: { cacheMegabytes: 1, webhookCallsPerMinute: 30, webhookCallsPerMinuteTotal: 1000 },
+        anonymous: { cacheMegabytes: 1, webhookScopesPerMinute: 320, webhookScopesPerMinuteTotal: 100_000 },
       },
     },
     {},
@@ -127,18 +127,19 @@ describe('anonymous decisions', () => {
 });
 
 describe('anonymous calls to the platform, per address', () => {
-  it('past the budget, answer 429 with Retry-After and make no call; ACL scopes and other addresses go on', async () => {
+  it('past the budget of scopes, answer 429 with Retry-After and make no call; ACL scopes and other addresses go on', async () => {
     clock += 120_000; // a new minute for everyone
     const ip = '203.0.113.9';
-    for (let i = 0; i < 30; i++) expect((await anonymous(fresh(2), ip)).statusCode).toBe(200);
+    // A call costs as many points as scopes it asks about: ten calls of 32 spend the 320.
+    for (let i = 0; i < 10; i++) expect((await anonymous(fresh(32), ip)).statusCode).toBe(200);
     const calls = authzCalls();
-    const limited = await anonymous(fresh(2), ip);
+    const limited = await anonymous(fresh(1), ip);
     expect(limited.statusCode).toBe(429);
     expect(limited.headers['retry-after']).toBe('60');
     const message = 'too many anonymous requests from your address need the registry platform; try again later, or log in';
     expect(limited.json()).toEqual({ errors: [{ code: 'TOOMANYREQUESTS', message }], error: 'too_many_requests', error_description: message });
     expect(authzCalls()).toBe(calls);
-    expect(lines.at(-1)).toMatchObject({ event: 'token_denied', clientIp: ip, reason: 'over 30 anonymous authorization webhook calls per minute from this address' });
+    expect(lines.at(-1)).toMatchObject({ event: 'token_denied', clientIp: ip, reason: 'over 320 anonymous scopes per minute for the authorization webhook from this address' });
 
     // The ACL decides public/* without the platform: not bounded.
     const publicPull = await anonymous(['repository:public/tools:pull'], ip);
@@ -157,7 +158,7 @@ describe('anonymous calls to the platform, per address', () => {
 
   it('count an IPv6 client by its /64', async () => {
     clock += 120_000;
-    for (let i = 0; i < 30; i++) expect((await anonymous(fresh(1), `2001:db8:7:7::${(i + 1).toString(16)}`)).statusCode).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await anonymous(fresh(32), `2001:db8:7:7::${(i + 1).toString(16)}`)).statusCode).toBe(200);
     expect((await anonymous(fresh(1), '2001:db8:7:7:ffff::1')).statusCode).toBe(429);
     expect((await anonymous(fresh(1), '2001:db8:7:8::1')).statusCode).toBe(200);
   });

@@ -60,6 +60,19 @@ export function storeContract(name: string, make: () => Promise<{ store: Store; 
       expect(await store.get('counter')).toBe('40');
     });
 
+    it('counts within a window: a counter given a TTL keeps the expiry its first count set, then starts again', async () => {
+      const { store, expire } = await make();
+      const values = await Promise.all(Array.from({ length: 20 }, () => store.increment('window', 1)));
+      expect(new Set(values).size).toBe(20);
+      expect(Math.max(...values)).toBe(20);
+      // A later count does not move the window's end, whatever TTL it names.
+      expect(await store.increment('window', 3600)).toBe(21);
+      expect(await store.increment('long-window', 3600)).toBe(1);
+      await expire();
+      expect(await store.increment('window', 1)).toBe(1);
+      expect(await store.increment('long-window', 3600)).toBe(2);
+    });
+
     it('lists live entries under a prefix only', async () => {
       const { store, expire } = await make();
       await store.put('binding:alice', 'A');

@@ -226,7 +226,7 @@ export async function waitUntil<T>(
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const deadline = Date.now() + timeoutMs;
   const proc = opts.process;
-  let lastError = 'no attempt yet';
+  let lastError: string;
   for (;;) {
     const exit = proc?.exitInfo();
     if (proc && exit) {

@@ -13,7 +13,6 @@ declare module 'oidc-provider' {
     listen(port: number, host?: string): Server;
     callback(): (req: unknown, res: unknown) => void;
     // The rest of its API (Client, IdToken, ...) is used untyped.
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     [member: string]: any;
   }
 }

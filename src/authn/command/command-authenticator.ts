@@ -106,7 +106,9 @@ export class CommandAuthenticator implements PasswordAuthenticator {
       throw new TemporarilyUnavailableError('the authentication command is busy; try again shortly', { cause: err });
     }
 
-    if (outcome.kind === 'exited' && outcome.code === 1) return { kind: 'denied', reason: 'command: invalid username or password' };
+    // Exit 1 cannot say whether the user exists: counted against the account, as a guess at a real
+    // user's password must be (the records this makes are bounded by the address's budget).
+    if (outcome.kind === 'exited' && outcome.code === 1) return { kind: 'denied', reason: 'command: invalid username or password', knownAccount: true };
     if (outcome.kind === 'exited' && outcome.code === 0) return this.accept(username, outcome.stdout, password);
     const why = outcome.kind === 'failed' ? outcome.why : `exited with code ${outcome.code}`;
     this.log.warn(

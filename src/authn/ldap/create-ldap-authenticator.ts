@@ -42,7 +42,7 @@ export function readCaFile(file: string): string {
   try {
     pem = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`LDAP caFile: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new Error(`LDAP caFile: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`LDAP caFile: ${file} holds no PEM certificate`);
   return pem;

@@ -172,10 +172,11 @@ export class LdapAuthenticator implements PasswordAuthenticator {
       await c.bindAsUser(entry.dn, password);
     } catch (err) {
       if (!(err instanceof ResultCodeError)) throw err;
-      if (err.code === INVALID_CREDENTIALS) return { kind: 'denied', reason: 'ldap: invalid username or password' };
+      // The entry exists: a failed bind counts against the account.
+      if (err.code === INVALID_CREDENTIALS) return { kind: 'denied', reason: 'ldap: invalid username or password', knownAccount: true };
       // E.g. 53 unwillingToPerform or 19 constraintViolation: a locked or expired account.
       this.log.info({ event: 'ldap_bind_refused', dn: entry.dn, code: err.code }, 'the directory refused the user bind');
-      return { kind: 'denied', reason: `ldap: the directory refused the login (LDAP code ${err.code})` };
+      return { kind: 'denied', reason: `ldap: the directory refused the login (LDAP code ${err.code})`, knownAccount: true };
     }
     return this.withGroups(c, entry, account);
   }

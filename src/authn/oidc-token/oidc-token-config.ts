@@ -91,7 +91,7 @@ export const oidcTokenAuthnSchema = z
       } else if (rule.audience !== undefined && !issuer.audiences.includes(rule.audience)) {
         ctx.addIssue({ code: 'custom', path: ['rules', i, 'audience'], message: `${JSON.stringify(rule.audience)} is not one of the issuer's audiences` });
       }
-      let templateClaims: readonly string[] = [];
+      let templateClaims: readonly string[];
       try {
         templateClaims = parseAccountTemplate(rule.account).claims;
       } catch (err) {

@@ -63,7 +63,7 @@ export class StaticAuthenticator implements PasswordAuthenticator {
       return { kind: 'no_match' };
     }
     const right = await this.verified.verdict([username, password, user.passwordHash], () => bcrypt.compare(password, user.passwordHash));
-    return right ? this.ok(username, user.passwordHash) : { kind: 'denied', reason: 'invalid username or password' };
+    return right ? this.ok(username, user.passwordHash) : { kind: 'denied', reason: 'invalid username or password', knownAccount: true };
   }
 
   async recall(username: string, password: string): Promise<AuthnResult | undefined> {

@@ -94,7 +94,6 @@ export async function pollForToken(request: PollRequest, deps: PollDeps): Promis
   let intervalMs = Math.max(MIN_INTERVAL_SECONDS, request.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS) * 1000;
   const deadline = deps.now() + request.expiresInSeconds * 1000;
   let failures = 0;
-  let lastFailure = '';
   for (;;) {
     const wait = intervalMs + (failures > 0 ? backoffMs(failures) : 0);
     if (deps.now() + wait >= deadline) {
@@ -128,7 +127,7 @@ export async function pollForToken(request: PollRequest, deps: PollDeps): Promis
           return { kind: 'failed', message: `Wharf refused the login: ${describeOauthError(oauth)}` };
       }
     }
-    lastFailure = describeReply(reply);
+    const lastFailure = describeReply(reply);
     if (!isTransient(reply)) return { kind: 'unreachable', message: `${request.tokenUrl}: ${lastFailure}` };
     failures += 1;
     if (failures >= MAX_ATTEMPTS) {
