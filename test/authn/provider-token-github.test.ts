@@ -44,7 +44,7 @@ beforeEach(() => {
     const user = userOf(req.headers.authorization);
     if (!user) return { status: 401, body: { message: 'Bad credentials' } };
     if (user.orgsForbidden) return { status: 403, body: { message: 'Resource not accessible by personal access token' } };
-    const page = githubPage(user.orgs.map((login, i) => ({ login, id: 9000 + i })), new URL(`${platform.url}${req.path}?${req.query}`));
+    const page = githubPage(user.orgs.map((login, i) => ({ login, id: 9000 + i })), new URL(`${platform.url}${req.path}?${req.query.toString()}`));
     return { status: 200, body: page.items, ...(page.link ? { headers: { link: page.link } } : {}) };
   });
 });
