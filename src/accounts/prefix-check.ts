@@ -47,8 +47,8 @@ export function reservedPrefixes(config: SignInConfig, registries: AccountDeclar
  * Across the whole config: an account prefix must be one no other source can produce, so two
  * sources' prefixes may not overlap (`g-` and `g-x-`) and no name a config defines (static
  * users) may start with another source's. Each backend declares its source, prefix and names in
- * its registry entry (`accounts`); backends that cannot know their names in advance (LDAP,
- * introspection, command) declare none, and the account gate refuses their names with another
+ * its registry entry (`accounts`); backends that cannot know their names in advance (a directory,
+ * a platform, a program) declare none, and the account gate refuses their names with another
  * source's prefix at sign-in.
  */
 export function checkAccountPrefixes(config: SignInConfig, registries: AccountDeclarations, ctx: z.RefinementCtx): void {

@@ -13,9 +13,9 @@ export const aclRuleSchema = z.strictObject({
   /** Service glob. Default `*`. */
   service: z.string().default('*'),
   /**
-   * Group glob: matches when any of the identity's groups does, as its backend's registry entry
-   * reads them (LDAP `groups` and `groupDns`, the OIDC groups claim, GitHub `orgs`/`teams`, static
-   * users' and command `groups`, an introspection `groups` claim). Default: no condition.
+   * Group glob: matches when any of the identity's groups does, as the registry entry of the
+   * backend that proved it reads them from its attributes (README, "Globs", lists them per
+   * backend). Default: no condition.
    */
   group: z.string().optional(),
   /** Actions this rule allows; `push` implies `pull`, `*` allows everything asked. Empty = deny. */
