@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { AccountBindings } from './accounts/account-bindings.js';
 import { AccountGate } from './accounts/account-gate.js';
 import { bindConfiguredIdentities } from './accounts/configured-identities.js';
+import { reservedPrefixes } from './accounts/prefix-check.js';
 import type { CallbackAuthenticator } from './authn/authenticator.js';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
 import { bruteForceGuards } from './authn/brute-force-guards.js';
@@ -12,8 +13,9 @@ import type { PasswordBackend } from './authn/password-backend.js';
 import { RefreshTokenAuthenticator } from './authn/refresh/refresh-authenticator.js';
 import { RefreshTokenStore } from './authn/refresh/refresh-token-store.js';
 import type { Authorizer } from './authz/authorizer.js';
-import { CombinedAuthorizer } from './authz/combined-authorizer.js';
-import type { RemoteAuthorizer } from './authz/remote-authorizer.js';
+import type { BuiltDecider } from './authz/decider-backend.js';
+import { chainLinks, DeciderChain } from './authz/decider-chain.js';
+import { DECISION_KEY_PREFIX } from './authz/decision-cache.js';
 import { StaticAclAuthorizer } from './authz/static-acl/static-acl.js';
 import { DEFAULT_ACL_RULES } from './authz/static-acl/static-acl-config.js';
 import type { Cache } from './cache/cache.js';
@@ -25,6 +27,7 @@ import { readSecret, secretReader } from './config/secrets.js';
 import { keyedHash } from './crypto/keyed-hash.js';
 import { SealedBox } from './crypto/sealed-box.js';
 import type { Capabilities } from './domain/backend.js';
+import type { Identity } from './domain/identity.js';
 import type { Readiness } from './domain/readiness.js';
 import { BrowserSessions } from './flows/browser-sessions.js';
 import { DeviceFlow } from './flows/device-flow.js';
@@ -119,7 +122,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const readSecretFor = secretReader(inputs.env ?? {});
   const metrics = inputs.metrics ?? createMetrics();
   const coherence = createCoherence(config.cache);
-  const hotKeyPrefixes = [...registries.passwordBackends.hotKeyPrefixes(), ...registries.deciders.hotKeyPrefixes()];
+  const hotKeyPrefixes = [...registries.passwordBackends.hotKeyPrefixes(), ...registries.deciders.hotKeyPrefixes(), DECISION_KEY_PREFIX];
   const cache = new InstrumentedCache(inputs.cache ?? createCache(config.cache, { logger, coherence, hotKeyPrefixes, onLookup: metrics.countFirstTier, now }), metrics.cacheLookups);
   const store = inputs.store ?? createStore(config, now);
   const upstreamObserver = metrics.observeUpstream;
@@ -147,8 +150,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     now,
   });
   const bindings = new AccountBindings(store, { now, coherence });
-  const reserved = [...backends, ...loginProviders].flatMap((b) => b.accountPrefix ?? []);
-  const gate = new AccountGate(bindings, { reserved, logger: logger.child({ component: 'accounts' }) });
+  const gate = new AccountGate(bindings, { reserved: reservedPrefixes(config, registries), logger: logger.child({ component: 'accounts' }) });
   const authenticators = new AuthenticatorChain(
     [new RefreshTokenAuthenticator(refreshTokens, backends), new CredentialAuthenticator(credentials, rechecks.revalidation), ...backends],
     gate,
@@ -173,24 +175,32 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const { maxStartsPerIp, maxStartsTotal, ...device } = federation.device;
   const deviceFlow = new DeviceFlow({ store, pending: pendingLoginSpace(config.cache.type === 'redis', cache, now), hashKey, ...device, limiter: startLimiter('device logins', 'device_starts', maxStartsPerIp, maxStartsTotal), now });
 
-  // Decisions: the ACL, and the platform's decider when one is configured.
+  // Decisions: the deciders in their configured order, the ACL among them.
   const generations = new AccountGenerations(store, hashKey, coherence, { now });
-  const webhook = config.authz.webhook;
-  const acl = new StaticAclAuthorizer(config.authz.acl, webhook ? [] : DEFAULT_ACL_RULES);
-  const remote: RemoteAuthorizer | undefined = webhook
-    ? registries.deciders.entry(webhook.type).create(webhook as never, {
-        cache,
-        hashKey,
-        logger,
-        readSecret: readSecretFor,
-        generation: (a) => generations.current(a),
-        now,
-        upstreamObserver,
-        anonymous: config.authz.anonymous,
-        ipv6PrefixLength: config.server.ipv6PrefixLength,
-      })
-    : undefined;
-  const authorizer: Authorizer = !remote ? acl : config.authz.order === 'acl-first' ? new CombinedAuthorizer(acl, remote) : new CombinedAuthorizer(remote, acl);
+  const links = chainLinks(config.authz);
+  const deciderDeps = {
+    cache,
+    hashKey,
+    logger,
+    readSecret: readSecretFor,
+    generation: (a: string) => generations.current(a),
+    now,
+    upstreamObserver,
+    anonymous: config.authz.anonymous,
+    ipv6PrefixLength: config.server.ipv6PrefixLength,
+  };
+  // The default rule (each account owns its namespace) holds only while the ACL decides alone.
+  const groupsOf = (identity: Identity) => [...registries.passwordBackends.groupsOf(identity), ...registries.loginProviders.groupsOf(identity)];
+  const acl = new StaticAclAuthorizer(config.authz.acl, links.some((l) => l.kind === 'decider') ? [] : DEFAULT_ACL_RULES, groupsOf);
+  const deciders: Array<{ name: string; built: BuiltDecider }> = [];
+  const authorizer: Authorizer = new DeciderChain(
+    links.map((link) => {
+      if (link.kind === 'acl') return acl;
+      const built: BuiltDecider = registries.deciders.entry(link.config.type).create(link.config as never, deciderDeps);
+      deciders.push({ name: link.name, built });
+      return built;
+    }),
+  );
 
   // The token endpoint.
   const guards = bruteForceGuards(config.bruteForce, { cache: config.cache, hashKey, ipv6PrefixLength, now });
@@ -204,8 +214,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   coherence.attach(tokens);
 
   // Capabilities, discovered on what the registries built.
-  const capable: Capabilities[] = [...backends, ...(remote ? [remote] : [])];
-  const circuits = namedCircuits(backends, remote && webhook ? { name: `authz.${webhook.type}`, backend: remote } : undefined);
+  const capable: Capabilities[] = [...backends, ...deciders.map((d) => d.built)];
+  const circuits = namedCircuits(backends, deciders);
   metrics.setCircuitSource(() => Object.fromEntries(circuits.map((c) => [c.name, c.state()])));
   metrics.setStoreSource(async () => {
     const health = await store.health();
@@ -269,13 +279,13 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
 }
 
 /** Circuits by their /readyz and metric names: a backend type, numbered when it is configured more than once. */
-function namedCircuits(backends: readonly PasswordBackend[], decider: { name: string; backend: Capabilities } | undefined): NamedCircuit[] {
+function namedCircuits(backends: readonly PasswordBackend[], deciders: readonly { name: string; built: Capabilities }[]): NamedCircuit[] {
   const withCircuit = backends.filter((b) => b.circuitState);
   const named = withCircuit.map((b) => {
     const sameType = withCircuit.filter((o) => o.type === b.type);
     return { name: sameType.length > 1 ? `${b.type}.${sameType.indexOf(b)}` : b.type, state: () => b.circuitState!() };
   });
-  const remote = decider?.backend.circuitState ? [{ name: decider.name, state: () => decider.backend.circuitState!() }] : [];
+  const remote = deciders.flatMap((d) => (d.built.circuitState ? [{ name: d.name, state: () => d.built.circuitState!() }] : []));
   return [...named, ...remote];
 }
 

@@ -1,35 +1,58 @@
 import type { z } from 'zod';
+import type { AccountDeclaration } from '../domain/backend.js';
+import type { ReservedPrefix } from './account-gate.js';
 
-/** What the prefix check reads from a backend or login provider config. */
-interface PrefixedConfig {
+/** A configured backend or login provider: its validated config, nothing read from it here. */
+interface TypedConfig {
   readonly type: string;
-  readonly accountPrefix?: string | undefined;
-  readonly issuer?: string;
-  readonly apiUrl?: string;
-  readonly users?: Readonly<Record<string, unknown>>;
+}
+
+/** Where the account declarations of configured types are found: the backend registries. */
+export interface AccountDeclarations {
+  readonly passwordBackends: { entry(type: string): { readonly accounts?: AccountDeclaration<TypedConfig> | undefined } };
+  readonly loginProviders: { entry(type: string): { readonly accounts?: AccountDeclaration<TypedConfig> | undefined } };
+}
+
+/** The parts of the config whose backends make account names. */
+interface SignInConfig {
+  readonly authn: readonly TypedConfig[];
+  readonly federation: { readonly providers: readonly TypedConfig[] };
+}
+
+/** Every configured backend with its path and what its entry declares about accounts. */
+function declared(config: SignInConfig, registries: AccountDeclarations) {
+  return [
+    ...config.federation.providers.map((c, i) => ({ c, path: ['federation', 'providers', i] as (string | number)[], accounts: registries.loginProviders.entry(c.type).accounts })),
+    ...config.authn.map((c, i) => ({ c, path: ['authn', i] as (string | number)[], accounts: registries.passwordBackends.entry(c.type).accounts })),
+  ];
+}
+
+/** The prefixes configured backends put before their account names, with their source and config path. */
+function prefixes(config: SignInConfig, registries: AccountDeclarations) {
+  return declared(config, registries).flatMap(({ c, path, accounts }) => {
+    const prefix = accounts?.prefix?.(c);
+    return prefix === undefined ? [] : [{ prefix, source: accounts!.source(c), path: [...path, 'accountPrefix'] }];
+  });
 }
 
 /**
- * The source a prefixed provider binds its accounts to, as its backend names it: the Google
- * login and `google-token` share Google's, the GitHub login and `github-token` share a host's.
+ * The prefixes the account gate reserves: names starting with one are refused from every source
+ * but the one that declared it.
  */
-function sourceOf(config: PrefixedConfig): string {
-  if (config.type === 'google') return `google:${new URL(config.issuer ?? 'https://accounts.google.com').host}`;
-  if (config.type === 'google-token') return 'google:accounts.google.com';
-  return `github:${new URL(config.apiUrl ?? 'https://api.github.com').host}`;
+export function reservedPrefixes(config: SignInConfig, registries: AccountDeclarations): ReservedPrefix[] {
+  return prefixes(config, registries).map(({ prefix, source }) => ({ prefix, source }));
 }
 
 /**
  * Across the whole config: an account prefix must be one no other source can produce, so two
- * sources' prefixes may not overlap (`g-` and `g-x-`) and no static user may start with one.
- * Other backends (LDAP, introspection, command) cannot be known here; the account gate refuses
- * their names with another source's prefix at sign-in.
+ * sources' prefixes may not overlap (`g-` and `g-x-`) and no name a config defines (static
+ * users) may start with another source's. Each backend declares its source, prefix and names in
+ * its registry entry (`accounts`); backends that cannot know their names in advance (a directory,
+ * a platform, a program) declare none, and the account gate refuses their names with another
+ * source's prefix at sign-in.
  */
-export function checkAccountPrefixes(config: { authn: readonly PrefixedConfig[]; federation: { providers: readonly PrefixedConfig[] } }, ctx: z.RefinementCtx): void {
-  const prefixed = [
-    ...config.federation.providers.map((c, i) => ({ c, path: ['federation', 'providers', i, 'accountPrefix'] })),
-    ...config.authn.map((c, i) => ({ c, path: ['authn', i, 'accountPrefix'] })),
-  ].flatMap(({ c, path }) => (c.accountPrefix === undefined ? [] : [{ prefix: c.accountPrefix, source: sourceOf(c), path }]));
+export function checkAccountPrefixes(config: SignInConfig, registries: AccountDeclarations, ctx: z.RefinementCtx): void {
+  const prefixed = prefixes(config, registries);
   prefixed.forEach((a, i) => {
     for (const b of prefixed.slice(i + 1)) {
       if (a.source !== b.source && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix))) {
@@ -37,11 +60,11 @@ export function checkAccountPrefixes(config: { authn: readonly PrefixedConfig[];
       }
     }
   });
-  config.authn.forEach((c, i) => {
-    if (c.type !== 'static') return;
-    for (const name of Object.keys(c.users ?? {})) {
-      const owner = prefixed.find((p) => name.startsWith(p.prefix));
-      if (owner) ctx.addIssue({ code: 'custom', path: ['authn', i, 'users', name], message: `user name starts with "${owner.prefix}", the account prefix of another sign-in method` });
+  for (const { c, path, accounts } of declared(config, registries)) {
+    const source = accounts?.source(c);
+    for (const { name, path: under } of accounts?.names?.(c) ?? []) {
+      const owner = prefixed.find((p) => name.startsWith(p.prefix) && p.source !== source);
+      if (owner) ctx.addIssue({ code: 'custom', path: [...path, ...under], message: `user name starts with "${owner.prefix}", the account prefix of another sign-in method` });
     }
-  });
+  }
 }

@@ -1,4 +1,3 @@
-import type { ReservedPrefix } from '../accounts/account-gate.js';
 import type { Identity } from '../domain/identity.js';
 
 /** The outcome of one backend's look at a credential. Deny is explicit; no_match passes on. */
@@ -71,8 +70,6 @@ export interface PasswordAuthenticator {
    * tokens, ID tokens, external commands) would be outlived by a Wharf refresh token.
    */
   refresh?(identity: Identity, binding: string | undefined): Promise<Identity | undefined>;
-  /** The account-name prefix this backend reserved (it admits anyone on the internet); see `allowAnyAccount`. */
-  readonly accountPrefix?: ReservedPrefix | undefined;
   /** Identities the config itself defines (static users): their account names are bound at start-up, before anyone else can claim them. */
   configuredIdentities?(): Identity[];
 }
@@ -133,8 +130,6 @@ export interface CallbackAuthenticator {
    * cannot tell (an access token that expired without a refresh token). Never throws.
    */
   revalidate?(tokens: UpstreamTokens, identity: Identity): Promise<Recheck>;
-  /** The account-name prefix this provider reserved (it admits anyone on the internet); see `allowAnyAccount`. */
-  readonly accountPrefix?: ReservedPrefix | undefined;
 }
 
 /** A login's outcome, with the provider's tokens when the provider can re-check the identity later. */

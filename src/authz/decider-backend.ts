@@ -1,15 +1,16 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import type { BackendEntry, ReadSecret, TypedSchema } from '../domain/backend.js';
+import type { BackendEntry, Capabilities, ReadSecret, TypedSchema } from '../domain/backend.js';
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { UpstreamObserver } from '../upstream/upstream-client.js';
 import { upstreamCircuit, type CircuitSettings } from '../upstream/upstream-settings.js';
 import type { AnonymousDecisionsConfig } from './anonymous-config.js';
+import type { Authorizer } from './authorizer.js';
 import type { Decider } from './decider.js';
 import { RemoteAuthorizer } from './remote-authorizer.js';
 
-/** What a remote decider's factory may use. */
-export interface RemoteAuthorizerDeps {
+/** What a decider's factory may use (a local one may ignore most of it). */
+export interface DeciderDeps {
   cache: Cache;
   hashKey: Buffer;
   logger: Logger;
@@ -26,8 +27,15 @@ export interface RemoteAuthorizerDeps {
   ipv6PrefixLength?: number;
 }
 
-/** One remote decider type (`authz.webhook.type`), registered in `authz/registry.ts`. */
-export type DeciderEntry<Schema extends TypedSchema> = BackendEntry<Schema, RemoteAuthorizerDeps, RemoteAuthorizer>;
+/**
+ * A built decider: one link of the decider chain, with whichever capabilities it offers. A local
+ * decider is a plain Authorizer (no circuit, no cache); a remote one is a RemoteAuthorizer
+ * (`remoteAuthorizer` below), which offers its circuit.
+ */
+export type BuiltDecider = Authorizer & Capabilities;
+
+/** One decider type (`authz.deciders[].type`, `authz.webhook.type`), registered in `authz/registry.ts`. */
+export type DeciderEntry<Schema extends TypedSchema, Product extends BuiltDecider = BuiltDecider> = BackendEntry<Schema, DeciderDeps, Product>;
 
 /**
  * The one remote authorizer around the decider `build` makes: both share one circuit built from
@@ -35,7 +43,7 @@ export type DeciderEntry<Schema extends TypedSchema> = BackendEntry<Schema, Remo
  */
 export function remoteAuthorizer(
   config: { type: string } & CircuitSettings,
-  deps: RemoteAuthorizerDeps,
+  deps: DeciderDeps,
   build: (circuit: CircuitBreaker, logger: Logger) => Decider,
 ): RemoteAuthorizer {
   const circuit = upstreamCircuit(config, deps.now);

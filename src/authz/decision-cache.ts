@@ -27,6 +27,13 @@ export function decidedIdentity(identity: Identity | undefined): string | undefi
   }
 }
 
+/**
+ * What every decision's cache key starts with. Every token request reads such keys, and each is
+ * written once and dropped by deletion, so the composition root names this prefix hot: kept in
+ * the in-process first tier over Redis.
+ */
+export const DECISION_KEY_PREFIX = 'authz:';
+
 /** Dependencies of the decision cache. */
 export interface DecisionCacheDeps {
   cache: Cache;
@@ -68,7 +75,7 @@ export class DecisionCache {
 
   /** The key of one scope's decision; `identity` is the request's decidedIdentity(). */
   key(request: AuthorizationRequest, account: string, generation: string, identity: string, scope: Scope): string {
-    return `authz:${keyedHash(
+    return `${DECISION_KEY_PREFIX}${keyedHash(
       this.deps.hashKey,
       this.namespace,
       this.endpoint,

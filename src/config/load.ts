@@ -99,8 +99,9 @@ export async function loadConfig(file: string | undefined, env: Env): Promise<Co
  */
 /**
  * Settings the backends take from environment variables (their entries' `fromEnvironment`): each
- * completes the configured entry it matches, or adds one. The one decider slot takes the first
- * decider, in registry order, whose variables are set.
+ * completes the configured entry it matches, or adds one. Only the first decider, in registry
+ * order, whose variables are set is taken: it completes `authz.webhook`, or the matching entry of
+ * `authz.deciders`.
  */
 function applyBackendEnv(input: Record<string, unknown>, env: Env, fromEnv: Map<string, string>, backends: BackendRegistries): void {
   const authn = Array.isArray(input.authn) ? [...(input.authn as unknown[])] : [];
@@ -115,9 +116,19 @@ function applyBackendEnv(input: Record<string, unknown>, env: Env, fromEnv: Map<
   const decider = backends.deciders.entries.flatMap((e) => e.fromEnvironment?.(env) ?? [])[0];
   if (decider) {
     const authz = isObject(input.authz) ? input.authz : {};
-    const configured = isObject(authz.webhook) && decider.matches(authz.webhook) ? authz.webhook : decider.base;
-    input.authz = { ...authz, webhook: { ...configured, ...decider.fields } };
-    for (const [field, name] of Object.entries(decider.names)) fromEnv.set(`authz.webhook.${field}`, name);
+    if (Array.isArray(authz.deciders)) {
+      // The list form: the listed decider it matches, else one more at the end of the chain.
+      const list = [...(authz.deciders as unknown[])];
+      let index = list.findIndex((d) => isObject(d) && decider.matches(d));
+      if (index < 0) index = list.push({ ...decider.base }) - 1;
+      list[index] = { ...(list[index] as object), ...decider.fields };
+      input.authz = { ...authz, deciders: list };
+      for (const [field, name] of Object.entries(decider.names)) fromEnv.set(`authz.deciders.${index}.${field}`, name);
+    } else {
+      const configured = isObject(authz.webhook) && decider.matches(authz.webhook) ? authz.webhook : decider.base;
+      input.authz = { ...authz, webhook: { ...configured, ...decider.fields } };
+      for (const [field, name] of Object.entries(decider.names)) fromEnv.set(`authz.webhook.${field}`, name);
+    }
   }
 }
 

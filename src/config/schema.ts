@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { checkAccountPrefixes } from '../accounts/prefix-check.js';
 import { loginProviders } from '../authn/login-registry.js';
 import { passwordBackends } from '../authn/registry.js';
-import { anonymousDecisionsSchema, deciders, staticAclSchema } from '../authz/registry.js';
+import { aclLinkSchema, anonymousDecisionsSchema, checkDeciderChain, deciders, staticAclSchema } from '../authz/registry.js';
 import { cacheSchema } from '../cache/cache-config.js';
 import { storeSchema } from '../store/store-config.js';
 
@@ -163,17 +163,26 @@ export function configSchemaFor(backends: BackendRegistries) {
     authz: z
       .strictObject({
         acl: staticAclSchema.prefault({}),
+        /**
+         * The deciders, asked in this order (`{type: acl}` places the ACL): each scope goes to the
+         * first, and only scopes a decider gave no definite answer (no ACL rule matched, the webhook
+         * unavailable) go on to the next; the first definite answer wins; a scope nobody decides gets
+         * nothing (fail closed). Types: `acl`, `webhook`, `sage`, `command`. Default: the ACL and
+         * `webhook` in `order`. Replaces `webhook` and `order` (not both).
+         */
+        deciders: z.array(z.discriminatedUnion('type', [aclLinkSchema, ...backends.deciders.schema().options])).min(1).optional(),
         /** The platform's decision endpoint: `type: webhook` (env WHARF_AUTHZ_WEBHOOK_URL), `type: sage` (env ecrAuthZEndpoint), or `type: command` (a local program, same contract over stdin/stdout). Default none. */
         webhook: backends.deciders.schema().optional(),
         /**
          * With a webhook: `acl-first` (default) lets matching ACL rules decide and sends the rest to the
          * webhook; `webhook-first` asks the webhook and falls back to the ACL only for scopes it could
-         * not decide (it was unreachable).
+         * not decide (it was unreachable). With `deciders`, the list is the order.
          */
         order: z.enum(['acl-first', 'webhook-first']).default('acl-first'),
         /** What anonymous requests may cost the webhook: their own bounded cache, calls per address and in all. */
         anonymous: anonymousDecisionsSchema.prefault({}),
       })
+      .superRefine(checkDeciderChain)
       .prefault({}),
 
     /** Browser and device logins through identity providers; they hand out Wharf registry credentials. */
@@ -305,7 +314,7 @@ export function configSchemaFor(backends: BackendRegistries) {
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       })
       .prefault({}),
-  }).superRefine(checkAccountPrefixes);
+  }).superRefine((config, ctx) => checkAccountPrefixes(config, backends, ctx));
 }
 
 /** The configuration with the built-in backends. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Identity } from './identity.js';
 
 /**
  * The vocabulary every pluggable backend speaks (password backends, browser-login providers,
@@ -55,6 +56,31 @@ export interface EnvironmentSettings {
   readonly names: Readonly<Record<string, string>>;
 }
 
+/** An account name a backend's config defines itself (a static user), with its path under the backend's config (`['users', 'alice']`). */
+export interface ConfiguredName {
+  readonly name: string;
+  readonly path: readonly (string | number)[];
+}
+
+/**
+ * What a backend tells the account checks about the names it makes, read from its validated
+ * config: `wharf config check` refuses prefixes of two sources that overlap and configured names
+ * that start with another source's prefix, and the account gate refuses a reserved prefix to
+ * every other source. Nothing outside the backend knows which type makes which names.
+ */
+export interface AccountDeclaration<Config> {
+  /**
+   * The identity source its accounts are bound to, as its identities' `owner.source` names it:
+   * backends reading the same users name the same source (the GitHub login and `github-token` on
+   * one host), and may then share a prefix.
+   */
+  source(config: Config): string;
+  /** The prefix it puts before every account name it makes (`accountPrefix`), when the config sets one. */
+  prefix?(config: Config): string | undefined;
+  /** The account names its config defines (static users). */
+  names?(config: Config): readonly ConfiguredName[];
+}
+
 /** A config schema of one backend type: an object whose `type` is a literal. */
 export type TypedSchema = z.ZodObject<{ type: z.ZodLiteral<string> } & z.ZodRawShape>;
 
@@ -73,6 +99,20 @@ export interface BackendEntry<Schema extends TypedSchema, Deps, Product> {
    * invalidated by deletion): kept in the in-process first tier over Redis.
    */
   readonly hotKeyPrefixes?: readonly string[];
+  /** The account source, prefix and configured names of this backend, for the account checks. Omitted by backends that reserve no prefix and define no names. */
+  readonly accounts?: AccountDeclaration<z.output<Schema>>;
+  /**
+   * The groups ACL rules' `group` matches for an identity this backend proved, read from the
+   * attributes it gave it (attributes are kept with refresh tokens and credentials, so groups are
+   * read when a decision is made, never stored apart). Default: none.
+   */
+  groups?(attributes: Readonly<Record<string, unknown>>): readonly string[];
+}
+
+/** The strings of a list attribute (`groups`, `orgs`), for `groups` readers; anything else is no list. */
+export function listAttribute(attributes: Readonly<Record<string, unknown>>, name: string): string[] {
+  const value = attributes[name];
+  return Array.isArray(value) ? value.map(String) : [];
 }
 
 /**
@@ -109,6 +149,10 @@ export class BackendRegistry<const T extends readonly [AnyEntry, ...AnyEntry[]]>
     for (const entry of entries) {
       const type = typeOf(entry);
       if (byType.has(type)) throw new Error(`two backends register the type ${JSON.stringify(type)}`);
+      // A prefix nobody declares would never be checked for overlaps, nor reserved at sign-in.
+      if ('accountPrefix' in entry.schema.shape && !entry.accounts?.prefix) {
+        throw new Error(`the backend type ${JSON.stringify(type)} has an accountPrefix setting but declares no accounts.prefix in its registry entry`);
+      }
       byType.set(type, entry);
     }
     this.#byType = byType;
@@ -124,6 +168,11 @@ export class BackendRegistry<const T extends readonly [AnyEntry, ...AnyEntry[]]>
     const entry = this.#byType.get(type);
     if (!entry) throw new Error(`no backend registers the type ${JSON.stringify(type)}`);
     return entry;
+  }
+
+  /** The groups the entry of `identity.provider` reads from its attributes; none when no entry here proved it. */
+  groupsOf(identity: Identity): readonly string[] {
+    return this.#byType.get(identity.provider)?.groups?.(identity.attributes) ?? [];
   }
 
   /** Every hot cache-key prefix the registered backends declare. */

@@ -24,6 +24,8 @@ export interface UpstreamResponse {
   status: number;
   contentType: string;
   body: string;
+  /** The `Link` header (RFC 8288), by which paged APIs name the next page. */
+  link?: string | undefined;
 }
 
 /** Options of one upstream (introspection endpoint, authz webhook...). */
@@ -139,7 +141,8 @@ export class UpstreamClient {
       }
       const body = await readBounded(response.body, this.options.maxBodyBytes, this.name);
       const type = response.headers['content-type'];
-      return { status: response.statusCode, contentType: (Array.isArray(type) ? type[0] : type) ?? '', body };
+      const link = response.headers.link;
+      return { status: response.statusCode, contentType: (Array.isArray(type) ? type[0] : type) ?? '', body, ...(link !== undefined ? { link: Array.isArray(link) ? link.join(', ') : link } : {}) };
     } catch (err) {
       if (err instanceof UpstreamError) throw err;
       if (controller.signal.aborted) throw new UpstreamError(this.name, 'timeout', `no answer within ${this.options.timeoutMs} ms`, undefined, { cause: err });

@@ -9,6 +9,9 @@ import type { LoginProviderEntry } from '../../src/authn/login-backend.js';
 import { loginProviders } from '../../src/authn/login-registry.js';
 import type { PasswordBackendEntry } from '../../src/authn/password-backend.js';
 import { passwordBackends } from '../../src/authn/registry.js';
+import type { Authorizer } from '../../src/authz/authorizer.js';
+import type { DeciderEntry } from '../../src/authz/decider-backend.js';
+import { deciders } from '../../src/authz/registry.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { builtInBackends, type BackendRegistries } from '../../src/config/schema.js';
 import { BackendRegistry } from '../../src/domain/backend.js';
@@ -69,10 +72,39 @@ const formLogin: LoginProviderEntry<typeof formLoginSchema> = {
   }),
 };
 
+// A backend that makes prefixed account names, and defines some in its config (a list, not a
+// record: what a backend's `users` are is its own business). It says so in its entry, and the
+// account checks learn it from there.
+const partnerTokenSchema = z.strictObject({
+  type: z.literal('partner-token'),
+  accountPrefix: z.string().optional(),
+  users: z.array(z.string()).default([]),
+});
+const partnerToken: PasswordBackendEntry<typeof partnerTokenSchema> = {
+  schema: partnerTokenSchema,
+  create: () => ({ type: 'partner-token', login: async () => ({ kind: 'no_match' }) }),
+  accounts: { source: () => 'partner', prefix: (config) => config.accountPrefix, names: (config) => config.users.map((name, i) => ({ name, path: ['users', i] })) },
+};
+
+// A decider that decides locally, from its config: a plain Authorizer, without a circuit or a cache.
+const allowListSchema = z.strictObject({ type: z.literal('allow-list'), pull: z.array(z.string()) });
+const allowList: DeciderEntry<typeof allowListSchema> = {
+  schema: allowListSchema,
+  create: (config): Authorizer => ({
+    authorize: async (request) =>
+      request.scopes.map((scope) =>
+        config.pull.includes(scope.name)
+          ? { scope, granted: scope.actions.filter((a) => a === 'pull'), source: 'allow-list', matched: true, reason: 'listed' }
+          : { scope, granted: [], source: 'allow-list', matched: false, reason: 'not listed' },
+      ),
+  }),
+};
+
 const backends: BackendRegistries = {
   ...builtInBackends,
-  passwordBackends: new BackendRegistry([...passwordBackends.entries, teamToken]) as unknown as BackendRegistries['passwordBackends'],
+  passwordBackends: new BackendRegistry([...passwordBackends.entries, teamToken, partnerToken]) as unknown as BackendRegistries['passwordBackends'],
   loginProviders: new BackendRegistry([...loginProviders.entries, formLogin]) as unknown as BackendRegistries['loginProviders'],
+  deciders: new BackendRegistry([...deciders.entries, allowList]) as unknown as BackendRegistries['deciders'],
 };
 
 const TEAM_TOKEN = randomBytes(12).toString('base64url');
@@ -161,5 +193,80 @@ describe('shutdown', () => {
     await app.close();
     await services.close();
     expect(closed).toEqual(['team-token']);
+  });
+});
+
+describe('a new backend’s account names', () => {
+  const problems = (input: Record<string, unknown>) => {
+    try {
+      parseConfig(input, {}, 'test', backends);
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+    }
+  };
+
+  it('are checked for overlaps with other sign-in methods’ prefixes, from what its entry declares', () => {
+    const github = { type: 'github-token', allowAnyAccount: true, accountPrefix: 'gh-' };
+    expect(problems({ authn: [github, { type: 'partner-token', accountPrefix: 'gh-' }] })).toEqual([
+      'authn.1.accountPrefix: account prefix "gh-" overlaps "gh-" of another sign-in method: each needs a prefix of its own',
+    ]);
+    expect(problems({ authn: [github, { type: 'partner-token', accountPrefix: 'gh-p-' }] })).toHaveLength(1);
+    expect(problems({ authn: [github, { type: 'partner-token', accountPrefix: 'pt-', users: ['pt-ok', 'gh-octocat'] }] })).toEqual([
+      'authn.1.users.1: user name starts with "gh-", the account prefix of another sign-in method',
+    ]);
+    expect(problems({ authn: [{ type: 'static', users: { 'pt-admin': { passwordHash: '$2b$04$' + 'a'.repeat(53) } } }, { type: 'partner-token', accountPrefix: 'pt-' }] })).toEqual([
+      'authn.0.users.pt-admin: user name starts with "pt-", the account prefix of another sign-in method',
+    ]);
+  });
+
+  it('keep its prefix to itself at sign-in: another backend’s user with that prefix is refused', async () => {
+    const config = parseConfig({ authn: [{ type: 'team-token', teams: { 'pt-squatter': 'SQUATTER_TOKEN' } }, { type: 'partner-token', accountPrefix: 'pt-' }] }, {}, 'test', backends);
+    const secret = randomBytes(12).toString('base64url');
+    const own = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32), env: { SQUATTER_TOKEN: secret }, backends });
+    const ownApp = await buildApp(own);
+    try {
+      const res = await ownApp.inject({ method: 'GET', url: '/token?service=registry&scope=repository:pt-squatter/app:pull', headers: { authorization: basic('pt-squatter', secret) } });
+      expect(res.statusCode).toBe(401);
+      expect(res.json().errors[0].message).toBe('account "pt-squatter" belongs to another sign-in method; ask an administrator');
+    } finally {
+      await ownApp.close();
+      await own.close();
+    }
+  });
+
+  it('cannot be forgotten: an entry whose schema has an accountPrefix must declare it', () => {
+    const undeclared = { ...partnerToken, accounts: undefined };
+    expect(() => new BackendRegistry([undeclared])).toThrow('the backend type "partner-token" has an accountPrefix setting but declares no accounts.prefix in its registry entry');
+  });
+});
+
+describe('a local decider registered through the registry alone', () => {
+  it('decides in the chain before the ACL, with no circuit and no cache of its own', async () => {
+    const config = parseConfig(
+      { authn: [{ type: 'team-token', teams: { platform: 'PLATFORM_TEAM_TOKEN' } }], authz: { deciders: [{ type: 'allow-list', pull: ['base/alpine'] }, { type: 'acl' }], acl: { rules: [{ account: 'platform', name: 'platform/*', actions: ['push'] }] } } },
+      {},
+      'test',
+      backends,
+    );
+    const own = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32), env: { PLATFORM_TEAM_TOKEN: TEAM_TOKEN }, backends });
+    const ownApp = await buildApp(own);
+    try {
+      const res = await ownApp.inject({
+        method: 'GET',
+        url: '/token?service=registry&scope=repository:base/alpine:pull,push&scope=repository:platform/app:push&scope=repository:other/x:pull',
+        headers: { authorization: basic('platform', TEAM_TOKEN) },
+      });
+      expect(res.statusCode).toBe(200);
+      expect(decodeJwt(res.json().token as string).access).toEqual([
+        { type: 'repository', name: 'base/alpine', actions: ['pull'] },
+        { type: 'repository', name: 'platform/app', actions: ['push'] },
+      ]);
+      const checks = (await ownApp.inject({ method: 'GET', url: '/readyz' })).json().checks as Record<string, string>;
+      expect(Object.keys(checks).filter((k) => k.startsWith('authz'))).toEqual([]);
+    } finally {
+      await ownApp.close();
+      await own.close();
+    }
   });
 });

@@ -19,7 +19,7 @@ import { ldapAuthnSchema } from '../../src/authn/ldap/ldap-config.js';
 import { RefreshTokenAuthenticator } from '../../src/authn/refresh/refresh-authenticator.js';
 import { StaticAuthenticator } from '../../src/authn/static/static-authenticator.js';
 import { staticAuthnSchema } from '../../src/authn/static/static-config.js';
-import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
+import { DeciderChain } from '../../src/authz/decider-chain.js';
 import { commandAuthzSchema } from '../../src/authz/command/command-authz-config.js';
 import { secretReader } from '../../src/config/secrets.js';
 import { createRemoteAuthorizer } from '../../src/authz/registry.js';
@@ -117,10 +117,10 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
     new CommandAuthenticator(commandAuthnSchema.parse({ type: 'command', command: [join(dir, 'check.cjs')], claims: '^svc-' }), deps),
   ];
   const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, backends), ...backends], new AccountGate(base.bindings, { reserved: [], logger }));
-  const authorizer = new CombinedAuthorizer(
+  const authorizer = new DeciderChain([
     new StaticAclAuthorizer(config.authz.acl),
     createRemoteAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), { ...deps, readSecret: secretReader({}), generation: async () => '0' }),
-  );
+  ]);
   const tokens = new RecentAnswers(
     new TokenService(
       { service: 'registry', lifetimeSeconds: 300, actionLifetimeSeconds: {}, refreshTokensEnabled: true },

@@ -9,6 +9,7 @@ import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { githubPage } from '../support/github-standin.js';
 import { RecordingCache } from '../support/recording-cache.js';
 
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
@@ -43,9 +44,8 @@ beforeEach(() => {
     const user = userOf(req.headers.authorization);
     if (!user) return { status: 401, body: { message: 'Bad credentials' } };
     if (user.orgsForbidden) return { status: 403, body: { message: 'Resource not accessible by personal access token' } };
-    const perPage = Number(req.query.get('per_page') ?? 30);
-    const page = Number(req.query.get('page') ?? 1);
-    return { status: 200, body: user.orgs.slice((page - 1) * perPage, page * perPage).map((login, i) => ({ login, id: 9000 + i })) };
+    const page = githubPage(user.orgs.map((login, i) => ({ login, id: 9000 + i })), new URL(`${platform.url}${req.path}?${req.query.toString()}`));
+    return { status: 200, body: page.items, ...(page.link ? { headers: { link: page.link } } : {}) };
   });
 });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { Authorizer } from '../../src/authz/authorizer.js';
-import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
+import { DeciderChain } from '../../src/authz/decider-chain.js';
 import { commandAuthzSchema } from '../../src/authz/command/command-authz-config.js';
 import { createRemoteAuthorizer } from '../../src/authz/registry.js';
 import { sageAuthzSchema } from '../../src/authz/sage/sage-config.js';
@@ -173,7 +173,7 @@ authorizerContract('command', {
 async function combinedAuthorizer(policy: Policy, outage?: Fault | 'refused'): Promise<AuthorizerUnderTest & { url: string }> {
   const acl = new StaticAclAuthorizer(staticAclSchema.parse({ rules: [{ account: 'ci-*', name: 'library/*', actions: ['pull'] }], anonymous: { pull: ['library/*'] } }));
   const webhook = await webhookAuthorizer(policy, outage);
-  return { ...webhook, authorizer: new CombinedAuthorizer(acl, webhook.authorizer) };
+  return { ...webhook, authorizer: new DeciderChain([acl, webhook.authorizer]) };
 }
 
 authorizerContract('ACL and webhook combined', {

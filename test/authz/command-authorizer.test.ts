@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
-import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
+import { DeciderChain } from '../../src/authz/decider-chain.js';
 import { commandAuthzSchema } from '../../src/authz/command/command-authz-config.js';
 import { CommandDecider } from '../../src/authz/command/command-decider.js';
 import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
@@ -196,14 +196,14 @@ describe('command authorization', () => {
   it('behind the ACL, decides only what no rule matched; when down, the ACL’s decisions still stand', async () => {
     const acl = new StaticAclAuthorizer({ rules: [{ account: '*', name: '${account}/*', type: 'repository', service: '*', actions: ['push', 'pull'] }], anonymous: { pull: [], deny: [] } });
     const up = make();
-    const combined = new CombinedAuthorizer(acl, up.authorizer);
+    const combined = new DeciderChain([acl, up.authorizer]);
     const decisions = await combined.authorize(request(ludwig, 'repository:ludwig/app:push', 'repository:team-x/app:push'));
     expect(decisions.map((d) => [d.scope.name, d.granted, d.source])).toEqual([
       ['ludwig/app', ['push'], 'acl'],
       ['team-x/app', ['push'], 'command'],
     ]);
     expect((up.requests()[0]!.scopes as unknown[]).length).toBe(1);
-    const down = new CombinedAuthorizer(acl, make('fail').authorizer);
+    const down = new DeciderChain([acl, make('fail').authorizer]);
     expect((await down.authorize(request(ludwig, 'repository:ludwig/app:push', 'repository:team-x/app:push'))).map((d) => [d.granted, d.source])).toEqual([
       [['push'], 'acl'],
       [[], 'unavailable'],

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
 import type { Decider, Verdict } from '../../src/authz/decider.js';
-import { CombinedAuthorizer } from '../../src/authz/combined-authorizer.js';
+import { DeciderChain } from '../../src/authz/decider-chain.js';
 import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
 import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -119,7 +119,7 @@ describe('RemoteAuthorizer', () => {
 
     clock = 10_000;
     const acl = new StaticAclAuthorizer(parseConfig({ authz: { acl: { anonymous: { pull: ['public/*'] } } } }, {}).authz.acl);
-    const webhookFirst = new CombinedAuthorizer(authorizer, acl);
+    const webhookFirst = new DeciderChain([authorizer, acl]);
     const decisions = await webhookFirst.authorize(anonymous('repository:public/base:pull', 'repository:fresh/two:pull'));
     expect(decisions.map((d) => [d.source, d.granted, d.reason, d.retryAfterSeconds])).toEqual([
       ['acl', ['pull'], expect.any(String), undefined],

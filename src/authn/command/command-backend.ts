@@ -1,3 +1,4 @@
+import { listAttribute } from '../../domain/backend.js';
 import { preflightCommand } from '../../upstream/command-preflight.js';
 import type { PasswordBackendEntry } from '../password-backend.js';
 import { CommandAuthenticator } from './command-authenticator.js';
@@ -9,4 +10,6 @@ export const commandBackend: PasswordBackendEntry<typeof commandAuthnSchema> = {
   create: (config, deps) => new CommandAuthenticator(config, deps),
   preflight: (config, context) => preflightCommand(config.command, { path: context.path }),
   hotKeyPrefixes: ['command:'],
+  // The `groups` the program printed with the identity.
+  groups: (attributes) => listAttribute(attributes, 'groups'),
 };

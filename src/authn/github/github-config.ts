@@ -22,7 +22,7 @@ export const githubLoginSchema = z
   webUrl: z.url().default('https://github.com'),
   /** REST API base URL. Default https://api.github.com (GitHub Enterprise: https://HOST/api/v3). */
   apiUrl: z.url().default('https://api.github.com'),
-  /** Only members of these organisations may log in. Required unless `allowedUsers` or `allowAnyAccount`. */
+  /** Only members of these organisations may log in (case-insensitive; every page of `/user/orgs` is read, up to 1,000 organisations). Required unless `allowedUsers` or `allowAnyAccount`. */
   allowedOrgs: z.array(z.string()).default([]),
   /** Only these GitHub logins (case-insensitive) may log in, besides members of `allowedOrgs`. Default: none. */
   allowedUsers: z.array(z.string().min(1)).default([]),

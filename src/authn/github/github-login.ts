@@ -1,5 +1,6 @@
-import { deriveAccountName, isAscii } from '../../domain/account-name.js';
+import { deriveAccountName } from '../../domain/account-name.js';
 import type { AuthnResult, CallbackAuthenticator, CallbackRequest, CallbackResult, LoginTransaction, Recheck, UpstreamTokens } from '../authenticator.js';
+import { githubSource, inAllowedOrganisation, organisationLogins, readGithubList, teamSlugs, type GithubList, type GithubPage } from '../oauth2-core/github-api.js';
 import { OAuth2Core, type ClientCredentials } from '../oauth2-core/oauth2-core.js';
 import type { GithubLoginConfig } from './github-config.js';
 
@@ -13,7 +14,6 @@ export class GithubLogin implements CallbackAuthenticator {
   private readonly api: string;
   /** GitHub users are bound by their numeric id to the GitHub they come from (shared with `github-token` on the same host). */
   private readonly source: string;
-  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GithubLoginConfig,
@@ -24,8 +24,7 @@ export class GithubLogin implements CallbackAuthenticator {
     this.displayName = config.displayName ?? 'GitHub';
     this.logoUrl = config.logoUrl;
     this.api = config.apiUrl.replace(/\/+$/, '');
-    this.source = `github:${new URL(config.apiUrl).host}`;
-    this.accountPrefix = config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
+    this.source = githubSource(config.apiUrl);
     const web = config.webUrl.replace(/\/+$/, '');
     const scopes = ['read:user', ...(config.allowedOrgs.length > 0 || config.fetchTeams ? ['read:org'] : [])];
     this.core = new OAuth2Core({
@@ -79,14 +78,11 @@ export class GithubLogin implements CallbackAuthenticator {
     const attributes: Record<string, unknown> = { login: profile.login, github_id: profile.id ?? null };
     let member = false;
     if (this.config.allowedOrgs.length > 0 || this.config.fetchTeams) {
-      // GitHub pages 30 by default; 100 is its largest page.
-      const orgs = await this.core.fetchJson(accessToken, `${this.api}/user/orgs?per_page=100`);
-      if (orgs.status !== 200 || !Array.isArray(orgs.body)) throw new Error(`GitHub /user/orgs answered ${orgs.status}`);
-      const names = orgs.body.map((o: { login?: unknown }) => String(o.login));
+      const orgs = await this.list(accessToken, '/user/orgs');
+      const names = orgs.ok ? organisationLogins(orgs.items) : undefined;
+      if (!names) throw new Error(`GitHub /user/orgs answered ${orgs.ok ? 'something other than a list of organisations' : orgs.failure}`);
       attributes.orgs = names;
-      const allowed = this.config.allowedOrgs.map((o) => o.toLowerCase());
-      // Folded only when ASCII: a non-ASCII name could fold onto an allowed one (see isAscii).
-      member = names.some((n) => isAscii(n) && allowed.includes(n.toLowerCase()));
+      member = inAllowedOrganisation(names, this.config.allowedOrgs);
     }
     const restricted = this.config.allowedOrgs.length + this.config.allowedUsers.length > 0;
     if (restricted && !member && !this.allowedUser(profile.login)) {
@@ -98,13 +94,20 @@ export class GithubLogin implements CallbackAuthenticator {
       };
     }
     if (this.config.fetchTeams) {
-      const teams = await this.core.fetchJson(accessToken, `${this.api}/user/teams`);
-      attributes.teams = Array.isArray(teams.body)
-        ? teams.body.map((t: { slug?: unknown; organization?: { login?: unknown } }) => `${String(t.organization?.login)}/${String(t.slug)}`)
-        : [];
+      // Teams only add groups: a list GitHub would not give leaves none rather than failing the login.
+      const teams = await this.list(accessToken, '/user/teams');
+      attributes.teams = teams.ok ? teamSlugs(teams.items) : [];
     }
     const subject = String(profile.id ?? profile.login);
     return { kind: 'ok', identity: { account, provider: this.type, subject, attributes, owner: { source: this.source, subject } } };
+  }
+
+  /** Every page of a list of the user's (up to GITHUB_MAX_PAGES), or the status of the page GitHub answered otherwise than with a list. */
+  private list(accessToken: string, path: string): Promise<GithubList<number>> {
+    return readGithubList(this.api, path, async (url): Promise<GithubPage<number>> => {
+      const page = await this.core.fetchJson(accessToken, url);
+      return page.status === 200 && Array.isArray(page.body) ? { ok: true, items: page.body, link: page.link } : { ok: false, failure: page.status };
+    });
   }
 
   private allowedUser(login: string): boolean {

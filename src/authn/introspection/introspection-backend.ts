@@ -1,4 +1,4 @@
-import type { EnvironmentSettings } from '../../domain/backend.js';
+import { listAttribute, type EnvironmentSettings } from '../../domain/backend.js';
 import type { PasswordBackendEntry } from '../password-backend.js';
 import { IntrospectionAuthenticator } from './introspection-authenticator.js';
 import { introspectionAuthnSchema } from './introspection-config.js';
@@ -25,6 +25,8 @@ export const introspectionBackend: PasswordBackendEntry<typeof introspectionAuth
       : []),
   ],
   hotKeyPrefixes: ['intro:'],
+  // A `groups` claim of the platform's answer.
+  groups: (attributes) => listAttribute(attributes, 'groups'),
 };
 
 /** Settings for the introspection backend of one dialect (a backend without `dialect` is rfc7662). */

@@ -143,7 +143,7 @@ export class OAuth2Core {
   }
 
   /** GETs a JSON resource with the user's access token (GitHub's REST API, userinfo...). */
-  async fetchJson(accessToken: string, url: string): Promise<{ status: number; body: unknown }> {
+  async fetchJson(accessToken: string, url: string): Promise<{ status: number; body: unknown; link: string | undefined }> {
     const config = await this.config();
     const headers = new Headers({ accept: 'application/json' });
     const response = await client.fetchProtectedResource(config, accessToken, new URL(url), 'GET', undefined, headers);
@@ -154,7 +154,7 @@ export class OAuth2Core {
     } catch {
       body = undefined;
     }
-    return { status: response.status, body };
+    return { status: response.status, body, link: response.headers.get('link') ?? undefined };
   }
 
   /**

@@ -8,6 +8,16 @@ import type { GoogleLoginConfig, OidcLoginConfig } from './oidc-config.js';
 const ASSUMED_ACCESS_TOKEN_SECONDS = 3600;
 
 /**
+ * The source an issuer's users are bound to by `sub`: Google's host for Google (so the Google
+ * login and the `google-token` backend share accounts), else the issuer itself: `sub` is unique
+ * per issuer (OIDC Core §2), so two provider entries for one issuer (say, two clients) name the
+ * same people.
+ */
+export function oidcLoginSource(config: { type: 'google' | 'oidc'; issuer: string }): string {
+  return config.type === 'google' ? `google:${new URL(config.issuer).host}` : `oidc:${config.issuer}`;
+}
+
+/**
  * Browser login through an OpenID Connect issuer; Google is this with its issuer, the `email`
  * claim and an optional hosted-domain rule. Its logins keep the refresh token, when the provider
  * gives one, so credentials made from them can be re-checked (`revalidate`) for their whole life.
@@ -18,14 +28,8 @@ export class OidcLogin implements CallbackAuthenticator {
   readonly displayName: string;
   readonly logoUrl: string | undefined;
   private readonly core: OAuth2Core;
-  /**
-   * Users are bound by `sub` to the issuer's host for Google (so the Google login and the
-   * `google-token` backend share accounts) and to the issuer for other issuers: `sub` is unique
-   * per issuer (OIDC Core §2), so two provider entries for one issuer (say, two clients) name
-   * the same people.
-   */
+  /** Where its users' accounts are bound (see oidcLoginSource). */
   private readonly source: string;
-  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GoogleLoginConfig | OidcLoginConfig,
@@ -37,8 +41,7 @@ export class OidcLogin implements CallbackAuthenticator {
     this.displayName = config.displayName ?? (config.type === 'google' ? 'Google' : this.name);
     this.logoUrl = config.logoUrl;
     const google = config.type === 'google';
-    this.source = google ? `google:${new URL(config.issuer).host}` : `oidc:${config.issuer}`;
-    this.accountPrefix = google && config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
+    this.source = oidcLoginSource(config);
     this.core = new OAuth2Core({
       server: { kind: 'discovery', issuer: config.issuer },
       clientId: config.clientId,

@@ -2,14 +2,13 @@ import { z } from 'zod';
 import { isAscii, nonAsciiAccountProblem } from '../../domain/account-name.js';
 import type { Identity } from '../../domain/identity.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
+import { GITHUB_MAX_PAGES, githubSource, inAllowedOrganisation, organisationLogins, readGithubList, type GithubPage } from '../oauth2-core/github-api.js';
 import type { GithubTokenAuthnConfig } from './github-token-config.js';
 import { isRepositoryPathComponent } from '../../domain/scope.js';
 import { ProviderTokenVerifier, type ProviderTokenDeps, type ProviderVerdict } from './provider-token-verifier.js';
 
 /** GitHub's token formats (2021 on): classic PAT, OAuth, App user-to-server, fine-grained PAT. */
 const GITHUB_TOKEN = /^(?:gh[pou]_[A-Za-z0-9]{30,251}|github_pat_[A-Za-z0-9_]{30,244})$/;
-/** Pages of `/user/orgs` read at most (100 orgs each). */
-const MAX_ORG_PAGES = 10;
 
 /** What is cached about a GitHub token. */
 interface GithubFacts {
@@ -20,7 +19,6 @@ interface GithubFacts {
 }
 
 const userSchema = z.looseObject({ login: z.string().min(1), id: z.number().int() });
-const orgsSchema = z.array(z.looseObject({ login: z.string().min(1) }));
 const errorSchema = z.looseObject({ message: z.string() });
 
 /**
@@ -34,11 +32,10 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
   private readonly verifier: ProviderTokenVerifier<GithubFacts>;
   private readonly apiUrl: string;
   private readonly needOrgs: boolean;
-  private readonly allowedOrgs: ReadonlySet<string>;
+  private readonly allowedOrgs: readonly string[];
   private readonly allowedUsers: ReadonlySet<string>;
   /** GitHub users are bound by their numeric id to the GitHub they come from (shared with the GitHub login on the same host). */
   private readonly source: string;
-  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GithubTokenAuthnConfig,
@@ -46,11 +43,10 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
   ) {
     this.apiUrl = config.apiUrl.replace(/\/+$/, '');
     this.verifier = new ProviderTokenVerifier({ type: this.type, endpoint: this.apiUrl, config }, deps);
-    this.allowedOrgs = new Set(config.allowedOrgs.map((o) => o.toLowerCase()));
+    this.allowedOrgs = config.allowedOrgs.map((o) => o.toLowerCase());
     this.allowedUsers = new Set(config.allowedUsers.map((u) => u.toLowerCase()));
-    this.source = `github:${new URL(config.apiUrl).host}`;
-    this.accountPrefix = config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: this.source } : undefined;
-    this.needOrgs = config.fetchOrgs || this.allowedOrgs.size > 0;
+    this.source = githubSource(config.apiUrl);
+    this.needOrgs = config.fetchOrgs || this.allowedOrgs.length > 0;
   }
 
   circuitState() {
@@ -86,11 +82,11 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
       return { kind: 'denied', reason: `the username ${JSON.stringify(username.slice(0, 100))} is not the token's GitHub login ${JSON.stringify(login)}` };
     }
     const listed = this.allowedUsers.has(login.toLowerCase());
-    if (this.allowedUsers.size > 0 && this.allowedOrgs.size === 0 && !listed) {
+    if (this.allowedUsers.size > 0 && this.allowedOrgs.length === 0 && !listed) {
       return { kind: 'denied', reason: `GitHub user ${login} is not one of allowedUsers` };
     }
-    if (this.allowedOrgs.size > 0 && !listed && !(orgs ?? []).some((o) => this.allowedOrgs.has(o))) {
-      return { kind: 'denied', reason: `GitHub user ${login} is in none of the allowed organisations (${[...this.allowedOrgs].join(', ')})` };
+    if (this.allowedOrgs.length > 0 && !listed && !inAllowedOrganisation(orgs ?? [], this.allowedOrgs)) {
+      return { kind: 'denied', reason: `GitHub user ${login} is in none of the allowed organisations (${this.allowedOrgs.join(', ')})` };
     }
     const attributes: Record<string, unknown> = { github_id: id, login };
     if (orgs !== undefined) attributes.orgs = orgs;
@@ -116,25 +112,24 @@ export class GithubTokenAuthenticator implements PasswordAuthenticator {
   }
 
   private async orgs(token: string): Promise<string[] | ProviderVerdict<GithubFacts>> {
-    const orgs: string[] = [];
-    // Page numbers rather than the Link header: UpstreamClient hands back status and body only,
-    // and this way no URL from the answer is ever sent the token.
-    for (let page = 1; page <= MAX_ORG_PAGES; page++) {
-      const response = await this.verifier.get(`${this.apiUrl}/user/orgs?per_page=100&page=${page}`, this.headers(token), 'GitHub GET /user/orgs');
+    const list = await readGithubList(this.apiUrl, '/user/orgs', async (url): Promise<GithubPage<ProviderVerdict<GithubFacts>>> => {
+      const response = await this.verifier.get(url, this.headers(token), 'GitHub GET /user/orgs');
       if (response.status === 403 && !isRateLimit(response.body)) {
-        return { valid: false, reason: 'GitHub refused to list the user’s organisations (403): the token needs read:org' };
+        return { ok: false, failure: { valid: false, reason: 'GitHub refused to list the user’s organisations (403): the token needs read:org' } };
       }
       const refused = this.refusal(response.status, response.body, 'GET /user/orgs');
-      if (refused) return refused;
+      if (refused) return { ok: false, failure: refused };
       if (response.status !== 200) return this.verifier.unusable(`GitHub GET /user/orgs answered ${response.status}`);
-      const list = orgsSchema.safeParse(this.verifier.json(response, 'GitHub GET /user/orgs'));
-      if (!list.success) return this.verifier.unusable('GitHub GET /user/orgs answered something other than a list of organisations');
-      // Folded only when ASCII: a non-ASCII name could fold onto an allowed one (see isAscii).
-      orgs.push(...list.data.filter((o) => isAscii(o.login)).map((o) => o.login.toLowerCase()));
-      if (list.data.length < 100) return orgs;
-    }
-    this.verifier.log.warn({ event: 'github_orgs_truncated', pages: MAX_ORG_PAGES }, 'user belongs to more organisations than Wharf reads; the rest are ignored');
-    return orgs;
+      const items = this.verifier.json(response, 'GitHub GET /user/orgs');
+      if (!Array.isArray(items)) return this.verifier.unusable('GitHub GET /user/orgs answered something other than a list of organisations');
+      return { ok: true, items, link: response.link };
+    });
+    if (!list.ok) return list.failure;
+    const logins = organisationLogins(list.items);
+    if (!logins) return this.verifier.unusable('GitHub GET /user/orgs answered something other than a list of organisations');
+    if (list.truncated) this.verifier.log.warn({ event: 'github_orgs_truncated', pages: GITHUB_MAX_PAGES }, 'user belongs to more organisations than Wharf reads; the rest are ignored');
+    // Kept lower-cased, and only the ASCII ones: a non-ASCII name could fold onto an allowed one (see isAscii).
+    return logins.filter((o) => isAscii(o)).map((o) => o.toLowerCase());
   }
 
   /** A definite "no" from GitHub, or undefined; rate limits are not a "no" (503). */

@@ -14,7 +14,7 @@ export const githubTokenAuthnSchema = z
   apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('https://api.github.com'),
   /** `match`: the docker username must be the token's GitHub login, case-insensitively (default). `any`: any username; the login is used. */
   usernamePolicy: z.enum(['match', 'any']).default('match'),
-  /** Fetch the user's organisations (`GET /user/orgs`, needs `read:org` for private memberships) into the `orgs` attribute. Default false; implied by `allowedOrgs`. */
+  /** Fetch the user's organisations (`GET /user/orgs`, every page up to 1,000 organisations; needs `read:org` for private memberships) into the `orgs` attribute. Default false; implied by `allowedOrgs`. */
   fetchOrgs: z.boolean().default(false),
   /** Only members of at least one of these organisations may log in (case-insensitive). Required unless `allowedUsers` or `allowAnyAccount`. */
   allowedOrgs: z.array(z.string().min(1)).default([]),

@@ -30,19 +30,18 @@ const tokeninfoSchema = z.looseObject({
   exp: z.union([z.string().regex(/^\d+$/), z.number().int()]).optional(),
 });
 
+/** Google accounts are bound by their `sub` to Google itself, the same source as the Google browser login. */
+export const GOOGLE_SOURCE = 'google:accounts.google.com';
+
 /**
  * Google access tokens as passwords, checked with tokeninfo: issued to a configured client, with
  * a verified email in an allowed domain. The account comes from the email.
  */
-/** Google accounts are bound by their `sub` to Google itself, the same source as the Google browser login. */
-export const GOOGLE_SOURCE = 'google:accounts.google.com';
-
 export class GoogleTokenAuthenticator implements PasswordAuthenticator {
   readonly type = 'google-token';
   // No refresh(): revoking the token at Google must end access, and a Wharf refresh token would outlive it.
   private readonly verifier: ProviderTokenVerifier<GoogleFacts>;
   private readonly allowedDomains: ReadonlySet<string>;
-  readonly accountPrefix: { prefix: string; source: string } | undefined;
 
   constructor(
     private readonly config: GoogleTokenAuthnConfig,
@@ -50,7 +49,6 @@ export class GoogleTokenAuthenticator implements PasswordAuthenticator {
   ) {
     this.verifier = new ProviderTokenVerifier({ type: this.type, endpoint: config.tokeninfoUrl, config }, deps);
     this.allowedDomains = new Set(config.allowedDomains.map((d) => d.toLowerCase()));
-    this.accountPrefix = config.accountPrefix !== undefined ? { prefix: config.accountPrefix, source: GOOGLE_SOURCE } : undefined;
   }
 
   circuitState() {

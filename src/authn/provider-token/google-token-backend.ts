@@ -1,5 +1,5 @@
 import type { PasswordBackendEntry } from '../password-backend.js';
-import { GoogleTokenAuthenticator } from './google-token-authenticator.js';
+import { GOOGLE_SOURCE, GoogleTokenAuthenticator } from './google-token-authenticator.js';
 import { googleTokenAuthnSchema } from './google-token-config.js';
 
 /** `type: google-token`: Google access tokens as passwords. */
@@ -7,4 +7,5 @@ export const googleTokenBackend: PasswordBackendEntry<typeof googleTokenAuthnSch
   schema: googleTokenAuthnSchema,
   create: (config, deps) => new GoogleTokenAuthenticator(config, deps),
   hotKeyPrefixes: ['ptok:'],
+  accounts: { source: () => GOOGLE_SOURCE, prefix: (config) => config.accountPrefix },
 };

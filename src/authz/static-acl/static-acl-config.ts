@@ -12,7 +12,11 @@ export const aclRuleSchema = z.strictObject({
   type: z.string().default('repository'),
   /** Service glob. Default `*`. */
   service: z.string().default('*'),
-  /** Group glob: matches when any of the identity's `groups` or `groupDns` (LDAP, OIDC, static attributes) or GitHub `orgs`/`teams` match. Default: no condition. */
+  /**
+   * Group glob: matches when any of the identity's groups does, as the registry entry of the
+   * backend that proved it reads them from its attributes (README, "Globs", lists them per
+   * backend). Default: no condition.
+   */
   group: z.string().optional(),
   /** Actions this rule allows; `push` implies `pull`, `*` allows everything asked. Empty = deny. */
   actions: z.array(action),

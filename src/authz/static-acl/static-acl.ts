@@ -1,4 +1,5 @@
 import { intersectActions } from '../../domain/access.js';
+import type { Identity } from '../../domain/identity.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../authorizer.js';
 import { compileGlob } from '../../domain/glob.js';
 import { DEFAULT_ACL_RULES, type AclRule, type StaticAclConfig } from './static-acl-config.js';
@@ -14,13 +15,12 @@ interface CompiledRule {
   group: RegExp | undefined;
 }
 
-/** The group-like attributes a rule's `group` is matched against (LDAP gives names and DNs). */
-function groupsOf(attributes: Readonly<Record<string, unknown>>): string[] {
-  return ['groups', 'groupDns', 'orgs', 'teams'].flatMap((name) => {
-    const value = attributes[name];
-    return Array.isArray(value) ? value.map(String) : [];
-  });
-}
+/**
+ * The groups a rule's `group` is matched against: each backend's registry entry says how its
+ * identities' attributes hold them (services.ts passes the registries' readers), so the ACL
+ * knows no backend.
+ */
+export type GroupsOf = (identity: Identity) => readonly string[];
 
 /**
  * Static ACL rules: for authenticated accounts the first matching rule wins; anonymous clients
@@ -31,8 +31,12 @@ export class StaticAclAuthorizer implements Authorizer {
   private readonly anonymousPull: RegExp[];
   private readonly anonymousDeny: RegExp[];
 
-  /** `defaultRules` apply when the config names none. */
-  constructor(config: StaticAclConfig, defaultRules: readonly AclRule[] = DEFAULT_ACL_RULES) {
+  /** `defaultRules` apply when the config names none; `groupsOf` reads an identity's groups (default: none). */
+  constructor(
+    config: StaticAclConfig,
+    defaultRules: readonly AclRule[] = DEFAULT_ACL_RULES,
+    private readonly groupsOf: GroupsOf = () => [],
+  ) {
     this.rules = (config.rules ?? defaultRules).map((rule, index) => ({
       rule,
       index,
@@ -47,12 +51,14 @@ export class StaticAclAuthorizer implements Authorizer {
   }
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    let groups: readonly string[] | undefined;
     return request.scopes.map((scope) => {
-      if (!request.identity) return this.anonymous(scope);
-      const account = request.identity.account;
+      const identity = request.identity;
+      if (!identity) return this.anonymous(scope);
+      const account = identity.account;
       for (const c of this.rules) {
         if (!c.account.test(account) || !c.type.test(scope.type) || !c.service.test(request.service)) continue;
-        if (c.group && !groupsOf(request.identity.attributes).some((g) => c.group!.test(g))) continue;
+        if (c.group && !(groups ??= this.groupsOf(identity)).some((g) => c.group!.test(g))) continue;
         const name = c.name ?? compileGlob(c.rule.name, account);
         if (!name.test(scope.name)) continue;
         const label = c.rule.comment ?? `rule ${c.index}`;

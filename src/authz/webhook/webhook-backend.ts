@@ -1,10 +1,11 @@
 import { upstreamClient } from '../../upstream/upstream-settings.js';
 import { remoteAuthorizer, type DeciderEntry } from '../decider-backend.js';
+import type { RemoteAuthorizer } from '../remote-authorizer.js';
 import { webhookAuthzSchema } from './webhook-config.js';
 import { WebhookDecider } from './webhook-decider.js';
 
 /** `type: webhook`: the platform's signed HTTP decision endpoint. */
-export const webhookDecider: DeciderEntry<typeof webhookAuthzSchema> = {
+export const webhookDecider: DeciderEntry<typeof webhookAuthzSchema, RemoteAuthorizer> = {
   schema: webhookAuthzSchema,
   create: (config, deps) => {
     const secret = deps.readSecret('authz webhook secret', { file: config.secretFile, env: config.secretEnv });
@@ -15,5 +16,4 @@ export const webhookDecider: DeciderEntry<typeof webhookAuthzSchema> = {
   },
   fromEnvironment: (env) =>
     env.WHARF_AUTHZ_WEBHOOK_URL ? [{ matches: (raw) => raw.type === 'webhook', base: { type: 'webhook' }, fields: { url: env.WHARF_AUTHZ_WEBHOOK_URL }, names: { url: 'WHARF_AUTHZ_WEBHOOK_URL' } }] : [],
-  hotKeyPrefixes: ['authz:'],
 };
