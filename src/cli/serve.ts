@@ -8,6 +8,9 @@ import { parseCommandArgs, stringOption } from './command-args.js';
 import type { CliIo } from '../client/io.js';
 import { tokenAuthSection } from './registry-config.js';
 
+/** How long requests under way may take to finish at shutdown before every connection is closed (the process's hard deadline is 10 s). */
+const SHUTDOWN_GRACE_MS = 5000;
+
 /** A running server (or a cluster of them), for main to stop on a signal. */
 export interface RunningServer {
   url: string;
@@ -67,7 +70,15 @@ async function startServer(config: Config, boot: Bootstrap, io: CliIo, quiet: bo
     url,
     log: (message, fields) => app.log.info(fields ?? {}, message),
     async close() {
-      await app.close();
+      // A connection that never finished its request (a slow client part-way through its headers)
+      // is neither idle nor answered, so it would hold the close until its header timeout and past
+      // the process's hard deadline: requests under way get a few seconds, then what is left goes.
+      const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(force);
+      }
       await services.close();
       // Standard output is written asynchronously: flush before the process exits.
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

@@ -237,4 +237,21 @@ describe('slow clients against wharf serve (default timeouts and connection boun
   it('closes 200 connections that send nothing at all within 15 s, while another address gets its tokens', async () => {
     await withstands(200, false);
   }, 90_000);
+
+  it('shuts down cleanly and promptly while slow clients hold connections part-way through their headers', async () => {
+    const sockets: Socket[] = [];
+    try {
+      void slowClients(port, 100, true, sockets);
+      await waitUntil('the slow clients are connected', async () => (sockets.length === 100 && sockets.every((s) => !s.connecting) ? true : undefined), { timeoutMs: 10_000 });
+      await sleep(500);
+      const stopping = performance.now();
+      wharf.child.kill('SIGTERM');
+      const exit = await wharf.exited;
+      // Before: the close waited for the header timeout, past the 10 s hard deadline (exit 1).
+      expect(exit.code).toBe(0);
+      expect(performance.now() - stopping).toBeLessThan(9000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+  }, 60_000);
 });
