@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuthnResult, LoginContext, Provenance } from '../authn/authenticator.js';
 import { inProcessKeyedHash } from '../crypto/keyed-hash.js';
 import { SingleFlight } from '../upstream/single-flight.js';
-import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
+import type { RefreshTokenStore } from '../credentials/refresh/refresh-token-store.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
 import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, TooManyRequestsError, UnauthorizedError } from '../domain/errors.js';

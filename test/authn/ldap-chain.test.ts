@@ -16,7 +16,7 @@ import { CommandAuthenticator } from '../../src/authn/command/command-authentica
 import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
 import { LdapAuthenticator } from '../../src/authn/ldap/ldap-authenticator.js';
 import { ldapAuthnSchema } from '../../src/authn/ldap/ldap-config.js';
-import { RefreshTokenAuthenticator } from '../../src/authn/refresh/refresh-authenticator.js';
+import { RefreshTokenAuthenticator } from '../../src/credentials/refresh/refresh-authenticator.js';
 import { StaticAuthenticator } from '../../src/authn/static/static-authenticator.js';
 import { staticAuthnSchema } from '../../src/authn/static/static-config.js';
 import { DeciderChain } from '../../src/authz/decider-chain.js';

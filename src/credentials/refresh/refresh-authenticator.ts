@@ -1,5 +1,5 @@
-import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
-import { refreshedIdentity } from '../authenticator-chain.js';
+import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../../authn/authenticator.js';
+import { refreshedIdentity } from '../../authn/authenticator-chain.js';
 import { REFRESH_TOKEN_PREFIX, type RefreshTokenStore } from './refresh-token-store.js';
 
 /**
