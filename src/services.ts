@@ -6,12 +6,13 @@ import { reservedPrefixes } from './accounts/prefix-check.js';
 import type { CallbackAuthenticator } from './authn/authenticator.js';
 import { AuthenticatorChain } from './authn/authenticator-chain.js';
 import { bruteForceGuards } from './authn/brute-force-guards.js';
-import { CredentialAuthenticator } from './authn/credential/credential-authenticator.js';
-import { upstreamRechecks, type UpstreamRechecks } from './authn/credential/credential-revalidation.js';
-import { CredentialStore } from './authn/credential/credential-store.js';
+import { RequestProver } from './authn/prover.js';
+import { CredentialAuthenticator } from './credentials/registry/credential-authenticator.js';
+import { upstreamRechecks, type UpstreamRechecks } from './credentials/registry/credential-revalidation.js';
+import { CredentialStore } from './credentials/registry/credential-store.js';
 import type { PasswordBackend } from './authn/password-backend.js';
-import { RefreshTokenAuthenticator } from './authn/refresh/refresh-authenticator.js';
-import { RefreshTokenStore } from './authn/refresh/refresh-token-store.js';
+import { RefreshRedemption } from './credentials/refresh/refresh-redemption.js';
+import { RefreshTokenStore } from './credentials/refresh/refresh-token-store.js';
 import type { Authorizer } from './authz/authorizer.js';
 import type { BuiltDecider } from './authz/decider-backend.js';
 import { chainLinks, DeciderChain } from './authz/decider-chain.js';
@@ -127,7 +128,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const store = inputs.store ?? createStore(config, now);
   const upstreamObserver = metrics.observeUpstream;
 
-  // Identity sources: the configured backends, then Wharf's own refresh tokens and credentials before them.
+  // Identity sources: the configured backends, with Wharf's own registry credentials before them.
   const backends: PasswordBackend[] = config.authn.map((c, i) =>
     registries.passwordBackends.entry(c.type).create(c as never, { cache, hashKey, logger, readSecret: readSecretFor, now, upstreamObserver, lastInChain: i === config.authn.length - 1 }),
   );
@@ -152,7 +153,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const bindings = new AccountBindings(store, { now, coherence });
   const gate = new AccountGate(bindings, { reserved: reservedPrefixes(config, registries), logger: logger.child({ component: 'accounts' }) });
   const authenticators = new AuthenticatorChain(
-    [new RefreshTokenAuthenticator(refreshTokens, backends), new CredentialAuthenticator(credentials, rechecks.revalidation), ...backends],
+    [new CredentialAuthenticator(credentials, rechecks.revalidation), ...backends],
     gate,
     { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
   );
@@ -206,10 +207,17 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const guards = bruteForceGuards(config.bruteForce, { cache: config.cache, hashKey, ipv6PrefixLength, now });
   const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, reuseCacheBytes: config.token.reuseCacheMegabytes * 1024 * 1024, now });
   const { service, lifetimeSeconds, actionLifetimeSeconds } = config.token;
-  const decider = new TokenService(
-    { service, lifetimeSeconds, actionLifetimeSeconds, refreshTokensEnabled: config.refreshTokens.enabled },
-    { authenticators, authorizer, refreshTokens, minter, logger: logger.child({ component: 'token' }), limiter: guards.limiter, slots: guards.slots, refusals, now },
-  );
+  // Who asks: every credential (refresh tokens redeemed here, by grant or as a password), under the guards.
+  const prover = new RequestProver({
+    chain: authenticators,
+    refreshTokens: new RefreshRedemption(refreshTokens, backends),
+    refreshTokensEnabled: config.refreshTokens.enabled,
+    limiter: guards.limiter,
+    slots: guards.slots,
+    refusals,
+    onRedemption: () => metrics.credentialVerifications.inc({ backend: 'refresh' }),
+  });
+  const decider = new TokenService({ service, lifetimeSeconds, actionLifetimeSeconds }, { prover, authorizer, minter, logger: logger.child({ component: 'token' }), refusals, now });
   const tokens = new RecentAnswers(decider, { hashKey, logger: logger.child({ component: 'token' }), now });
   coherence.attach(tokens);
 

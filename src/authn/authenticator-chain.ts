@@ -9,9 +9,10 @@ export interface AuthenticatorChainOptions {
 }
 
 /**
- * Tries backends in the configured order; the first that recognises the credential decides.
- * Every identity leaving the chain passes the account gate (name grammar and binding), however
- * it was proved: a fresh login, a remembered one, a refresh token or a registry credential.
+ * Tries backends in the configured order (Wharf's registry credentials first); the first that
+ * recognises the credential decides. Every identity leaving the chain passes the account gate
+ * (name grammar and binding), whether a login proved it or a backend remembered it; identities
+ * proved earlier (refresh tokens, browser sessions) pass it through `admit`.
  */
 export class AuthenticatorChain {
   constructor(
@@ -58,14 +59,6 @@ export class AuthenticatorChain {
    */
   async admit(identity: Identity): Promise<AuthnResult> {
     return this.admitResult({ kind: 'ok', identity });
-  }
-
-  /**
-   * The identity as its backend sees it now (see PasswordAuthenticator.refresh); undefined when
-   * the backend is gone from the config or no longer vouches for it.
-   */
-  async refresh(identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
-    return refreshedIdentity(this.backends, identity, binding);
   }
 
   /** Whether a refresh token may stand for an identity this chain proved: its backend can re-check it. */

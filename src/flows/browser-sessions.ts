@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { LoginTransaction } from '../authn/authenticator.js';
-import type { SealedUpstream } from '../authn/credential/credential-store.js';
+import type { SealedUpstream } from '../credentials/registry/credential-store.js';
 import type { Cache } from '../cache/cache.js';
 import { keyedHash } from '../crypto/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import type { SealedUpstream } from '../authn/credential/credential-store.js';
+import type { SealedUpstream } from '../credentials/registry/credential-store.js';
 import type { Cache } from '../cache/cache.js';
 import { MemoryCache } from '../cache/memory-cache.js';
 import { keyedHash } from '../crypto/keyed-hash.js';

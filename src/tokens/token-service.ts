@@ -1,26 +1,16 @@
 import type { Logger } from 'pino';
-import type { AuthenticatorChain } from '../authn/authenticator-chain.js';
-import { randomBytes } from 'node:crypto';
-import type { AuthnResult, LoginContext, Provenance } from '../authn/authenticator.js';
-import { inProcessKeyedHash } from '../crypto/keyed-hash.js';
-import { SingleFlight } from '../upstream/single-flight.js';
-import type { RefreshTokenStore } from '../authn/refresh/refresh-token-store.js';
+import type { PresentedCredentials, Prover } from '../authn/prover-interface.js';
 import type { Authorizer } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
-import { InvalidGrantError, InvalidRequestError, TemporarilyUnavailableError, TooManyRequestsError, UnauthorizedError } from '../domain/errors.js';
+import { InvalidRequestError, TemporarilyUnavailableError, TooManyRequestsError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
-import type { LoginLimiter, LoginReservation } from '../authn/login-limiter.js';
-import type { VerificationSlots } from '../authn/verification-slots.js';
-import { auditedDecisions } from './audited-decisions.js';
 import type { RefusalLog } from '../logging/refusal-log.js';
+import { auditedDecisions } from './audited-decisions.js';
 import type { TokenMinter } from './minter.js';
 
-/** How the client proved who it is. */
-export type TokenCredentials =
-  | { readonly kind: 'anonymous' }
-  | { readonly kind: 'password'; readonly username: string; readonly password: string }
-  | { readonly kind: 'refresh_token'; readonly refreshToken: string };
+/** How the client proved who it is (see the prover). */
+export type TokenCredentials = PresentedCredentials;
 
 /** A token request after HTTP parsing, whatever its wire form (GET query or POST form). */
 export interface TokenRequest {
@@ -67,20 +57,15 @@ export interface TokenServiceOptions {
   service: string;
   lifetimeSeconds: number;
   actionLifetimeSeconds: Readonly<Record<string, number>>;
-  refreshTokensEnabled: boolean;
 }
 
 /** Dependencies of the token service. */
 export interface TokenServiceDeps {
-  authenticators: AuthenticatorChain;
+  /** Who sends a request: every credential, its limits and the account gate. */
+  prover: Prover;
   authorizer: Authorizer;
-  refreshTokens: RefreshTokenStore;
   minter: TokenMinter;
   logger: Logger;
-  /** Brute-force limits; none when disabled. */
-  limiter?: LoginLimiter | undefined;
-  /** Bounds on concurrent credential verifications; none when disabled. */
-  slots?: VerificationSlots | undefined;
   /** Counts refusals by limits and says which to log one by one; without it every refusal is a line. */
   refusals?: RefusalLog | undefined;
   now?: () => number;
@@ -114,15 +99,12 @@ export interface DecidedAnswer extends TokenAnswer {
 }
 
 /**
- * Authenticates, authorizes and mints: the token endpoint without HTTP. Every call decides; the
- * reuse of recent answers is RecentAnswers' business, in front of this.
+ * The token endpoint without HTTP: parses the scopes, has the prover say who asks, authorizes,
+ * mints and writes the audit line. Every call decides; the reuse of recent answers is
+ * RecentAnswers' business, in front of this.
  */
 export class TokenService {
   private readonly clock: () => number;
-  /** Verifications under way, by a keyed hash of address, username and password. */
-  private readonly verifications = new SingleFlight<AuthnResult>();
-  /** Names them; the key never leaves the process. */
-  private readonly verificationKey = inProcessKeyedHash(randomBytes(32), 'verifications');
 
   constructor(
     private readonly options: TokenServiceOptions,
@@ -147,8 +129,14 @@ export class TokenService {
   private async decide(request: TokenRequest, service: string): Promise<DecidedAnswer> {
     const now = this.clock();
     const scopes = parseScopes(request.scopes);
-    const proven = await this.authenticate(request, service);
-    const identity = proven?.identity;
+    const proof = await this.deps.prover.prove({
+      credentials: request.credentials,
+      account: request.account,
+      clientIp: request.clientIp,
+      service,
+      denied: (reason, account) => this.deny(request, reason, account),
+    });
+    const identity = proof?.identity;
     const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
     // An anonymous request over its budget of calls to the platform: a 429 says "retry later, or
     // log in" (docker prints `toomanyrequests: …`), where an empty grant would end in the
@@ -179,9 +167,10 @@ export class TokenService {
       expires_in: minted.expiresIn,
       issued_at: minted.issuedAt.toISOString(),
     };
-    if (request.offline && identity && request.credentials.kind === 'password' && this.options.refreshTokensEnabled && this.deps.authenticators.refreshable(identity)) {
-      // A refresh token used as the password passes on its family: the new token ends with it.
-      response.refresh_token = await this.deps.refreshTokens.issue(identity, service, proven?.provenance);
+    // Offline access is asked for with a password (a refresh grant gets no second token).
+    if (request.offline && proof && request.credentials.kind === 'password') {
+      const refreshToken = await this.deps.prover.refreshTokenFor(proof, service);
+      if (refreshToken !== undefined) response.refresh_token = refreshToken;
     }
     if (request.grantType !== 'get') response.scope = access.map(formatScope).join(' ');
 
@@ -217,124 +206,6 @@ export class TokenService {
         requested: request.scopes,
       },
     };
-  }
-
-  private async authenticate(request: TokenRequest, service: string): Promise<{ identity: Identity; provenance?: Provenance | undefined } | undefined> {
-    const credentials = request.credentials;
-    switch (credentials.kind) {
-      case 'anonymous':
-        return undefined;
-      case 'refresh_token': {
-        const reservation = await this.reserve(request);
-        const proven = await this.settle(
-          reservation,
-          async () => {
-            const redeemed = await this.deps.refreshTokens.redeem(credentials.refreshToken, service);
-            // The backend that proved the login re-checks it now: a changed password, a deleted entry
-            // or a backend gone from the config ends the token, and current groups apply.
-            const identity = redeemed && (await this.deps.authenticators.refresh(redeemed.identity, redeemed.provenance.binding));
-            return redeemed && identity ? { identity, provenance: redeemed.provenance } : undefined;
-          },
-          (r) => r !== undefined,
-          () => false,
-        );
-        if (!proven) {
-          this.deny(request, 'refresh token invalid, expired, revoked or for another service');
-          throw new InvalidGrantError('refresh token is invalid, expired or revoked: log in again');
-        }
-        // The account may have been unbound and claimed by another sign-in method since.
-        const admitted = await this.deps.authenticators.admit(proven.identity);
-        if (admitted.kind !== 'ok') {
-          this.deny(request, admitted.kind === 'denied' ? admitted.reason : 'account refused', proven.identity.account);
-          throw new InvalidGrantError(admitted.kind === 'denied' && admitted.message ? admitted.message : 'refresh token is invalid: log in again');
-        }
-        return proven;
-      }
-      case 'password': {
-        if (request.account !== undefined && request.account !== '' && request.account !== credentials.username) {
-          this.deny(request, 'account parameter differs from the username');
-          throw new UnauthorizedError('the account parameter does not match the username');
-        }
-        const { username, password } = credentials;
-        const context = { clientIp: request.clientIp, service };
-        // A credential proven earlier (the backend remembers verifying it) verifies nothing, so it
-        // costs no shared counter: the limits guard verifications, and this is every busy
-        // client's path. Only what this process knows to be over a limit refuses it.
-        const recalled = await this.deps.authenticators.recall(username, password, context);
-        if (recalled) {
-          await this.refusing(request, username, () => this.deps.limiter?.recalled(request.clientIp, username));
-          return { identity: recalled.identity, provenance: recalled.provenance };
-        }
-        // Identical requests arriving together (a CI fleet behind one address once the verified
-        // cache has expired) share one verification: one slot, one point of each budget. Counted
-        // one by one, a burst of right passwords was refused as "too many failed logins".
-        const key = this.verificationKey(`${request.clientIp}\0${username}\0${password}`);
-        const result = await this.verifications.run(key, () => this.verify(request, username, password, context));
-        if (result.kind === 'ok') return { identity: result.identity, provenance: result.provenance };
-        this.deny(request, result.kind === 'denied' ? result.reason : 'no authenticator recognised the user', username);
-        throw new UnauthorizedError(result.kind === 'denied' && result.message ? result.message : 'invalid username or password');
-      }
-    }
-  }
-
-  /** One verification of a password, under a slot and the brute-force budgets. */
-  private async verify(request: TokenRequest, username: string, password: string, context: LoginContext): Promise<AuthnResult> {
-    const release = this.refusing(request, username, () => this.deps.slots?.acquire(request.clientIp));
-    try {
-      const reservation = await this.reserve(request, username);
-      return await this.settle(
-        reservation,
-        () => this.deps.authenticators.login(username, password, context),
-        (r) => r.kind === 'ok',
-        // Only a failure against an account a backend knows counts against the account.
-        (r) => r.kind === 'denied' && r.knownAccount === true,
-      );
-    } finally {
-      release?.();
-    }
-  }
-
-  /**
-   * Runs `check`; when it refuses (a limit reached), at once or later, the refusal is counted and
-   * written as a denial line only while the refusal log says so (the first few per address).
-   */
-  private refusing<T>(request: TokenRequest, username: string | undefined, check: () => T): T {
-    const denied = (err: unknown): never => {
-      const limit = err instanceof TooManyRequestsError ? (err.limit ?? 'other') : err instanceof TemporarilyUnavailableError ? 'busy' : undefined;
-      if (limit !== undefined && (this.deps.refusals?.refuse(request.clientIp, limit) ?? true)) {
-        this.deny(request, limit === 'busy' ? 'too many logins under way' : `brute-force limit reached (${limit})`, username);
-      }
-      throw err;
-    };
-    try {
-      const result = check();
-      return (result instanceof Promise ? result.catch(denied) : result) as T;
-    } catch (err) {
-      return denied(err);
-    }
-  }
-
-  /** Claims the brute-force budgets for one verification; none without a limiter. */
-  private async reserve(request: TokenRequest, username?: string): Promise<LoginReservation | undefined> {
-    return this.refusing(request, username, async () => this.deps.limiter?.reserve(request.clientIp, username));
-  }
-
-  /**
-   * Runs a verification under a reservation: a success gives the points back, a failure keeps
-   * them (and counts against the account when `knownAccount` says the backend knows it), and an
-   * error (no verdict, e.g. the backend is unavailable) gives them back too.
-   */
-  private async settle<T>(reservation: LoginReservation | undefined, verify: () => Promise<T>, succeeded: (result: T) => boolean, knownAccount: (result: T) => boolean): Promise<T> {
-    let result: T;
-    try {
-      result = await verify();
-    } catch (err) {
-      await reservation?.cancelled();
-      throw err;
-    }
-    if (succeeded(result)) await reservation?.succeeded();
-    else await reservation?.failed(knownAccount(result));
-    return result;
   }
 
   private lifetimeFor(access: readonly Grant[], identity: Identity | undefined): number {

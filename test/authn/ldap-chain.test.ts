@@ -12,11 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { AuthenticatorChain } from '../../src/authn/authenticator-chain.js';
 import type { PasswordAuthenticator } from '../../src/authn/authenticator.js';
+import { RequestProver } from '../../src/authn/prover.js';
 import { CommandAuthenticator } from '../../src/authn/command/command-authenticator.js';
 import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
 import { LdapAuthenticator } from '../../src/authn/ldap/ldap-authenticator.js';
 import { ldapAuthnSchema } from '../../src/authn/ldap/ldap-config.js';
-import { RefreshTokenAuthenticator } from '../../src/authn/refresh/refresh-authenticator.js';
+import { RefreshRedemption } from '../../src/credentials/refresh/refresh-redemption.js';
 import { StaticAuthenticator } from '../../src/authn/static/static-authenticator.js';
 import { staticAuthnSchema } from '../../src/authn/static/static-config.js';
 import { DeciderChain } from '../../src/authz/decider-chain.js';
@@ -116,15 +117,16 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
     ldap,
     new CommandAuthenticator(commandAuthnSchema.parse({ type: 'command', command: [join(dir, 'check.cjs')], claims: '^svc-' }), deps),
   ];
-  const chain: AuthenticatorChain = new AuthenticatorChain([new RefreshTokenAuthenticator(base.refreshTokens, backends), ...backends], new AccountGate(base.bindings, { reserved: [], logger }));
+  const chain: AuthenticatorChain = new AuthenticatorChain(backends, new AccountGate(base.bindings, { reserved: [], logger }));
+  const prover = new RequestProver({ chain, refreshTokens: new RefreshRedemption(base.refreshTokens, backends), refreshTokensEnabled: true });
   const authorizer = new DeciderChain([
     new StaticAclAuthorizer(config.authz.acl),
     createRemoteAuthorizer(commandAuthzSchema.parse({ type: 'command', command: [join(dir, 'decide.cjs')] }), { ...deps, readSecret: secretReader({}), generation: async () => '0' }),
   ]);
   const tokens = new RecentAnswers(
     new TokenService(
-      { service: 'registry', lifetimeSeconds: 300, actionLifetimeSeconds: {}, refreshTokensEnabled: true },
-      { authenticators: chain, authorizer, refreshTokens: base.refreshTokens, minter: new TokenMinter(keys.store, { issuer: 'wharf', includeX5c: false }), logger: logger.child({ component: 'token' }) },
+      { service: 'registry', lifetimeSeconds: 300, actionLifetimeSeconds: {} },
+      { prover, authorizer, minter: new TokenMinter(keys.store, { issuer: 'wharf', includeX5c: false }), logger: logger.child({ component: 'token' }) },
     ),
     { hashKey: randomBytes(32), logger },
   );

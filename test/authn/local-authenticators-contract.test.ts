@@ -7,12 +7,12 @@ import bcrypt from 'bcrypt';
 import { afterAll, beforeAll } from 'vitest';
 import type { PasswordAuthenticator } from '../../src/authn/authenticator.js';
 import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
-import { CredentialAuthenticator } from '../../src/authn/credential/credential-authenticator.js';
-import { CREDENTIAL_PREFIX, CredentialStore } from '../../src/authn/credential/credential-store.js';
+import { CredentialAuthenticator } from '../../src/credentials/registry/credential-authenticator.js';
+import { CREDENTIAL_PREFIX, CredentialStore } from '../../src/credentials/registry/credential-store.js';
 import { LdapAuthenticator } from '../../src/authn/ldap/ldap-authenticator.js';
 import { ldapAuthnSchema } from '../../src/authn/ldap/ldap-config.js';
-import { RefreshTokenAuthenticator } from '../../src/authn/refresh/refresh-authenticator.js';
-import { REFRESH_TOKEN_PREFIX, RefreshTokenStore } from '../../src/authn/refresh/refresh-token-store.js';
+import { RefreshRedemption } from '../../src/credentials/refresh/refresh-redemption.js';
+import { REFRESH_TOKEN_PREFIX, RefreshTokenStore } from '../../src/credentials/refresh/refresh-token-store.js';
 import { createAuthenticator } from '../../src/authn/registry.js';
 import { staticAuthnSchema } from '../../src/authn/static/static-config.js';
 import type { Identity } from '../../src/domain/identity.js';
@@ -219,7 +219,19 @@ async function haltedRedisStore(fill: (store: Store) => Promise<void>): Promise<
 const bob = (password: string) => ({ username: 'bob', password });
 
 /**
- * The refresh-token backend as services.ts wires it: redeeming asks the backends
+ * The refresh-token redemption asked as the prover asks it for a Basic password: a refresh token
+ * is redeemed for the username's account (never remembered), anything else is not its to judge.
+ */
+function asPassword(redemption: RefreshRedemption): PasswordAuthenticator {
+  return {
+    type: 'refresh',
+    recall: async (_username, password) => (redemption.recognises(password) ? undefined : { kind: 'no_match' }),
+    login: async (username, password, context) => (redemption.recognises(password) ? redemption.redeem(password, context, username) : { kind: 'no_match' }),
+  };
+}
+
+/**
+ * The refresh-token redemption as services.ts wires it: redeeming asks the backends
  * that prove identities (here static alice and, for an outage, an LDAP directory) to re-check.
  */
 async function refreshUnderTest(options: { storeDown?: boolean; ldapDown?: boolean } = {}): Promise<AuthenticatorUnderTest> {
@@ -238,7 +250,7 @@ async function refreshUnderTest(options: { storeDown?: boolean; ldapDown?: boole
   const remote = options.storeDown ? await haltedRedisStore(issue) : undefined;
   if (!remote) await issue(local);
   const store = remote?.store ?? local;
-  const authenticator = new RefreshTokenAuthenticator(new RefreshTokenStore({ store, hashKey, maxAgeSeconds: 3600 }), backends);
+  const authenticator = asPassword(new RefreshRedemption(new RefreshTokenStore({ store, hashKey, maxAgeSeconds: 3600 }), backends));
   const username = options.ldapDown ? 'ludwig' : 'alice';
   return {
     authenticator,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthnResult } from '../../authn/authenticator.js';
-import type { CredentialStore } from '../../authn/credential/credential-store.js';
+import type { CredentialStore } from '../../credentials/registry/credential-store.js';
 import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions, Session } from '../../flows/browser-sessions.js';
 import { html, page, type SafeHtml } from '../pages/html.js';

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import type { AuthnResult, CallbackAuthenticator, UpstreamTokens } from '../../authn/authenticator.js';
-import type { SealedUpstream } from '../../authn/credential/credential-store.js';
+import type { SealedUpstream } from '../../credentials/registry/credential-store.js';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { RefreshTokenStore } from '../../authn/refresh/refresh-token-store.js';
+import type { RefreshTokenStore } from '../../credentials/refresh/refresh-token-store.js';
 import { InvalidRequestError, UnsupportedMediaTypeError } from '../../domain/errors.js';
 
 /**

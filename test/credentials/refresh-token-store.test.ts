@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { RefreshTokenStore } from '../../src/authn/refresh/refresh-token-store.js';
+import { RefreshTokenStore } from '../../src/credentials/refresh/refresh-token-store.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { tempStore } from '../support/store.js';
 

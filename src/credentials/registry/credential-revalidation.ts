@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SealedBox } from '../../crypto/sealed-box.js';
-import type { CallbackAuthenticator, UpstreamTokens } from '../authenticator.js';
+import type { CallbackAuthenticator, UpstreamTokens } from '../../authn/authenticator.js';
 import type { CredentialRevalidation } from './credential-authenticator.js';
 import type { SealedUpstream } from './credential-store.js';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CredentialAuthenticator, type CredentialRevalidation } from '../../src/authn/credential/credential-authenticator.js';
-import { upstreamRechecks } from '../../src/authn/credential/credential-revalidation.js';
-import { CredentialStore } from '../../src/authn/credential/credential-store.js';
+import { CredentialAuthenticator, type CredentialRevalidation } from '../../src/credentials/registry/credential-authenticator.js';
+import { upstreamRechecks } from '../../src/credentials/registry/credential-revalidation.js';
+import { CredentialStore } from '../../src/credentials/registry/credential-store.js';
 import { githubLoginSchema } from '../../src/authn/github/github-config.js';
 import { GithubLogin } from '../../src/authn/github/github-login.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';

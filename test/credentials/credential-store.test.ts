@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CredentialAuthenticator } from '../../src/authn/credential/credential-authenticator.js';
-import { CredentialStore } from '../../src/authn/credential/credential-store.js';
+import { CredentialAuthenticator } from '../../src/credentials/registry/credential-authenticator.js';
+import { CredentialStore } from '../../src/credentials/registry/credential-store.js';
 import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { deriveAccountName } from '../../src/domain/account-name.js';
 import { tempStore } from '../support/store.js';

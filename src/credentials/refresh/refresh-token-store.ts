@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { keyedHash } from '../../crypto/keyed-hash.js';
 import type { Identity } from '../../domain/identity.js';
 import type { Store } from '../../store/store.js';
-import type { Provenance } from '../authenticator.js';
+import type { Provenance } from '../../authn/authenticator.js';
 
 /** Prefix of every refresh token, so secret scanners and the authenticator can recognise one. */
 export const REFRESH_TOKEN_PREFIX = 'wharf_rt_';

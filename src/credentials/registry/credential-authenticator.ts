@@ -1,6 +1,6 @@
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
-import type { AuthnResult, PasswordAuthenticator } from '../authenticator.js';
+import type { AuthnResult, PasswordAuthenticator } from '../../authn/authenticator.js';
 import { CREDENTIAL_PREFIX, type CredentialRecord, type CredentialStore, type SealedUpstream } from './credential-store.js';
 
 /** What asking the provider about a credential's sealed tokens found; `sealed` holds the tokens to keep when they changed. */
