@@ -113,6 +113,7 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
   }
 
   private ok(record: CredentialRecord): AuthnResult {
-    return { kind: 'ok', identity: { ...record.identity, attributes: { ...record.identity.attributes, credentialId: record.id } } };
+    const identity = { ...record.identity, attributes: { ...record.identity.attributes, credentialId: record.id } };
+    return record.scope ? { kind: 'ok', identity, scope: record.scope } : { kind: 'ok', identity };
   }
 }

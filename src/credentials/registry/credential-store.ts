@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { keyedHash } from '../../crypto/keyed-hash.js';
+import type { CredentialScope } from '../../domain/credential-scope.js';
 import type { Identity } from '../../domain/identity.js';
 import type { Store } from '../../store/store.js';
 
@@ -30,6 +31,8 @@ export interface CredentialRecord {
   expiresAt: number;
   /** The login provider's sealed tokens, to re-check the identity; and when it last was. */
   upstream?: SealedUpstream & { validatedAt: number };
+  /** What its tokens may be used for, within the account's rights; absent (records from before scopes): the account's full rights. */
+  scope?: CredentialScope;
 }
 
 /** What a passed re-check leaves for every credential of the same provider login. */
@@ -107,7 +110,7 @@ export class CredentialStore {
 
   async create(
     identity: Identity,
-    details: { label: string; lifetimeSeconds: number; source: CredentialRecord['source']; upstream?: SealedUpstream | undefined },
+    details: { label: string; lifetimeSeconds: number; source: CredentialRecord['source']; upstream?: SealedUpstream | undefined; scope?: CredentialScope | undefined },
   ): Promise<{ secret: string; record: CredentialRecord }> {
     const lifetime = Math.min(details.lifetimeSeconds, this.maxLifetimeFor(details.upstream));
     const secret = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
@@ -120,6 +123,7 @@ export class CredentialStore {
       createdAt,
       expiresAt: createdAt + lifetime * 1000,
       ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: createdAt } } : {}),
+      ...(details.scope ? { scope: details.scope } : {}),
     };
     const { store } = this.options;
     // The account's entry first: a credential that exists is always listed, so it can be revoked.
