@@ -82,3 +82,69 @@ describe('credential expiry', () => {
     expect(lines.filter((l) => l.event === 'credential_expiring').map((l) => l.label)).toEqual(['soon', 'soon', 'later']);
   });
 });
+
+describe('credential rotation', () => {
+  it('gives a second secret while the first works, until the first retires; the new one works throughout', async () => {
+    const { store, auth, advance } = setup();
+    const scope = [{ repositories: ['alice/app'], actions: ['pull' as const] }];
+    const first = await store.create(alice, { label: 'ci', lifetimeSeconds: 30 * 86_400, source: 'api', scope });
+    const ok = async (secret: string) => (await auth.login('alice', secret)).kind === 'ok';
+    const rotated = (await store.rotate('alice', first.record.id, 3600))!;
+    expect(rotated.previousRetiresAt).toBe(first.record.createdAt + 3_600_000);
+    // Both stand for the one credential: same id, scope and expiry.
+    for (const secret of [first.secret, rotated.secret]) {
+      expect(await auth.login('alice', secret)).toMatchObject({ kind: 'ok', identity: { attributes: { credentialId: first.record.id } }, scope });
+    }
+    expect(await store.list('alice')).toEqual([expect.objectContaining({ id: first.record.id, expiresAt: first.record.expiresAt, previousRetiresAt: rotated.previousRetiresAt })]);
+    advance(3_599_000);
+    expect([await ok(first.secret), await ok(rotated.secret)]).toEqual([true, true]);
+    advance(1000);
+    expect([await ok(first.secret), await ok(rotated.secret)]).toEqual([false, true]);
+    expect((await store.list('alice'))[0]!.previousRetiresAt).toBeUndefined();
+  });
+
+  it('retires the earlier secret at once when asked, and a revocation ends both', async () => {
+    const { store, auth } = setup();
+    const ok = async (secret: string) => (await auth.login('alice', secret)).kind === 'ok';
+    const first = await store.create(alice, { label: 'ci', lifetimeSeconds: 86_400, source: 'api' });
+    expect(await store.retire('alice', first.record.id)).toBe(false); // nothing to retire
+    const second = (await store.rotate('alice', first.record.id, 24 * 3600))!;
+    expect(await store.retire('bob', first.record.id)).toBe(false);
+    expect(await store.retire('alice', first.record.id)).toBe(true);
+    expect([await ok(first.secret), await ok(second.secret)]).toEqual([false, true]);
+    const third = (await store.rotate('alice', first.record.id, 24 * 3600))!;
+    // A rotation during another: the oldest secret ends, two at most.
+    const fourth = (await store.rotate('alice', first.record.id, 24 * 3600))!;
+    expect([await ok(second.secret), await ok(third.secret), await ok(fourth.secret)]).toEqual([false, true, true]);
+    expect(await store.revoke('alice', first.record.id)).toBe(true);
+    expect([await ok(third.secret), await ok(fourth.secret)]).toEqual([false, false]);
+    expect(await store.rotate('alice', first.record.id, 3600)).toBeUndefined();
+    expect(await store.list('alice')).toEqual([]);
+  });
+});
+
+describe('a revocation during a rotation', () => {
+  it('wins: what the rotation writes after it brings back neither secret', async () => {
+    const clock = { now: 1_800_000_000_000 };
+    const inner = tempStore(() => clock.now);
+    let during: (() => Promise<unknown>) | undefined;
+    // The real store; the rotation's first write of the account entry lets a revocation run first.
+    const records: Store = Object.assign(Object.create(inner) as Store, {
+      put: async (key: string, value: string, ttl?: number) => {
+        if (during && key.startsWith('credacct:') && value.startsWith('{')) {
+          const revoke = during;
+          during = undefined;
+          await revoke();
+        }
+        return inner.put(key, value, ttl);
+      },
+    });
+    const { store, auth } = setup({ records, clock });
+    const first = await store.create(alice, { label: 'ci', lifetimeSeconds: 86_400, source: 'api' });
+    during = () => store.revoke('alice', first.record.id);
+    expect(await store.rotate('alice', first.record.id, 3600)).toBeUndefined();
+    expect(during).toBeUndefined(); // the revocation did run in the middle
+    expect((await auth.login('alice', first.secret)).kind).toBe('denied');
+    expect(await store.list('alice')).toEqual([]);
+  });
+});
