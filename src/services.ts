@@ -70,8 +70,12 @@ export interface Services {
   /** How long in-process copies of shared state are trusted; drops them on invalidations. */
   coherence: Coherence;
   metrics: Metrics;
-  /** Registry credentials from browser and device logins. */
+  /** Registry credentials from browser and device logins and the credential API. */
   credentials: CredentialStore;
+  /** Proves registry credentials (first in the chain); the credential API proves its callers' with it. */
+  credentialAuthenticator: CredentialAuthenticator;
+  /** The clock every part was given. */
+  now: () => number;
   /** Configured browser-login providers (none: no login pages). */
   loginProviders: CallbackAuthenticator[];
   sessions: BrowserSessions;
@@ -154,8 +158,9 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   });
   const bindings = new AccountBindings(store, { now, coherence });
   const gate = new AccountGate(bindings, { reserved: reservedPrefixes(config, registries), logger: logger.child({ component: 'accounts' }) });
+  const credentialAuthenticator = new CredentialAuthenticator(credentials, rechecks.revalidation);
   const authenticators = new AuthenticatorChain(
-    [new CredentialAuthenticator(credentials, rechecks.revalidation), ...backends],
+    [credentialAuthenticator, ...backends],
     gate,
     { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
   );
@@ -257,6 +262,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     coherence,
     metrics,
     credentials,
+    credentialAuthenticator,
+    now,
     loginProviders,
     sessions,
     deviceFlow,

@@ -30,6 +30,11 @@ export interface CredentialRecord {
   upstream?: SealedUpstream & { validatedAt: number };
   /** What its tokens may be used for, within the account's rights; absent (records from before scopes): the account's full rights. */
   scope?: CredentialScope;
+  /**
+   * Made by an administrator (or by a credential so made), who vouches for the identity: not capped
+   * as a login that cannot be re-checked (`maxDaysWithoutRecheck`).
+   */
+  vouched?: boolean;
 }
 
 /** What a passed re-check leaves for every credential of the same provider login. */

@@ -71,18 +71,26 @@ export class CredentialStore {
   }
 
   /** The longest life a credential made with these provider tokens (and, when given, made this way) may have, in seconds. */
-  maxLifetimeFor(upstream: SealedUpstream | undefined, source?: CredentialSource): number {
+  maxLifetimeFor(upstream: SealedUpstream | undefined, source?: CredentialSource, vouched = false): number {
     const cap = this.options.maxLifetimeWithoutRecheckSeconds;
-    const recheckable = upstream !== undefined && upstream.renewable !== false;
+    const recheckable = vouched || (upstream !== undefined && upstream.renewable !== false);
     const bySource = (source && this.options.maxLifetimeBySourceSeconds?.[source]) ?? Infinity;
     return Math.min(this.options.maxLifetimeSeconds, bySource, recheckable || cap === undefined ? Infinity : cap);
   }
 
   async create(
     identity: Identity,
-    details: { label: string; lifetimeSeconds: number; source: CredentialRecord['source']; upstream?: SealedUpstream | undefined; scope?: CredentialScope | undefined },
+    details: {
+      label: string;
+      lifetimeSeconds: number;
+      source: CredentialRecord['source'];
+      upstream?: SealedUpstream | undefined;
+      scope?: CredentialScope | undefined;
+      /** See CredentialRecord.vouched. */
+      vouched?: boolean | undefined;
+    },
   ): Promise<{ secret: string; record: CredentialRecord }> {
-    const lifetime = Math.max(1, Math.floor(Math.min(details.lifetimeSeconds, this.maxLifetimeFor(details.upstream, details.source))));
+    const lifetime = Math.max(1, Math.floor(Math.min(details.lifetimeSeconds, this.maxLifetimeFor(details.upstream, details.source, details.vouched === true))));
     const secret = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
     const createdAt = this.now();
     const record: CredentialRecord = {
@@ -94,6 +102,7 @@ export class CredentialStore {
       expiresAt: createdAt + lifetime * 1000,
       ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: createdAt } } : {}),
       ...(details.scope ? { scope: details.scope } : {}),
+      ...(details.vouched === true ? { vouched: true } : {}),
     };
     const { store } = this.options;
     // The account's entry first: a credential that exists is always listed, so it can be revoked.
@@ -110,7 +119,7 @@ export class CredentialStore {
    * as new ones without a refresh token do.
    */
   private capped(record: CredentialRecord): CredentialRecord {
-    const end = record.createdAt + this.maxLifetimeFor(record.upstream) * 1000;
+    const end = record.createdAt + this.maxLifetimeFor(record.upstream, undefined, record.vouched === true) * 1000;
     return end < record.expiresAt ? { ...record, expiresAt: end } : record;
   }
 
