@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logging.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createServices } from '../../src/services.js';
+import { testKeys } from '../support/keys.js';
 import { CredentialAuthenticator } from '../../src/credentials/registry/credential-authenticator.js';
 import { sweepExpiringCredentials } from '../../src/credentials/registry/credential-expiry.js';
 import { CredentialStore } from '../../src/credentials/registry/credential-store.js';
@@ -146,5 +151,16 @@ describe('a revocation during a rotation', () => {
     expect(during).toBeUndefined(); // the revocation did run in the middle
     expect((await auth.login('alice', first.secret)).kind).toBe('denied');
     expect(await store.list('alice')).toEqual([]);
+  });
+});
+
+describe('the running service', () => {
+  it('counts credentials ending within 7 days in wharf_credentials_expiring from its start', async () => {
+    const services = createServices(parseConfig({}, {}), { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32), metrics: createMetrics(false) });
+    await services.credentials.create(alice, { label: 'soon', lifetimeSeconds: 3 * 86_400, source: 'api', vouched: true });
+    await services.credentials.create(alice, { label: 'later', lifetimeSeconds: 30 * 86_400, source: 'api', vouched: true });
+    await services.start();
+    await vi.waitFor(async () => expect(await services.metrics.registry.getSingleMetricAsString('wharf_credentials_expiring')).toMatch(/^wharf_credentials_expiring 1$/m));
+    await services.close();
   });
 });
