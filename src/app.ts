@@ -5,6 +5,7 @@ import { clientErrorAnswer, errorHandler, frameworkErrorAnswer, pageErrorHandler
 import { publicUrl as publicUrlOf } from './config/public-url.js';
 import { accountRoutes } from './http/routes/account.js';
 import { adminRoutes } from './http/routes/admin.js';
+import { credentialApiRoutes } from './http/routes/credentials-api.js';
 import { deviceRoutes } from './http/routes/device.js';
 import { loginRoutes } from './http/routes/login.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -102,6 +103,19 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
   // Cookies only where sessions live: the plugin's hooks stay off the token endpoint's hot path.
   if (deps.loginProviders.length > 0) await app.register(federationPages, { deps, publicUrl: options.publicUrl });
   if (deps.adminSecret) await app.register(adminRoutes, { secret: deps.adminSecret, invalidator: deps.invalidator });
+  const credentialDays = deps.config.federation.credentials;
+  await app.register(credentialApiRoutes, {
+    credentials: deps.credentials,
+    authenticator: deps.credentialAuthenticator,
+    sessions: deps.loginProviders.length > 0 ? deps.sessions : undefined,
+    cookieSecret: deps.cookieSecret,
+    adminSecret: deps.adminSecret,
+    bindings: deps.bindings,
+    admit: (i) => deps.authenticators.admit(i),
+    defaultDays: Math.min(credentialDays.defaultDays, credentialDays.maxDays),
+    rotationOverlapHours: credentialDays.rotationOverlapHours,
+    now: deps.now,
+  });
   return app;
 }
 

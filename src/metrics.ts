@@ -31,6 +31,8 @@ export interface Metrics {
   setCircuitSource(source: () => Record<string, CircuitState>): void;
   /** Where the store gauge asks, at scrape time, whether the store accepts writes. */
   setStoreSource(source: () => Promise<boolean>): void;
+  /** Live registry credentials ending within 7 days, of every account (set by each replica's sweep every 10 minutes). */
+  credentialsExpiring: Gauge;
   /** Counts one connection closed at once past a bound (`per_address`, `total`). */
   countRefusedConnection(bound: 'per_address' | 'total'): void;
   /** Where the open-connections gauge reads its count at scrape time. */
@@ -126,6 +128,7 @@ export function createMetrics(defaults = true): Metrics {
     setStoreSource(source) {
       storeWritable = source;
     },
+    credentialsExpiring: new Gauge({ name: 'wharf_credentials_expiring', help: 'Live registry credentials ending within 7 days, of every account (counted every 10 minutes)', registers: [registry] }),
     countRefusedConnection: (bound) => refusedBy[bound].inc(),
     setOpenConnectionsSource(source) {
       openConnections = source;

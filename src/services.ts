@@ -9,6 +9,7 @@ import { bruteForceGuards } from './authn/brute-force-guards.js';
 import { RequestProver } from './authn/prover.js';
 import { CredentialAuthenticator } from './credentials/registry/credential-authenticator.js';
 import { upstreamRechecks, type UpstreamRechecks } from './credentials/registry/credential-revalidation.js';
+import { startExpirySweep } from './credentials/registry/credential-expiry.js';
 import { CredentialStore } from './credentials/registry/credential-store.js';
 import type { PasswordBackend } from './authn/password-backend.js';
 import { RefreshRedemption } from './credentials/refresh/refresh-redemption.js';
@@ -69,8 +70,12 @@ export interface Services {
   /** How long in-process copies of shared state are trusted; drops them on invalidations. */
   coherence: Coherence;
   metrics: Metrics;
-  /** Registry credentials from browser and device logins. */
+  /** Registry credentials from browser and device logins and the credential API. */
   credentials: CredentialStore;
+  /** Proves registry credentials (first in the chain); the credential API proves its callers' with it. */
+  credentialAuthenticator: CredentialAuthenticator;
+  /** The clock every part was given. */
+  now: () => number;
   /** Configured browser-login providers (none: no login pages). */
   loginProviders: CallbackAuthenticator[];
   sessions: BrowserSessions;
@@ -148,12 +153,14 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     hashKey,
     maxLifetimeSeconds: federation.credentials.maxDays * 86_400,
     maxLifetimeWithoutRecheckSeconds: federation.credentials.maxDaysWithoutRecheck * 86_400,
+    maxLifetimeBySourceSeconds: Object.fromEntries(Object.entries(federation.credentials.maxDaysBySource).map(([source, days]) => [source, days * 86_400])),
     now,
   });
   const bindings = new AccountBindings(store, { now, coherence });
   const gate = new AccountGate(bindings, { reserved: reservedPrefixes(config, registries), logger: logger.child({ component: 'accounts' }) });
+  const credentialAuthenticator = new CredentialAuthenticator(credentials, rechecks.revalidation);
   const authenticators = new AuthenticatorChain(
-    [new CredentialAuthenticator(credentials, rechecks.revalidation), ...backends],
+    [credentialAuthenticator, ...backends],
     gate,
     { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
   );
@@ -255,6 +262,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     coherence,
     metrics,
     credentials,
+    credentialAuthenticator,
+    now,
     loginProviders,
     sessions,
     deviceFlow,
@@ -266,6 +275,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     async start() {
       const sweep = setInterval(() => tokens.sweep(), 1000).unref();
       stops.push(() => clearInterval(sweep), startStoreSweep(store, logger), refusals.start());
+      stops.push(startExpirySweep({ credentials, logger: logger.child({ component: 'credentials' }), count: (n) => metrics.credentialsExpiring.set(n) }));
       // Requests that need the store answer 503 until it is connected; wait for it here, briefly.
       await store.ready?.().catch((err: unknown) => logger.error({ event: 'store_unreachable', err: err instanceof Error ? err.message : String(err) }, 'the state store is unreachable; requests that need it answer 503'));
       for (const warning of (await store.health()).warnings) logger.warn({ event: 'store_at_risk', warning }, 'the state store may lose records');

@@ -1,3 +1,4 @@
+import type { CredentialScope } from '../domain/credential-scope.js';
 import type { Identity } from '../domain/identity.js';
 
 /** The outcome of one backend's look at a credential. Deny is explicit; no_match passes on. */
@@ -16,7 +17,13 @@ export type AuthnResult =
        */
       readonly knownAccount?: true;
     }
-  | { readonly kind: 'ok'; readonly identity: Identity; readonly provenance?: Provenance };
+  | {
+      readonly kind: 'ok';
+      readonly identity: Identity;
+      readonly provenance?: Provenance;
+      /** Set when the credential itself is narrowed (a scoped registry credential): its tokens get at most this. */
+      readonly scope?: CredentialScope | undefined;
+    };
 
 /**
  * What a refresh token made from a login must carry so that it ends when the login's own

@@ -1,3 +1,4 @@
+import type { CredentialScope } from '../domain/credential-scope.js';
 import type { Identity } from '../domain/identity.js';
 import type { Provenance } from './authenticator.js';
 
@@ -29,6 +30,11 @@ export interface ProofRequest {
 export interface Proof {
   readonly identity: Identity;
   readonly provenance?: Provenance | undefined;
+  /**
+   * What the credential itself may be used for, when it is narrower than its account (a scoped
+   * registry credential): decisions are cut down to it. Undefined: the account's rights.
+   */
+  readonly scope?: CredentialScope | undefined;
 }
 
 /**

@@ -16,6 +16,8 @@ commands:
                                              which sign-in method owns each account name; free one
   login REGISTRY [--wharf URL] [--insecure] [--no-browser] [--store helper|config] [--config-dir DIR]
                                              sign in through the browser (device code), store a docker credential
+  token create|list|rotate ID|revoke ID [--scope SCOPE]... [--expires 30d] [--label LABEL] [--registry HOST]
+                                             your registry credentials, with wharf login's credential
 
 FILE may also come from WHARF_CONFIG; with no config, embedded defaults apply.
 Every command answers --help with its options and defaults, e.g. wharf serve --help.
@@ -40,6 +42,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | Runnin
       return (await import('./accounts.js')).accountsCommand(rest, io);
     case 'login':
       return (await import('../client/login/login-command.js')).loginCommand(rest, io);
+    case 'token':
+      return (await import('../client/token-command.js')).tokenCommand(rest, io);
     case undefined:
     case 'help':
     case '--help':

@@ -238,6 +238,26 @@ export function configSchemaFor(backends: BackendRegistries) {
              * hours) or no provider tokens at all. Default 1.
              */
             maxDaysWithoutRecheck: z.number().int().min(1).max(3650).default(1),
+            /**
+             * Lower ceilings, in days, for credentials made one way: `browser` (the account page),
+             * `device` (`wharf login`), `api` (`/api/v1/credentials`). `maxDays` stays the ceiling
+             * above them all. Default none: each is `maxDays`.
+             */
+            maxDaysBySource: z
+              .strictObject({
+                /** Credentials made on the account page. Default: `maxDays`. */
+                browser: z.number().int().min(1).max(3650).optional(),
+                /** Credentials from a device login (`wharf login`). Default: `maxDays`. */
+                device: z.number().int().min(1).max(3650).optional(),
+                /** Credentials made through `/api/v1/credentials`. Default: `maxDays`. */
+                api: z.number().int().min(1).max(3650).optional(),
+              })
+              .default({}),
+            /**
+             * After a rotation, how long the credential's earlier secret keeps working unless it is
+             * retired sooner (`retire-previous`), in hours. Default 24.
+             */
+            rotationOverlapHours: z.number().int().min(0).max(24 * 30).default(24),
           })
           .prefault({}),
         device: z

@@ -89,6 +89,13 @@ export class ExpiredTokenError extends DeviceTokenError {
   readonly registryCode = 'EXPIRED_TOKEN';
 }
 
+/** Who asks is known, and may not do this (a credential without the right, a scope that would widen). */
+export class ForbiddenError extends WharfError {
+  readonly code = 'denied';
+  readonly registryCode = 'DENIED';
+  readonly status = 403;
+}
+
 /** No endpoint at that method and path. */
 export class NotFoundError extends WharfError {
   readonly code = 'not_found';

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { PresentedCredentials, Prover } from '../authn/prover-interface.js';
 import type { Authorizer, ScopeDecision } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
+import { actionsInScope, OUT_OF_CREDENTIAL_SCOPE, type CredentialScope } from '../domain/credential-scope.js';
 import { InvalidRequestError, TemporarilyUnavailableError, TooManyRequestsError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
@@ -136,7 +137,10 @@ export class TokenService {
       denied: (reason, account) => this.deny(request, reason, account),
     });
     const identity = proof?.identity;
-    const decisions = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
+    const decided = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
+    // A scoped credential gets what its account may do now, cut down to its scope: the account's
+    // rights are decided as for any of its credentials, so losing one loses it everywhere at once.
+    const decisions = proof?.scope ? decided.map((d) => withinCredentialScope(d, proof.scope!)) : decided;
     // An anonymous request over its budget of calls to the platform: a 429 says "retry later, or
     // log in" (docker prints `toomanyrequests: …`), where an empty grant would end in the
     // registry's "pull access denied … may require 'docker login'" for a name that may exist.
@@ -232,6 +236,15 @@ export class TokenService {
       'token request refused',
     );
   }
+}
+
+/** A decision cut down to a credential's scope; what the scope removed is named in its reason (the audit line). */
+function withinCredentialScope(decision: ScopeDecision, scope: CredentialScope): ScopeDecision {
+  if (decision.granted.length === 0) return decision;
+  const allowed = actionsInScope(scope, { ...decision.scope, actions: decision.granted });
+  if (allowed.length === decision.granted.length) return decision;
+  const removed = decision.granted.filter((a) => !allowed.includes(a));
+  return { ...decision, granted: allowed, source: 'credential', reason: `${removed.join(',')} ${OUT_OF_CREDENTIAL_SCOPE} (the account's ${decision.source}: ${decision.reason})` };
 }
 
 /** A response's JSON without the value of expires_in and the closing brace. */

@@ -50,9 +50,14 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
 
   async login(username: string, password: string): Promise<AuthnResult> {
     if (!password.startsWith(CREDENTIAL_PREFIX)) return { kind: 'no_match' };
-    const record = await this.store.verify(password);
-    if (!record || record.identity.account !== username) {
+    const found = await this.store.lookup(password);
+    if (!found || found.record.identity.account !== username) {
       return { kind: 'denied', reason: 'registry credential is unknown, expired, revoked or belongs to another account' };
+    }
+    const { record } = found;
+    if (found.expired) {
+      const ended = new Date(record.expiresAt).toISOString();
+      return { kind: 'denied', reason: 'registry credential expired', message: `this registry credential ("${record.label}") expired at ${ended}; make a new one` };
     }
     if (!this.due(record)) return this.ok(record);
     const revalidation = this.revalidation!;
@@ -113,6 +118,7 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
   }
 
   private ok(record: CredentialRecord): AuthnResult {
-    return { kind: 'ok', identity: { ...record.identity, attributes: { ...record.identity.attributes, credentialId: record.id } } };
+    const identity = { ...record.identity, attributes: { ...record.identity.attributes, credentialId: record.id } };
+    return record.scope ? { kind: 'ok', identity, scope: record.scope } : { kind: 'ok', identity };
   }
 }

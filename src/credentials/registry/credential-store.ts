@@ -1,50 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { keyedHash } from '../../crypto/keyed-hash.js';
+import type { CredentialScope } from '../../domain/credential-scope.js';
 import type { Identity } from '../../domain/identity.js';
 import type { Store } from '../../store/store.js';
+import { DAY_MS, parseEntry, type AccountEntry, type CredentialRecord, type CredentialSource, type CredentialSummary, type RecheckNote, type SealedUpstream } from './credential-record.js';
+
+export type { CredentialRecord, CredentialSource, CredentialSummary, RecheckNote, SealedUpstream } from './credential-record.js';
 
 /** Prefix of registry credentials handed out by browser and device logins. */
 export const CREDENTIAL_PREFIX = 'wharf_cr_';
-
-/** The login provider's tokens behind a browser session, device approval or credential, sealed. */
-export interface SealedUpstream {
-  provider: string;
-  sealed: string;
-  /**
-   * Names the provider login the tokens came from: every credential made from one session shares
-   * its re-checks and the newest tokens (a provider that rotates refresh tokens honours only the
-   * newest). Absent in records made before it existed: the credential id stands in.
-   */
-  grant?: string;
-  /** False when the tokens cannot be asked about once the access token ends (no refresh token): such credentials are capped. */
-  renewable?: boolean;
-}
-
-/** A registry credential as stored (under a keyed hash of its secret; the secret is never stored). */
-export interface CredentialRecord {
-  id: string;
-  identity: Identity;
-  label: string;
-  source: 'browser' | 'device';
-  createdAt: number;
-  expiresAt: number;
-  /** The login provider's sealed tokens, to re-check the identity; and when it last was. */
-  upstream?: SealedUpstream & { validatedAt: number };
-}
-
-/** What a passed re-check leaves for every credential of the same provider login. */
-export interface RecheckNote {
-  /** The provider's tokens as they are now (refreshed or rotated), sealed. */
-  sealed?: string | undefined;
-  /** The identity's attributes as the provider gave them now (groups...). */
-  attributes?: Readonly<Record<string, unknown>> | undefined;
-}
-
-/** What the account page lists. */
-export interface CredentialSummary extends Omit<CredentialRecord, 'identity' | 'upstream'> {
-  account: string;
-  lastUsedAt: number | undefined;
-}
 
 /** Options of the credential store. */
 export interface CredentialStoreOptions {
@@ -53,6 +17,8 @@ export interface CredentialStoreOptions {
   hashKey: Buffer;
   /** Upper bound on any credential's lifetime, in seconds. */
   maxLifetimeSeconds: number;
+  /** Lower bounds for credentials made one way (`federation.credentials.maxDaysBySource`), in seconds. Default: none. */
+  maxLifetimeBySourceSeconds?: Partial<Record<CredentialSource, number>>;
   /**
    * Upper bound, in seconds, for credentials whose identity cannot be re-checked for their whole
    * life: from a login that gave no refresh token, or with no provider tokens at all. Default: none.
@@ -61,8 +27,14 @@ export interface CredentialStoreOptions {
   now?: () => number;
 }
 
-// Recording every use would be a store write per token request; once a minute is enough to show "last used".
-const LAST_USED_RESOLUTION_MS = 60_000;
+// Recording every use would be a store write per token request; once an hour is enough to find a
+// stale credential, and keeps a busy credential's writes to 24 a day.
+const LAST_USED_RESOLUTION_MS = 3_600_000;
+/**
+ * How long an expired credential's record is kept, so that using it is answered "expired" rather
+ * than "unknown": a CI job failing on an expired token should say so. Bounded: then it is gone.
+ */
+export const EXPIRED_NOTICE_SECONDS = 30 * 86_400;
 /** How long one re-check of a provider login holds off the others (and retries while it is down). */
 const RECHECK_CLAIM_SECONDS = 60;
 
@@ -98,18 +70,27 @@ export class CredentialStore {
     this.now = options.now ?? Date.now;
   }
 
-  /** The longest life a credential made with these provider tokens may have, in seconds. */
-  maxLifetimeFor(upstream: SealedUpstream | undefined): number {
+  /** The longest life a credential made with these provider tokens (and, when given, made this way) may have, in seconds. */
+  maxLifetimeFor(upstream: SealedUpstream | undefined, source?: CredentialSource, vouched = false): number {
     const cap = this.options.maxLifetimeWithoutRecheckSeconds;
-    const recheckable = upstream !== undefined && upstream.renewable !== false;
-    return Math.min(this.options.maxLifetimeSeconds, recheckable || cap === undefined ? Infinity : cap);
+    const recheckable = vouched || (upstream !== undefined && upstream.renewable !== false);
+    const bySource = (source && this.options.maxLifetimeBySourceSeconds?.[source]) ?? Infinity;
+    return Math.min(this.options.maxLifetimeSeconds, bySource, recheckable || cap === undefined ? Infinity : cap);
   }
 
   async create(
     identity: Identity,
-    details: { label: string; lifetimeSeconds: number; source: CredentialRecord['source']; upstream?: SealedUpstream | undefined },
+    details: {
+      label: string;
+      lifetimeSeconds: number;
+      source: CredentialRecord['source'];
+      upstream?: SealedUpstream | undefined;
+      scope?: CredentialScope | undefined;
+      /** See CredentialRecord.vouched. */
+      vouched?: boolean | undefined;
+    },
   ): Promise<{ secret: string; record: CredentialRecord }> {
-    const lifetime = Math.min(details.lifetimeSeconds, this.maxLifetimeFor(details.upstream));
+    const lifetime = Math.max(1, Math.floor(Math.min(details.lifetimeSeconds, this.maxLifetimeFor(details.upstream, details.source, details.vouched === true))));
     const secret = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
     const createdAt = this.now();
     const record: CredentialRecord = {
@@ -120,11 +101,15 @@ export class CredentialStore {
       createdAt,
       expiresAt: createdAt + lifetime * 1000,
       ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: createdAt } } : {}),
+      ...(details.scope ? { scope: details.scope } : {}),
+      ...(details.vouched === true ? { vouched: true } : {}),
     };
     const { store } = this.options;
     // The account's entry first: a credential that exists is always listed, so it can be revoked.
-    await store.put(this.entryKey(identity.account, record.id), this.secretKey(secret), lifetime);
-    await store.put(this.secretKey(secret), JSON.stringify(record), lifetime);
+    // Both outlive the credential a while, so a late use is told it expired.
+    await store.put(this.entryKey(identity.account, record.id), this.secretKey(secret), lifetime + EXPIRED_NOTICE_SECONDS);
+    await store.put(this.secretKey(secret), JSON.stringify(record), lifetime + EXPIRED_NOTICE_SECONDS);
+    await store.put(this.expiryKey(record), this.secretKey(secret), lifetime + 86_400);
     return { secret, record };
   }
 
@@ -134,18 +119,28 @@ export class CredentialStore {
    * as new ones without a refresh token do.
    */
   private capped(record: CredentialRecord): CredentialRecord {
-    const end = record.createdAt + this.maxLifetimeFor(record.upstream) * 1000;
+    const end = record.createdAt + this.maxLifetimeFor(record.upstream, undefined, record.vouched === true) * 1000;
     return end < record.expiresAt ? { ...record, expiresAt: end } : record;
   }
 
   /** The live record a secret stands for, or undefined; notes the use. Throws when the store cannot answer (fail closed). */
   async verify(secret: string): Promise<CredentialRecord | undefined> {
+    const found = await this.lookup(secret);
+    return found?.expired === false ? found.record : undefined;
+  }
+
+  /**
+   * The record a secret stands for, live or expired within `EXPIRED_NOTICE_SECONDS` (then
+   * `expired`); undefined when unknown, revoked, retired or long expired. A live one's use is noted.
+   * Throws when the store cannot answer (fail closed).
+   */
+  async lookup(secret: string): Promise<{ record: CredentialRecord; expired: boolean } | undefined> {
     if (!secret.startsWith(CREDENTIAL_PREFIX) || secret.length > 128) return undefined;
     const raw = await this.options.store.get(this.secretKey(secret));
     if (!raw) return undefined;
     const record = this.capped(JSON.parse(raw) as CredentialRecord);
     const now = this.now();
-    if (record.expiresAt <= now) return undefined;
+    if (record.expiresAt <= now) return { record, expired: true };
     if (record.upstream) {
       // The last re-check lives under a key of its own, shared by the credentials of one provider
       // login: rewriting the record to note it could bring back a credential revoked while the
@@ -162,7 +157,7 @@ export class CredentialStore {
       // "Last used" is a convenience: failing to note it must not refuse a valid credential.
       await this.options.store.put(usedKey, String(now), Math.ceil((record.expiresAt - now) / 1000)).catch(() => undefined);
     }
-    return record;
+    return { record, expired: false };
   }
 
   /**
@@ -195,38 +190,125 @@ export class CredentialStore {
   /** The account's live credentials, newest first. */
   async list(account: string): Promise<CredentialSummary[]> {
     const out: CredentialSummary[] = [];
-    const secretKeys = new Set((await this.options.store.list(this.entryPrefix(account))).map((e) => e.value));
+    const entries = (await this.options.store.list(this.entryPrefix(account))).map((e) => parseEntry(e.value));
     for (const id of await this.legacyIds(account)) {
       const secretKey = await this.options.store.get(`credid:${id}`);
-      if (secretKey) secretKeys.add(secretKey);
+      if (secretKey) entries.push({ key: secretKey });
     }
-    for (const secretKey of secretKeys) {
-      const raw = await this.options.store.get(secretKey);
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      const raw = await this.options.store.get(entry.key);
       if (!raw) continue;
       const record = this.capped(JSON.parse(raw) as CredentialRecord);
-      if (record.expiresAt <= this.now() || record.identity.account !== account) continue;
+      if (record.expiresAt <= this.now() || record.identity.account !== account || seen.has(record.id)) continue;
+      seen.add(record.id);
       const used = await this.options.store.get(`credused:${record.id}`);
       const { identity: _identity, upstream: _upstream, ...rest } = record;
-      out.push({ ...rest, account, lastUsedAt: used ? Number(used) : undefined });
+      const rotating = entry.retiresAt !== undefined && entry.retiresAt > this.now() ? { previousRetiresAt: entry.retiresAt } : {};
+      out.push({ ...rest, account, lastUsedAt: used ? Number(used) : undefined, ...rotating });
     }
     return out.sort((a, b) => b.createdAt - a.createdAt);
   }
 
   /**
-   * Revokes one of the account's credentials; false when it has no such credential. Throws
-   * `TemporarilyUnavailableError` when the store did not record it: the credential then still
-   * works, and nobody was told it was revoked.
+   * Revokes one of the account's credentials, every secret of it; false when it has no such
+   * credential. Throws `TemporarilyUnavailableError` when the store did not record it: the
+   * credential then still works, and nobody was told it was revoked.
    */
   async revoke(account: string, id: string): Promise<boolean> {
+    const { store } = this.options;
     const entryKey = this.entryKey(account, id);
     const legacy = (await this.legacyIds(account)).includes(id);
-    const secretKey = (await this.options.store.get(entryKey)) ?? (legacy ? await this.options.store.get(`credid:${id}`) : undefined);
-    if (secretKey === undefined) return false;
-    const existed = await this.options.store.delete(secretKey);
-    await this.options.store.delete(entryKey);
-    if (legacy) await this.options.store.delete(`credid:${id}`);
+    const rawEntry = await store.get(entryKey);
+    const legacyKey = rawEntry === undefined && legacy ? await store.get(`credid:${id}`) : undefined;
+    const entry: AccountEntry | undefined = rawEntry !== undefined ? parseEntry(rawEntry) : legacyKey !== undefined ? { key: legacyKey } : undefined;
+    if (!entry) return false;
+    // Noted first: a rotation under way meanwhile sees it and undoes its own writes.
+    await store.put(this.revokedKey(account, id), '1', this.options.maxLifetimeSeconds + EXPIRED_NOTICE_SECONDS);
+    const existed = await store.delete(entry.key);
+    if (entry.previous !== undefined) await store.delete(entry.previous);
+    await store.delete(entryKey);
+    if (legacy) await store.delete(`credid:${id}`);
     this.revoked();
     return existed;
+  }
+
+  /**
+   * Gives one of the account's live credentials a second secret; the one it had keeps working
+   * until `retiresAt` (at most `retireAfterSeconds` from now, never past the credential's end) or
+   * `retire`. Both stand for the same record: id, scope, expiry and last use. A rotation during
+   * another ends the earlier rotation's old secret at once (two secrets at most). Undefined when
+   * the account has no such live credential (or one made before rotation existed in the cache's
+   * format). Throws when the store did not record it.
+   */
+  async rotate(account: string, id: string, retireAfterSeconds: number): Promise<{ secret: string; record: CredentialRecord; previousRetiresAt: number } | undefined> {
+    const { store } = this.options;
+    const entryKey = this.entryKey(account, id);
+    const rawEntry = await store.get(entryKey);
+    if (rawEntry === undefined) return undefined;
+    const entry = parseEntry(rawEntry);
+    const raw = await store.get(entry.key);
+    if (raw === undefined) return undefined;
+    const record = this.capped(JSON.parse(raw) as CredentialRecord);
+    const now = this.now();
+    if (record.expiresAt <= now || record.identity.account !== account) return undefined;
+    const secret = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
+    const key = this.secretKey(secret);
+    const remaining = Math.ceil((record.expiresAt - now) / 1000);
+    const retiresAt = Math.min(now + retireAfterSeconds * 1000, record.expiresAt);
+    await store.put(key, raw, remaining + EXPIRED_NOTICE_SECONDS);
+    await store.put(entryKey, JSON.stringify({ key, previous: entry.key, retiresAt } satisfies AccountEntry), remaining + EXPIRED_NOTICE_SECONDS);
+    if (entry.previous !== undefined) await store.delete(entry.previous);
+    // The old secret's copy now ends at its retirement (the store's TTL ends it, on every replica).
+    const retireSeconds = Math.ceil((retiresAt - now) / 1000);
+    if (retireSeconds > 0) await store.put(entry.key, raw, retireSeconds);
+    else await store.delete(entry.key);
+    await store.put(this.expiryKey(record), key, remaining + 86_400);
+    if ((await store.get(this.revokedKey(account, id))) !== undefined) {
+      // Revoked while this rotation was writing: what it wrote must not bring the credential back.
+      for (const written of [key, entry.key, entryKey]) await store.delete(written);
+      return undefined;
+    }
+    return { secret, record, previousRetiresAt: retiresAt };
+  }
+
+  /** Ends at once the earlier secret of a rotation under way; false when there is none. Throws when the store did not record it. */
+  async retire(account: string, id: string): Promise<boolean> {
+    const { store } = this.options;
+    const entryKey = this.entryKey(account, id);
+    const rawEntry = await store.get(entryKey);
+    const entry = rawEntry === undefined ? undefined : parseEntry(rawEntry);
+    if (entry?.previous === undefined) return false;
+    await store.delete(entry.previous);
+    const raw = await store.get(entry.key);
+    const record = raw === undefined ? undefined : (JSON.parse(raw) as CredentialRecord);
+    if (record) await store.put(entryKey, entry.key, Math.max(1, Math.ceil((record.expiresAt - this.now()) / 1000)) + EXPIRED_NOTICE_SECONDS);
+    this.revoked();
+    return true;
+  }
+
+  /**
+   * Every live credential, of any account, that ends within `withinMs`, from the expiry index (by
+   * day): the work is bounded by the credentials ending soon (at most 1000 a day), not by all of them.
+   */
+  async expiringWithin(withinMs: number): Promise<CredentialRecord[]> {
+    const now = this.now();
+    const out = new Map<string, CredentialRecord>();
+    for (let day = Math.floor(now / DAY_MS); day <= Math.floor((now + withinMs) / DAY_MS); day++) {
+      for (const { value } of await this.options.store.list(`credexp:${day}:`, 1000)) {
+        const raw = await this.options.store.get(value);
+        if (raw === undefined) continue;
+        const record = this.capped(JSON.parse(raw) as CredentialRecord);
+        if (record.expiresAt > now && record.expiresAt <= now + withinMs) out.set(record.id, record);
+      }
+    }
+    return [...out.values()];
+  }
+
+  /** Claims, across every replica, the one notice of the day that a credential ends soon; false when it was given. */
+  async claimExpiringNotice(record: CredentialRecord): Promise<boolean> {
+    const day = Math.floor(this.now() / DAY_MS);
+    return (await this.options.store.putIfAbsent(`credexpnote:${record.id}:${day}`, '1', 2 * 86_400)).created;
   }
 
   /**
@@ -237,6 +319,15 @@ export class CredentialStore {
   private async legacyIds(account: string): Promise<string[]> {
     const raw = await this.options.store.get(`credidx:${keyedHash(this.options.hashKey, 'credential-index', account)}`);
     return raw ? (JSON.parse(raw) as string[]) : [];
+  }
+
+  /** The expiry index: credentials by the day they end, each pointing at its current secret's record. */
+  private expiryKey(record: CredentialRecord): string {
+    return `credexp:${Math.floor(record.expiresAt / DAY_MS)}:${record.id}`;
+  }
+
+  private revokedKey(account: string, id: string): string {
+    return `credrevoked:${keyedHash(this.options.hashKey, 'credential-revoked', account, id)}`;
   }
 
   private noteKey(record: CredentialRecord): string {

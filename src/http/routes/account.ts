@@ -46,7 +46,7 @@ ${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">
   }
 
   /** What this session's sign-in allows: a login that cannot be re-checked for long makes short-lived credentials. */
-  const maxDaysFor = (session: Session) => Math.max(1, Math.min(options.maxDays, Math.floor(credentials.maxLifetimeFor(session.upstream) / 86_400)));
+  const maxDaysFor = (session: Session) => Math.max(1, Math.min(options.maxDays, Math.floor(credentials.maxLifetimeFor(session.upstream, 'browser') / 86_400)));
 
   async function requireSession(request: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> {
     const current = await currentSession(request, sessions);

@@ -110,7 +110,7 @@ export async function deviceRoutes(app: FastifyInstance, options: DeviceRouteOpt
 
   /** How long the credential will live: a sign-in that cannot be re-checked for long makes short-lived ones. */
   const days = (session: Session) => {
-    const n = Math.max(1, Math.min(options.credentialDays, Math.floor(credentials.maxLifetimeFor(session.upstream) / 86_400)));
+    const n = Math.max(1, Math.min(options.credentialDays, Math.floor(credentials.maxLifetimeFor(session.upstream, 'device') / 86_400)));
     return `${n} day${n === 1 ? '' : 's'}`;
   };
 
