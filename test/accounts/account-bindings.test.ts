@@ -18,6 +18,7 @@ import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
 
 const SECRET = 'introspection-client-secret';
 const conflict = (name: string) => `account "${name}" belongs to another sign-in method; ask an administrator`;
@@ -41,7 +42,7 @@ afterAll(async () => platform?.close());
 
 /** A running app with static alice and an introspection platform; `lines` collects the log. */
 async function app(extra: ConfigInput = {}) {
-  const lines: Record<string, unknown>[] = [];
+  const { logger, lines } = captureLog('info');
   const config = parseConfig(
     {
       // Platform tokens first (they say which they are by their form), then static users.
@@ -54,7 +55,6 @@ async function app(extra: ConfigInput = {}) {
     },
     {},
   );
-  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
   const services = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), env: { SECRET, WHARF_GITHUB_CLIENT_SECRET: 'unused' } });
   await services.start();
   const built = await buildApp(services);

@@ -8,10 +8,10 @@ import { ldapAuthnSchema } from '../../src/authn/ldap/ldap-config.js';
 import { LdapConnection, LdapConnectionError } from '../../src/authn/ldap/ldap-pool.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
 import { freePort } from '../support/ports.js';
 import { waitUntil } from '../support/processes.js';
 import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
+import { captureLog } from '../support/log-capture.js';
 
 /*
  * A directory that is down, frozen or restarting must answer 503 `temporarily_unavailable`
@@ -39,8 +39,7 @@ afterAll(async () => {
 
 /** Short timeouts: connect 300 ms, each operation 400 ms, so the whole login budget is 1.1 s. */
 function make(patch: Record<string, unknown> = {}) {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger('debug', { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const { logger, lines } = captureLog('debug');
   const config = ldapAuthnSchema.parse({
     type: 'ldap',
     url: slapd.url,

@@ -1,39 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { GoogleTokenAuthenticator } from '../../src/authn/provider-token/google-token-authenticator.js';
 import { googleTokenAuthnSchema } from '../../src/authn/provider-token/google-token-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
-import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { useFakePlatform } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
+import { googleTokeninfoEndpoint } from '../support/token-platforms.js';
 
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
 const CLIENT = '1234567890-wharf.apps.googleusercontent.com';
 const START = Date.UTC(2026, 10, 23, 12);
 const accessToken = () => `ya29.a0${randomBytes(90).toString('base64url')}`;
 
-let platform: FakePlatform;
 /** Tokens the fake Google knows: token → tokeninfo answer. */
-let tokens: Map<string, Record<string, string>>;
-let allLogs = '';
+const tokens = new Map<string, Record<string, string>>();
+const platform = useFakePlatform({ '/tokeninfo': googleTokeninfoEndpoint(tokens) });
+beforeEach(() => tokens.clear());
+/** Every log line of every test, to prove no token ever reaches a log. */
+const allLogs = captureLog();
 const tokensUsed: string[] = [];
-
-beforeAll(async () => {
-  platform = await startFakePlatform();
-});
-afterAll(async () => platform?.close());
-
-beforeEach(() => {
-  tokens = new Map();
-  platform.setFault('/tokeninfo', undefined);
-  platform.setHandler('/tokeninfo', (req) => {
-    // Google's tokeninfo takes the token as bearer (what Wharf sends) or as access_token.
-    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
-    const info = tokens.get(bearer ?? req.query.get('access_token') ?? '');
-    return info ? { status: 200, body: info } : { status: 400, body: { error: 'invalid_token', error_description: 'Invalid Value' } };
-  });
-});
 
 /** tokeninfo's answer for an access token of `email`, in Google's shape (numbers and booleans as strings). */
 function tokeninfo(email: string, overrides: Record<string, string | undefined> = {}): Record<string, string> {
@@ -54,14 +40,7 @@ function tokeninfo(email: string, overrides: Record<string, string | undefined> 
 
 function setup(overrides: Record<string, unknown> = {}) {
   let now = START;
-  let logText = '';
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      logText += c.toString();
-      allLogs += c.toString();
-      done();
-    },
-  });
+  const log = captureLog('debug', { also: allLogs });
   const config = googleTokenAuthnSchema.parse({
     type: 'google-token',
     tokeninfoUrl: `${platform.url}/tokeninfo`,
@@ -70,12 +49,12 @@ function setup(overrides: Record<string, unknown> = {}) {
     timeoutMs: 300,
     ...overrides,
   });
-  const auth = new GoogleTokenAuthenticator(config, { cache: new MemoryCache({ maxEntries: 100, now: () => now }), hashKey: randomBytes(32), logger: createLogger('debug', sink), now: () => now });
+  const auth = new GoogleTokenAuthenticator(config, { cache: new MemoryCache({ maxEntries: 100, now: () => now }), hashKey: randomBytes(32), logger: log.logger, now: () => now });
   const login = (username: string, token: string) => {
     tokensUsed.push(token);
     return auth.login(username, token, ctx);
   };
-  return { login, logs: () => logText, advance: (ms: number) => void (now += ms) };
+  return { login, logs: log.text, advance: (ms: number) => void (now += ms) };
 }
 
 const calls = () => platform.count('/tokeninfo');
@@ -231,7 +210,7 @@ describe('GoogleTokenAuthenticator', () => {
 
   it('never logs a token', () => {
     expect(tokensUsed.length).toBeGreaterThan(15);
-    expect(allLogs).toMatch(/fail closed/);
-    for (const token of tokensUsed) if (token.length > 30) expect(allLogs).not.toContain(token.slice(5, 40));
+    expect(allLogs.text()).toMatch(/fail closed/);
+    for (const token of tokensUsed) if (token.length > 30) expect(allLogs.text()).not.toContain(token.slice(5, 40));
   });
 });

@@ -14,7 +14,7 @@ import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { HTTP_OUTAGES, startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
-import { capturedLogger } from '../support/log-capture.js';
+import { captureLog } from '../support/log-capture.js';
 import { freePort } from '../support/ports.js';
 import { authorizerContract, type AuthorizerUnderTest, type Policy } from './authorizer-contract.js';
 
@@ -88,7 +88,7 @@ function decisionAnswer(policy: Policy): string {
 
 /** What every remote authorizer factory is given: fresh cache and key, a captured logger. */
 function remoteDeps(env: Record<string, string> = {}) {
-  const log = capturedLogger();
+  const log = captureLog('trace', { unredacted: true });
   return { logs: log.text, deps: { cache: new MemoryCache({ maxEntries: 1000 }), hashKey: randomBytes(32), logger: log.logger, readSecret: secretReader(env), generation: async () => '0' } };
 }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuthorizationRequest, ScopeDecision } from '../../src/authz/authorizer.js';
 import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
@@ -10,16 +9,10 @@ import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
 import { startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
 
 const TOKEN = `sage-${randomBytes(12).toString('hex')}`;
 const PATH = '/authz/';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  event?: string;
-  [field: string]: unknown;
-}
 
 interface SageBody {
   account: string;
@@ -58,8 +51,7 @@ afterEach(async () => {
 function setup(config: Partial<SageAuthzConfig> = {}) {
   let clock = 1_700_000_000_000;
   const now = () => clock;
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+  const { logger, lines } = captureLog('debug', { unredacted: true });
   const parsed = sageAuthzSchema.parse({ type: 'sage', url: `${platform.url}${PATH}`, ...config });
   const circuit = upstreamCircuit(parsed, now);
   const upstream = upstreamClient('authz-sage', parsed, { circuit, maxBodyBytes: SageDecider.maxAnswerBytes, now, sleep: async () => undefined });

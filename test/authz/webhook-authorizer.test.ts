@@ -14,17 +14,11 @@ import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
 import { startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
 
 const SECRET = `whsec-${randomBytes(16).toString('hex')}`;
 const PATH = '/authz';
 const START = 1_700_000_000_000;
-
-interface LogLine {
-  level: number;
-  msg: string;
-  event?: string;
-  [field: string]: unknown;
-}
 
 const alice: Identity = { account: 'alice', provider: 'static', subject: 'alice-id', attributes: { groups: ['dev'] } };
 
@@ -55,8 +49,7 @@ afterEach(async () => {
 function setup(options: { config?: Partial<WebhookAuthzConfig>; cache?: Cache; generation?: (account: string) => Promise<string> } = {}) {
   let clock = START;
   const now = () => clock;
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+  const { logger, lines } = captureLog('debug', { unredacted: true });
   const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${platform.url}${PATH}`, ...options.config });
   const sleeps: number[] = [];
   const circuit = upstreamCircuit(config, now);

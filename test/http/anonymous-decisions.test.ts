@@ -5,12 +5,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
 
 /*
  * What anonymous token requests with fresh repository names cost, against a real Redis cache and
@@ -27,7 +27,7 @@ let platform: FakePlatform;
 let services: Services;
 let app: FastifyInstance;
 let clock = Date.UTC(2030, 0, 1);
-const lines: Array<Record<string, unknown>> = [];
+const { logger, lines } = captureLog('info');
 
 const authzCalls = () => platform.count('/authz');
 const fresh = (n: number) => Array.from({ length: n }, () => `repository:fresh-${randomBytes(6).toString('hex')}/app:pull`);
@@ -68,7 +68,7 @@ beforeAll(async () => {
   );
   services = createServices(config, {
     store: tempStore(),
-    logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }),
+    logger,
     keys: (await testKeys()).store,
     hashKey: randomBytes(32),
     env: { WHARF_AUTHZ_WEBHOOK_SECRET: SECRET },

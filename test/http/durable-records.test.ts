@@ -11,6 +11,7 @@ import { testKeys } from '../support/keys.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
 
 /** A whole error body. */
 const errorBody = (error: string, code: string, message: string) => ({ errors: [{ code, message }], error, error_description: message });
@@ -169,9 +170,8 @@ describe('a Redis store that could lose records', () => {
   it('is named at start in a warning line and in /readyz, which says degraded', async () => {
     requireCommand('/usr/bin/redis-server', 'redis-server');
     const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
-    const services = createServices(parseConfig({ cache: { type: 'redis', url: redis.url } }, {}), { logger: createLogger('info', sink), keys: (await testKeys()).store, hashKey: randomBytes(32) });
+    const { logger, lines } = captureLog('info');
+    const services = createServices(parseConfig({ cache: { type: 'redis', url: redis.url } }, {}), { logger, keys: (await testKeys()).store, hashKey: randomBytes(32) });
     const app = await buildApp(services);
     try {
       await services.start();

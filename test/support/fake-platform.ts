@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 /** One request the fake platform received, parsed. */
 export interface FakeRequest {
@@ -166,6 +167,42 @@ export async function startFakePlatform(): Promise<FakePlatform> {
         // Keep-alive sockets of fetch's pool would otherwise hold close() open.
         server.closeAllConnections();
       }),
+  };
+}
+
+/**
+ * A fake platform for a whole test file: started before its first test and closed after its last.
+ * Before each test every path of `routes` gets its handler back and loses any fault, so what one
+ * test set up on them never leaks into the next. The platform answers only once the file's
+ * `beforeAll` has run (inside tests and hooks).
+ */
+export function useFakePlatform(routes: Readonly<Record<string, FakeHandler>> = {}): FakePlatform {
+  let started: FakePlatform | undefined;
+  const platform = (): FakePlatform => {
+    if (!started) throw new Error('the fake platform starts in beforeAll: use it inside tests and hooks');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startFakePlatform();
+  });
+  afterAll(async () => started?.close());
+  beforeEach(() => {
+    for (const [path, handler] of Object.entries(routes)) {
+      platform().setFault(path, undefined);
+      platform().setHandler(path, handler);
+    }
+  });
+  return {
+    get url() {
+      return platform().url;
+    },
+    get calls() {
+      return platform().calls;
+    },
+    count: (path) => platform().count(path),
+    setHandler: (path, handler) => platform().setHandler(path, handler),
+    setFault: (path, fault) => platform().setFault(path, fault),
+    close: async () => started?.close(),
   };
 }
 
