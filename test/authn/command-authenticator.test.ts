@@ -13,6 +13,7 @@ import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { waitUntil } from '../support/processes.js';
 import { RecordingCache } from '../support/recording-cache.js';
 import { captureLog } from '../support/log-capture.js';
+import { ownSettings } from '../support/upstream-fields.js';
 
 const GOOD = 'correct horse (*) \\ é';
 const context = { clientIp: '192.0.2.7', service: 'registry' };
@@ -241,12 +242,11 @@ describe('command authenticator config and preflight', () => {
       'timeoutMs: Too small: expected number to be >=50',
       'claims: must be a valid regular expression',
     ]);
-    expect(commandAuthnSchema.parse({ type: 'command', command: ['/usr/bin/true'] })).toEqual({
+    expect(ownSettings(commandAuthnSchema.parse({ type: 'command', command: ['/usr/bin/true'] }))).toEqual({
       type: 'command',
       command: ['/usr/bin/true'],
       input: 'lines',
       env: {},
-      timeoutMs: 5000,
       maxConcurrent: 4,
       maxQueued: 64,
       verifiedCacheSeconds: 60,

@@ -10,6 +10,7 @@ import { parseScope } from '../../src/domain/scope.js';
 import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
 import { startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 import { captureLog } from '../support/log-capture.js';
+import { ownSettings } from '../support/upstream-fields.js';
 
 const TOKEN = `sage-${randomBytes(12).toString('hex')}`;
 const PATH = '/authz/';
@@ -273,17 +274,8 @@ describe('SAGE authorization: caching', () => {
 });
 
 describe('sageAuthzSchema', () => {
-  it('fills every default', () => {
-    expect(sageAuthzSchema.parse({ type: 'sage', url: 'http://sage-ecr:5000/authz' })).toEqual({
-      type: 'sage',
-      url: 'http://sage-ecr:5000/authz',
-      tokenEnv: 'ecrAuthZToken',
-      timeoutMs: 5000,
-      retries: 1,
-      cacheSeconds: 60,
-      failureThreshold: 5,
-      openSeconds: 10,
-    });
+  it('fills every default of its own (the upstream settings: test/config/upstream-settings.test.ts)', () => {
+    expect(ownSettings(sageAuthzSchema.parse({ type: 'sage', url: 'http://sage-ecr:5000/authz' }))).toEqual({ type: 'sage', url: 'http://sage-ecr:5000/authz', tokenEnv: 'ecrAuthZToken', cacheSeconds: 60 });
     expect(sageAuthzSchema.safeParse({ type: 'sage', url: 'http://sage-ecr:5000/authz', token: 'inline' }).success).toBe(false);
   });
 });

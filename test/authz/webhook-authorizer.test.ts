@@ -15,6 +15,7 @@ import { parseScope } from '../../src/domain/scope.js';
 import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
 import { startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 import { captureLog } from '../support/log-capture.js';
+import { ownSettings } from '../support/upstream-fields.js';
 
 const SECRET = `whsec-${randomBytes(16).toString('hex')}`;
 const PATH = '/authz';
@@ -504,17 +505,13 @@ describe('webhook authorization: retries and the circuit', () => {
 });
 
 describe('webhookAuthzSchema', () => {
-  it('fills every default and reads no secret', () => {
-    expect(webhookAuthzSchema.parse({ type: 'webhook', url: 'https://platform.example/authz' })).toEqual({
+  it('fills every default of its own and reads no secret (the upstream settings: test/config/upstream-settings.test.ts)', () => {
+    expect(ownSettings(webhookAuthzSchema.parse({ type: 'webhook', url: 'https://platform.example/authz' }))).toEqual({
       type: 'webhook',
       url: 'https://platform.example/authz',
       secretEnv: 'WHARF_AUTHZ_WEBHOOK_SECRET',
-      timeoutMs: 2000,
-      retries: 1,
       cacheSeconds: 60,
       maxCacheSeconds: 3600,
-      failureThreshold: 5,
-      openSeconds: 10,
     });
   });
 
@@ -523,8 +520,6 @@ describe('webhookAuthzSchema', () => {
       { type: 'webhook', url: 'ftp://platform.example/authz' },
       { type: 'webhook', url: 'not a url' },
       { type: 'webhook', url: 'https://platform.example/authz', secret: 'inline' },
-      { type: 'webhook', url: 'https://platform.example/authz', retries: -1 },
-      { type: 'webhook', url: 'https://platform.example/authz', timeoutMs: 1.5 },
     ]) {
       expect(webhookAuthzSchema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
