@@ -8,7 +8,7 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
-import { startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { expectRetriesOf503AndReset, startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 import { captureLog } from '../support/log-capture.js';
 import { ownSettings } from '../support/upstream-fields.js';
 
@@ -168,14 +168,10 @@ describe('SAGE authorization: failing closed', () => {
 
   it('retries a 503 once and a reset once, not a 500', async () => {
     const { authorizer } = setup({ retries: 1 });
-    platform.setFault(PATH, { kind: 'status', status: 503, times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/a:pull'])))).toEqual([['pull']]);
-    expect(platform.count(PATH)).toBe(2);
-    platform.setFault(PATH, { kind: 'reset', times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/b:pull'])))).toEqual([['pull']]);
-    expect(platform.count(PATH)).toBe(4);
+    const pull = async (repository: string) => granted(await authorizer.authorize(authzRequest([`repository:${repository}:pull`])));
+    await expectRetriesOf503AndReset(platform, PATH, pull);
     platform.setFault(PATH, { kind: 'status', status: 500, times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/c:pull'])))).toEqual([[]]);
+    expect(await pull('alice/c')).toEqual([[]]);
     expect(platform.count(PATH)).toBe(5);
   });
 

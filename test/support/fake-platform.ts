@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 
 /** One request the fake platform received, parsed. */
 export interface FakeRequest {
@@ -204,6 +204,22 @@ export function useFakePlatform(routes: Readonly<Record<string, FakeHandler>> = 
     setFault: (path, fault) => platform().setFault(path, fault),
     close: async () => started?.close(),
   };
+}
+
+/**
+ * Checks that a client retries a 503 and a connection reset once each: `path` fails once with a
+ * 503, then once with a reset, and each time `pull(repository)` (one call through the client, for
+ * a repository not asked before, answering what it was granted) still gets pull, with `path`
+ * asked twice.
+ */
+export async function expectRetriesOf503AndReset(platform: FakePlatform, path: string, pull: (repository: string) => Promise<ReadonlyArray<readonly string[]>>): Promise<void> {
+  const before = platform.count(path);
+  platform.setFault(path, { kind: 'status', status: 503, times: 1 });
+  expect(await pull('alice/a')).toEqual([['pull']]);
+  expect(platform.count(path)).toBe(before + 2);
+  platform.setFault(path, { kind: 'reset', times: 1 });
+  expect(await pull('alice/b')).toEqual([['pull']]);
+  expect(platform.count(path)).toBe(before + 4);
 }
 
 function send(res: ServerResponse, answer: FakeResponse): void {
