@@ -9,6 +9,7 @@ import { testKeys } from '../support/keys.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { tempStore } from '../support/store.js';
 import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 // A name crafted at one IdP must not claim the ASCII account of someone from another: `\u212Aevin`
 // (KELVIN SIGN) lower-cases to `kevin`, and the first sign-in method to use a name owns it.
@@ -27,10 +28,7 @@ beforeAll(async () => {
     return { status: 200, body: username ? { active: true, username, sub: `u-${username}` } : { active: false } };
   });
 });
-afterAll(async () => {
-  await issuer?.close();
-  await platform?.close();
-});
+afterAll(() => shutDown(issuer, platform));
 
 async function wharf() {
   const { logger, lines } = captureLog('info');

@@ -2,7 +2,7 @@ import { tempStore } from '../support/store.js';
 import { AccountGate } from '../../src/accounts/account-gate.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -36,6 +36,7 @@ import { testKeys } from '../support/keys.js';
 import { captureLog, type LogCapture } from '../support/log-capture.js';
 import { freePort } from '../support/ports.js';
 import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * The whole token endpoint with the chain static users → LDAP → external command, and
@@ -80,10 +81,7 @@ beforeAll(async () => {
   await chmod(join(dir, 'check.cjs'), 0o755);
   await chmod(join(dir, 'decide.cjs'), 0o755);
 });
-afterAll(async () => {
-  await slapd?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(slapd, dir));
 
 interface Wharf {
   app: FastifyInstance;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -22,6 +22,7 @@ import { startRedis } from '../support/redis.js';
 import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
 import { tempStore } from '../support/store.js';
 import { freshDeps, passwordAuthenticatorContract, type AuthenticatorUnderTest } from './password-authenticator-contract.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * The contract run against the backends that check a password themselves or against a directory
@@ -64,10 +65,7 @@ beforeAll(async () => {
   await chmod(script, 0o755);
   [aliceHash, slapd] = await Promise.all([bcrypt.hash(ALICE_PASSWORD, 10), startSlapd({ tls: true })]);
 });
-afterAll(async () => {
-  await slapd?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(slapd, dir));
 
 // --- static: bcrypt hashes from the config; no upstream ----------------------------------------
 

@@ -6,6 +6,7 @@ import { oidcTokenAuthnSchema } from '../../src/authn/oidc-token/oidc-token-conf
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import { captureLog } from '../support/log-capture.js';
 import { DISCOVERY_PATH, JWKS_PATH, makeIssuerKey, startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
+import { shutDown } from '../support/shut-down.js';
 
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
 const START = Date.UTC(2026, 10, 23, 12);
@@ -25,10 +26,7 @@ beforeAll(async () => {
   issuer = await startOidcIssuer({ now: clock });
   stranger = await startOidcIssuer({ now: clock });
 });
-afterAll(async () => {
-  await issuer?.close();
-  await stranger?.close();
-});
+afterAll(() => shutDown(issuer, stranger));
 beforeEach(() => {
   now = START;
   for (const i of [issuer, stranger]) {

@@ -59,6 +59,12 @@ function setup(overrides: Record<string, unknown> = {}) {
 
 const calls = () => platform.count('/tokeninfo');
 const reasonOf = (r: Awaited<ReturnType<ReturnType<typeof setup>['login']>>) => (r.kind === 'denied' ? r.reason : `not denied: ${r.kind}`);
+/** Why `login` refuses a new token whose tokeninfo answer is that of `email` with `overrides`. */
+async function refusalOf(login: ReturnType<typeof setup>['login'], email: string, overrides: Record<string, string | undefined> = {}) {
+  const token = accessToken();
+  tokens.set(token, tokeninfo(email, overrides));
+  return reasonOf(await login('x', token));
+}
 
 describe('GoogleTokenAuthenticator', () => {
   it('checks the token with tokeninfo and makes the email’s local part the account', async () => {
@@ -91,57 +97,39 @@ describe('GoogleTokenAuthenticator', () => {
     const accounts = await Promise.all([login('x', a), login('x', b)]);
     expect(accounts.map((r) => r.kind === 'ok' && r.identity.account)).toEqual(['g-alice_at_acme.com', 'g-alice_at_gmail.com']);
     // `alice_` would give `alice__at_acme.com`, a valid name, but the local part alone is not one.
-    const odd = accessToken();
-    tokens.set(odd, tokeninfo('alice_@acme.com'));
-    expect(reasonOf(await login('x', odd))).toBe('no valid registry account can be made from alice_@acme.com (email)');
+    expect(await refusalOf(login, 'alice_@acme.com')).toBe('no valid registry account can be made from alice_@acme.com (email)');
   });
 
   it('refuses tokens issued to another OAuth client', async () => {
     const { login } = setup();
-    const token = accessToken();
-    tokens.set(token, tokeninfo('alice@acme.com', { azp: 'other.apps.googleusercontent.com', aud: 'other.apps.googleusercontent.com' }));
-    expect(reasonOf(await login('x', token))).toBe('the token was issued to OAuth client "other.apps.googleusercontent.com", not one of clientIds');
+    expect(await refusalOf(login, 'alice@acme.com', { azp: 'other.apps.googleusercontent.com', aud: 'other.apps.googleusercontent.com' })).toBe('the token was issued to OAuth client "other.apps.googleusercontent.com", not one of clientIds');
   });
 
   it('refuses an unverified or missing email', async () => {
     const { login } = setup();
-    const unverified = accessToken();
-    const noEmail = accessToken();
-    tokens.set(unverified, tokeninfo('alice@acme.com', { email_verified: 'false' }));
-    tokens.set(noEmail, tokeninfo('alice@acme.com', { email: undefined, email_verified: undefined }));
-    expect(reasonOf(await login('x', unverified))).toBe("the token's email alice@acme.com is not verified");
-    expect(reasonOf(await login('x', noEmail))).toBe('the token carries no email (it needs the email scope)');
+    expect(await refusalOf(login, 'alice@acme.com', { email_verified: 'false' })).toBe("the token's email alice@acme.com is not verified");
+    expect(await refusalOf(login, 'alice@acme.com', { email: undefined, email_verified: undefined })).toBe('the token carries no email (it needs the email scope)');
   });
 
   it('enforces allowedDomains on the Workspace hd, else on the email’s domain', async () => {
     const { login } = setup();
-    const outsider = accessToken();
     const secondaryDomain = accessToken();
-    const otherWorkspace = accessToken();
-    tokens.set(outsider, tokeninfo('alice@gmail.com'));
     tokens.set(secondaryDomain, tokeninfo('bob@acme.io', { hd: 'acme.com' }));
-    tokens.set(otherWorkspace, tokeninfo('carol@acme.com', { hd: 'evil.com' }));
-    expect(reasonOf(await login('x', outsider))).toBe('domain gmail.com is not one of allowedDomains (acme.com)');
+    expect(await refusalOf(login, 'alice@gmail.com')).toBe('domain gmail.com is not one of allowedDomains (acme.com)');
     const ok = await login('x', secondaryDomain);
     expect(ok.kind === 'ok' && ok.identity.account).toBe('bob');
-    expect(reasonOf(await login('x', otherWorkspace))).toBe('domain evil.com is not one of allowedDomains (acme.com)');
+    expect(await refusalOf(login, 'carol@acme.com', { hd: 'evil.com' })).toBe('domain evil.com is not one of allowedDomains (acme.com)');
   });
 
   it('denies, rather than rewrites, an email that makes no valid registry name', async () => {
     const { login } = setup();
-    const token = accessToken();
-    tokens.set(token, tokeninfo("o'brien+ci@acme.com"));
-    expect(reasonOf(await login('x', token))).toBe("no valid registry account can be made from o'brien+ci@acme.com (email-local-part)");
+    expect(await refusalOf(login, "o'brien+ci@acme.com")).toBe("no valid registry account can be made from o'brien+ci@acme.com (email-local-part)");
   });
 
   it('denies a non-ASCII email or hosted domain before lower-casing it, so \u212Aevin never becomes kevin', async () => {
     const { login } = setup();
-    const kelvin = accessToken();
-    const domain = accessToken();
-    tokens.set(kelvin, tokeninfo('\u212Aevin@acme.com', { hd: 'acme.com' }));
-    tokens.set(domain, tokeninfo('kevin@acme.com', { hd: 'ac\u217Fe.com' }));
-    expect(reasonOf(await login('x', kelvin))).toBe('the token’s email "\\u212Aevin@acme.com" holds U+212A: account names must be ASCII');
-    expect(reasonOf(await login('x', domain))).toBe('the token’s hosted domain "ac\\u217Fe.com" holds U+217F: account names must be ASCII');
+    expect(await refusalOf(login, '\u212Aevin@acme.com', { hd: 'acme.com' })).toBe('the token’s email "\\u212Aevin@acme.com" holds U+212A: account names must be ASCII');
+    expect(await refusalOf(login, 'kevin@acme.com', { hd: 'ac\u217Fe.com' })).toBe('the token’s hosted domain "ac\\u217Fe.com" holds U+217F: account names must be ASCII');
   });
 
   it('denies a token Google rejects (400 invalid_token) and caches that briefly', async () => {

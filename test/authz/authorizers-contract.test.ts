@@ -1,6 +1,6 @@
 import { secretReader } from '../../src/config/secrets.js';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -17,6 +17,7 @@ import { HTTP_OUTAGES, startFakePlatform, verifyWharfSignature, type FakeHandler
 import { captureLog } from '../support/log-capture.js';
 import { freePort } from '../support/ports.js';
 import { authorizerContract, type AuthorizerUnderTest, type Policy } from './authorizer-contract.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * The contract run against every kind of authorizer: the static ACL, each remote decider
@@ -54,10 +55,7 @@ beforeAll(async () => {
   await writeFile(script, SCRIPT);
   await chmod(script, 0o755);
 });
-afterAll(async () => {
-  await platform?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(platform, dir));
 
 /** A fresh path on the fake platform answered by `handler`, or misbehaving as `outage` says; its URL. */
 async function serve(handler: FakeHandler, outage?: Fault | 'refused'): Promise<string> {

@@ -11,6 +11,7 @@ import { testKeys } from '../support/keys.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
 import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * What anonymous token requests with fresh repository names cost, against a real Redis cache and
@@ -78,13 +79,7 @@ beforeAll(async () => {
   await services.start();
 });
 
-afterAll(async () => {
-  await app?.close();
-  await services?.close();
-  redisClient?.disconnect();
-  await platform?.close();
-  await redis?.stop();
-});
+afterAll(() => shutDown(app, services, redisClient, platform, redis));
 
 describe('anonymous decisions', () => {
   it('never reach Redis and never push a proven user out of the first tier', async () => {

@@ -10,6 +10,7 @@ import { testKeys } from '../support/keys.js';
 import { captureLog } from '../support/log-capture.js';
 import { awkwardSecret, signInAtIdp, startTestIdp, type IdpUser, type TestIdp } from '../support/oidc-idp.js';
 import { tempStore } from '../support/store.js';
+import { shutDown } from '../support/shut-down.js';
 
 // Credentials from browser and device logins follow the identity provider: a real oidc-provider
 // (rotating its refresh tokens, as Auth0 and Okta can) stands in for an OIDC issuer and for
@@ -80,11 +81,7 @@ beforeAll(async () => {
   app = await buildApp(services);
 });
 
-afterAll(async () => {
-  await app?.close();
-  await services?.close();
-  await idp?.close();
-});
+afterAll(() => shutDown(app, services, idp));
 
 const cookiesOf = (setCookie: string | string[] | undefined) => [setCookie ?? []].flat().map((c) => c.split(';', 1)[0]).join('; ');
 

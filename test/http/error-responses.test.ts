@@ -9,6 +9,7 @@ import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
 import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 // How an error of the tree reaches a client, and that nothing else does: an unexpected failure in
 // a route is a 500 with a fixed body, its message and stack only in the log.
@@ -86,10 +87,7 @@ describe('an unexpected failure in a route', () => {
       throw new TypeError(SECRET_DETAIL);
     };
   });
-  afterAll(async () => {
-    await app?.close();
-    await services?.close();
-  });
+  afterAll(() => shutDown(app, services));
 
   const form = (url: string, payload: string) => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload });
 

@@ -8,11 +8,11 @@ import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { waitUntil } from '../support/processes.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
 import { captureLog, type LogLine } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 const password = randomBytes(9).toString('base64url');
 let hash: string;
@@ -146,14 +146,10 @@ describe('refused logins in the Redis the budgets share', () => {
   let redis: RedisHandle;
   let admin: Redis;
   beforeAll(async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis();
     admin = new Redis(redis.url);
   });
-  afterAll(async () => {
-    admin?.disconnect();
-    await redis?.stop();
-  });
+  afterAll(() => shutDown(admin, redis));
 
   it('leave at most a couple of keys for 2,000 random usernames from one address, most of them refused', async () => {
     const { app } = await start({ cache: { type: 'redis', url: redis.url }, bruteForce: { perIp: { failures: 3 } } });

@@ -1,6 +1,6 @@
 import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -12,6 +12,7 @@ import { createServices } from '../../src/services.js';
 import { loadKeys } from '../../src/keys/key-files.js';
 import { startGithubStandIn, type GithubStandIn } from '../support/github-standin.js';
 import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 // The browser-login pages driven through app.inject, with the GitHub stand-in as the provider:
 // where a sign-in may send the browser afterwards, what the pages allow around them, and what
@@ -40,11 +41,7 @@ beforeAll(async () => {
   app = await buildApp(services);
 });
 
-afterAll(async () => {
-  await app?.close();
-  await github?.close();
-  if (keysDir) await rm(keysDir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(app, github, keysDir));
 
 /** The `name=value` pairs of a response's Set-Cookie headers, as a Cookie header. */
 function cookiesOf(setCookie: string | string[] | undefined): string {

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
@@ -262,4 +262,17 @@ export function verifyWharfSignature(
   const expected = Buffer.from(`v1=${createHmac('sha256', secret).update(`${timestamp}.${request.body}`).digest('hex')}`);
   const given = Buffer.from(signature);
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * Fresh secrets for a Wharf in front of the fake platform, by their environment variables: its
+ * introspection client secret, the webhook's shared secret, the admin secret and the hash key.
+ */
+export function platformSecrets() {
+  return {
+    WHARF_INTROSPECTION_CLIENT_SECRET: randomBytes(12).toString('hex'),
+    WHARF_AUTHZ_WEBHOOK_SECRET: randomBytes(12).toString('hex'),
+    WHARF_ADMIN_SECRET: randomBytes(12).toString('hex'),
+    WHARF_HASH_KEY: randomBytes(24).toString('hex'),
+  };
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import { buildApp } from '../../src/app.js';
 import { bootstrap } from '../../src/cli/bootstrap.js';
@@ -12,6 +13,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { createServices, type Services } from '../../src/services.js';
 import { captureLog, type LogLine } from './log-capture.js';
 import { runCommand, type CommandResult } from './processes.js';
+import { startRegistry, type RegistryHandle } from './registry.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The compiled CLI, as `bin/wharf` runs it. */
@@ -70,4 +72,23 @@ export async function startWharf(configFile: string, env: Record<string, string>
       await services.close();
     },
   };
+}
+
+/** Wharf and the registry it issues tokens for, both running. */
+export interface WharfAndRegistry {
+  wharf: WharfHandle;
+  registry: RegistryHandle;
+}
+
+/**
+ * Starts what an operator runs: `wharf registry-config` writes the registry's config from Wharf's
+ * (into `work/registry`, the registry to listen on `registryPort`), which must succeed; then Wharf
+ * (in process, with `env` for its secrets) and the registry start.
+ */
+export async function startWharfAndRegistry(configFile: string, work: string, registryPort: number, env: Record<string, string> = {}): Promise<WharfAndRegistry> {
+  const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], { env });
+  expect(cli.code, cli.stderr).toBe(0);
+  const wharf = await startWharf(configFile, env);
+  const registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+  return { wharf, registry };
 }
