@@ -18,9 +18,15 @@ import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
 
 const SECRET = 'introspection-client-secret';
 const conflict = (name: string) => `account "${name}" belongs to another sign-in method; ask an administrator`;
+/** The answer to a credential whose account `name` another sign-in method owns: 401, naming the conflict. */
+const expectConflict = (res: { statusCode: number; json(): any }, name: string) => {
+  expect(res.statusCode).toBe(401);
+  expect(res.json().errors[0].message).toBe(conflict(name));
+};
 let keys: LoadedKeys;
 let platform: FakePlatform;
 let hash: string;
@@ -41,7 +47,7 @@ afterAll(async () => platform?.close());
 
 /** A running app with static alice and an introspection platform; `lines` collects the log. */
 async function app(extra: ConfigInput = {}) {
-  const lines: Record<string, unknown>[] = [];
+  const { logger, lines } = captureLog('info');
   const config = parseConfig(
     {
       // Platform tokens first (they say which they are by their form), then static users.
@@ -54,7 +60,6 @@ async function app(extra: ConfigInput = {}) {
     },
     {},
   );
-  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
   const services = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), env: { SECRET, WHARF_GITHUB_CLIENT_SECRET: 'unused' } });
   await services.start();
   const built = await buildApp(services);
@@ -84,8 +89,7 @@ describe('account names', () => {
       expect(await wharf.services.bindings.get('alice')).toMatchObject({ account: 'alice', source: 'static', subject: 'alice' });
       tokens.set('tok-fake-alice', { username: 'alice', sub: 'u-7' });
       const res = await wharf.token('alice', 'tok-fake-alice', 'repository:alice/app:push');
-      expect(res.statusCode).toBe(401);
-      expect(res.json().errors[0].message).toBe(conflict('alice'));
+      expectConflict(res, 'alice');
       const audit = wharf.lines.filter((l) => l.event === 'account_conflict');
       expect(audit).toEqual([expect.objectContaining({ account: 'alice', source: `introspection:${platform.url}/introspect`, ownerSource: 'static' })]);
       expect(wharf.lines.filter((l) => l.event === 'token_issued')).toEqual([]);
@@ -120,12 +124,10 @@ describe('account names', () => {
       tokens.set('tok-platform-alice', { username: 'alice', sub: 'u-8' });
       expect((await wharf.token('alice', 'tok-platform-alice', 'repository:alice/app:pull')).statusCode).toBe(200);
       const refused = await redeem();
-      expect(refused.statusCode).toBe(401);
-      expect(refused.json().errors[0].message).toBe(conflict('alice'));
+      expectConflict(refused, 'alice');
       // Also as a Basic password (podman keeps the refresh token as the password).
       const basic = await wharf.token('alice', refreshToken, 'repository:alice/app:pull');
-      expect(basic.statusCode).toBe(401);
-      expect(basic.json().errors[0].message).toBe(conflict('alice'));
+      expectConflict(basic, 'alice');
     } finally {
       await wharf.close();
     }
@@ -149,8 +151,7 @@ describe('registry credentials', () => {
       expect((await wharf.token('bob', other.secret, 'repository:bob/app:push')).statusCode).toBe(200);
       // Another scope than before: an identical request would get the answer of the last second again.
       const refused = await wharf.token('bob', secret, 'repository:bob/app:pull');
-      expect(refused.statusCode).toBe(401);
-      expect(refused.json().errors[0].message).toBe(conflict('bob'));
+      expectConflict(refused, 'bob');
     } finally {
       await wharf.close();
     }
@@ -222,8 +223,7 @@ describe('providers that admit anyone on the internet', () => {
     try {
       tokens.set('tok-squatter', { username: 'gh-octocat', sub: 'u-9' });
       const res = await wharf.token('gh-octocat', 'tok-squatter', 'repository:gh-octocat/app:push');
-      expect(res.statusCode).toBe(401);
-      expect(res.json().errors[0].message).toBe(conflict('gh-octocat'));
+      expectConflict(res, 'gh-octocat');
       expect(await wharf.services.bindings.get('gh-octocat')).toBeUndefined();
     } finally {
       await wharf.close();

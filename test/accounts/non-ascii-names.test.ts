@@ -3,12 +3,13 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
 import { startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 // A name crafted at one IdP must not claim the ASCII account of someone from another: `\u212Aevin`
 // (KELVIN SIGN) lower-cases to `kevin`, and the first sign-in method to use a name owns it.
@@ -27,13 +28,10 @@ beforeAll(async () => {
     return { status: 200, body: username ? { active: true, username, sub: `u-${username}` } : { active: false } };
   });
 });
-afterAll(async () => {
-  await issuer?.close();
-  await platform?.close();
-});
+afterAll(() => shutDown(issuer, platform));
 
 async function wharf() {
-  const lines: Array<Record<string, unknown>> = [];
+  const { logger, lines } = captureLog('info');
   const config = parseConfig(
     {
       authn: [
@@ -45,7 +43,6 @@ async function wharf() {
     },
     {},
   );
-  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
   const services = createServices(config, { store: tempStore(), logger, keys: (await testKeys()).store, hashKey: randomBytes(32), env: { SECRET } });
   await services.start();
   const app = await buildApp(services);

@@ -17,32 +17,16 @@ const sources: SourceFile[] = files(SRC).map((path) => ({ path: relative(SRC, pa
 const findings = checkFloors(sources);
 
 describe('the floors of src/', () => {
-  it('place every folder and root file', () => {
-    expect(findings.unplaced).toEqual([]);
-  });
-
-  it('name every import plainly, so each can be checked', () => {
-    expect(findings.uncheckable).toEqual([]);
-  });
-
-  it('import nothing outside src/', () => {
-    expect(findings.outsideSrc).toEqual([]);
-  });
-
-  it('have no import that runs sideways or back up', () => {
-    expect(findings.upward).toEqual([]);
-  });
-
-  it('keep each backend folder to itself (shared cores aside)', () => {
-    expect(findings.acrossBackends).toEqual([]);
-  });
-
-  it('let config/ know the backends only through their registries', () => {
-    expect(findings.configPastRegistries).toEqual([]);
-  });
-
-  it("keep authn/'s rooms apart: its core imports no backend folder, a backend no registry", () => {
-    expect(findings.authnRooms).toEqual([]);
+  it.each([
+    ['place every folder and root file', 'unplaced'],
+    ['name every import plainly, so each can be checked', 'uncheckable'],
+    ['import nothing outside src/', 'outsideSrc'],
+    ['have no import that runs sideways or back up', 'upward'],
+    ['keep each backend folder to itself (shared cores aside)', 'acrossBackends'],
+    ['let config/ know the backends only through their registries', 'configPastRegistries'],
+    ["keep authn/'s rooms apart: its core imports no backend folder, a backend no registry", 'authnRooms'],
+  ] as const)('%s', (_name, finding) => {
+    expect(findings[finding]).toEqual([]);
   });
 });
 

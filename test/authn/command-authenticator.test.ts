@@ -10,9 +10,10 @@ import { preflightCommand } from '../../src/upstream/command-preflight.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
 import { waitUntil } from '../support/processes.js';
 import { RecordingCache } from '../support/recording-cache.js';
+import { captureLog } from '../support/log-capture.js';
+import { ownSettings } from '../support/upstream-fields.js';
 
 const GOOD = 'correct horse (*) \\ é';
 const context = { clientIp: '192.0.2.7', service: 'registry' };
@@ -70,19 +71,12 @@ afterAll(async () => {
 function make(patch: Record<string, unknown> = {}) {
   const recordFile = join(dir, `record-${randomBytes(4).toString('hex')}.jsonl`);
   const config = commandAuthnSchema.parse({ type: 'command', command: [script, '--mode', 'check'], env: { RECORD_FILE: recordFile }, ...patch });
-  let raw = '';
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger('debug', {
-    write: (s: string) => {
-      raw += s;
-      lines.push(JSON.parse(s) as Record<string, unknown>);
-    },
-  });
+  const { logger, lines, text } = captureLog('debug');
   const cache = new MemoryCache({ maxEntries: 100 });
   const auth = new CommandAuthenticator(config, { cache, hashKey: randomBytes(32), logger });
   const runs = (): Array<{ argv: string[]; env: Record<string, string>; stdin: string; started: number; ended: number }> =>
     existsSync(recordFile) ? readFileSync(recordFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
-  return { auth, lines, raw: () => raw, runs, recordFile, cache };
+  return { auth, lines, raw: text, runs, recordFile, cache };
 }
 
 async function expect503(promise: Promise<unknown>, message: string): Promise<void> {
@@ -214,7 +208,7 @@ describe('CommandAuthenticator', () => {
     const hashKey = randomBytes(32);
     const recordFile = join(dir, `record-${randomBytes(4).toString('hex')}.jsonl`);
     const config = commandAuthnSchema.parse({ type: 'command', command: [script, '--mode', 'check'], env: { RECORD_FILE: recordFile }, verifiedCacheSeconds: 45 });
-    const logger = createLogger('silent', { write: () => undefined });
+    const { logger } = captureLog('silent');
     const cache = new RecordingCache();
     const first = await new CommandAuthenticator(config, { cache, hashKey, logger }).login('Alice', GOOD, context);
     expect(first.kind).toBe('ok');
@@ -248,12 +242,11 @@ describe('command authenticator config and preflight', () => {
       'timeoutMs: Too small: expected number to be >=50',
       'claims: must be a valid regular expression',
     ]);
-    expect(commandAuthnSchema.parse({ type: 'command', command: ['/usr/bin/true'] })).toEqual({
+    expect(ownSettings(commandAuthnSchema.parse({ type: 'command', command: ['/usr/bin/true'] }))).toEqual({
       type: 'command',
       command: ['/usr/bin/true'],
       input: 'lines',
       env: {},
-      timeoutMs: 5000,
       maxConcurrent: 4,
       maxQueued: 64,
       verifiedCacheSeconds: 60,

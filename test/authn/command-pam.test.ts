@@ -8,9 +8,9 @@ import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
 import { preflightCommand } from '../../src/upstream/command-preflight.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { runCommand } from '../support/processes.js';
+import { captureLog } from '../support/log-capture.js';
 
 /*
  * The PAM recipe (examples/pam) against the machine's real PAM stack: a throwaway Unix user and
@@ -58,10 +58,9 @@ afterAll(async () => {
 });
 
 function make(env: Record<string, string> = {}) {
-  let raw = '';
-  const logger = createLogger('debug', { write: (s: string) => void (raw += s) });
+  const { logger, text } = captureLog('debug');
   const config = commandAuthnSchema.parse({ type: 'command', command: [HELPER], env: { WHARF_PAM_SERVICE: service, ...env }, timeoutMs: 10_000 });
-  return { auth: new CommandAuthenticator(config, { cache: new MemoryCache({ maxEntries: 10 }), hashKey: randomBytes(32), logger }), raw: () => raw };
+  return { auth: new CommandAuthenticator(config, { cache: new MemoryCache({ maxEntries: 10 }), hashKey: randomBytes(32), logger }), raw: text };
 }
 
 describe('PAM recipe (examples/pam) against the real PAM stack', () => {

@@ -5,7 +5,7 @@ import { GithubLogin } from '../../src/authn/github/github-login.js';
 import { GithubTokenAuthenticator } from '../../src/authn/provider-token/github-token-authenticator.js';
 import { githubTokenAuthnSchema } from '../../src/authn/provider-token/github-token-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
-import { capturedLogger } from '../support/log-capture.js';
+import { captureLog } from '../support/log-capture.js';
 import { signInThroughStandIn, startGithubStandIn, type GithubStandIn } from '../support/github-standin.js';
 
 // Both GitHub routes, the browser login and a GitHub token as password, read a user's
@@ -32,7 +32,7 @@ async function browserLogin(login: string) {
 }
 
 function tokenRoute() {
-  const { logger, text } = capturedLogger();
+  const { logger, text } = captureLog('trace', { unredacted: true });
   const backend = new GithubTokenAuthenticator(githubTokenAuthnSchema.parse({ type: 'github-token', apiUrl: github.apiUrl, allowedOrgs: ['acme'] }), { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), logger });
   return { login: (username: string, token: string) => backend.login(username, token, { clientIp: '127.0.0.1', service: 'registry' }), logs: text };
 }

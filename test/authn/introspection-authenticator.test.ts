@@ -1,56 +1,45 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { IntrospectionAuthenticator } from '../../src/authn/introspection/introspection-authenticator.js';
 import { introspectionAuthnSchema, type IntrospectionAuthnConfig } from '../../src/authn/introspection/introspection-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
 import { UpstreamClient } from '../../src/upstream/upstream-client.js';
-import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { useFakePlatform } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
 import { RecordingCache } from '../support/recording-cache.js';
 
 const SECRET = randomBytes(12).toString('hex');
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
-let platform: FakePlatform;
 /** Platform tokens the fake knows: token → claims. */
-let tokens: Map<string, Record<string, unknown>>;
-
-beforeAll(async () => {
-  platform = await startFakePlatform();
-});
-afterAll(async () => platform?.close());
-
-beforeEach(() => {
-  tokens = new Map();
-  platform.setFault('/introspect', undefined);
-  platform.setFault('/sage/token_info', undefined);
-  platform.setHandler('/introspect', (req) => {
+const tokens = new Map<string, Record<string, unknown>>();
+const platform = useFakePlatform({
+  '/introspect': (req) => {
     if (req.headers.authorization !== `Basic ${Buffer.from(`wharf:${SECRET}`).toString('base64')}` && req.headers.authorization !== `Bearer ${SECRET}`) {
       return { status: 401, body: { error: 'invalid_client' } };
     }
     const claims = tokens.get(req.form?.get('token') ?? '');
     return { status: 200, body: claims ? { active: true, ...claims } : { active: false } };
-  });
+  },
   // SAGE: 410 for unknown tokens, 404 for expired ones.
-  platform.setHandler('/sage/token_info', (req) => {
+  '/sage/token_info': (req) => {
     const token = req.form?.get('token') ?? '';
     if (token === 'expired-token') return { status: 404, body: 'token expired (2026-01-01)', contentType: 'text/plain' };
     const claims = tokens.get(token);
     return claims ? { status: 200, body: { active: true, ...claims } } : { status: 410, body: { error: 'token not found' } };
-  });
+  },
 });
+beforeEach(() => tokens.clear());
 
 function setup(overrides: Partial<IntrospectionAuthnConfig> & Record<string, unknown> = {}, clientSecret = SECRET) {
   let now = Date.UTC(2026, 10, 23, 12);
-  let logText = '';
-  const sink = new Writable({ write: (c: Buffer, _e, done) => ((logText += c.toString()), done()) });
+  const log = captureLog('info');
   const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
   const config = introspectionAuthnSchema.parse({ type: 'introspection', url: `${platform.url}/introspect`, timeoutMs: 300, ...overrides });
   const upstream = new UpstreamClient({ name: 'introspection', timeoutMs: 300, retries: 1, sleep: async () => {}, now: () => now, failureThreshold: 3, openMs: 10_000 });
-  const auth = new IntrospectionAuthenticator(config, { cache, hashKey: randomBytes(32), logger: createLogger('info', sink), clientSecret, upstream, now: () => now });
-  return { auth, cache, logs: () => logText, advance: (ms: number) => void (now += ms), nowSeconds: () => Math.floor(now / 1000) };
+  const auth = new IntrospectionAuthenticator(config, { cache, hashKey: randomBytes(32), logger: log.logger, clientSecret, upstream, now: () => now });
+  return { auth, cache, logs: log.text, advance: (ms: number) => void (now += ms), nowSeconds: () => Math.floor(now / 1000) };
 }
 
 describe('IntrospectionAuthenticator (RFC 7662)', () => {
@@ -242,7 +231,7 @@ describe('IntrospectionAuthenticator cache format', () => {
     const hashKey = randomBytes(32);
     const now = Date.UTC(2026, 10, 23, 12);
     const config = introspectionAuthnSchema.parse({ type: 'introspection', url: `${platform.url}/introspect`, cacheSeconds: 60, negativeCacheSeconds: 10 });
-    const make = (cache: RecordingCache) => new IntrospectionAuthenticator(config, { cache, hashKey, logger: createLogger('silent', new Writable({ write: (_c, _e, done) => done() })), clientSecret: SECRET, now: () => now });
+    const make = (cache: RecordingCache) => new IntrospectionAuthenticator(config, { cache, hashKey, logger: captureLog('silent').logger, clientSecret: SECRET, now: () => now });
     const keyOf = (token: string) => `intro:${keyedHash(hashKey, 'introspection', config.url, token)}`;
     const exp = now / 1000 + 30;
     tokens.set('tok', { username: 'alice', sub: 'u-1', exp });

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { Attribute, Change, Client } from 'ldapts';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLdapAuthenticator } from '../../src/authn/ldap/create-ldap-authenticator.js';
@@ -13,7 +12,7 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import type { Identity } from '../../src/domain/identity.js';
-import { createLogger } from '../../src/logging.js';
+import { captureLog } from '../support/log-capture.js';
 import { waitUntil } from '../support/processes.js';
 import { RecordingCache } from '../support/recording-cache.js';
 import { DIRECTORY, sshaHash, startSlapd, type SlapdHandle } from '../support/slapd.js';
@@ -29,20 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await slapd?.stop();
 });
-
-/** A logger whose JSON lines the test can read. */
-function captureLogger() {
-  let raw = '';
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      raw += chunk.toString();
-      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('debug', sink), lines, raw: () => raw, events: () => lines.map((l) => l.event) };
-}
 
 const made: LdapAuthenticator[] = [];
 afterEach(async () => {
@@ -61,7 +46,7 @@ function make(patch: Record<string, unknown> = {}, opts: { bindPassword?: string
     attributes: ['mail', 'displayName'],
     ...patch,
   });
-  const log = captureLogger();
+  const log = captureLog('debug');
   const cache = new MemoryCache({ maxEntries: 1000 });
   const auth = new LdapAuthenticator(config, {
     cache,
@@ -164,7 +149,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
     expect([viaMail.account, viaMail.subject]).toEqual(['ludwig', LUDWIG_DN]);
     // An entry without the account attribute cannot become an account.
     expect(await byMail.auth.login('nobody@example.org', slapd.passwords.nobody, context)).toEqual({ kind: 'denied', reason: 'ldap: the directory entry has no uid' });
-    expect(byMail.log.lines.find((l) => l.event === 'ldap_no_account_attribute')).toMatchObject({ level: 50, attribute: 'uid' });
+    expect(byMail.log.events('ldap_no_account_attribute')[0]).toMatchObject({ level: 50, attribute: 'uid' });
   });
 
   it('reads groups with a group search (as the service account) when the directory has no memberOf', async () => {
@@ -195,7 +180,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
   it('refuses a username that matches two entries (a base over both ludwigs)', async () => {
     const { auth, log } = make({ baseDn: DIRECTORY.suffix });
     expect(await auth.login('ludwig', slapd.passwords.ludwig, context)).toEqual({ kind: 'denied', reason: 'ldap: the username matches more than one directory entry' });
-    expect(log.lines.find((l) => l.event === 'ldap_ambiguous_user')).toMatchObject({ level: 40 });
+    expect(log.events('ldap_ambiguous_user')[0]).toMatchObject({ level: 40 });
     // A unique philosopher is found when the base covers the philosophers.
     expect(identityOf(await auth.login('immanuel', slapd.passwords.immanuel, context)).account).toBe('immanuel');
   });
@@ -224,7 +209,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
   it('writes and reads the verified entry in the format replicas of other versions share', async () => {
     const config = ldapAuthnSchema.parse({ type: 'ldap', url: slapd.url, startTls: true, bindDn: DIRECTORY.serviceDn, baseDn: DIRECTORY.musicians, attributes: ['mail'], verifiedCacheSeconds: 45 });
     const replica = (cache: RecordingCache) => {
-      const auth = new LdapAuthenticator(config, { cache, hashKey, logger: captureLogger().logger, bindPassword: slapd.passwords.wharf, ca: readFileSync(slapd.certificates!.caFile, 'utf8') });
+      const auth = new LdapAuthenticator(config, { cache, hashKey, logger: captureLog('debug').logger, bindPassword: slapd.passwords.wharf, ca: readFileSync(slapd.certificates!.caFile, 'utf8') });
       made.push(auth);
       return auth;
     };
@@ -312,7 +297,7 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
       await admin.add(kelvinDn, { objectClass: 'inetOrgPerson', uid: '\u212Aevin', cn: 'Kelvin', sn: 'Kelvin', userPassword: sshaHash(password) });
       const refusal = 'ldap: the entry\'s uid "\\u212Aevin" holds U+212A: account names must be ASCII';
       expect(await auth.login('\u212Aevin', password, context)).toEqual({ kind: 'denied', reason: refusal, message: `${refusal}; ask an administrator` });
-      expect(log.lines.filter((l) => l.event === 'ldap_account_not_ascii')).toEqual([expect.objectContaining({ dn: kelvinDn, attribute: 'uid' })]);
+      expect(log.events('ldap_account_not_ascii')).toEqual([expect.objectContaining({ dn: kelvinDn, attribute: 'uid' })]);
       // A wrong password learns nothing about the entry.
       expect(await auth.login('\u212Aevin', 'wrong', context)).toEqual({ kind: 'denied', reason: 'ldap: invalid username or password', knownAccount: true });
       // The directory folds case itself (slapd's uid matching takes \u212A for k), so typing kevin
@@ -331,16 +316,16 @@ describe('LdapAuthenticator: search-then-bind against slapd', () => {
     expect(err).toBeInstanceOf(TemporarilyUnavailableError);
     expect((err as TemporarilyUnavailableError).status).toBe(503);
     expect((err as Error).message).toBe('the LDAP directory is unavailable; try again shortly');
-    expect(log.lines.find((l) => l.event === 'ldap_service_bind_refused')).toMatchObject({ level: 50, code: 49, bindDn: DIRECTORY.serviceDn });
-    expect(log.raw()).not.toContain(wrong);
-    expect(log.raw()).not.toContain(slapd.passwords.ludwig);
+    expect(log.events('ldap_service_bind_refused')[0]).toMatchObject({ level: 50, code: 49, bindDn: DIRECTORY.serviceDn });
+    expect(log.text()).not.toContain(wrong);
+    expect(log.text()).not.toContain(slapd.passwords.ludwig);
     expect(JSON.stringify(err, Object.getOwnPropertyNames(err))).not.toContain(wrong);
   });
 
   it('answers 503 when the search base does not exist, naming it in the log', async () => {
     const { auth, log } = make({ baseDn: `ou=nowhere,${DIRECTORY.suffix}` });
     await expect(auth.login('ludwig', slapd.passwords.ludwig, context)).rejects.toBeInstanceOf(TemporarilyUnavailableError);
-    expect(log.lines.find((l) => l.event === 'ldap_search_failed')).toMatchObject({ level: 50, code: 32, msg: `user search: the base DN ou=nowhere,${DIRECTORY.suffix} does not exist` });
+    expect(log.events('ldap_search_failed')[0]).toMatchObject({ level: 50, code: 32, msg: `user search: the base DN ou=nowhere,${DIRECTORY.suffix} does not exist` });
   });
 });
 
@@ -360,7 +345,7 @@ describe('LdapAuthenticator: TLS', () => {
     // slapd logs the StartTLS request, then the handshake, and only then any bind (the service's, then the user's).
     expect(order.slice(0, 3)).toEqual(['STARTTLS', 'TLS established', 'BIND']);
     expect(ofConn.some((l) => l.includes('BIND dn="uid=wolfgang,'))).toBe(true);
-    expect(log.events()).not.toContain('ldap_plaintext');
+    expect(log.events('ldap_plaintext')).toEqual([]);
   });
 
   it('speaks ldaps:// with the CA file', async () => {
@@ -369,7 +354,7 @@ describe('LdapAuthenticator: TLS', () => {
     expect(identityOf(await auth.login('johann', slapd.passwords.johann, context)).account).toBe('johann');
     await waitUntil('the handshake in slapd’s log', async () => (slapdCount(/TLS established/) > tlsBefore ? true : undefined));
     expect(slapdCount(/TLS established/)).toBe(tlsBefore + 1);
-    expect(log.events()).not.toContain('ldap_plaintext');
+    expect(log.events('ldap_plaintext')).toEqual([]);
   });
 
   it('refuses a server certificate from another CA with 503, and sends no bind at all', async () => {
@@ -378,7 +363,7 @@ describe('LdapAuthenticator: TLS', () => {
     for (const patch of [{ startTls: true }, { url: slapd.ldapsUrl, startTls: false }]) {
       const { auth, log } = make(patch, { ca: slapd.certificates!.otherCaFile });
       await expect(auth.login('ludwig', slapd.passwords.ludwig, context)).rejects.toBeInstanceOf(TemporarilyUnavailableError);
-      const line = log.lines.find((l) => l.event === 'ldap_unavailable');
+      const line = log.events('ldap_unavailable')[0];
       expect(line).toMatchObject({ level: 40, what: 'login' });
       expect(String(line?.why)).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|unable to verify/i);
     }
@@ -393,7 +378,7 @@ describe('LdapAuthenticator: TLS', () => {
 
   it('warns at startup about plain ldap:// (and still works)', async () => {
     const { auth, log } = make({ startTls: false });
-    const warning = log.lines.find((l) => l.event === 'ldap_plaintext');
+    const warning = log.events('ldap_plaintext')[0];
     expect(warning).toMatchObject({ level: 40, ldap: slapd.url });
     expect(String(warning?.msg)).toContain('clear text');
     expect(identityOf(await auth.login('ludwig', slapd.passwords.ludwig, context)).account).toBe('ludwig');
@@ -402,7 +387,7 @@ describe('LdapAuthenticator: TLS', () => {
 
 describe('createLdapAuthenticator (the registry factory)', () => {
   it('reads the bind password and CA files, and reports the directory ready at startup', async () => {
-    const log = captureLogger();
+    const log = captureLog('debug');
     const config = ldapAuthnSchema.parse({
       type: 'ldap',
       url: slapd.url,
@@ -414,12 +399,12 @@ describe('createLdapAuthenticator (the registry factory)', () => {
     });
     const auth = createLdapAuthenticator(config, { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: log.logger, readSecret: secretReader({}) });
     made.push(auth);
-    await waitUntil('ldap_ready', async () => (log.events().includes('ldap_ready') ? true : undefined), { timeoutMs: 5000 });
+    await waitUntil('ldap_ready', async () => (log.events('ldap_ready').length > 0 ? true : undefined), { timeoutMs: 5000 });
     expect(identityOf(await auth.login('ludwig', slapd.passwords.ludwig, context)).account).toBe('ludwig');
   });
 
   it('takes the password from WHARF_LDAP_BIND_PASSWORD and warns when the directory refuses it', async () => {
-    const log = captureLogger();
+    const log = captureLog('debug');
     const config = ldapAuthnSchema.parse({ type: 'ldap', url: slapd.ldapsUrl, caFile: slapd.certificates!.caFile, bindDn: DIRECTORY.serviceDn, baseDn: DIRECTORY.musicians });
     const deps = { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: log.logger };
     const good = createLdapAuthenticator(config, { ...deps, readSecret: secretReader({ WHARF_LDAP_BIND_PASSWORD: slapd.passwords.wharf }) });
@@ -428,17 +413,17 @@ describe('createLdapAuthenticator (the registry factory)', () => {
 
     const bad = createLdapAuthenticator(config, { ...deps, readSecret: secretReader({ WHARF_LDAP_BIND_PASSWORD: 'definitely-wrong-password' }) });
     made.push(bad);
-    await waitUntil('ldap_probe_failed', async () => log.lines.find((l) => l.event === 'ldap_probe_failed'), { timeoutMs: 5000 });
-    expect(log.lines.find((l) => l.event === 'ldap_probe_failed')).toMatchObject({
+    await waitUntil('ldap_probe_failed', async () => log.events('ldap_probe_failed')[0], { timeoutMs: 5000 });
+    expect(log.events('ldap_probe_failed')[0]).toMatchObject({
       level: 40,
       why: `the directory rejected the service account ${DIRECTORY.serviceDn} (wrong bindDn or password)`,
     });
-    expect(log.raw()).not.toContain('definitely-wrong-password');
-    expect(log.raw()).not.toContain(slapd.passwords.wharf);
+    expect(log.text()).not.toContain('definitely-wrong-password');
+    expect(log.text()).not.toContain(slapd.passwords.wharf);
   });
 
   it('refuses to start without a readable bind password or CA file, naming the file and never a secret', () => {
-    const deps = { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: captureLogger().logger, readSecret: secretReader({}) };
+    const deps = { cache: new MemoryCache({ maxEntries: 10 }), hashKey, logger: captureLog('debug').logger, readSecret: secretReader({}) };
     const base = { type: 'ldap', url: slapd.ldapsUrl, bindDn: DIRECTORY.serviceDn, baseDn: DIRECTORY.musicians };
     expect(() => createLdapAuthenticator(ldapAuthnSchema.parse({ ...base, bindPasswordFile: '/nonexistent/ldap.pw' }), deps)).toThrow(
       'LDAP bind password: cannot read secret file /nonexistent/ldap.pw (ENOENT)',

@@ -2,7 +2,7 @@ import { tempStore } from '../support/store.js';
 import { AccountGate } from '../../src/accounts/account-gate.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -29,13 +29,14 @@ import { parseConfig } from '../../src/config/load.js';
 import { UnauthorizedError } from '../../src/domain/errors.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 import { RecentAnswers } from '../../src/tokens/recent-answers.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { TokenMinter } from '../../src/tokens/minter.js';
 import { testKeys } from '../support/keys.js';
+import { captureLog, type LogCapture } from '../support/log-capture.js';
 import { freePort } from '../support/ports.js';
 import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * The whole token endpoint with the chain static users → LDAP → external command, and
@@ -80,29 +81,19 @@ beforeAll(async () => {
   await chmod(join(dir, 'check.cjs'), 0o755);
   await chmod(join(dir, 'decide.cjs'), 0o755);
 });
-afterAll(async () => {
-  await slapd?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(slapd, dir));
 
 interface Wharf {
   app: FastifyInstance;
   tokens: RecentAnswers;
-  logs: Array<Record<string, unknown>>;
-  raw(): string;
+  log: LogCapture;
   close(): Promise<void>;
 }
 
 /** Wharf with authn = [static (alice, clara), ldap (musicians), command (svc-*)] in that order. */
 async function startWharf(ldapUrl: string): Promise<Wharf> {
-  let raw = '';
-  const logs: Array<Record<string, unknown>> = [];
-  const logger = createLogger('info', {
-    write: (s: string) => {
-      raw += s;
-      logs.push(JSON.parse(s) as Record<string, unknown>);
-    },
-  });
+  const log = captureLog('info');
+  const logger = log.logger;
   const hashKey = randomBytes(32);
   const config = parseConfig({ authz: { acl: { rules: [{ account: '*', name: '${account}/*', actions: ['push', 'pull'] }] } } }, {});
   const base = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey });
@@ -134,8 +125,7 @@ async function startWharf(ldapUrl: string): Promise<Wharf> {
   return {
     app,
     tokens,
-    logs,
-    raw: () => raw,
+    log,
     async close() {
       await app.close();
       await ldap.close();
@@ -167,7 +157,7 @@ describe('token endpoint with static → ldap → command', () => {
     const ludwig = await token(wharf, 'ludwig', slapd.passwords.ludwig);
     expect(ludwig.status).toBe(200);
     expect(access(ludwig.body)).toEqual([{ type: 'repository', name: 'team-x/app', actions: ['push', 'pull'] }]);
-    const audit = wharf.logs.filter((l) => l.event === 'token_issued').at(-1);
+    const audit = wharf.log.events('token_issued').at(-1);
     expect(audit).toMatchObject({ account: 'ludwig', provider: 'ldap', decisions: [{ scope: 'repository:team-x/app:push,pull', granted: ['push', 'pull'], source: 'command', reason: 'member of cn=team-x' }] });
     const own = await token(wharf, 'ludwig', slapd.passwords.ludwig, 'repository:ludwig/symphony:push,pull');
     expect(access(own.body)).toEqual([{ type: 'repository', name: 'ludwig/symphony', actions: ['push', 'pull'] }]);
@@ -209,25 +199,25 @@ describe('token endpoint with static → ldap → command', () => {
 
   it('the first backend that knows the username decides: a static clara shadows the LDAP clara', async () => {
     expect((await token(wharf, 'clara', slapd.passwords.clara)).status).toBe(401);
-    const denied = wharf.logs.filter((l) => l.event === 'token_denied').at(-1);
+    const denied = wharf.log.events('token_denied').at(-1);
     expect(denied).toMatchObject({ account: 'clara', reason: 'invalid username or password' });
     const ok = await token(wharf, 'clara', claraStatic, 'repository:clara/app:pull');
     expect(ok.status).toBe(200);
-    expect(wharf.logs.filter((l) => l.event === 'token_issued').at(-1)).toMatchObject({ account: 'clara', provider: 'static' });
+    expect(wharf.log.events('token_issued').at(-1)).toMatchObject({ account: 'clara', provider: 'static' });
   });
 
   it('usernames the command claims reach it, and the audit line names command', async () => {
     const ci = await token(wharf, 'svc-ci', ciPassword, 'repository:svc-ci/app:push');
     expect(ci.status).toBe(200);
-    expect(wharf.logs.filter((l) => l.event === 'token_issued').at(-1)).toMatchObject({ account: 'svc-ci', provider: 'command' });
+    expect(wharf.log.events('token_issued').at(-1)).toMatchObject({ account: 'svc-ci', provider: 'command' });
     expect((await token(wharf, 'svc-ci', 'wrong')).status).toBe(401);
-    expect(wharf.logs.filter((l) => l.event === 'token_denied').at(-1)).toMatchObject({ account: 'svc-ci', reason: 'command: invalid username or password' });
+    expect(wharf.log.events('token_denied').at(-1)).toMatchObject({ account: 'svc-ci', reason: 'command: invalid username or password' });
   });
 
   it('a denial by LDAP says so in the audit line, and no password reaches the log', async () => {
     expect((await token(wharf, 'wolfgang', 'not-his-password')).status).toBe(401);
-    expect(wharf.logs.filter((l) => l.event === 'token_denied').at(-1)).toMatchObject({ account: 'wolfgang', reason: 'ldap: invalid username or password' });
-    for (const secret of [...Object.values(slapd.passwords), claraStatic, aliceStatic, ciPassword]) expect(wharf.raw()).not.toContain(secret);
+    expect(wharf.log.events('token_denied').at(-1)).toMatchObject({ account: 'wolfgang', reason: 'ldap: invalid username or password' });
+    for (const secret of [...Object.values(slapd.passwords), claraStatic, aliceStatic, ciPassword]) expect(wharf.log.text()).not.toContain(secret);
   });
 });
 

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Client } from 'ldapts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,10 +7,10 @@ import { ldapAuthnSchema } from '../../src/authn/ldap/ldap-config.js';
 import { LdapConnection, LdapConnectionError } from '../../src/authn/ldap/ldap-pool.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
-import { freePort } from '../support/ports.js';
+import { freePort, useSilentServers } from '../support/ports.js';
 import { waitUntil } from '../support/processes.js';
 import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
+import { captureLog } from '../support/log-capture.js';
 
 /*
  * A directory that is down, frozen or restarting must answer 503 `temporarily_unavailable`
@@ -21,8 +20,7 @@ import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
 let slapd: SlapdHandle;
 const context = { clientIp: '127.0.0.1', service: 'registry' };
 const made: LdapAuthenticator[] = [];
-const servers: Server[] = [];
-const sockets = new Set<Socket>();
+const silentServer = useSilentServers();
 
 beforeAll(async () => {
   slapd = await startSlapd({ tls: true });
@@ -32,15 +30,12 @@ afterEach(async () => {
   await Promise.all(made.splice(0).map((a) => a.close()));
 });
 afterAll(async () => {
-  for (const s of sockets) s.destroy();
-  for (const s of servers) s.close();
   await slapd?.stop();
 });
 
 /** Short timeouts: connect 300 ms, each operation 400 ms, so the whole login budget is 1.1 s. */
 function make(patch: Record<string, unknown> = {}) {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger('debug', { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const { logger, lines } = captureLog('debug');
   const config = ldapAuthnSchema.parse({
     type: 'ldap',
     url: slapd.url,
@@ -69,17 +64,6 @@ async function expect503(auth: LdapAuthenticator, username = 'ludwig'): Promise<
   expect((err as TemporarilyUnavailableError).status).toBe(503);
   expect((err as TemporarilyUnavailableError).code).toBe('temporarily_unavailable');
   return Date.now() - started;
-}
-
-/** A TCP server that accepts connections and never says a word (a hung directory, a blackholing proxy). */
-async function silentServer(): Promise<number> {
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as { port: number }).port;
 }
 
 describe('LdapAuthenticator when the directory is unavailable', () => {

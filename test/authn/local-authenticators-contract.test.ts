@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -18,11 +17,12 @@ import { staticAuthnSchema } from '../../src/authn/static/static-config.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import type { Store } from '../../src/store/store.js';
-import { freePort } from '../support/ports.js';
+import { freePort, useSilentServers } from '../support/ports.js';
 import { startRedis } from '../support/redis.js';
 import { DIRECTORY, startSlapd, type SlapdHandle } from '../support/slapd.js';
 import { tempStore } from '../support/store.js';
 import { freshDeps, passwordAuthenticatorContract, type AuthenticatorUnderTest } from './password-authenticator-contract.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * The contract run against the backends that check a password themselves or against a directory
@@ -36,8 +36,8 @@ let aliceHash: string;
 let slapd: SlapdHandle;
 let dir: string;
 let script: string;
-const silentServers: Server[] = [];
-const silentSockets = new Set<Socket>();
+/** A TCP server that accepts connections and never says a word (a hung directory): its port. */
+const silentServer = useSilentServers();
 
 /*
  * The password program: knows alice (exit 0, with her groups), refuses everyone else (exit 1).
@@ -65,12 +65,7 @@ beforeAll(async () => {
   await chmod(script, 0o755);
   [aliceHash, slapd] = await Promise.all([bcrypt.hash(ALICE_PASSWORD, 10), startSlapd({ tls: true })]);
 });
-afterAll(async () => {
-  for (const s of silentSockets) s.destroy();
-  for (const s of silentServers) s.close();
-  await slapd?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(slapd, dir));
 
 // --- static: bcrypt hashes from the config; no upstream ----------------------------------------
 
@@ -138,17 +133,6 @@ async function ldapUnderTest(url = slapd.url): Promise<AuthenticatorUnderTest> {
       if (authenticator instanceof LdapAuthenticator) await authenticator.close();
     },
   };
-}
-
-/** A TCP server that accepts connections and never says a word (a hung directory). */
-async function silentServer(): Promise<number> {
-  const server = createServer((socket) => {
-    silentSockets.add(socket);
-    socket.on('error', () => undefined);
-  });
-  silentServers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as { port: number }).port;
 }
 
 passwordAuthenticatorContract('ldap', {

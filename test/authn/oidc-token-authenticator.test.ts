@@ -1,12 +1,12 @@
-import { Writable } from 'node:stream';
 import { base64url, decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuthnResult } from '../../src/authn/authenticator.js';
 import { OidcTokenAuthenticator } from '../../src/authn/oidc-token/oidc-token-authenticator.js';
 import { oidcTokenAuthnSchema } from '../../src/authn/oidc-token/oidc-token-config.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
+import { captureLog } from '../support/log-capture.js';
 import { DISCOVERY_PATH, JWKS_PATH, makeIssuerKey, startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
+import { shutDown } from '../support/shut-down.js';
 
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
 const START = Date.UTC(2026, 10, 23, 12);
@@ -19,17 +19,14 @@ let issuer: OidcIssuer;
 /** A second, real issuer that is not trusted by default. */
 let stranger: OidcIssuer;
 /** Every log line of every test, to prove no token ever reaches a log. */
-let allLogs = '';
+const allLogs = captureLog();
 const tokensSeen: string[] = [];
 
 beforeAll(async () => {
   issuer = await startOidcIssuer({ now: clock });
   stranger = await startOidcIssuer({ now: clock });
 });
-afterAll(async () => {
-  await issuer?.close();
-  await stranger?.close();
-});
+afterAll(() => shutDown(issuer, stranger));
 beforeEach(() => {
   now = START;
   for (const i of [issuer, stranger]) {
@@ -51,14 +48,7 @@ function acmeRule(overrides: Record<string, unknown> = {}) {
 }
 
 function setup(overrides: Record<string, unknown> = {}) {
-  let logText = '';
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      logText += c.toString();
-      allLogs += c.toString();
-      done();
-    },
-  });
+  const log = captureLog('debug', { also: allLogs });
   const config = oidcTokenAuthnSchema.parse({
     type: 'oidc-token',
     issuers: [{ issuer: issuer.url, audiences: ['wharf'] }],
@@ -66,12 +56,12 @@ function setup(overrides: Record<string, unknown> = {}) {
     timeoutMs: 500,
     ...overrides,
   });
-  const auth = new OidcTokenAuthenticator(config, { logger: createLogger('debug', sink), now: clock });
+  const auth = new OidcTokenAuthenticator(config, { logger: log.logger, now: clock });
   const login = (token: string, username = 'ci') => {
     tokensSeen.push(token);
     return auth.login(username, token, ctx);
   };
-  return { auth, login, logs: () => logText };
+  return { auth, login, logs: log.text, events: log.events };
 }
 
 const counts = (i: OidcIssuer = issuer) => ({ discovery: i.platform.count(DISCOVERY_PATH), jwks: i.platform.count(JWKS_PATH) });
@@ -83,7 +73,7 @@ const reasonOf = (result: AuthnResult) => (result.kind === 'denied' ? result.rea
 
 describe('OidcTokenAuthenticator: valid tokens', () => {
   it('turns a GitHub Actions ID token into the owner’s account, with the claims used and the token’s exp as expiresAt', async () => {
-    const { login, logs } = setup();
+    const { login, events } = setup();
     const claims = issuer.githubActionsClaims();
     const token = await issuer.sign(claims);
     const result = await login(token);
@@ -107,7 +97,7 @@ describe('OidcTokenAuthenticator: valid tokens', () => {
       },
     });
     expect(decodeJwt(token).exp).toBe(nowSeconds() + 300);
-    const audit = logs().split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.event === 'oidc_token_login');
+    const audit = events('oidc_token_login')[0];
     expect(audit).toMatchObject({ account: 'acme', rule: 0, claims: { repository: 'acme/app', ref: 'refs/heads/main' }, expiresAt: nowSeconds() + 300 });
   });
 
@@ -393,13 +383,12 @@ describe('OidcTokenAuthenticator: keys', () => {
   });
 
   it('answers 503, and logs an error, when discovery names another issuer', async () => {
-    const { login, logs } = setup();
+    const { login, events } = setup();
     issuer.setDiscovery({ issuer: 'https://evil.example', jwks_uri: `${stranger.url}${JWKS_PATH}` });
     const before = counts(stranger);
     await expect(login(await issuer.sign(issuer.githubActionsClaims()))).rejects.toBeInstanceOf(TemporarilyUnavailableError);
     expect(delta(before, stranger).jwks).toBe(0);
-    const line = logs().split('\n').find((l) => l.includes('oidc_jwks_unusable'));
-    expect(line && JSON.parse(line)).toMatchObject({ level: 50, what: 'discovery' });
+    expect(events('oidc_jwks_unusable')[0]).toMatchObject({ level: 50, what: 'discovery' });
   });
 
   it('keeps verifying with the last good keys through an issuer outage, up to jwksMaxStaleSeconds', async () => {
@@ -419,13 +408,13 @@ describe('OidcTokenAuthenticator: keys', () => {
 
   it('never logs a token', async () => {
     expect(tokensSeen.length).toBeGreaterThan(40);
-    expect(allLogs.length).toBeGreaterThan(0);
+    expect(allLogs.text().length).toBeGreaterThan(0);
     const jwts = tokensSeen.filter((t) => t.startsWith('eyJ') && t.split('.').length === 3);
     expect(jwts.length).toBeGreaterThan(40);
     for (const token of jwts) {
       const [, payload, signature] = token.split('.');
-      expect(allLogs).not.toContain(payload!.slice(0, 40));
-      if (signature) expect(allLogs).not.toContain(signature.slice(0, 40));
+      expect(allLogs.text()).not.toContain(payload!.slice(0, 40));
+      if (signature) expect(allLogs.text()).not.toContain(signature.slice(0, 40));
     }
   });
 });

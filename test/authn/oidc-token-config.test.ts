@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { oidcTokenAuthnSchema } from '../../src/authn/oidc-token/oidc-token-config.js';
 import { githubTokenAuthnSchema } from '../../src/authn/provider-token/github-token-config.js';
 import { googleTokenAuthnSchema } from '../../src/authn/provider-token/google-token-config.js';
+import { ownSettings } from '../support/upstream-fields.js';
 
 const GH = 'https://token.actions.githubusercontent.com';
 const GL = 'https://gitlab.com';
@@ -15,22 +16,18 @@ const issues = (input: unknown) => {
 };
 
 describe('oidcTokenAuthnSchema', () => {
-  it('fills the documented defaults', () => {
+  it('fills the documented defaults of its own (the upstream settings: test/config/upstream-settings.test.ts)', () => {
     const config = oidcTokenAuthnSchema.parse({
       type: 'oidc-token',
       issuers: [{ issuer: GH, audiences: ['wharf'] }],
       rules: [{ issuer: GH, account: '${repository_owner}' }],
     });
-    expect(config).toEqual({
+    expect(ownSettings(config)).toEqual({
       type: 'oidc-token',
       issuers: [{ issuer: GH, audiences: ['wharf'], algorithms: ['RS256', 'ES256'], clockToleranceSeconds: 30 }],
       rules: [{ issuer: GH, account: '${repository_owner}', claims: {} }],
       jwksCacheSeconds: 600,
       jwksMaxStaleSeconds: 3600,
-      timeoutMs: 3000,
-      retries: 1,
-      failureThreshold: 5,
-      openSeconds: 10,
     });
   });
 

@@ -1,12 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OidcTokenAuthenticator } from '../../src/authn/oidc-token/oidc-token-authenticator.js';
 import { oidcTokenAuthnSchema } from '../../src/authn/oidc-token/oidc-token-config.js';
-import { createLogger } from '../../src/logging.js';
+import { captureLog } from '../support/log-capture.js';
 
 /**
  * Against a real OpenID Connect implementation (panva's oidc-provider, in process on a real
@@ -59,14 +58,13 @@ async function providerIdToken(claims: Record<string, unknown>): Promise<string>
 
 describe('OidcTokenAuthenticator against oidc-provider', () => {
   it('discovers the JWKS, verifies the provider’s ID token and maps it; a token signed with another key under its kid is denied', async () => {
-    let logText = '';
-    const sink = new Writable({ write: (c: Buffer, _e, done) => ((logText += c.toString()), done()) });
+    const log = captureLog('info');
     const config = oidcTokenAuthnSchema.parse({
       type: 'oidc-token',
       issuers: [{ issuer: issuerUrl, audiences: ['wharf'], algorithms: ['RS256'] }],
       rules: [{ issuer: issuerUrl, account: '${repository_owner}', claims: { repository: 'acme/app', ref: 'refs/heads/main' } }],
     });
-    const auth = new OidcTokenAuthenticator(config, { logger: createLogger('info', sink) }); // real clock: the provider stamps with it
+    const auth = new OidcTokenAuthenticator(config, { logger: log.logger }); // real clock: the provider stamps with it
 
     const token = await providerIdToken({ repository: 'acme/app', repository_owner: 'acme', ref: 'refs/heads/main' });
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'RS256', kid: KID });
@@ -95,6 +93,6 @@ describe('OidcTokenAuthenticator against oidc-provider', () => {
     });
     const dev = await providerIdToken({ repository: 'acme/app', repository_owner: 'acme', ref: 'refs/heads/dev' });
     expect(await auth.login('ci', dev, ctx)).toEqual({ kind: 'denied', reason: 'no trust rule matches the token: rule 0: claim "ref" is "refs/heads/dev", not "refs/heads/main"' });
-    expect(logText).not.toContain(token.split('.')[2]);
+    expect(log.text()).not.toContain(token.split('.')[2]);
   });
 });

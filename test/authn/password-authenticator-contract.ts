@@ -5,7 +5,7 @@ import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../../src
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import type { Identity } from '../../src/domain/identity.js';
-import { capturedLogger } from '../support/log-capture.js';
+import { captureLog } from '../support/log-capture.js';
 
 /** A username and password, as `docker login` sends them. */
 export interface Credential {
@@ -62,7 +62,7 @@ export interface PasswordAuthenticatorHarness {
  */
 export function freshDeps(env: Readonly<Record<string, string>> = {}) {
   const hashKey = randomBytes(32);
-  const log = capturedLogger();
+  const log = captureLog('trace', { unredacted: true });
   return { hashKey, logs: log.text, deps: { cache: new MemoryCache({ maxEntries: 1000 }), hashKey, logger: log.logger, readSecret: secretReader(env), lastInChain: true } };
 }
 

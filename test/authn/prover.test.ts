@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidGrantError, UnauthorizedError } from '../../src/domain/errors.js';
 import type { TokenRequest } from '../../src/tokens/token-service.js';
 import { aliceRequest, aliceServices, makeAlice, type Alice } from '../support/alice.js';
+import { captureLog } from '../support/log-capture.js';
 
 let alice: Alice;
 beforeAll(async () => {
@@ -21,8 +22,8 @@ async function redemptions(s: ReturnType<typeof aliceServices>): Promise<number>
 
 describe('the prover redeems a refresh token one way, by grant or as a password', () => {
   it('counts each redemption, whichever way the token came, and ends both ways with a revocation', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const s = aliceServices(alice, {}, { lines });
+    const log = captureLog('info');
+    const s = aliceServices(alice, {}, { log });
     const token = (await s.tokens.issue(aliceRequest(alice, { offline: true }))).refresh_token!;
     expect(decodeJwt((await s.tokens.issue(aliceRequest(alice, asGrant(token)))).token).sub).toBe('alice');
     expect(decodeJwt((await s.tokens.issue(aliceRequest(alice, asPassword(token)))).token).sub).toBe('alice');
@@ -32,7 +33,7 @@ describe('the prover redeems a refresh token one way, by grant or as a password'
     expect(await s.refreshTokens.revoke(token)).toBe(true);
     await expect(s.tokens.issue(aliceRequest(alice, asGrant(token)))).rejects.toBeInstanceOf(InvalidGrantError);
     await expect(s.tokens.issue(aliceRequest(alice, asPassword(token)))).rejects.toBeInstanceOf(UnauthorizedError);
-    const denied = lines.filter((l) => l.event === 'token_denied').map(({ account, grantType, reason }) => ({ account, grantType, reason }));
+    const denied = log.events('token_denied').map(({ account, grantType, reason }) => ({ account, grantType, reason }));
     expect(denied).toEqual([
       { account: '', grantType: 'refresh_token', reason: 'refresh token invalid, expired, revoked or for another service' },
       { account: 'alice', grantType: 'password', reason: 'refresh token is invalid, expired, revoked or not yours' },
@@ -49,15 +50,15 @@ describe('the prover redeems a refresh token one way, by grant or as a password'
   });
 
   it('refuses a token both ways once its account belongs to another sign-in method, naming the account', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const s = aliceServices(alice, {}, { lines });
+    const log = captureLog('info');
+    const s = aliceServices(alice, {}, { log });
     const token = (await s.tokens.issue(aliceRequest(alice, { offline: true }))).refresh_token!;
     await s.bindings.unbind('alice');
     expect((await s.bindings.claim('alice', { source: 'ldap', subject: 'uid=alice' }, { bind: true })).kind).toBe('owned');
     const message = 'account "alice" belongs to another sign-in method; ask an administrator';
     await expect(s.tokens.issue(aliceRequest(alice, asGrant(token)))).rejects.toThrow(new InvalidGrantError(message));
     await expect(s.tokens.issue(aliceRequest(alice, asPassword(token)))).rejects.toThrow(new UnauthorizedError(message));
-    expect(lines.filter((l) => l.event === 'token_denied').map((l) => [l.account, l.reason])).toEqual([
+    expect(log.events('token_denied').map((l) => [l.account, l.reason])).toEqual([
       ['alice', message],
       ['alice', message],
     ]);

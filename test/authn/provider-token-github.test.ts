@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { GithubTokenAuthenticator } from '../../src/authn/provider-token/github-token-authenticator.js';
 import { githubTokenAuthnSchema } from '../../src/authn/provider-token/github-token-config.js';
 import type { Cache } from '../../src/cache/cache.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { keyedHash } from '../../src/crypto/keyed-hash.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
-import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
-import { githubPage } from '../support/github-standin.js';
+import { useFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
 import { RecordingCache } from '../support/recording-cache.js';
+import { githubOrgsEndpoint, githubUserEndpoint, type FakeGithubUser } from '../support/token-platforms.js';
 
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
 /** GitHub Enterprise Server layout, which also proves the base URL is configurable. */
@@ -18,59 +17,29 @@ const API = '/api/v3';
 const alnum = (n: number) => randomBytes(n * 2).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, n);
 const classic = () => `ghp_${alnum(36)}`;
 
-let platform: FakePlatform;
 /** Tokens the fake GitHub knows: token → user. */
-let users: Map<string, { login: string; id: number; orgs: string[]; orgsForbidden?: boolean }>;
-let allLogs = '';
+const users = new Map<string, FakeGithubUser>();
+const platform: FakePlatform = useFakePlatform({ [`${API}/user`]: githubUserEndpoint(users), [`${API}/user/orgs`]: githubOrgsEndpoint(users, () => platform.url) });
+beforeEach(() => users.clear());
+/** Every log line of every test, to prove no token ever reaches a log. */
+const allLogs = captureLog();
 const tokensUsed: string[] = [];
-
-beforeAll(async () => {
-  platform = await startFakePlatform();
-});
-afterAll(async () => platform?.close());
-
-beforeEach(() => {
-  users = new Map();
-  platform.setFault(`${API}/user`, undefined);
-  platform.setFault(`${API}/user/orgs`, undefined);
-  const userOf = (authorization: string | undefined) => users.get(/^Bearer (.+)$/.exec(authorization ?? '')?.[1] ?? '');
-  platform.setHandler(`${API}/user`, (req) => {
-    const user = userOf(req.headers.authorization);
-    if (!user) return { status: 401, body: { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' } };
-    if (req.headers.accept !== 'application/vnd.github+json') return { status: 415, body: { message: 'Unsupported Accept' } };
-    return { status: 200, body: { login: user.login, id: user.id, node_id: 'MDQ6VXNlcjE=', type: 'User', site_admin: false } };
-  });
-  platform.setHandler(`${API}/user/orgs`, (req) => {
-    const user = userOf(req.headers.authorization);
-    if (!user) return { status: 401, body: { message: 'Bad credentials' } };
-    if (user.orgsForbidden) return { status: 403, body: { message: 'Resource not accessible by personal access token' } };
-    const page = githubPage(user.orgs.map((login, i) => ({ login, id: 9000 + i })), new URL(`${platform.url}${req.path}?${req.query.toString()}`));
-    return { status: 200, body: page.items, ...(page.link ? { headers: { link: page.link } } : {}) };
-  });
-});
 
 function setup(overrides: Record<string, unknown> = {}, shared?: { cache: Cache; hashKey: Buffer }) {
   let now = Date.UTC(2026, 10, 23, 12);
-  let logText = '';
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      logText += c.toString();
-      allLogs += c.toString();
-      done();
-    },
-  });
+  const log = captureLog('debug', { also: allLogs });
   const cache = shared?.cache ?? new MemoryCache({ maxEntries: 1000, now: () => now });
   // The backend on its own: the config rule that an unrestricted GitHub needs an account prefix is
   // tested with the root config; here accounts stay the bare logins the assertions name.
   const parsed = githubTokenAuthnSchema.parse({ type: 'github-token', apiUrl: `${platform.url}${API}`, timeoutMs: 300, allowAnyAccount: true, accountPrefix: 'unused-', ...overrides });
   const { accountPrefix: _, ...bare } = parsed;
   const config = 'accountPrefix' in overrides ? parsed : bare;
-  const auth = new GithubTokenAuthenticator(config, { cache, hashKey: shared?.hashKey ?? randomBytes(32), logger: createLogger('debug', sink), now: () => now });
+  const auth = new GithubTokenAuthenticator(config, { cache, hashKey: shared?.hashKey ?? randomBytes(32), logger: log.logger, now: () => now });
   const login = (username: string, token: string) => {
     tokensUsed.push(token);
     return auth.login(username, token, ctx);
   };
-  return { auth, login, logs: () => logText, advance: (ms: number) => void (now += ms) };
+  return { auth, login, logs: log.text, advance: (ms: number) => void (now += ms) };
 }
 
 const userCalls = () => platform.count(`${API}/user`);
@@ -332,7 +301,7 @@ describe('GithubTokenAuthenticator', () => {
 
   it('never logs a token', () => {
     expect(tokensUsed.length).toBeGreaterThan(20);
-    expect(allLogs).toMatch(/fail closed/);
-    for (const token of tokensUsed) if (token.length > 20) expect(allLogs).not.toContain(token.slice(4));
+    expect(allLogs.text()).toMatch(/fail closed/);
+    for (const token of tokensUsed) if (token.length > 20) expect(allLogs.text()).not.toContain(token.slice(4));
   });
 });

@@ -1,39 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { GoogleTokenAuthenticator } from '../../src/authn/provider-token/google-token-authenticator.js';
 import { googleTokenAuthnSchema } from '../../src/authn/provider-token/google-token-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
-import { createLogger } from '../../src/logging.js';
-import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { useFakePlatform } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
+import { googleTokeninfoEndpoint } from '../support/token-platforms.js';
 
 const ctx = { clientIp: '127.0.0.1', service: 'registry' };
 const CLIENT = '1234567890-wharf.apps.googleusercontent.com';
 const START = Date.UTC(2026, 10, 23, 12);
 const accessToken = () => `ya29.a0${randomBytes(90).toString('base64url')}`;
 
-let platform: FakePlatform;
 /** Tokens the fake Google knows: token → tokeninfo answer. */
-let tokens: Map<string, Record<string, string>>;
-let allLogs = '';
+const tokens = new Map<string, Record<string, string>>();
+const platform = useFakePlatform({ '/tokeninfo': googleTokeninfoEndpoint(tokens) });
+beforeEach(() => tokens.clear());
+/** Every log line of every test, to prove no token ever reaches a log. */
+const allLogs = captureLog();
 const tokensUsed: string[] = [];
-
-beforeAll(async () => {
-  platform = await startFakePlatform();
-});
-afterAll(async () => platform?.close());
-
-beforeEach(() => {
-  tokens = new Map();
-  platform.setFault('/tokeninfo', undefined);
-  platform.setHandler('/tokeninfo', (req) => {
-    // Google's tokeninfo takes the token as bearer (what Wharf sends) or as access_token.
-    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
-    const info = tokens.get(bearer ?? req.query.get('access_token') ?? '');
-    return info ? { status: 200, body: info } : { status: 400, body: { error: 'invalid_token', error_description: 'Invalid Value' } };
-  });
-});
 
 /** tokeninfo's answer for an access token of `email`, in Google's shape (numbers and booleans as strings). */
 function tokeninfo(email: string, overrides: Record<string, string | undefined> = {}): Record<string, string> {
@@ -54,14 +40,7 @@ function tokeninfo(email: string, overrides: Record<string, string | undefined> 
 
 function setup(overrides: Record<string, unknown> = {}) {
   let now = START;
-  let logText = '';
-  const sink = new Writable({
-    write: (c: Buffer, _e, done) => {
-      logText += c.toString();
-      allLogs += c.toString();
-      done();
-    },
-  });
+  const log = captureLog('debug', { also: allLogs });
   const config = googleTokenAuthnSchema.parse({
     type: 'google-token',
     tokeninfoUrl: `${platform.url}/tokeninfo`,
@@ -70,16 +49,22 @@ function setup(overrides: Record<string, unknown> = {}) {
     timeoutMs: 300,
     ...overrides,
   });
-  const auth = new GoogleTokenAuthenticator(config, { cache: new MemoryCache({ maxEntries: 100, now: () => now }), hashKey: randomBytes(32), logger: createLogger('debug', sink), now: () => now });
+  const auth = new GoogleTokenAuthenticator(config, { cache: new MemoryCache({ maxEntries: 100, now: () => now }), hashKey: randomBytes(32), logger: log.logger, now: () => now });
   const login = (username: string, token: string) => {
     tokensUsed.push(token);
     return auth.login(username, token, ctx);
   };
-  return { login, logs: () => logText, advance: (ms: number) => void (now += ms) };
+  return { login, logs: log.text, advance: (ms: number) => void (now += ms) };
 }
 
 const calls = () => platform.count('/tokeninfo');
 const reasonOf = (r: Awaited<ReturnType<ReturnType<typeof setup>['login']>>) => (r.kind === 'denied' ? r.reason : `not denied: ${r.kind}`);
+/** Why `login` refuses a new token whose tokeninfo answer is that of `email` with `overrides`. */
+async function refusalOf(login: ReturnType<typeof setup>['login'], email: string, overrides: Record<string, string | undefined> = {}) {
+  const token = accessToken();
+  tokens.set(token, tokeninfo(email, overrides));
+  return reasonOf(await login('x', token));
+}
 
 describe('GoogleTokenAuthenticator', () => {
   it('checks the token with tokeninfo and makes the email’s local part the account', async () => {
@@ -112,57 +97,39 @@ describe('GoogleTokenAuthenticator', () => {
     const accounts = await Promise.all([login('x', a), login('x', b)]);
     expect(accounts.map((r) => r.kind === 'ok' && r.identity.account)).toEqual(['g-alice_at_acme.com', 'g-alice_at_gmail.com']);
     // `alice_` would give `alice__at_acme.com`, a valid name, but the local part alone is not one.
-    const odd = accessToken();
-    tokens.set(odd, tokeninfo('alice_@acme.com'));
-    expect(reasonOf(await login('x', odd))).toBe('no valid registry account can be made from alice_@acme.com (email)');
+    expect(await refusalOf(login, 'alice_@acme.com')).toBe('no valid registry account can be made from alice_@acme.com (email)');
   });
 
   it('refuses tokens issued to another OAuth client', async () => {
     const { login } = setup();
-    const token = accessToken();
-    tokens.set(token, tokeninfo('alice@acme.com', { azp: 'other.apps.googleusercontent.com', aud: 'other.apps.googleusercontent.com' }));
-    expect(reasonOf(await login('x', token))).toBe('the token was issued to OAuth client "other.apps.googleusercontent.com", not one of clientIds');
+    expect(await refusalOf(login, 'alice@acme.com', { azp: 'other.apps.googleusercontent.com', aud: 'other.apps.googleusercontent.com' })).toBe('the token was issued to OAuth client "other.apps.googleusercontent.com", not one of clientIds');
   });
 
   it('refuses an unverified or missing email', async () => {
     const { login } = setup();
-    const unverified = accessToken();
-    const noEmail = accessToken();
-    tokens.set(unverified, tokeninfo('alice@acme.com', { email_verified: 'false' }));
-    tokens.set(noEmail, tokeninfo('alice@acme.com', { email: undefined, email_verified: undefined }));
-    expect(reasonOf(await login('x', unverified))).toBe("the token's email alice@acme.com is not verified");
-    expect(reasonOf(await login('x', noEmail))).toBe('the token carries no email (it needs the email scope)');
+    expect(await refusalOf(login, 'alice@acme.com', { email_verified: 'false' })).toBe("the token's email alice@acme.com is not verified");
+    expect(await refusalOf(login, 'alice@acme.com', { email: undefined, email_verified: undefined })).toBe('the token carries no email (it needs the email scope)');
   });
 
   it('enforces allowedDomains on the Workspace hd, else on the email’s domain', async () => {
     const { login } = setup();
-    const outsider = accessToken();
     const secondaryDomain = accessToken();
-    const otherWorkspace = accessToken();
-    tokens.set(outsider, tokeninfo('alice@gmail.com'));
     tokens.set(secondaryDomain, tokeninfo('bob@acme.io', { hd: 'acme.com' }));
-    tokens.set(otherWorkspace, tokeninfo('carol@acme.com', { hd: 'evil.com' }));
-    expect(reasonOf(await login('x', outsider))).toBe('domain gmail.com is not one of allowedDomains (acme.com)');
+    expect(await refusalOf(login, 'alice@gmail.com')).toBe('domain gmail.com is not one of allowedDomains (acme.com)');
     const ok = await login('x', secondaryDomain);
     expect(ok.kind === 'ok' && ok.identity.account).toBe('bob');
-    expect(reasonOf(await login('x', otherWorkspace))).toBe('domain evil.com is not one of allowedDomains (acme.com)');
+    expect(await refusalOf(login, 'carol@acme.com', { hd: 'evil.com' })).toBe('domain evil.com is not one of allowedDomains (acme.com)');
   });
 
   it('denies, rather than rewrites, an email that makes no valid registry name', async () => {
     const { login } = setup();
-    const token = accessToken();
-    tokens.set(token, tokeninfo("o'brien+ci@acme.com"));
-    expect(reasonOf(await login('x', token))).toBe("no valid registry account can be made from o'brien+ci@acme.com (email-local-part)");
+    expect(await refusalOf(login, "o'brien+ci@acme.com")).toBe("no valid registry account can be made from o'brien+ci@acme.com (email-local-part)");
   });
 
   it('denies a non-ASCII email or hosted domain before lower-casing it, so \u212Aevin never becomes kevin', async () => {
     const { login } = setup();
-    const kelvin = accessToken();
-    const domain = accessToken();
-    tokens.set(kelvin, tokeninfo('\u212Aevin@acme.com', { hd: 'acme.com' }));
-    tokens.set(domain, tokeninfo('kevin@acme.com', { hd: 'ac\u217Fe.com' }));
-    expect(reasonOf(await login('x', kelvin))).toBe('the token’s email "\\u212Aevin@acme.com" holds U+212A: account names must be ASCII');
-    expect(reasonOf(await login('x', domain))).toBe('the token’s hosted domain "ac\\u217Fe.com" holds U+217F: account names must be ASCII');
+    expect(await refusalOf(login, '\u212Aevin@acme.com', { hd: 'acme.com' })).toBe('the token’s email "\\u212Aevin@acme.com" holds U+212A: account names must be ASCII');
+    expect(await refusalOf(login, 'kevin@acme.com', { hd: 'ac\u217Fe.com' })).toBe('the token’s hosted domain "ac\\u217Fe.com" holds U+217F: account names must be ASCII');
   });
 
   it('denies a token Google rejects (400 invalid_token) and caches that briefly', async () => {
@@ -231,7 +198,7 @@ describe('GoogleTokenAuthenticator', () => {
 
   it('never logs a token', () => {
     expect(tokensUsed.length).toBeGreaterThan(15);
-    expect(allLogs).toMatch(/fail closed/);
-    for (const token of tokensUsed) if (token.length > 30) expect(allLogs).not.toContain(token.slice(5, 40));
+    expect(allLogs.text()).toMatch(/fail closed/);
+    for (const token of tokensUsed) if (token.length > 30) expect(allLogs.text()).not.toContain(token.slice(5, 40));
   });
 });

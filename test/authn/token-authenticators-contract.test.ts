@@ -9,6 +9,7 @@ import { createAuthenticator } from '../../src/authn/registry.js';
 import { HTTP_OUTAGES, startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
 import { JWKS_PATH, makeIssuerKey, startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { freePort } from '../support/ports.js';
+import { githubUserEndpoint, googleTokeninfoEndpoint, type FakeGithubUser } from '../support/token-platforms.js';
 import { freshDeps, passwordAuthenticatorContract, type AuthenticatorUnderTest } from './password-authenticator-contract.js';
 
 /*
@@ -134,11 +135,8 @@ passwordAuthenticatorContract('oidc-token', { wrongSecret: 'denied', recalls: tr
 // --- github-token: GitHub tokens checked with GET /user ----------------------------------------
 
 /** Tokens the fake GitHub knows: token → user. */
-const githubUsers = new Map<string, { login: string; id: number }>();
-const githubUser: FakeHandler = (req) => {
-  const user = githubUsers.get(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
-  return user ? { status: 200, body: { ...user, type: 'User' } } : { status: 401, body: { message: 'Bad credentials' } };
-};
+const githubUsers = new Map<string, FakeGithubUser>();
+const githubUser = githubUserEndpoint(githubUsers);
 
 async function githubTokenBackend(outage?: Fault | 'refused'): Promise<AuthenticatorUnderTest> {
   const { deps, hashKey, logs } = freshDeps();
@@ -174,10 +172,7 @@ passwordAuthenticatorContract('github-token', { wrongSecret: 'denied', recalls: 
 const GOOGLE_CLIENT = '1234567890-wharf.apps.googleusercontent.com';
 /** Tokens the fake Google knows: token → tokeninfo's answer. */
 const googleTokens = new Map<string, Record<string, string>>();
-const tokeninfo: FakeHandler = (req) => {
-  const info = googleTokens.get(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
-  return info ? { status: 200, body: info } : { status: 400, body: { error: 'invalid_token', error_description: 'Invalid Value' } };
-};
+const tokeninfo = googleTokeninfoEndpoint(googleTokens);
 
 async function googleTokenBackend(outage?: Fault | 'refused'): Promise<AuthenticatorUnderTest> {
   const { deps, hashKey, logs } = freshDeps();

@@ -1,6 +1,6 @@
 import { secretReader } from '../../src/config/secrets.js';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -14,9 +14,10 @@ import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { HTTP_OUTAGES, startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
-import { capturedLogger } from '../support/log-capture.js';
+import { captureLog } from '../support/log-capture.js';
 import { freePort } from '../support/ports.js';
 import { authorizerContract, type AuthorizerUnderTest, type Policy } from './authorizer-contract.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * The contract run against every kind of authorizer: the static ACL, each remote decider
@@ -54,10 +55,7 @@ beforeAll(async () => {
   await writeFile(script, SCRIPT);
   await chmod(script, 0o755);
 });
-afterAll(async () => {
-  await platform?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(platform, dir));
 
 /** A fresh path on the fake platform answered by `handler`, or misbehaving as `outage` says; its URL. */
 async function serve(handler: FakeHandler, outage?: Fault | 'refused'): Promise<string> {
@@ -88,7 +86,7 @@ function decisionAnswer(policy: Policy): string {
 
 /** What every remote authorizer factory is given: fresh cache and key, a captured logger. */
 function remoteDeps(env: Record<string, string> = {}) {
-  const log = capturedLogger();
+  const log = captureLog('trace', { unredacted: true });
   return { logs: log.text, deps: { cache: new MemoryCache({ maxEntries: 1000 }), hashKey: randomBytes(32), logger: log.logger, readSecret: secretReader(env), generation: async () => '0' } };
 }
 

@@ -13,9 +13,9 @@ import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
-import { createLogger } from '../../src/logging.js';
 import { CommandSlots } from '../../src/upstream/command-slots.js';
 import { upstreamCircuit } from '../../src/upstream/upstream-settings.js';
+import { captureLog } from '../support/log-capture.js';
 
 /*
  * The decision program: members of the `team-x` group (an identity attribute, e.g. from LDAP)
@@ -71,8 +71,7 @@ function request(identity: Identity | undefined, ...scopes: string[]): Authoriza
 function make(mode = 'normal', patch: Record<string, unknown> = {}, deps: { now?: () => number; generation?: (a: string) => Promise<string>; slots?: CommandSlots } = {}) {
   const recordFile = join(dir, `record-${randomBytes(4).toString('hex')}.jsonl`);
   const config = commandAuthzSchema.parse({ type: 'command', command: [script], env: { RECORD_FILE: recordFile, MODE: mode }, timeoutMs: 2000, ...patch });
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger('debug', { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const { logger, lines } = captureLog('debug');
   const circuit = upstreamCircuit(config, deps.now);
   const decider = new CommandDecider(config, { logger, circuit, slots: deps.slots });
   const authorizer = new RemoteAuthorizer(decider, { cache: new MemoryCache({ maxEntries: 100 }), hashKey: randomBytes(32), circuit, generation: deps.generation });

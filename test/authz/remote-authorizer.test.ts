@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AuthorizationRequest } from '../../src/authz/authorizer.js';
 import type { Decider, Verdict } from '../../src/authz/decider.js';
@@ -12,18 +11,12 @@ import type { Identity } from '../../src/domain/identity.js';
 import { formatScope, parseScope, type Scope } from '../../src/domain/scope.js';
 import { CircuitBreaker } from '../../src/upstream/circuit-breaker.js';
 import { RecordingCache } from '../support/recording-cache.js';
+import { captureLog } from '../support/log-capture.js';
 
 /*
  * The flow every remote decider (webhook, SAGE, command) goes through, with a decider scripted
  * per scope name: what is cached, what is granted, and how it fails closed whatever the decider does.
  */
-
-interface LogLine {
-  level: number;
-  msg: string;
-  event?: string;
-  [field: string]: unknown;
-}
 
 const alice: Identity = { account: 'alice', provider: 'static', subject: 'alice', attributes: { groups: ['dev'] } };
 
@@ -33,13 +26,13 @@ function request(identity: Identity, ...scopes: string[]): AuthorizationRequest 
 
 /** A decider answering each scope as `script` says; a scope named `throw/app` makes the whole call throw. */
 function setup(script: (scope: Scope) => Verdict, options: Partial<ConstructorParameters<typeof RemoteAuthorizer>[1]> = {}) {
-  const lines: LogLine[] = [];
+  const { logger, lines } = captureLog('debug', { unredacted: true });
   const calls: string[][] = [];
   const decider: Decider = {
     source: 'test',
     label: 'test decider',
     endpoint: 'test:',
-    logger: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }),
+    logger,
     async decide(_request, scopes) {
       calls.push(scopes.map(formatScope));
       if (scopes.some((s) => s.name === 'throw/app')) throw new Error('bug in the decider');

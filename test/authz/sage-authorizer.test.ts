@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuthorizationRequest, ScopeDecision } from '../../src/authz/authorizer.js';
 import { RemoteAuthorizer } from '../../src/authz/remote-authorizer.js';
@@ -9,17 +8,12 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
-import { startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { expectRetriesOf503AndReset, startFakePlatform, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
+import { ownSettings } from '../support/upstream-fields.js';
 
 const TOKEN = `sage-${randomBytes(12).toString('hex')}`;
 const PATH = '/authz/';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  event?: string;
-  [field: string]: unknown;
-}
 
 interface SageBody {
   account: string;
@@ -58,8 +52,7 @@ afterEach(async () => {
 function setup(config: Partial<SageAuthzConfig> = {}) {
   let clock = 1_700_000_000_000;
   const now = () => clock;
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+  const { logger, lines } = captureLog('debug', { unredacted: true });
   const parsed = sageAuthzSchema.parse({ type: 'sage', url: `${platform.url}${PATH}`, ...config });
   const circuit = upstreamCircuit(parsed, now);
   const upstream = upstreamClient('authz-sage', parsed, { circuit, maxBodyBytes: SageDecider.maxAnswerBytes, now, sleep: async () => undefined });
@@ -175,14 +168,10 @@ describe('SAGE authorization: failing closed', () => {
 
   it('retries a 503 once and a reset once, not a 500', async () => {
     const { authorizer } = setup({ retries: 1 });
-    platform.setFault(PATH, { kind: 'status', status: 503, times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/a:pull'])))).toEqual([['pull']]);
-    expect(platform.count(PATH)).toBe(2);
-    platform.setFault(PATH, { kind: 'reset', times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/b:pull'])))).toEqual([['pull']]);
-    expect(platform.count(PATH)).toBe(4);
+    const pull = async (repository: string) => granted(await authorizer.authorize(authzRequest([`repository:${repository}:pull`])));
+    await expectRetriesOf503AndReset(platform, PATH, pull);
     platform.setFault(PATH, { kind: 'status', status: 500, times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/c:pull'])))).toEqual([[]]);
+    expect(await pull('alice/c')).toEqual([[]]);
     expect(platform.count(PATH)).toBe(5);
   });
 
@@ -281,17 +270,8 @@ describe('SAGE authorization: caching', () => {
 });
 
 describe('sageAuthzSchema', () => {
-  it('fills every default', () => {
-    expect(sageAuthzSchema.parse({ type: 'sage', url: 'http://sage-ecr:5000/authz' })).toEqual({
-      type: 'sage',
-      url: 'http://sage-ecr:5000/authz',
-      tokenEnv: 'ecrAuthZToken',
-      timeoutMs: 5000,
-      retries: 1,
-      cacheSeconds: 60,
-      failureThreshold: 5,
-      openSeconds: 10,
-    });
+  it('fills every default of its own (the upstream settings: test/config/upstream-settings.test.ts)', () => {
+    expect(ownSettings(sageAuthzSchema.parse({ type: 'sage', url: 'http://sage-ecr:5000/authz' }))).toEqual({ type: 'sage', url: 'http://sage-ecr:5000/authz', tokenEnv: 'ecrAuthZToken', cacheSeconds: 60 });
     expect(sageAuthzSchema.safeParse({ type: 'sage', url: 'http://sage-ecr:5000/authz', token: 'inline' }).success).toBe(false);
   });
 });

@@ -13,18 +13,13 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import type { Identity } from '../../src/domain/identity.js';
 import { parseScope } from '../../src/domain/scope.js';
 import { upstreamCircuit, upstreamClient } from '../../src/upstream/upstream-settings.js';
-import { startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { expectRetriesOf503AndReset, startFakePlatform, verifyWharfSignature, type FakeHandler, type FakePlatform, type Fault } from '../support/fake-platform.js';
+import { captureLog } from '../support/log-capture.js';
+import { ownSettings } from '../support/upstream-fields.js';
 
 const SECRET = `whsec-${randomBytes(16).toString('hex')}`;
 const PATH = '/authz';
 const START = 1_700_000_000_000;
-
-interface LogLine {
-  level: number;
-  msg: string;
-  event?: string;
-  [field: string]: unknown;
-}
 
 const alice: Identity = { account: 'alice', provider: 'static', subject: 'alice-id', attributes: { groups: ['dev'] } };
 
@@ -55,8 +50,7 @@ afterEach(async () => {
 function setup(options: { config?: Partial<WebhookAuthzConfig>; cache?: Cache; generation?: (account: string) => Promise<string> } = {}) {
   let clock = START;
   const now = () => clock;
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+  const { logger, lines } = captureLog('debug', { unredacted: true });
   const config = webhookAuthzSchema.parse({ type: 'webhook', url: `${platform.url}${PATH}`, ...options.config });
   const sleeps: number[] = [];
   const circuit = upstreamCircuit(config, now);
@@ -245,41 +239,20 @@ describe('webhook authorization: caching', () => {
     expect(platform.count(PATH)).toBe(variants.length + 1);
   });
 
-  it('caches for cacheSeconds when the answer has no ttl', async () => {
-    const { authorizer, advance } = setup({ config: { cacheSeconds: 60 } });
+  it.each([
+    ['caches for cacheSeconds when the answer has no ttl', undefined, { cacheSeconds: 60 }, 60],
+    ['honours the ttl of the answer', 30, { cacheSeconds: 600 }, 30],
+    ['caps the ttl of the answer at maxCacheSeconds', 1_000_000, { maxCacheSeconds: 3600 }, 3600],
+  ] as const)('%s', async (_name, ttl, config, keptSeconds) => {
+    platform.setHandler(PATH, allowAsked(ttl));
+    const { authorizer, advance } = setup({ config });
     const request = authzRequest(['repository:alice/a:pull']);
     await authorizer.authorize(request);
-    advance(59);
+    advance(keptSeconds - 1);
     await authorizer.authorize(request);
     expect(platform.count(PATH)).toBe(1);
     advance(2);
     expect((await authorizer.authorize(request))[0]!.source).toBe('webhook');
-    expect(platform.count(PATH)).toBe(2);
-  });
-
-  it('honours the ttl of the answer', async () => {
-    platform.setHandler(PATH, allowAsked(30));
-    const { authorizer, advance } = setup({ config: { cacheSeconds: 600 } });
-    const request = authzRequest(['repository:alice/a:pull']);
-    await authorizer.authorize(request);
-    advance(29);
-    await authorizer.authorize(request);
-    expect(platform.count(PATH)).toBe(1);
-    advance(2);
-    await authorizer.authorize(request);
-    expect(platform.count(PATH)).toBe(2);
-  });
-
-  it('caps the ttl of the answer at maxCacheSeconds', async () => {
-    platform.setHandler(PATH, allowAsked(1_000_000));
-    const { authorizer, advance } = setup({ config: { maxCacheSeconds: 3600 } });
-    const request = authzRequest(['repository:alice/a:pull']);
-    await authorizer.authorize(request);
-    advance(3599);
-    await authorizer.authorize(request);
-    expect(platform.count(PATH)).toBe(1);
-    advance(2);
-    await authorizer.authorize(request);
     expect(platform.count(PATH)).toBe(2);
   });
 
@@ -440,13 +413,7 @@ describe('webhook authorization: failing closed', () => {
 describe('webhook authorization: retries and the circuit', () => {
   it('retries 503 and connection resets (after a backoff), and then succeeds', async () => {
     const { authorizer, sleeps } = setup({ config: { retries: 1 } });
-    platform.setFault(PATH, { kind: 'status', status: 503, times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/a:pull'])))).toEqual([['pull']]);
-    expect(platform.count(PATH)).toBe(2);
-
-    platform.setFault(PATH, { kind: 'reset', times: 1 });
-    expect(granted(await authorizer.authorize(authzRequest(['repository:alice/b:pull'])))).toEqual([['pull']]);
-    expect(platform.count(PATH)).toBe(4);
+    await expectRetriesOf503AndReset(platform, PATH, async (repository) => granted(await authorizer.authorize(authzRequest([`repository:${repository}:pull`]))));
     expect(sleeps).toHaveLength(2);
   });
 
@@ -511,17 +478,13 @@ describe('webhook authorization: retries and the circuit', () => {
 });
 
 describe('webhookAuthzSchema', () => {
-  it('fills every default and reads no secret', () => {
-    expect(webhookAuthzSchema.parse({ type: 'webhook', url: 'https://platform.example/authz' })).toEqual({
+  it('fills every default of its own and reads no secret (the upstream settings: test/config/upstream-settings.test.ts)', () => {
+    expect(ownSettings(webhookAuthzSchema.parse({ type: 'webhook', url: 'https://platform.example/authz' }))).toEqual({
       type: 'webhook',
       url: 'https://platform.example/authz',
       secretEnv: 'WHARF_AUTHZ_WEBHOOK_SECRET',
-      timeoutMs: 2000,
-      retries: 1,
       cacheSeconds: 60,
       maxCacheSeconds: 3600,
-      failureThreshold: 5,
-      openSeconds: 10,
     });
   });
 
@@ -530,8 +493,6 @@ describe('webhookAuthzSchema', () => {
       { type: 'webhook', url: 'ftp://platform.example/authz' },
       { type: 'webhook', url: 'not a url' },
       { type: 'webhook', url: 'https://platform.example/authz', secret: 'inline' },
-      { type: 'webhook', url: 'https://platform.example/authz', retries: -1 },
-      { type: 'webhook', url: 'https://platform.example/authz', timeoutMs: 1.5 },
     ]) {
       expect(webhookAuthzSchema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }

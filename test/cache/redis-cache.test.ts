@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCache } from '../../src/cache/redis-cache.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { startRedis } from '../support/redis.js';
 import { cacheContract } from './cache-contract.js';
 
@@ -10,7 +9,6 @@ let redis: Awaited<ReturnType<typeof startRedis>>;
 const opened: RedisCache[] = [];
 
 beforeAll(async () => {
-  requireCommand('/usr/bin/redis-server', 'redis-server');
   redis = await startRedis();
 });
 

@@ -8,8 +8,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { startRedis } from '../support/redis.js';
+import { shutDown } from '../support/shut-down.js';
 
 // Redis going away must not take the token endpoint with it: the in-process fallback answers,
 // readiness says degraded, and nothing hangs.
@@ -26,18 +26,13 @@ describe('when Redis goes down', () => {
     });
 
   beforeAll(async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis();
     const config = parseConfig({ cache: { type: 'redis', url: redis.url }, authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(password, 10) } } }] }, {});
     services = createServices(config, { store: tempStore(), logger: createLogger('silent'), keys: (await testKeys()).store, hashKey: randomBytes(32) });
     app = await buildApp(services);
     await services.start();
   });
-  afterAll(async () => {
-    await app?.close();
-    await services?.close();
-    await redis?.stop();
-  });
+  afterAll(() => shutDown(app, services, redis));
 
   it('keeps issuing tokens from the in-process fallback and reports itself degraded', async () => {
     expect((await token()).statusCode).toBe(200);

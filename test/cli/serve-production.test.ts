@@ -72,7 +72,6 @@ describe('wharf serve logging', () => {
 describe('wharf serve --workers', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   beforeAll(async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis();
   });
   afterAll(async () => redis?.stop());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { commandAuthnSchema } from '../../src/authn/command/command-config.js';
 import { introspectionAuthnSchema } from '../../src/authn/introspection/introspection-config.js';
 import { oidcTokenAuthnSchema } from '../../src/authn/oidc-token/oidc-token-config.js';
@@ -8,17 +8,21 @@ import { googleTokenAuthnSchema } from '../../src/authn/provider-token/google-to
 import { commandAuthzSchema } from '../../src/authz/command/command-authz-config.js';
 import { sageAuthzSchema } from '../../src/authz/sage/sage-config.js';
 import { webhookAuthzSchema } from '../../src/authz/webhook/webhook-config.js';
+import { upstreamSettings, type UpstreamDefaults } from '../../src/upstream/upstream-settings.js';
+import { UPSTREAM_FIELDS } from '../support/upstream-fields.js';
 
 /*
- * Every backend that calls an upstream takes the same settings with the same bounds; only the
- * default timeout differs, where the upstream is known to need it.
+ * Every backend that calls an upstream takes the same settings with the same bounds, from one
+ * fragment: its defaults and bounds are tested once here, and each backend only for taking the
+ * fragment's fields (with its own default timeout, where the upstream is known to need it) and
+ * none that does not apply to it. Backend tests pin only their own settings (`ownSettings`).
  */
 
 const GH = 'https://token.actions.githubusercontent.com';
 
 interface Backend {
   name: string;
-  schema: z.ZodType;
+  schema: z.ZodObject;
   minimal: Record<string, unknown>;
   /** The settings it has, with their defaults (`undefined`: chosen at run time). */
   defaults: Record<string, number | undefined>;
@@ -45,17 +49,16 @@ const backends: Backend[] = [
 /** Lowest and highest accepted value of each setting. */
 const BOUNDS: Record<string, [number, number]> = { timeoutMs: [50, 60_000], retries: [0, 5], failureThreshold: [1, 1000], openSeconds: [1, 3600] };
 
-describe.each(backends)('$name: upstream settings', ({ schema, minimal, defaults }) => {
-  const parse = (patch: Record<string, unknown>) => schema.safeParse({ ...minimal, ...patch });
-
-  it('fills its defaults', () => {
-    const parsed = schema.parse(minimal) as Record<string, unknown>;
-    for (const [field, value] of Object.entries(defaults)) expect(parsed[field], field).toBe(value);
+describe('upstreamSettings, the fragment every upstream backend takes', () => {
+  it('fills its defaults, and a backend’s own default replaces only that one', () => {
+    expect(upstreamSettings().parse({})).toEqual({ timeoutMs: 2000, retries: 1, failureThreshold: 5, openSeconds: 10 });
+    expect(upstreamSettings({ timeoutMs: 5000 }).parse({})).toEqual({ timeoutMs: 5000, retries: 1, failureThreshold: 5, openSeconds: 10 });
   });
 
-  it('accepts each setting from its lowest to its highest value and nothing beyond', () => {
-    for (const field of Object.keys(defaults)) {
-      const [low, high] = BOUNDS[field]!;
+  it('accepts each setting from its lowest to its highest whole value and nothing beyond', () => {
+    const parse = (patch: Record<string, unknown>) => upstreamSettings().safeParse(patch);
+    expect(Object.keys(BOUNDS)).toEqual(UPSTREAM_FIELDS);
+    for (const [field, [low, high]] of Object.entries(BOUNDS)) {
       expect(parse({ [field]: low }).success, `${field}: ${low}`).toBe(true);
       expect(parse({ [field]: high }).success, `${field}: ${high}`).toBe(true);
       expect(parse({ [field]: low - 1 }).success, `${field}: ${low - 1}`).toBe(false);
@@ -63,8 +66,22 @@ describe.each(backends)('$name: upstream settings', ({ schema, minimal, defaults
       expect(parse({ [field]: low + 0.5 }).success, `${field}: ${low + 0.5}`).toBe(false);
     }
   });
+});
+
+describe.each(backends)('$name: upstream settings', ({ schema, minimal, defaults }) => {
+  it('takes the fragment’s fields, with its own defaults', () => {
+    const own = Object.fromEntries(Object.entries(defaults).filter((e): e is [keyof UpstreamDefaults, number] => e[1] !== undefined));
+    const fragment = upstreamSettings(own).shape;
+    for (const field of Object.keys(defaults) as Array<keyof UpstreamDefaults>) {
+      // A default chosen at run time: the fragment's field, bounds and all, without one.
+      const expected = field in own ? fragment[field] : fragment[field].unwrap();
+      expect(z.toJSONSchema(schema.shape[field]!), field).toEqual(z.toJSONSchema(expected));
+    }
+    const parsed = schema.parse(minimal) as Record<string, unknown>;
+    for (const [field, value] of Object.entries(defaults)) expect(parsed[field], field).toBe(value);
+  });
 
   it('has no upstream setting that does not apply to it', () => {
-    for (const field of Object.keys(BOUNDS).filter((f) => !(f in defaults))) expect(parse({ [field]: BOUNDS[field]![0] }).success, field).toBe(false);
+    for (const field of UPSTREAM_FIELDS.filter((f) => !(f in defaults))) expect(schema.safeParse({ ...minimal, [field]: BOUNDS[field]![0] }).success, field).toBe(false);
   });
 });

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
@@ -11,6 +10,7 @@ import { sweepExpiringCredentials } from '../../src/credentials/registry/credent
 import { CredentialStore } from '../../src/credentials/registry/credential-store.js';
 import type { Store } from '../../src/store/store.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
 
 const alice = { account: 'alice', provider: 'github', subject: '1', attributes: {} };
 const DAY = 86_400_000;
@@ -26,11 +26,6 @@ function setup(options: { bySource?: Record<string, number>; records?: Store; ha
     now: () => clock.now,
   });
   return { store, records, clock, auth: new CredentialAuthenticator(store), advance: (ms: number) => void (clock.now += ms) };
-}
-
-/** A logger whose lines land in `lines`. */
-function capture(lines: Record<string, unknown>[]) {
-  return pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
 }
 
 describe('credential expiry', () => {
@@ -68,15 +63,15 @@ describe('credential expiry', () => {
     await one.store.create(alice, { label: 'later', lifetimeSeconds: 8 * 86_400, source: 'browser' });
     const revoked = await one.store.create(alice, { label: 'revoked', lifetimeSeconds: 2 * 86_400, source: 'device' });
     await one.store.revoke('alice', revoked.record.id);
-    const lines: Record<string, unknown>[] = [];
+    const log = captureLog('info', { unredacted: true });
     const counts: number[] = [];
-    const sweep = (replica: typeof one) => sweepExpiringCredentials({ credentials: replica.store, logger: capture(lines), count: (n) => counts.push(n) });
+    const sweep = (replica: typeof one) => sweepExpiringCredentials({ credentials: replica.store, logger: log.logger, count: (n) => counts.push(n) });
     await sweep(one);
     await sweep(two);
     clock.now += 3_600_000;
     await sweep(one);
     expect(counts).toEqual([1, 1, 1]);
-    const noted = lines.filter((l) => l.event === 'credential_expiring');
+    const noted = log.events('credential_expiring');
     expect(noted).toEqual([
       expect.objectContaining({ account: 'alice', credentialId: soon.record.id, label: 'soon', expiresAt: new Date(soon.record.expiresAt).toISOString() }),
     ]);
@@ -84,7 +79,7 @@ describe('credential expiry', () => {
     await sweep(two);
     await sweep(one);
     expect(counts.slice(3)).toEqual([2, 2]);
-    expect(lines.filter((l) => l.event === 'credential_expiring').map((l) => l.label)).toEqual(['soon', 'soon', 'later']);
+    expect(log.events('credential_expiring').map((l) => l.label)).toEqual(['soon', 'soon', 'later']);
   });
 });
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
 import { runCommand, startProcess, waitForHttp, type ManagedProcess } from '../support/processes.js';
 import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // No container engine runs here, so the Dockerfile and docker-compose.yml are checked as data:
 // every setting that must agree between the services agrees, and what can run without an engine
@@ -478,11 +479,7 @@ describe('the compose demo, run without containers', () => {
     wharf = await startWharf(await writeConfig({ demoUser: true }, work), env);
   });
 
-  afterAll(async () => {
-    await wharf?.stop();
-    await platform?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(wharf, platform, work));
 
   const tokenRequest = (query: string) =>
     fetch(`${wharf.url}/token?service=${encodeURIComponent(registryService)}&account=${user}&${query}`, {

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { runWharfCli, startWharf, type WharfHandle } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // deploy/ has no cluster to run in here: the manifests are checked as data (every reference
 // resolves, every setting that must agree agrees), and then Wharf is booted for real from the
@@ -300,10 +301,7 @@ describe('deploy/ (Kubernetes)', () => {
       Object.assign(env, { HOST: '127.0.0.1', PORT: '0' });
     });
 
-    afterAll(async () => {
-      await wharf?.stop();
-      if (work) await rm(work, { recursive: true, force: true });
-    });
+    afterAll(() => shutDown(wharf, work));
 
     it('has `wharf registry-config` print the registry settings of registry.example.yaml', async () => {
       const cli = await runWharfCli(['registry-config'], { env });

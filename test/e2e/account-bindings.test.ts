@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -10,6 +10,7 @@ import { launchBrowser } from '../support/browser.js';
 import { startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 import { freePort } from '../support/ports.js';
 import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 const CONFLICT = 'account "demo" belongs to another sign-in method; ask an administrator';
 
@@ -60,12 +61,7 @@ describe('account bindings against a running Wharf', () => {
     browser = await launchBrowser();
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await wharf?.stop();
-    await idp?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(browser, wharf, idp, work));
 
   it('config check refuses a Google login open to every Google account unless allowAnyAccount comes with an account prefix', async () => {
     const google = { type: 'google' as const, clientId: 'x', issuer: 'https://accounts.google.com' };

@@ -1,16 +1,16 @@
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerLogin, readDockerConfig } from '../support/docker-cli.js';
-import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { runCommand } from '../support/processes.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
-import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { type RegistryHandle } from '../support/registry.js';
+import { pushNewImage, skopeoInspect } from '../support/skopeo.js';
+import { startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 const PODMAN = '/usr/bin/podman';
 
@@ -49,24 +49,15 @@ describe('docker and podman on one machine', () => {
       },
       work,
     );
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`]);
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile);
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
-    const image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'podman' });
-    const push = await skopeoCopy(image.ref, `docker://${registry.host}/alice/app:v1`, { creds: `alice:${password}` });
-    expect(push.code, push.stderr).toBe(0);
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort));
+    await pushNewImage(join(work, 'image'), `${registry.host}/alice/app:v1`, `alice:${password}`, 'podman');
     // docker login stores Wharf's refresh token as an identitytoken in ~/.docker/config.json.
     const docker = await dockerLogin(registry.host, 'alice', password, { configDir: join(home, '.docker') });
     expect(docker.code, docker.stderr).toBe(0);
     expect((await readDockerConfig(join(home, '.docker'))).auths?.[registry.host]?.identitytoken).toBeTruthy();
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharf?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharf, work));
 
   it('podman login refuses while docker’s config.json holds the identity token', async () => {
     const refused = await login();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -12,9 +12,10 @@ import { startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { startProcess, waitUntil } from '../support/processes.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
+import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
-import { runWharfCli, startWharf, WHARF_BIN, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { startWharfAndRegistry, WHARF_BIN, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // A person signs in through a real OIDC provider (standing in for Google) or the GitHub stand-in
 // in Debian Chromium, gets a registry credential, uses it with docker login and skopeo against
@@ -75,22 +76,12 @@ describe('browser login hands out registry credentials', () => {
       },
       work,
     );
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], { env: secrets });
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile, secrets);
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort, secrets));
     image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'federated' });
     browser = await launchBrowser();
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await registry?.stop();
-    await wharf?.stop();
-    await github?.close();
-    await idp?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(browser, registry, wharf, github, idp, work));
 
   it('signs in with the OIDC provider, shows a credential once, and that credential works with docker login and skopeo until revoked', async () => {
     const context = await browser.newContext();

@@ -1,18 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
+import { platformSecrets, startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { httpGet, startProcess, waitUntil, type ManagedProcess } from '../support/processes.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { WHARF_BIN, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // What traffic that proves nothing costs, measured on the compiled server in its own process, as
 // an attacker would send it: for 30 s, anonymous requests with 32 fresh repository scopes each,
@@ -53,13 +54,7 @@ async function redisFacts(redis: Redis): Promise<{ usedMemory: number; keys: num
 }
 
 describe('hostile traffic: what proves nothing costs little and touches nothing proven users hold', () => {
-  const secrets = {
-    WHARF_INTROSPECTION_CLIENT_SECRET: randomBytes(12).toString('hex'),
-    WHARF_AUTHZ_WEBHOOK_SECRET: randomBytes(12).toString('hex'),
-    WHARF_ADMIN_SECRET: randomBytes(12).toString('hex'),
-    WHARF_HASH_KEY: randomBytes(24).toString('hex'),
-    WHARF_GITHUB_CLIENT_SECRET: randomBytes(12).toString('hex'),
-  };
+  const secrets = { ...platformSecrets(), WHARF_GITHUB_CLIENT_SECRET: randomBytes(12).toString('hex') };
   const alicePassword = randomBytes(12).toString('hex');
   const platformTokens = new Map<string, string>();
   const tokenOf = (user: string) => {
@@ -160,16 +155,7 @@ describe('hostile traffic: what proves nothing costs little and touches nothing 
     expect(bob.status, bob.body).toBe(200);
   }, 60_000);
 
-  afterAll(async () => {
-    await pool?.close();
-    await wharf?.stop();
-    client?.disconnect();
-    cacheClient?.disconnect();
-    await platform?.close();
-    await redis?.stop();
-    await cacheRedis?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(pool, wharf, client, cacheClient, platform, redis, cacheRedis, work));
 
   it('floods for 30 s; afterwards memory, Redis and the log grew little, and proven users are unharmed', async () => {
     const anonymousOnce = async (address: string) => {

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { waitUntil } from '../support/processes.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
-import { skopeoCopy, skopeoInspect, type SkopeoResult } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { type RegistryHandle } from '../support/registry.js';
+import { pushNewImage, skopeoInspect, type SkopeoResult } from '../support/skopeo.js';
+import { runWharfCli, startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // The registry trusts only Wharf's CA; `wharf keys rotate` adds leaves while skopeo keeps pulling.
 describe('key rotation never needs a registry restart', () => {
@@ -42,20 +42,11 @@ describe('key rotation never needs a registry restart', () => {
       },
       work,
     );
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`]);
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile);
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
-    const image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'rotation' });
-    const push = await skopeoCopy(image.ref, `docker://${registry.host}/rot/app:v1`, { creds: `rot:${password}` });
-    expect(push.code, push.stderr).toBe(0);
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort));
+    await pushNewImage(join(work, 'image'), `${registry.host}/rot/app:v1`, `rot:${password}`, 'rotation');
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharf?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharf, work));
 
   it('keeps every pull working across two rotations, publishing each new key before it signs', async () => {
     const pulls: SkopeoResult[] = [];

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
@@ -10,6 +10,7 @@ import { launchBrowser, SCREENSHOT_DIR } from '../support/browser.js';
 import { awkwardSecret, startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 import { freePort } from '../support/ports.js';
 import { startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // Identity providers as they are: a real oidc-provider with its default claims behaviour (scope
 // claims only in UserInfo), clients that each accept one token-endpoint authentication method,
@@ -101,13 +102,7 @@ describe('OpenID Connect providers as they really are', () => {
     browser = await launchBrowser();
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await wharf?.stop();
-    await idp?.close();
-    await new Promise<void>((resolve) => (broken ? broken.close(() => resolve()) : resolve()));
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(browser, wharf, idp, broken, work));
 
   it('shows each provider by its display name, with its logo', async () => {
     const page = await (await browser.newContext()).newPage();

@@ -1,31 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerLogin, readDockerConfig } from '../support/docker-cli.js';
-import { startFakePlatform, verifyWharfSignature, type FakePlatform } from '../support/fake-platform.js';
+import { platformSecrets, startFakePlatform, verifyWharfSignature, type FakePlatform } from '../support/fake-platform.js';
 import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { waitUntil } from '../support/processes.js';
 import { startRedis } from '../support/redis.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
+import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { runWharfCli, startWharf, startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // Wharf's main job, end to end: `docker login -p <platform token>`, introspection and the authz
 // webhook answered by a real HTTP server standing in for the platform, decisions in a real Redis
 // shared by two Wharf instances, the real registry and skopeo.
 describe('platform tokens: introspection, webhook and Redis, end to end', () => {
-  const secrets = {
-    WHARF_INTROSPECTION_CLIENT_SECRET: randomBytes(12).toString('hex'),
-    WHARF_AUTHZ_WEBHOOK_SECRET: randomBytes(12).toString('hex'),
-    WHARF_ADMIN_SECRET: randomBytes(12).toString('hex'),
-    WHARF_HASH_KEY: randomBytes(24).toString('hex'),
-  };
+  const secrets = platformSecrets();
   const platformTokens = new Map<string, { username: string }>();
   /** Every token handed out, revoked ones included: none may ever reach a log line. */
   const issuedTokens: string[] = [];
@@ -87,26 +83,14 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
     });
     const configA = await writeConfig(config(portA), join(work));
     configFileA = configA;
-    const cli = await runWharfCli(['registry-config', '--config', configA, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], {
-      env: secrets,
-    });
-    expect(cli.code, cli.stderr).toBe(0);
-    wharfA = await startWharf(configA, secrets);
+    ({ wharf: wharfA, registry } = await startWharfAndRegistry(configA, work, registryPort, secrets));
     const dirB = await mkdtemp(join(tmpdir(), 'wharf-platform-b-'));
     wharfB = await startWharf(await writeConfig(config(portB), dirB), secrets);
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
     image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'platform e2e' });
     aliceToken = tokenOf('alice');
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharfA?.stop();
-    await wharfB?.stop();
-    await platform?.close();
-    await redis?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharfA, wharfB, platform, redis, work));
 
   it('lets docker login with a platform API token as the password', async () => {
     const configDir = join(work, 'docker');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -9,9 +9,10 @@ import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { httpGet } from '../support/processes.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
+import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect, skopeoListTags } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // The real thing end to end: distribution 2.8 configured by `wharf registry-config`, skopeo and
 // the docker CLI as clients, Wharf built by the same buildApp as `wharf serve`.
@@ -57,18 +58,11 @@ describe('a real registry and real clients accept Wharf tokens', () => {
       work,
     );
     // The registry config comes from the CLI, as an operator would make it.
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`]);
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile);
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort));
     image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'hello from wharf e2e' });
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharf?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharf, work));
 
   it('lets skopeo push, list and pull back an image in the account namespace', async () => {
     const push = await skopeoCopy(image.ref, repo('alice/app:v1'), { creds: `alice:${alicePassword}` });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sign } from '@fastify/cookie';
@@ -7,12 +7,12 @@ import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerLogin, readDockerConfig } from '../support/docker-cli.js';
 import { startGithubStandIn, type GithubStandIn } from '../support/github-standin.js';
-import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
-import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { type RegistryHandle } from '../support/registry.js';
+import { pushNewImage, skopeoInspect } from '../support/skopeo.js';
+import { startWharf, startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // Wharf on its embedded defaults (in-process cache, the store under dataDir) is stopped and
 // started again on the same dataDir: what clients were handed before must still work after.
@@ -54,13 +54,8 @@ describe('credentials survive a restart on the embedded defaults', () => {
       },
       work,
     );
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], { env });
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile, env);
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
-    image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'kept across restarts' });
-    const push = await skopeoCopy(image.ref, `docker://${registry.host}/alice/app:v1`, { creds: `alice:${password}` });
-    expect(push.code, push.stderr).toBe(0);
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort, env));
+    image = await pushNewImage(join(work, 'image'), `${registry.host}/alice/app:v1`, `alice:${password}`, 'kept across restarts');
 
     // docker login: config.json keeps an identitytoken (a refresh token), not the password.
     dockerConfig = join(work, 'docker-config');
@@ -83,12 +78,7 @@ describe('credentials survive a restart on the embedded defaults', () => {
     wharf = await startWharf(configFile, env);
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharf?.stop();
-    await github?.close();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharf, github, work));
 
   it('lets skopeo pull with the device-login credential issued before the restart', async () => {
     const pull = await skopeoInspect(`docker://${registry.host}/alice/app:v1`, { creds: `octo:${deviceCredential}`, raw: true });

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { httpGet } from '../support/processes.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
-import { skopeoCopy, skopeoListTags } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { type RegistryHandle } from '../support/registry.js';
+import { pushNewImage, skopeoListTags } from '../support/skopeo.js';
+import { runWharfCli, startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // Keys from `wharf keys generate --alg RS256`, tokens with only a libtrust `kid` (no x5c): the
 // registry must find the key by the kid alone, which proves the kid computation against
@@ -43,17 +43,10 @@ describe('RS256 keys from files, kid-only tokens, against the real registry', ()
       },
       work,
     );
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`]);
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile);
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort));
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharf?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharf, work));
 
   it('signs RS256 with a kid and no x5c', async () => {
     const auth = { authorization: `Basic ${Buffer.from(`carol:${password}`).toString('base64')}` };
@@ -65,9 +58,7 @@ describe('RS256 keys from files, kid-only tokens, against the real registry', ()
   });
 
   it('lets skopeo push and list tags with those tokens', async () => {
-    const image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'rs256' });
-    const push = await skopeoCopy(image.ref, `docker://${registry.host}/carol/app:v1`, { creds: `carol:${password}` });
-    expect(push.code, push.stderr).toBe(0);
+    await pushNewImage(join(work, 'image'), `${registry.host}/carol/app:v1`, `carol:${password}`, 'rs256');
     const tags = await skopeoListTags(`docker://${registry.host}/carol/app`, { creds: `carol:${password}` });
     expect(JSON.parse(tags.stdout).Tags).toEqual(['v1']);
   });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
@@ -8,9 +8,10 @@ import { FileCredentialStore } from '../../src/client/credential-store.js';
 import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
+import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { runWharfCli, startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
 
 // A pull-only credential for one repository, minted through the credential API by `wharf token`
 // with the credential a sign-in stored, used by skopeo against a real registry.
@@ -38,10 +39,7 @@ describe('a scoped credential against a real registry', () => {
       },
       work,
     );
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`]);
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile, { WHARF_ADMIN_SECRET: adminSecret });
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort, { WHARF_ADMIN_SECRET: adminSecret }));
     image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'scoped credentials' });
     for (const name of ['alice/app:v1', 'alice/other:v1']) {
       const push = await skopeoCopy(image.ref, repo(name), { creds: `alice:${alicePassword}` });
@@ -61,11 +59,7 @@ describe('a scoped credential against a real registry', () => {
     cliEnv = { WHARF_CREDENTIALS_FILE: credentialsFile, HOME: work };
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharf?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharf, work));
 
   it('pulls its repository, pushes nothing, sees nothing else, rotates, and stops at revocation', async () => {
     const created = await runWharfCli(['token', 'create', '--scope', 'repository:alice/app:pull', '--expires', '30d', '--label', 'ci'], { env: cliEnv });

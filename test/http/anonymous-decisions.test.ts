@@ -5,12 +5,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * What anonymous token requests with fresh repository names cost, against a real Redis cache and
@@ -27,7 +28,7 @@ let platform: FakePlatform;
 let services: Services;
 let app: FastifyInstance;
 let clock = Date.UTC(2030, 0, 1);
-const lines: Array<Record<string, unknown>> = [];
+const { logger, lines } = captureLog('info');
 
 const authzCalls = () => platform.count('/authz');
 const fresh = (n: number) => Array.from({ length: n }, () => `repository:fresh-${randomBytes(6).toString('hex')}/app:pull`);
@@ -68,7 +69,7 @@ beforeAll(async () => {
   );
   services = createServices(config, {
     store: tempStore(),
-    logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }),
+    logger,
     keys: (await testKeys()).store,
     hashKey: randomBytes(32),
     env: { WHARF_AUTHZ_WEBHOOK_SECRET: SECRET },
@@ -78,13 +79,7 @@ beforeAll(async () => {
   await services.start();
 });
 
-afterAll(async () => {
-  await app?.close();
-  await services?.close();
-  redisClient?.disconnect();
-  await platform?.close();
-  await redis?.stop();
-});
+afterAll(() => shutDown(app, services, redisClient, platform, redis));
 
 describe('anonymous decisions', () => {
   it('never reach Redis and never push a proven user out of the first tier', async () => {

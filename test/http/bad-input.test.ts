@@ -1,6 +1,6 @@
 import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { loadKeys } from '../../src/keys/key-files.js';
+import { shutDown } from '../support/shut-down.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const USER = 'alice';
@@ -44,10 +45,7 @@ beforeAll(async () => {
   port = address.port;
 });
 
-afterAll(async () => {
-  await app?.close();
-  if (keysDir) await rm(keysDir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(app, keysDir));
 
 // ---------------------------------------------------------------------------------------------
 // Request builders

@@ -11,9 +11,9 @@ import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { startFakePlatform, type FakePlatform, type FakeResponse } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { waitUntil } from '../support/processes.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
+import { shutDown } from '../support/shut-down.js';
 
 /** A whole error body. */
 const errorBody = (error: string, code: string, message: string) => ({ errors: [{ code, message }], error, error_description: message });
@@ -54,7 +54,6 @@ describe('brute-force limits under concurrency, shared through Redis', () => {
     app.inject({ method: 'GET', url: `/token?service=registry&scope=${scope}`, headers: { authorization: basic(user, pw) }, remoteAddress: ip });
 
   beforeAll(async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis();
     admin = new Redis(redis.url);
     ({ app, services } = await appFor({
@@ -80,12 +79,7 @@ describe('brute-force limits under concurrency, shared through Redis', () => {
       return limiterCommands(await commandStats(admin)) > 0 ? true : undefined;
     });
   });
-  afterAll(async () => {
-    admin?.disconnect();
-    await app?.close();
-    await services?.close();
-    await redis?.stop();
-  });
+  afterAll(() => shutDown(admin, app, services, redis));
 
   it('verifies at most the account budget of 200 concurrent guesses, refuses the rest with 429 and Retry-After, and lets another user in meanwhile', async () => {
     const verifiedBefore = await metric(app, 'wharf_credential_verifications_total{backend="static"}');

@@ -9,16 +9,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
 import { requireCommand } from '../support/prerequisites.js';
 import { runCommand } from '../support/processes.js';
 import { tempStore } from '../support/store.js';
+import { captureLog, type LogLine } from '../support/log-capture.js';
 
 let app: FastifyInstance | undefined;
 let port = 0;
-let lines: Array<Record<string, unknown>> = [];
+let lines: LogLine[] = [];
 const sockets: Socket[] = [];
 
 afterEach(async () => {
@@ -29,8 +29,9 @@ afterEach(async () => {
 
 /** Builds and starts Wharf on a free loopback port with `server` settings. */
 async function serve(server: NonNullable<ConfigInput['server']>, https?: { key: Buffer; cert: Buffer }) {
-  lines = [];
-  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = captureLog('info');
+  lines = log.lines;
+  const logger = log.logger;
   const config = parseConfig({ server }, {});
   app = await buildApp(createServices(config, { store: tempStore(), logger, keys: (await testKeys()).store, hashKey: randomBytes(32) }), {
     publicUrl: 'http://127.0.0.1',

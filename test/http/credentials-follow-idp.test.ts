@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { CLI_CLIENT_ID } from '../../src/client/login/device-client.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
+import { captureLog } from '../support/log-capture.js';
 import { awkwardSecret, signInAtIdp, startTestIdp, type IdpUser, type TestIdp } from '../support/oidc-idp.js';
 import { tempStore } from '../support/store.js';
+import { shutDown } from '../support/shut-down.js';
 
 // Credentials from browser and device logins follow the identity provider: a real oidc-provider
 // (rotating its refresh tokens, as Auth0 and Okta can) stands in for an OIDC issuer and for
@@ -34,7 +34,7 @@ let clock = 1_800_000_000_000;
 let idp: TestIdp;
 let services: Services;
 let app: FastifyInstance;
-const logLines: Array<Record<string, unknown>> = [];
+const log = captureLog('info');
 
 beforeAll(async () => {
   const plainSecret = awkwardSecret();
@@ -69,11 +69,10 @@ beforeAll(async () => {
     },
     {},
   );
-  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => void (logLines.push(...chunk.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)), done()) });
   const now = () => clock;
   services = createServices(config, {
     store: tempStore(now),
-    logger: createLogger('info', sink),
+    logger: log.logger,
     keys: (await testKeys()).store,
     hashKey: randomBytes(32),
     env: { WHARF_SSO_CLIENT_SECRET: idp.clientSecret, WHARF_GOOGLE_CLIENT_SECRET: idp.clientSecret, WHARF_PLAIN_CLIENT_SECRET: plainSecret },
@@ -82,11 +81,7 @@ beforeAll(async () => {
   app = await buildApp(services);
 });
 
-afterAll(async () => {
-  await app?.close();
-  await services?.close();
-  await idp?.close();
-});
+afterAll(() => shutDown(app, services, idp));
 
 const cookiesOf = (setCookie: string | string[] | undefined) => [setCookie ?? []].flat().map((c) => c.split(';', 1)[0]).join('; ');
 
@@ -150,7 +145,7 @@ describe('credentials from OIDC and Google logins follow the identity provider',
       const refused = await token('bob', secret, 'repository:bob/app:pull');
       expect(refused.statusCode).toBe(401);
       expect(await services.credentials.list('bob')).toEqual([]);
-      const line = logLines.find((l) => l.event === 'credential_revoked' && l.account === 'bob');
+      const line = log.events('credential_revoked').find((l) => l.account === 'bob');
       expect(line).toMatchObject({ by: 'revalidation', provider: 'sso' });
       expect(String(line?.reason)).toContain('invalid_grant');
       // Revoked for good: the user coming back at the provider does not bring it back.
@@ -162,24 +157,17 @@ describe('credentials from OIDC and Google logins follow the identity provider',
     }
   });
 
-  it('revokes the credential of a user no longer in an allowed group', async () => {
-    const { secret } = await createCredential(await signIn('sso', 'carol'));
-    expect((await token('carol', secret, 'repository:carol/app:pull')).statusCode).toBe(200);
-    users.carol!.groups = ['marketing'];
+  it.each([
+    ['a user no longer in an allowed group', 'sso', 'carol', (): void => void (users.carol!.groups = ['marketing']), 'none of the allowed groups (devs, ops)'],
+    ['a Google account moved out of the allowed domain', 'google', 'gina', (): void => void (users.gina!.hd = 'elsewhere.org'), 'not in an allowed domain (example.com)'],
+  ] as const)('revokes the credential of %s', async (_who, provider, login, moveAway, reason) => {
+    const { secret } = await createCredential(await signIn(provider, login));
+    expect((await token(login, secret, `repository:${login}/app:pull`)).statusCode).toBe(200);
+    moveAway();
     clock += DAY + 60_000;
-    expect((await token('carol', secret, 'repository:carol/app:pull')).statusCode).toBe(401);
-    expect(await services.credentials.list('carol')).toEqual([]);
-    expect(String(logLines.find((l) => l.event === 'credential_revoked' && l.account === 'carol')?.reason)).toContain('none of the allowed groups (devs, ops)');
-  });
-
-  it('revokes the credential of a Google account moved out of the allowed domain', async () => {
-    const { secret } = await createCredential(await signIn('google', 'gina'));
-    expect((await token('gina', secret, 'repository:gina/app:pull')).statusCode).toBe(200);
-    users.gina!.hd = 'elsewhere.org';
-    clock += DAY + 60_000;
-    expect((await token('gina', secret, 'repository:gina/app:pull')).statusCode).toBe(401);
-    expect(await services.credentials.list('gina')).toEqual([]);
-    expect(String(logLines.find((l) => l.event === 'credential_revoked' && l.account === 'gina')?.reason)).toContain('not in an allowed domain (example.com)');
+    expect((await token(login, secret, `repository:${login}/app:pull`)).statusCode).toBe(401);
+    expect(await services.credentials.list(login)).toEqual([]);
+    expect(String(log.events('credential_revoked').find((l) => l.account === login)?.reason)).toContain(reason);
   });
 
   it('keeps a credential working while the provider is down, refuses it (503, not revoked) past the grace time, and takes it back when the provider answers', async () => {
@@ -188,7 +176,7 @@ describe('credentials from OIDC and Google logins follow the identity provider',
     try {
       clock += DAY + 60_000;
       expect((await token('dave', secret, 'repository:dave/app:pull')).statusCode).toBe(200);
-      expect(logLines.some((l) => l.event === 'credential_revalidated' && l.account === 'dave' && l.verdict === 'unknown' && l.level === 40)).toBe(true);
+      expect(log.events('credential_revalidated').some((l) => l.account === 'dave' && l.verdict === 'unknown' && l.level === 40)).toBe(true);
       clock += 3 * DAY; // 72 h past the due re-check
       const refused = await token('dave', secret, 'repository:dave/app:pull');
       expect(refused.statusCode).toBe(503);

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
+import { shutDown } from '../support/shut-down.js';
 
 // The RFC 8628 token endpoint of device login as the CLI meets it: every answer that yields no
 // credential is a 400 token error (RFC 6749 §5.2) whose whole body is checked, and `wharf login`'s
@@ -37,10 +38,7 @@ beforeAll(async () => {
   app = await buildApp(services, { publicUrl: 'https://auth.example.com' });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
-afterAll(async () => {
-  await app?.close();
-  await services?.close();
-});
+afterAll(() => shutDown(app, services));
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 /** The sealed tokens of alice's GitHub login, as the callback keeps them: an OAuth app's token lets her credentials be re-checked, so they get their full life. */

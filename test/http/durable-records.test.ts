@@ -8,9 +8,10 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 /** A whole error body. */
 const errorBody = (error: string, code: string, message: string) => ({ errors: [{ code, message }], error, error_description: message });
@@ -48,7 +49,6 @@ describe('revocations on the Redis store while Redis is down', () => {
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis({ persistence: true, args: ['--maxmemory-policy', 'noeviction'] });
     // No store given: with a Redis cache the default store is Redis at the same URL.
     // The introspection backend only gives platform tokens a cache entry that invalidation must drop.
@@ -56,11 +56,7 @@ describe('revocations on the Redis store while Redis is down', () => {
     ({ services, app } = await start({ cache: { type: 'redis', url: redis.url }, authn: [introspection], federation }));
     await services.store.ready?.();
   });
-  afterAll(async () => {
-    await app?.close();
-    await services?.close();
-    await redis?.stop();
-  });
+  afterAll(() => shutDown(app, services, redis));
 
   it('answers 503 and changes nothing; what was revoked while Redis was up stays revoked', async () => {
     const browser = await signIn(services);
@@ -167,11 +163,9 @@ describe('unauthenticated login starts', () => {
 
 describe('a Redis store that could lose records', () => {
   it('is named at start in a warning line and in /readyz, which says degraded', async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
-    const lines: Array<Record<string, unknown>> = [];
-    const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
-    const services = createServices(parseConfig({ cache: { type: 'redis', url: redis.url } }, {}), { logger: createLogger('info', sink), keys: (await testKeys()).store, hashKey: randomBytes(32) });
+    const { logger, lines } = captureLog('info');
+    const services = createServices(parseConfig({ cache: { type: 'redis', url: redis.url } }, {}), { logger, keys: (await testKeys()).store, hashKey: randomBytes(32) });
     const app = await buildApp(services);
     try {
       await services.start();

@@ -5,10 +5,11 @@ import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { InvalidGrantError, RequestRejectedError, ServerError, SlowDownError, TemporarilyUnavailableError, TooManyRequestsError, WharfError } from '../../src/domain/errors.js';
 import { errorResponse } from '../../src/http/error-body.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 // How an error of the tree reaches a client, and that nothing else does: an unexpected failure in
 // a route is a 500 with a fixed body, its message and stack only in the log.
@@ -69,14 +70,13 @@ describe('errorResponse', () => {
 describe('an unexpected failure in a route', () => {
   let services: Services;
   let app: FastifyInstance;
-  const lines: Array<Record<string, unknown>> = [];
+  const { logger, lines } = captureLog('info');
 
   beforeAll(async () => {
     const config = parseConfig(
       { federation: { providers: [{ type: 'github', clientId: 'Iv1.test', webUrl: 'http://127.0.0.1:9/gh', apiUrl: 'http://127.0.0.1:9/api', allowedOrgs: ['acme'] }] } },
       {},
     );
-    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
     services = createServices(config, { store: tempStore(), logger, keys: (await testKeys()).store, hashKey: randomBytes(32), env: { WHARF_GITHUB_CLIENT_SECRET: 'github-secret' } });
     app = await buildApp(services, { publicUrl: 'https://auth.example.com' });
     // A bug below the routes: a plain Error, not one of the tree.
@@ -87,10 +87,7 @@ describe('an unexpected failure in a route', () => {
       throw new TypeError(SECRET_DETAIL);
     };
   });
-  afterAll(async () => {
-    await app?.close();
-    await services?.close();
-  });
+  afterAll(() => shutDown(app, services));
 
   const form = (url: string, payload: string) => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload });
 

@@ -9,6 +9,7 @@ import { createServices, type Services } from '../../src/services.js';
 import { startFakePlatform, type FakePlatform } from '../support/fake-platform.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
+import { shutDown } from '../support/shut-down.js';
 
 // A platform token's `exp` (RFC 7662 introspection, and SAGE's token info) bounds what it buys:
 // no registry token outlives it, whether minted, handed out again, or minted from a cached answer.
@@ -43,11 +44,7 @@ beforeAll(async () => {
   await services.start();
   app = await buildApp(services);
 });
-afterAll(async () => {
-  await app?.close();
-  await services?.close();
-  await platform?.close();
-});
+afterAll(() => shutDown(app, services, platform));
 beforeEach(() => {
   clock += 3_600_000; // every test on its own hour: no answer, token or cache entry carries over
   platformTokens.clear();

@@ -11,7 +11,6 @@ import { TooManyRequestsError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { startRedis } from '../support/redis.js';
 
 const password = randomBytes(9).toString('base64url');
@@ -101,7 +100,6 @@ describe('LoginLimiter shared through Redis', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   const clients: Redis[] = [];
   beforeAll(async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis();
   });
   afterAll(async () => {

@@ -6,13 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { waitUntil } from '../support/processes.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
 import { tempStore } from '../support/store.js';
+import { captureLog, type LogLine } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 const password = randomBytes(9).toString('base64url');
 let hash: string;
@@ -26,7 +26,7 @@ const federation: ConfigInput['federation'] = { providers: [{ type: 'github', cl
 interface Started {
   app: FastifyInstance;
   services: Services;
-  lines: Record<string, unknown>[];
+  lines: LogLine[];
   advance(seconds: number): void;
 }
 const started: Started[] = [];
@@ -40,12 +40,12 @@ afterAll(async () => {
 /** Wharf with `users` (all with `password`), behind one proxy hop; log lines collected, clock injected. */
 async function start(config: ConfigInput, users: string[] = ['alice']): Promise<Started> {
   let now = Date.now();
-  const lines: Record<string, unknown>[] = [];
+  const { logger, lines } = captureLog('info');
   const services = createServices(
     parseConfig({ server: { trustProxy: 1 }, authn: [{ type: 'static', users: Object.fromEntries(users.map((u) => [u, { passwordHash: hash }])) }], ...config }, {}),
     {
       store: tempStore(),
-      logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }),
+      logger,
       keys: (await testKeys()).store,
       hashKey: randomBytes(32),
       env: { WHARF_GITHUB_CLIENT_SECRET: 'github-secret' },
@@ -146,14 +146,10 @@ describe('refused logins in the Redis the budgets share', () => {
   let redis: RedisHandle;
   let admin: Redis;
   beforeAll(async () => {
-    requireCommand('/usr/bin/redis-server', 'redis-server');
     redis = await startRedis();
     admin = new Redis(redis.url);
   });
-  afterAll(async () => {
-    admin?.disconnect();
-    await redis?.stop();
-  });
+  afterAll(() => shutDown(admin, redis));
 
   it('leave at most a couple of keys for 2,000 random usernames from one address, most of them refused', async () => {
     const { app } = await start({ cache: { type: 'redis', url: redis.url }, bruteForce: { perIp: { failures: 3 } } });

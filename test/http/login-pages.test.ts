@@ -1,18 +1,18 @@
 import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { sameSecret } from '../../src/http/session-cookies.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { loadKeys } from '../../src/keys/key-files.js';
 import { startGithubStandIn, type GithubStandIn } from '../support/github-standin.js';
+import { captureLog } from '../support/log-capture.js';
+import { shutDown } from '../support/shut-down.js';
 
 // The browser-login pages driven through app.inject, with the GitHub stand-in as the provider:
 // where a sign-in may send the browser afterwards, what the pages allow around them, and what
@@ -22,7 +22,7 @@ const PUBLIC_URL = 'https://auth.example.com';
 let app: FastifyInstance;
 let github: GithubStandIn;
 let keysDir: string;
-const logLines: string[] = [];
+const log = captureLog('info');
 
 beforeAll(async () => {
   github = await startGithubStandIn([{ login: 'Octocat', id: 583231, orgs: ['acme'] }]);
@@ -37,17 +37,11 @@ beforeAll(async () => {
   );
   keysDir = await mkdtemp(join(tmpdir(), 'wharf-login-pages-'));
   const keys = await loadKeys({ generatedDir: keysDir, algorithm: 'ES256', kidFormat: 'libtrust' });
-  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => void (logLines.push(...chunk.toString().split('\n').filter(Boolean)), done()) });
-  const logger = createLogger('info', sink);
-  const services = createServices(config, { store: tempStore(), logger, keys: keys.store, hashKey: randomBytes(32), env: { WHARF_GITHUB_CLIENT_SECRET: github.clientSecret } });
+  const services = createServices(config, { store: tempStore(), logger: log.logger, keys: keys.store, hashKey: randomBytes(32), env: { WHARF_GITHUB_CLIENT_SECRET: github.clientSecret } });
   app = await buildApp(services);
 });
 
-afterAll(async () => {
-  await app?.close();
-  await github?.close();
-  if (keysDir) await rm(keysDir, { recursive: true, force: true });
-});
+afterAll(() => shutDown(app, github, keysDir));
 
 /** The `name=value` pairs of a response's Set-Cookie headers, as a Cookie header. */
 function cookiesOf(setCookie: string | string[] | undefined): string {
@@ -115,19 +109,19 @@ describe('return_to after sign-in', () => {
 
 describe('what the request log keeps', () => {
   it('logs login and device URLs without the code, state or user_code in them', async () => {
-    logLines.length = 0;
+    log.clear();
     const { callback } = await signIn(`?return_to=${encodeURIComponent('/account')}`);
     const code = callback.searchParams.get('code')!;
     const state = callback.searchParams.get('state')!;
     await app.inject({ method: 'GET', url: '/device?user_code=BCDF-GHJK' });
     await app.inject({ method: 'GET', url: '/device?us%65r_code=WXYZ-WXYZ' });
     await app.inject({ method: 'GET', url: `/login/github/callback?code=${code}x&state=${state}y&error=access_denied` });
-    expect(logLines.some((l) => l.includes('/login/github/callback'))).toBe(true);
-    expect(logLines.some((l) => l.includes('/device'))).toBe(true);
-    for (const secret of [code, state, 'BCDF-GHJK', 'WXYZ-WXYZ']) expect(logLines.join('\n')).not.toContain(secret);
+    expect(log.text()).toContain('/login/github/callback');
+    expect(log.text()).toContain('/device');
+    for (const secret of [code, state, 'BCDF-GHJK', 'WXYZ-WXYZ']) expect(log.text()).not.toContain(secret);
     // The rest of the URL is kept, so the log still says what was asked.
-    expect(logLines.join('\n')).toContain('/login/github/callback?code=[redacted]&state=[redacted]&error=access_denied');
-    expect(logLines.join('\n')).toContain('/device?user_code=[redacted]');
+    expect(log.text()).toContain('/login/github/callback?code=[redacted]&state=[redacted]&error=access_denied');
+    expect(log.text()).toContain('/device?user_code=[redacted]');
   });
 });
 

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
 import { startRedis, type RedisHandle } from '../support/redis.js';
+import { shutDown } from '../support/shut-down.js';
 
 /*
  * A store whose Redis refuses writes (full under noeviction) while it still answers PING and
@@ -35,12 +36,7 @@ beforeAll(async () => {
   await services.start();
 });
 
-afterAll(async () => {
-  await app?.close();
-  await services?.close();
-  admin?.disconnect();
-  await redis?.stop();
-});
+afterAll(() => shutDown(app, services, admin, redis));
 
 describe('a store that refuses writes', () => {
   it('shows on /readyz as degraded, naming the cause, and in wharf_store_writable; ready again once Redis takes writes', async () => {

@@ -1,22 +1,21 @@
 import { tempStore } from '../support/store.js';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import bcrypt from 'bcrypt';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
+import { captureLog } from '../support/log-capture.js';
 
 // A busy client repeats the same GET /token many times a second. Within a second such a repeat is
 // answered from the request as sent (Authorization header and URL), before anything is parsed:
 // these tests pin down that nothing else changes for the client.
 
 const password = randomBytes(9).toString('base64url');
-const lines: Array<Record<string, unknown>> = [];
+const log = captureLog('info');
 let clock = Date.parse('2026-11-23T12:00:00Z');
 let app: FastifyInstance;
 let services: Services;
@@ -26,7 +25,7 @@ const URL = '/token?service=registry&scope=repository:alice/app:pull';
 const get = (headers: Record<string, string | string[]>, url = URL, remoteAddress = '10.0.0.1') => app.inject({ method: 'GET', url, headers, remoteAddress });
 const jti = (body: { token: string }) => decodeJwt(body.token).jti;
 /** Decisions made: each writes a token_issued audit line (the minter may still hand out a recent token). */
-const decisions = () => lines.filter((l) => l.event === 'token_issued');
+const decisions = () => log.events('token_issued');
 
 async function tokenRequestsCounted(): Promise<number> {
   const metric = (await services.metrics.registry.getSingleMetric('wharf_token_requests_total')!.get()).values;
@@ -40,13 +39,7 @@ beforeAll(async () => {
     },
     {},
   );
-  const logs = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  services = createServices(config, { store: tempStore(), logger: createLogger('info', logs), keys: (await testKeys()).store, hashKey: randomBytes(32), now: () => clock });
+  services = createServices(config, { store: tempStore(), logger: log.logger, keys: (await testKeys()).store, hashKey: randomBytes(32), now: () => clock });
   app = await buildApp(services);
 });
 afterAll(async () => app?.close());
@@ -111,11 +104,11 @@ describe('a GET /token repeated within a second', () => {
   });
 
   it('writes no access-log lines for token requests, while other routes keep theirs with a request id', async () => {
-    lines.length = 0;
+    log.clear();
     await get({ authorization: basic('alice', password) });
     await get({ authorization: basic('alice', password) });
     await app.inject({ method: 'GET', url: '/healthz' });
-    const access = lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed');
+    const access = log.lines.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed');
     expect(access.length).toBeGreaterThan(0);
     expect(access.filter((l) => l.msg === 'incoming request').map((l) => (l.req as { url: string }).url)).toEqual(['/healthz']);
     expect(access.every((l) => typeof l.reqId === 'string')).toBe(true);

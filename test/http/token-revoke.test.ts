@@ -5,12 +5,12 @@ import { decodeJwt } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import type { LmdbStore } from '../../src/store/lmdb-store.js';
 import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { testKeys } from '../support/keys.js';
 import { tempStore } from '../support/store.js';
+import { captureLog } from '../support/log-capture.js';
 
 const password = randomBytes(9).toString('base64url');
 const basic = `Basic ${Buffer.from(`alice:${password}`).toString('base64')}`;
@@ -26,8 +26,7 @@ afterEach(async () => Promise.all(apps.splice(0).map((a) => a.close())));
 
 async function wharf(store: LmdbStore = tempStore()) {
   const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: hash } } }] }, {});
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const { logger, lines } = captureLog('info');
   const app = await buildApp(createServices(config, { store, logger, keys: keys.store, hashKey: randomBytes(32) }));
   apps.push(app);
   const pull = () => app.inject({ method: 'GET', url: '/token?service=registry&scope=repository:alice/app:pull', headers: { authorization: basic } });

@@ -4,9 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { type ConfigError, parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import { testKeys } from '../support/keys.js';
+import { captureLog } from '../support/log-capture.js';
 
 // The client address is what every per-address limit counts and every audit line names: whoever
 // Wharf believes in X-Forwarded-For chooses it.
@@ -16,8 +16,7 @@ describe('server.trustProxy', () => {
 
   /** The clientIp of the audit line written for one refused login sent through `peer` with X-Forwarded-For `forwarded`. */
   async function clientIpSeen(trustProxy: boolean | number | string, peer: string, forwarded: string) {
-    const lines: Record<string, unknown>[] = [];
-    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { logger, lines } = captureLog('info');
     const config = parseConfig({ server: { trustProxy }, authn: [{ type: 'static', users: {} }] }, {});
     app = await buildApp(createServices(config, { store: tempStore(), logger, keys: (await testKeys()).store, hashKey: randomBytes(32) }));
     const res = await app.inject({

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging.js';
 import { subscribeInvalidations, announceDrop, type InvalidationChannel } from '../../src/invalidation/redis-channel.js';
 import { Coherence } from '../../src/cache/coherence.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { waitUntil } from '../support/processes.js';
 import { startRedis } from '../support/redis.js';
 
@@ -12,7 +11,6 @@ let admin: Redis;
 const channels: InvalidationChannel[] = [];
 
 beforeAll(async () => {
-  requireCommand('/usr/bin/redis-server', 'redis-server');
   redis = await startRedis();
   admin = new Redis(redis.url);
 });

@@ -23,6 +23,20 @@ function fileOutput(options: ConstructorParameters<typeof BatchedOutput>[1] = {}
   return { out, read: () => readFileSync(file, 'utf8') };
 }
 
+/** A FIFO in a fresh folder: a pipe to a log collector, as standard output often is. */
+function newFifo(): string {
+  const fifo = join(mkdtempSync(join(tmpdir(), 'wharf-fifo-')), 'log');
+  execFileSync('mkfifo', [fifo]);
+  return fifo;
+}
+
+/** Both ends of a new FIFO, opened without blocking. */
+function openFifo(): { reader: number; writer: number } {
+  const fifo = newFifo();
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  return { reader, writer: fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK) };
+}
+
 const flushed = (out: BatchedOutput) => new Promise<void>((resolve) => out.flush(() => resolve()));
 
 describe('BatchedOutput (the process log on standard output)', () => {
@@ -52,9 +66,7 @@ describe('BatchedOutput (the process log on standard output)', () => {
   });
 
   it('never splits a line when processes share one pipe (serve --workers, sharedPipe): writes are whole lines of at most PIPE_BUF', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
-    const fifo = join(dir, 'log');
-    execFileSync('mkfifo', [fifo]);
+    const fifo = newFifo();
     // Held open so that the writers' (blocking) opens return at once.
     const door = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const writers = [0, 1, 2].map(() => fs.openSync(fifo, 'w'));
@@ -85,11 +97,7 @@ describe('BatchedOutput (the process log on standard output)', () => {
   });
 
   it('keeps going when the reader goes away (EPIPE): no crash, and flush still answers', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
-    const fifo = join(dir, 'log');
-    execFileSync('mkfifo', [fifo]);
-    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const { reader, writer } = openFifo();
     fs.closeSync(reader);
     const out = new BatchedOutput(writer, { batchBytes: 1024 });
     opened.push({ fd: writer, out });
@@ -101,11 +109,7 @@ describe('BatchedOutput (the process log on standard output)', () => {
 
   it('keeps its memory bounded when the reader stops reading, and says how many lines it dropped', async () => {
     // A FIFO nobody reads from fills at the pipe's capacity, as stdout does when a log collector stalls.
-    const dir = mkdtempSync(join(tmpdir(), 'wharf-fifo-'));
-    const fifo = join(dir, 'log');
-    execFileSync('mkfifo', [fifo]);
-    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const { reader, writer } = openFifo();
     const out = new BatchedOutput(writer, { maxPendingBytes: 64 * 1024, flushEveryMs: 20 });
     opened.push({ fd: reader }, { fd: writer, out });
     const line = `${JSON.stringify({ msg: 'x'.repeat(200) })}\n`;

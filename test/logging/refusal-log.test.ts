@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logging.js';
 import { RefusalLog } from '../../src/logging/refusal-log.js';
+import { captureLog } from '../support/log-capture.js';
 
 function setup(options: { maxAddresses?: number } = {}) {
   let now = 1_800_000_000_000;
-  const lines: Record<string, unknown>[] = [];
+  const { logger, lines } = captureLog('info');
   const counted: string[] = [];
   const log = new RefusalLog({
-    logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }),
+    logger,
     ipv6PrefixLength: 64,
     now: () => now,
     count: (limit) => counted.push(limit),

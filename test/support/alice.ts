@@ -7,6 +7,7 @@ import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
 import type { LoadedKeys } from '../../src/keys/key-files.js';
 import { testKeys } from './keys.js';
+import type { LogCapture } from './log-capture.js';
 import { tempStore } from './store.js';
 
 /** A static user alice with a password generated at test time, and keys to sign her tokens. */
@@ -22,11 +23,17 @@ export async function makeAlice(): Promise<Alice> {
   return { password, hash: await bcrypt.hash(password, 10), keys: await testKeys() };
 }
 
-/** Services for the static user alice; `lines` collects the log lines (silent without), `now` is the clock. */
-export function aliceServices(alice: Alice, extra: ConfigInput = {}, options: { lines?: Record<string, unknown>[]; now?: () => number } = {}) {
+/** What `aliceServices` takes besides the config: where the log goes (silent without), the clock. */
+export interface AliceOptions {
+  log?: LogCapture;
+  now?: () => number;
+}
+
+/** Services for the static user alice, logging at info into `log` when given. */
+export function aliceServices(alice: Alice, extra: ConfigInput = {}, options: AliceOptions = {}) {
   const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: alice.hash } } }], ...extra }, {});
-  const { lines, now } = options;
-  const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) : createLogger('silent');
+  const { log, now } = options;
+  const logger = log?.logger ?? createLogger('silent');
   return createServices(config, { store: tempStore(), logger, keys: alice.keys.store, hashKey: randomBytes(32), ...(now ? { now } : {}) });
 }
 

@@ -1,6 +1,7 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 
 /** One request the fake platform received, parsed. */
 export interface FakeRequest {
@@ -169,6 +170,58 @@ export async function startFakePlatform(): Promise<FakePlatform> {
   };
 }
 
+/**
+ * A fake platform for a whole test file: started before its first test and closed after its last.
+ * Before each test every path of `routes` gets its handler back and loses any fault, so what one
+ * test set up on them never leaks into the next. The platform answers only once the file's
+ * `beforeAll` has run (inside tests and hooks).
+ */
+export function useFakePlatform(routes: Readonly<Record<string, FakeHandler>> = {}): FakePlatform {
+  let started: FakePlatform | undefined;
+  const platform = (): FakePlatform => {
+    if (!started) throw new Error('the fake platform starts in beforeAll: use it inside tests and hooks');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startFakePlatform();
+  });
+  afterAll(async () => started?.close());
+  beforeEach(() => {
+    for (const [path, handler] of Object.entries(routes)) {
+      platform().setFault(path, undefined);
+      platform().setHandler(path, handler);
+    }
+  });
+  return {
+    get url() {
+      return platform().url;
+    },
+    get calls() {
+      return platform().calls;
+    },
+    count: (path) => platform().count(path),
+    setHandler: (path, handler) => platform().setHandler(path, handler),
+    setFault: (path, fault) => platform().setFault(path, fault),
+    close: async () => started?.close(),
+  };
+}
+
+/**
+ * Checks that a client retries a 503 and a connection reset once each: `path` fails once with a
+ * 503, then once with a reset, and each time `pull(repository)` (one call through the client, for
+ * a repository not asked before, answering what it was granted) still gets pull, with `path`
+ * asked twice.
+ */
+export async function expectRetriesOf503AndReset(platform: FakePlatform, path: string, pull: (repository: string) => Promise<ReadonlyArray<readonly string[]>>): Promise<void> {
+  const before = platform.count(path);
+  platform.setFault(path, { kind: 'status', status: 503, times: 1 });
+  expect(await pull('alice/a')).toEqual([['pull']]);
+  expect(platform.count(path)).toBe(before + 2);
+  platform.setFault(path, { kind: 'reset', times: 1 });
+  expect(await pull('alice/b')).toEqual([['pull']]);
+  expect(platform.count(path)).toBe(before + 4);
+}
+
 function send(res: ServerResponse, answer: FakeResponse): void {
   if (res.destroyed) return;
   const isString = typeof answer.body === 'string' || answer.body === undefined;
@@ -209,4 +262,17 @@ export function verifyWharfSignature(
   const expected = Buffer.from(`v1=${createHmac('sha256', secret).update(`${timestamp}.${request.body}`).digest('hex')}`);
   const given = Buffer.from(signature);
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * Fresh secrets for a Wharf in front of the fake platform, by their environment variables: its
+ * introspection client secret, the webhook's shared secret, the admin secret and the hash key.
+ */
+export function platformSecrets() {
+  return {
+    WHARF_INTROSPECTION_CLIENT_SECRET: randomBytes(12).toString('hex'),
+    WHARF_AUTHZ_WEBHOOK_SECRET: randomBytes(12).toString('hex'),
+    WHARF_ADMIN_SECRET: randomBytes(12).toString('hex'),
+    WHARF_HASH_KEY: randomBytes(24).toString('hex'),
+  };
 }

@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll } from 'vitest';
 
 /**
  * Returns a TCP port that was free on 127.0.0.1 a moment ago.
@@ -21,4 +22,27 @@ export function freePort(): Promise<number> {
       server.close((err) => (err ? reject(err) : resolve(port)));
     });
   });
+}
+
+/**
+ * Silent servers for a test file: each call starts a TCP server on 127.0.0.1 that accepts
+ * connections and never says a word (a hung directory, a blackholing proxy) and returns its port.
+ * They and their connections are closed after the file's last test.
+ */
+export function useSilentServers(): () => Promise<number> {
+  const servers: Server[] = [];
+  const sockets = new Set<Socket>();
+  afterAll(() => {
+    for (const s of sockets) s.destroy();
+    for (const s of servers) s.close();
+  });
+  return async () => {
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return (server.address() as { port: number }).port;
+  };
 }

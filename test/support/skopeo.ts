@@ -1,6 +1,8 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { buildOciImage, type OciImage } from './oci-image.js';
 import { requireCommand } from './prerequisites.js';
 import { runCommand, type CommandResult } from './processes.js';
 
@@ -142,4 +144,15 @@ export function skopeoInspect(
   if (opts.raw) args.push('--raw');
   if (opts.config) args.push('--config');
   return runSkopeo([], [...args, ref], opts);
+}
+
+/**
+ * Builds a one-layer test image holding `content` in `dir` and pushes it to `destination`
+ * (`HOST/NAME:TAG`) with `creds` (`user:pass`), which must succeed.
+ */
+export async function pushNewImage(dir: string, destination: string, creds: string, content: string): Promise<OciImage> {
+  const image = await buildOciImage(dir, { tag: 'v1', content });
+  const push = await skopeoCopy(image.ref, `docker://${destination}`, { creds });
+  expect(push.code, push.stderr).toBe(0);
+  return image;
 }

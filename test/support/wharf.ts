@@ -2,17 +2,18 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import { buildApp } from '../../src/app.js';
 import { bootstrap } from '../../src/cli/bootstrap.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
+import { captureLog, type LogLine } from './log-capture.js';
 import { runCommand, type CommandResult } from './processes.js';
+import { startRegistry, type RegistryHandle } from './registry.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The compiled CLI, as `bin/wharf` runs it. */
@@ -42,7 +43,7 @@ export interface WharfHandle {
   app: FastifyInstance;
   services: Services;
   /** Every log line written so far, parsed. */
-  logs: Array<Record<string, unknown>>;
+  logs: LogLine[];
   /** The raw log text, to search for secrets. */
   rawLogs(): string;
   stop(): Promise<void>;
@@ -53,17 +54,8 @@ export async function startWharf(configFile: string, env: Record<string, string>
   const config = await loadConfig(configFile, env);
   const io = { env, stdout: () => {}, stderr: () => {}, readStdin: async () => '' };
   const boot = await bootstrap(config, io);
-  let raw = '';
-  const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      const text = chunk.toString();
-      raw += text;
-      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  const services = createServices(boot.config, { logger: createLogger(config.log.level, sink), keys: boot.keys.store, hashKey: boot.hashKey, env, keyRotation: boot.keys.rotation });
+  const log = captureLog(config.log.level);
+  const services = createServices(boot.config, { logger: log.logger, keys: boot.keys.store, hashKey: boot.hashKey, env, keyRotation: boot.keys.rotation });
   const app = await buildApp(services);
   await services.start();
   await app.listen({ host: config.server.host, port: config.server.port });
@@ -73,11 +65,30 @@ export async function startWharf(configFile: string, env: Record<string, string>
     url: `http://127.0.0.1:${port}`,
     app,
     services,
-    logs,
-    rawLogs: () => raw,
+    logs: log.lines,
+    rawLogs: log.text,
     async stop() {
       await app.close();
       await services.close();
     },
   };
+}
+
+/** Wharf and the registry it issues tokens for, both running. */
+export interface WharfAndRegistry {
+  wharf: WharfHandle;
+  registry: RegistryHandle;
+}
+
+/**
+ * Starts what an operator runs: `wharf registry-config` writes the registry's config from Wharf's
+ * (into `work/registry`, the registry to listen on `registryPort`), which must succeed; then Wharf
+ * (in process, with `env` for its secrets) and the registry start.
+ */
+export async function startWharfAndRegistry(configFile: string, work: string, registryPort: number, env: Record<string, string> = {}): Promise<WharfAndRegistry> {
+  const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`], { env });
+  expect(cli.code, cli.stderr).toBe(0);
+  const wharf = await startWharf(configFile, env);
+  const registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+  return { wharf, registry };
 }

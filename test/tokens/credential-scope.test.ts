@@ -9,6 +9,7 @@ import { createServices, type Services } from '../../src/services.js';
 import type { Store } from '../../src/store/store.js';
 import { aliceRequest, makeAlice, type Alice } from '../support/alice.js';
 import { tempStore } from '../support/store.js';
+import { captureLog, type LogCapture } from '../support/log-capture.js';
 
 let alice: Alice;
 beforeAll(async () => {
@@ -20,9 +21,9 @@ const pushPull = { account: 'alice', name: 'alice/*', actions: ['push', 'pull'] 
 const catalog = { account: 'alice', type: 'registry', name: 'catalog', actions: ['*'] };
 
 /** Services for alice under these ACL rules, over `store` (shared to change the config under live credentials). */
-function services(rules: object[], store: Store = tempStore(), hashKey = randomBytes(32), lines?: Record<string, unknown>[]): Services {
+function services(rules: object[], store: Store = tempStore(), hashKey = randomBytes(32), log?: LogCapture): Services {
   const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: alice.hash } } }], authz: { acl: { rules } } } as ConfigInput, {});
-  const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) : createLogger('silent');
+  const logger = log?.logger ?? createLogger('silent');
   return createServices(config, { store, logger, keys: alice.keys.store, hashKey });
 }
 
@@ -37,8 +38,8 @@ const pullOnly: CredentialScope = [{ repositories: ['alice/app'], actions: ['pul
 
 describe('a scoped credential', () => {
   it('gets the scope and no more: pull on alice/app, nothing on alice/other, where the account may push both', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const s = services([pushPull], tempStore(), randomBytes(32), lines);
+    const log = captureLog('info');
+    const s = services([pushPull], tempStore(), randomBytes(32), log);
     const scoped = await credential(s, pullOnly);
     const full = await credential(s);
     expect(access((await ask(s, scoped, ['repository:alice/app:pull,push'])).token)).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull'] }]);
@@ -46,7 +47,7 @@ describe('a scoped credential', () => {
     // Another credential of the same account, the same question from the same address within the second: its own answer.
     expect(access((await ask(s, full, ['repository:alice/app:pull,push'])).token)).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }]);
     // The audit line says what the scope removed, and why.
-    const issued = lines.filter((l) => l.event === 'token_issued');
+    const issued = log.events('token_issued');
     expect(issued[0]!.decisions).toEqual([
       { scope: 'repository:alice/app:pull,push', granted: ['pull'], source: 'credential', reason: expect.stringMatching(/^push not in the credential's scope/) as unknown },
     ]);

@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { UnauthorizedError } from '../../src/domain/errors.js';
 import type { TokenRequest } from '../../src/tokens/token-service.js';
-import { aliceRequest, aliceServices, countLogins, makeAlice, type Alice } from '../support/alice.js';
+import { aliceRequest, aliceServices, countLogins, makeAlice, type Alice, type AliceOptions } from '../support/alice.js';
+import { captureLog } from '../support/log-capture.js';
 
 // RecentAnswers (src/tokens/recent-answers.ts): what the token route calls, in front of the token service.
 let alice: Alice;
@@ -14,7 +15,7 @@ beforeAll(async () => {
   password = alice.password;
 });
 
-const services = (extra: ConfigInput = {}, options: { lines?: Record<string, unknown>[]; now?: () => number } = {}) => aliceServices(alice, extra, options);
+const services = (extra: ConfigInput = {}, options: AliceOptions = {}) => aliceServices(alice, extra, options);
 const request = (overrides: Partial<TokenRequest> = {}) => aliceRequest(alice, overrides);
 
 describe('RecentAnswers', () => {
@@ -45,8 +46,8 @@ describe('RecentAnswers', () => {
 
   it('audits an answer handed out again in one line per answer, with the count, once its second is over', async () => {
     let now = Date.now();
-    const lines: Record<string, unknown>[] = [];
-    const s = services({}, { lines, now: () => now });
+    const log = captureLog('info');
+    const s = services({}, { log, now: () => now });
 
     const first = await s.tokens.answer(request());
     const again = [];
@@ -54,27 +55,27 @@ describe('RecentAnswers', () => {
       now += 100;
       again.push(await s.tokens.answer(request()));
     }
-    expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
-    expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(0); // still within its second
+    expect(log.events('token_issued')).toHaveLength(1);
+    expect(log.events('token_reused')).toHaveLength(0); // still within its second
 
     now += 800; // the answer's second is over
     s.tokens.sweep();
-    const issued = lines.find((l) => l.event === 'token_issued')!;
-    const reused = lines.filter((l) => l.event === 'token_reused');
+    const issued = log.events('token_issued')[0]!;
+    const reused = log.events('token_reused');
     expect(reused).toHaveLength(1);
     expect(reused[0]).toMatchObject({ account: 'alice', provider: 'static', jti: issued.jti, clientIp: '127.0.0.1', grantType: 'get', count: 3 });
     expect(reused[0]!.requested).toEqual(['repository:alice/app:pull,push']);
     expect(reused[0]!.granted).toEqual(['repository:alice/app:pull,push']);
     expect(Date.parse(reused[0]!.lastAt as string)).toBe(now - 800);
-    expect(JSON.stringify(lines)).not.toContain(password);
+    expect(JSON.stringify(log.lines)).not.toContain(password);
 
     // An answer handed out once is not audited twice; one still held is written when it is forgotten.
     await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
     s.tokens.sweep();
-    expect(lines.filter((l) => l.event === 'token_reused')).toHaveLength(1);
+    expect(log.events('token_reused')).toHaveLength(1);
     await s.tokens.answer(request({ scopes: ['repository:alice/other:pull'] }));
     s.tokens.forgetAll();
-    expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([3, 1]);
+    expect(log.events('token_reused').map((l) => l.count)).toEqual([3, 1]);
 
     for (const answer of [first, ...again]) expect(JSON.parse(answer.body)).toEqual(answer.response);
     expect(Object.keys(JSON.parse(again[2]!.body)).sort()).toEqual(['expires_in', 'issued_at', 'token']);
@@ -82,16 +83,16 @@ describe('RecentAnswers', () => {
   });
 
   it('decides identical requests that arrive together once, and shares a refusal the same way', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const s = services({}, { lines });
+    const log = captureLog('info');
+    const s = services({}, { log });
     const logins = countLogins(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
 
     const answers = await Promise.all(Array.from({ length: 10 }, () => s.tokens.issue(request())));
     expect(logins()).toBe(1);
     expect(new Set(answers.map((a) => decodeJwt(a.token).jti)).size).toBe(1);
     s.tokens.forgetAll();
-    expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(1);
-    expect(lines.filter((l) => l.event === 'token_reused').map((l) => l.count)).toEqual([9]);
+    expect(log.events('token_issued')).toHaveLength(1);
+    expect(log.events('token_reused').map((l) => l.count)).toEqual([9]);
 
     const wrong = request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } });
     const refused = await Promise.allSettled(Array.from({ length: 5 }, () => s.tokens.issue(wrong)));
@@ -125,8 +126,8 @@ describe('RecentAnswers', () => {
 
   it('never joins a decision older than the reuse window, and decides anew when the one it waited for was not kept', async () => {
     let now = Date.now();
-    const lines: Record<string, unknown>[] = [];
-    const s = services({}, { lines, now: () => now });
+    const log = captureLog('info');
+    const s = services({}, { log, now: () => now });
     // Each login waits until the test lets it through.
     const gates: Array<() => void> = [];
     const logins = countLogins(s, () => new Promise<void>((resolve) => gates.push(resolve)));
@@ -147,7 +148,7 @@ describe('RecentAnswers', () => {
 
     // A follower whose decision was not kept (an invalidation came) decides on its own, audited.
     now += 5000;
-    const issued = () => lines.filter((l) => l.event === 'token_issued').length;
+    const issued = () => log.events('token_issued').length;
     const before = issued();
     const leader = s.tokens.issue(request());
     await started(3);

@@ -8,7 +8,7 @@ import { InvalidGrantError, InvalidRequestError, UnauthorizedError } from '../..
 import type { TokenRequest } from '../../src/tokens/token-service.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices } from '../../src/services.js';
-import { aliceRequest, aliceServices, makeAlice, type Alice } from '../support/alice.js';
+import { aliceRequest, aliceServices, makeAlice, type Alice, type AliceOptions } from '../support/alice.js';
 import { tempStore } from '../support/store.js';
 
 let alice: Alice;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   ({ keys, hash, password } = alice);
 });
 
-const services = (extra: ConfigInput = {}, options: { lines?: Record<string, unknown>[]; now?: () => number } = {}) => aliceServices(alice, extra, options);
+const services = (extra: ConfigInput = {}, options: AliceOptions = {}) => aliceServices(alice, extra, options);
 const request = (overrides: Partial<TokenRequest> = {}) => aliceRequest(alice, overrides);
 
 describe('TokenService', () => {
