@@ -262,7 +262,11 @@ export class CredentialStore {
     // The old secret's copy now ends at its retirement (the store's TTL ends it, on every replica).
     const retireSeconds = Math.ceil((retiresAt - now) / 1000);
     if (retireSeconds > 0) await store.put(entry.key, raw, retireSeconds);
-    else await store.delete(entry.key);
+    else {
+      await store.delete(entry.key);
+      // Retired at once: answers decided with the old secret must go too, as on a revocation.
+      this.revoked();
+    }
     await store.put(this.expiryKey(record), key, remaining + 86_400);
     if ((await store.get(this.revokedKey(account, id))) !== undefined) {
       // Revoked while this rotation was writing: what it wrote must not bring the credential back.
