@@ -145,12 +145,12 @@ describe('POST /api/v1/access/explain with a webhook', () => {
     const scopes = ['repository:alice/app:pull', 'repository:team/app:push,pull', 'repository:other/app:pull'];
     const first = (await explain(app, { account: 'alice', scopes })).json<Answer>();
     expect(first.scopes.map((s) => s.actions)).toEqual([
-      [{ action: 'pull', granted: true, source: 'webhook', why: "by the webhook: alice owns alice/*" }],
+      [{ action: 'pull', granted: true, source: 'webhook', why: 'by the webhook: alice owns alice/*' }],
       [
-        { action: 'push', granted: false, source: 'webhook', why: "by the webhook: team members pull team/*" },
-        { action: 'pull', granted: true, source: 'webhook', why: "by the webhook: team members pull team/*" },
+        { action: 'push', granted: false, source: 'webhook', why: 'by the webhook: team members pull team/*' },
+        { action: 'pull', granted: true, source: 'webhook', why: 'by the webhook: team members pull team/*' },
       ],
-      [{ action: 'pull', granted: false, source: 'webhook', why: "by the webhook: not in the webhook answer" }],
+      [{ action: 'pull', granted: false, source: 'webhook', why: 'by the webhook: not in the webhook answer' }],
     ]);
     const calls = platform.count('/authz');
     const again = (await explain(app, { account: 'alice', scopes: ['repository:alice/app:pull'] })).json<Answer>();
