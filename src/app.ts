@@ -10,6 +10,8 @@ import { deviceRoutes } from './http/routes/device.js';
 import { loginRoutes } from './http/routes/login.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes, tokenOutcome } from './http/routes/metrics.js';
+import { accessApiRoutes } from './http/routes/access-api.js';
+import { AccessExplainer } from './tokens/access-explainer.js';
 import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
@@ -116,6 +118,8 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     rotationOverlapHours: credentialDays.rotationOverlapHours,
     now: deps.now,
   });
+  const explainer = new AccessExplainer({ authorizer: deps.authorizer, bindings: deps.bindings, credentials: deps.credentials, service: deps.config.token.service });
+  await app.register(accessApiRoutes, { explainer, adminSecret: deps.adminSecret });
   return app;
 }
 

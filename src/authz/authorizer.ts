@@ -7,6 +7,11 @@ export interface AuthorizationRequest {
   readonly service: string;
   readonly clientIp: string;
   readonly scopes: readonly Scope[];
+  /**
+   * Groups to match ACL `group` rules against instead of those the identity's backend reads from
+   * its attributes: set only by `wharf access explain`, which has no sign-in to read them from.
+   */
+  readonly groups?: readonly string[];
 }
 
 /** The decision on one requested scope. */
@@ -27,6 +32,11 @@ export interface ScopeDecision {
   readonly matched: boolean;
   /** Why, in a few words (matching rule, denial reason). */
   readonly reason: string;
+  /**
+   * The ACL rule that decided, as configured (`rule 3 {account: "*", name: "${account}/*", actions: [push, pull]}`),
+   * for `wharf access explain`; the audit line names it by `reason`.
+   */
+  readonly rule?: string;
   /** On a `limited` decision: seconds until the budget allows a call again. */
   readonly retryAfterSeconds?: number;
 }

@@ -18,6 +18,8 @@ commands:
                                              sign in through the browser (device code), store a docker credential
   token create|list|rotate ID|revoke ID [--scope SCOPE]... [--expires 30d] [--label LABEL] [--registry HOST]
                                              your registry credentials, with wharf login's credential
+  access explain --account NAME --scope SCOPE... [--credential ID] [--group G]... [--url URL]
+                                             which rule, webhook answer or credential scope decides each action
 
 FILE may also come from WHARF_CONFIG; with no config, embedded defaults apply.
 Every command answers --help with its options and defaults, e.g. wharf serve --help.
@@ -42,6 +44,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | Runnin
       return (await import('./accounts.js')).accountsCommand(rest, io);
     case 'login':
       return (await import('../client/login/login-command.js')).loginCommand(rest, io);
+    case 'access':
+      return (await import('./access.js')).accessCommand(rest, io);
     case 'token':
       return (await import('../client/token-command.js')).tokenCommand(rest, io);
     case undefined:

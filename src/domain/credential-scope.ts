@@ -92,6 +92,23 @@ export function actionsInScope(scope: CredentialScope, requested: Scope): string
   return intersectActions(requested.actions, [...allowed]);
 }
 
+/**
+ * Which entries of a scope reach `requested`, in words, for explanations: `entry 0 allows pull
+ * on alice/app`, or that none names it. Says nothing on its own about what is granted: that is
+ * actionsInScope's answer.
+ */
+export function describeScopeFor(scope: CredentialScope, requested: Scope): string {
+  if (requested.type === 'registry' && requested.name === 'catalog') {
+    const at = scope.findIndex((e) => e.catalog === true);
+    return at < 0 ? 'no entry allows registry:catalog:*' : `entry ${at} allows registry:catalog:*`;
+  }
+  if (requested.type !== 'repository') return `a credential's scope reaches no ${requested.type} resources`;
+  const reaching = scope.flatMap((e, i) =>
+    e.repositories?.some((glob) => compiled(glob).test(requested.name)) ? [`entry ${i} allows ${(e.actions ?? []).join(', ')} on ${e.repositories.join(', ')}`] : [],
+  );
+  return reaching.length === 0 ? `no entry names ${requested.name}` : reaching.join('; ');
+}
+
 /** Compiled globs, as scopes are checked on every token request; bounded, since scopes come from users. */
 const compiledGlobs = new Map<string, RegExp>();
 function compiled(glob: string): RegExp {

@@ -238,8 +238,11 @@ export class TokenService {
   }
 }
 
-/** A decision cut down to a credential's scope; what the scope removed is named in its reason (the audit line). */
-function withinCredentialScope(decision: ScopeDecision, scope: CredentialScope): ScopeDecision {
+/**
+ * A decision cut down to a credential's scope; what the scope removed is named in its reason (the
+ * audit line). `wharf access explain` cuts with it too, so what it says is what a token would get.
+ */
+export function withinCredentialScope(decision: ScopeDecision, scope: CredentialScope): ScopeDecision {
   if (decision.granted.length === 0) return decision;
   const allowed = actionsInScope(scope, { ...decision.scope, actions: decision.granted });
   if (allowed.length === decision.granted.length) return decision;

@@ -150,7 +150,7 @@ describe('wharf serve on the embedded defaults', () => {
 });
 
 describe('every command answers --help', () => {
-  const commands = [['serve'], ['registry-config'], ['hash-password'], ['keys'], ['keys', 'generate'], ['keys', 'rotate'], ['config'], ['config', 'check'], ['login']];
+  const commands = [['serve'], ['registry-config'], ['hash-password'], ['keys'], ['keys', 'generate'], ['keys', 'rotate'], ['config'], ['config', 'check'], ['login'], ['access']];
 
   it.each(commands.map((c) => [c.join(' '), c]))('wharf %s --help prints its usage and options, exit 0', async (name, command) => {
     const result = await runWharfCli([...(command as string[]), '--help']);

@@ -13,6 +13,8 @@ interface CompiledRule {
   /** The name glob depends on the account when it holds `${account}`, so it is compiled per request. */
   name: RegExp | undefined;
   group: RegExp | undefined;
+  /** The rule as configured, written once: explanations name it. */
+  text: string;
 }
 
 /**
@@ -45,13 +47,14 @@ export class StaticAclAuthorizer implements Authorizer {
       service: compileGlob(rule.service),
       name: rule.name.includes('${account}') ? undefined : compileGlob(rule.name),
       group: rule.group === undefined ? undefined : compileGlob(rule.group),
+      text: describeRule(rule, index),
     }));
     this.anonymousPull = config.anonymous.pull.map((g) => compileGlob(g));
     this.anonymousDeny = config.anonymous.deny.map((g) => compileGlob(g));
   }
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
-    let groups: readonly string[] | undefined;
+    let groups: readonly string[] | undefined = request.groups;
     return request.scopes.map((scope) => {
       const identity = request.identity;
       if (!identity) return this.anonymous(scope);
@@ -62,7 +65,7 @@ export class StaticAclAuthorizer implements Authorizer {
         const name = c.name ?? compileGlob(c.rule.name, account);
         if (!name.test(scope.name)) continue;
         const label = c.rule.comment ?? `rule ${c.index}`;
-        return { scope, granted: intersectActions(scope.actions, c.rule.actions), source: 'acl', reason: label, matched: true };
+        return { scope, granted: intersectActions(scope.actions, c.rule.actions), source: 'acl', reason: label, matched: true, rule: c.text };
       }
       return { scope, granted: [], source: 'acl', reason: 'no rule matched', matched: false };
     });
@@ -77,4 +80,14 @@ export class StaticAclAuthorizer implements Authorizer {
       ? { scope, granted: intersectActions(scope.actions, ['pull']), source: 'acl', reason: 'anonymous pull list', matched: true }
       : { scope, granted: [], source: 'acl', reason: 'anonymous access not allowed', matched: false };
   }
+}
+
+/** A rule as an explanation shows it: its number, its comment, and the fields it was given beyond their defaults. */
+function describeRule(rule: AclRule, index: number): string {
+  const fields: string[] = [`account: ${JSON.stringify(rule.account)}`, `name: ${JSON.stringify(rule.name)}`];
+  if (rule.type !== 'repository') fields.push(`type: ${JSON.stringify(rule.type)}`);
+  if (rule.service !== '*') fields.push(`service: ${JSON.stringify(rule.service)}`);
+  if (rule.group !== undefined) fields.push(`group: ${JSON.stringify(rule.group)}`);
+  fields.push(`actions: [${rule.actions.join(', ')}]`);
+  return `rule ${index}${rule.comment === undefined ? '' : ` (${rule.comment})`} {${fields.join(', ')}}`;
 }
