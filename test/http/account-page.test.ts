@@ -56,11 +56,11 @@ async function post(url: string, fields: Array<[string, string]>) {
   return app.inject({ method: 'POST', url, headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams([['csrf', csrf], ...fields]).toString() });
 }
 const secretOf = (body: string) => /<pre id="credential">([^<]+)<\/pre>/.exec(body)?.[1];
-/** The actions a token request with this credential is granted on `name`, or the status when refused. */
+/** The actions (sorted) a token request with this credential is granted on `name`, or the status when refused. */
 async function granted(secret: string, name = 'alice/app'): Promise<string[] | number> {
   const answer = await app.inject({ method: 'GET', url: `/token?service=registry&scope=repository:${name}:pull,push`, headers: { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}` } });
   if (answer.statusCode !== 200) return answer.statusCode;
-  return (decodeJwt(answer.json<{ token: string }>().token).access as Array<{ actions: string[] }>)[0]?.actions ?? [];
+  return [...((decodeJwt(answer.json<{ token: string }>().token).access as Array<{ actions: string[] }>)[0]?.actions ?? [])].sort();
 }
 const rowOf = (body: string, label: string) => body.split('<tr>').find((r) => r.startsWith(`<td>${label}</td>`)) ?? '';
 
@@ -76,11 +76,11 @@ describe('the account page makes credentials with a scope', () => {
     expect(await granted(secretOf(pullOne.body)!)).toEqual(['pull']);
     expect(await granted(secretOf(pullOne.body)!, 'alice/other')).toEqual([]);
     const pushOne = await post('/account/credentials', [['label', 'ci'], ['preset', 'repository-push'], ['repository', 'alice/app']]);
-    expect((await granted(secretOf(pushOne.body)!)).sort()).toEqual(['pull', 'push']);
+    expect(await granted(secretOf(pushOne.body)!)).toEqual(['pull', 'push']);
     const custom = await post('/account/credentials', [['label', 'cleaner'], ['preset', 'custom'], ['repository', 'alice/*'], ['actions', 'pull'], ['actions', 'delete']]);
     expect(custom.body).toContain('It may: pull, delete on alice/*.');
     const full = await post('/account/credentials', [['label', 'laptop'], ['preset', 'full']]);
-    expect((await granted(secretOf(full.body)!, 'alice/other')).sort()).toEqual(['pull', 'push']);
+    expect(await granted(secretOf(full.body)!, 'alice/other')).toEqual(['pull', 'push']);
 
     const page = await accountPage();
     expect(rowOf(page.body, 'mirror')).toContain('<td>pull on every repository</td>');
@@ -114,7 +114,7 @@ describe('the account page makes credentials with a scope', () => {
       [[['preset', 'custom'], ['repository', 'alice/app']], 'Tick at least one action'],
       [[['preset', 'custom'], ['repository', 'alice/app'], ['actions', 'admin']], 'Actions are pull, push and delete.'],
       [[['preset', 'read-only'], ['days', '0']], 'A credential is valid for 1 to 60 whole days.'],
-      [[['preset', 'read-only'], ['days', '61']], 'A credential is valid for 1 to 60 whole days.'],
+      [[['preset', 'read-only'], ['days', '-3']], 'A credential is valid for 1 to 60 whole days.'],
       [[['preset', 'read-only'], ['days', '2.5']], 'A credential is valid for 1 to 60 whole days.'],
       [[['preset', 'read-only'], ['days', 'soon']], 'A credential is valid for 1 to 60 whole days.'],
     ];
@@ -128,6 +128,10 @@ describe('the account page makes credentials with a scope', () => {
       expect(answer.body).not.toMatch(/at .*\.(ts|js):\d+/);
     }
     expect((await services.credentials.list('alice')).length).toBe(before);
+    // Past the ceiling, a lifetime is cut to it, and the notice says when it ends.
+    const long = await post('/account/credentials', [['label', 'too long'], ['preset', 'read-only'], ['days', '61']]);
+    expect(long.statusCode).toBe(200);
+    expect(long.body).toContain(`It expires on ${new Date(clock.now + 60 * 86_400_000).toISOString().replace('T', ' ').slice(0, 16)} UTC.`);
   });
 });
 

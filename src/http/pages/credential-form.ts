@@ -46,14 +46,15 @@ function ticked(raw: unknown): string[] {
 }
 
 /**
- * The form's lifetime in days: whole days from 1 to `max` (the ceiling for credentials made on
- * the page); empty means `fallback`. Throws InvalidRequestError otherwise.
+ * The form's lifetime in days: a whole number of at least 1, cut to `max` (the ceiling for
+ * credentials made on the page, which the notice's end date then shows, as before scopes); empty
+ * means `fallback`. Throws InvalidRequestError otherwise.
  */
 export function daysFromForm(raw: unknown, max: number, fallback: number): number {
   const value = text(raw);
   if (value === undefined || value === '') return Math.min(fallback, max);
-  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidRequestError(`A credential is valid for 1 to ${max} whole days.`);
-  return Number(value);
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1) throw new InvalidRequestError(`A credential is valid for 1 to ${max} whole days.`);
+  return Math.min(Number(value), max);
 }
 
 /** A scope in words, as the account page lists it. */
