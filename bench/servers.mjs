@@ -81,9 +81,10 @@ export function productionNodeFlags() {
 /**
  * Wharf from the dist/ snapshot with `config` (JSON is YAML) in a temp dir of its own.
  * `nodeFlags` come after the manifest's (--node-flags); `cpuProfDir` turns the preload's profiler
- * on, sampling allocations instead of CPU time when `profileAllocations` is set.
+ * on, sampling allocations instead of CPU time when `profileAllocations` is set; `env` adds
+ * variables (the admin secret of the credential scenarios).
  */
-export async function startWharf(group, config, { cpuProfDir, workers = 1, nodeFlags = [], profileAllocations } = {}) {
+export async function startWharf(group, config, { cpuProfDir, workers = 1, nodeFlags = [], profileAllocations, env = {} } = {}) {
   const dir = await makeTempDir(`wharf-bench-${group}-`);
   const port = await freePort();
   const configFile = join(dir, 'wharf.yml');
@@ -95,7 +96,7 @@ export async function startWharf(group, config, { cpuProfDir, workers = 1, nodeF
   const nodeArgs = [...productionNodeFlags(), ...nodeFlags, '--import', PRELOAD, WHARF_MAIN, 'serve', '--config', configFile, ...(workers > 1 ? ['--workers', String(workers)] : [])];
   const child = await startChild(`wharf[${group}]`, process.execPath, nodeArgs, {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', WHARF_BENCH_STATS: statsFile, ...(cpuProfDir ? { WHARF_BENCH_PROFILE_DIR: cpuProfDir, ...(profileAllocations ? { WHARF_BENCH_PROFILE_ALLOCATIONS: profileAllocations } : {}) } : {}), ...secrets },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', WHARF_BENCH_STATS: statsFile, ...(cpuProfDir ? { WHARF_BENCH_PROFILE_DIR: cpuProfDir, ...(profileAllocations ? { WHARF_BENCH_PROFILE_ALLOCATIONS: profileAllocations } : {}) } : {}), ...secrets, ...env },
     logFile,
     ready: async () => {
       const res = await fetch(`${url}/readyz`);

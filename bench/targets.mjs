@@ -13,7 +13,7 @@ export function evaluateTargets(results) {
   const add = (name, measured, limit, ok, ratioText) => targets.push({ name, measured, limit, ok, ratio: ratioText });
   const s1 = s(1);
   // The headline: distinct clients, warm caches (issue 14's targets).
-  for (const d of [s(9), s(10)]) {
+  for (const d of [s(9), s(10), s(11), s(12)]) {
     if (!d) continue;
     const id = `(${d.id})`;
     const users = d.distinct.users.toLocaleString('en-US');
@@ -63,6 +63,16 @@ export function evaluateTargets(results) {
       ? `${d10.interleaved.ratio.toFixed(3)}x vs ${d9.interleaved.ratio.toFixed(3)}x of fastify in alternating slices (whole passes: ${fmt(d10.rps)} vs ${fmt(d9.rps)} req/s)`
       : `${fmt(d10.rps)} vs ${fmt(d9.rps)} req/s`;
     add('(10) 20,000 distinct users within 20% of the 2,000-user rate (9)', measured, '>= 0.80x', r >= 0.8, `${r.toFixed(3)}x`);
+  }
+  // Scoped credentials (12) against the same credentials without a scope (11), same process and load.
+  const [c11, c12] = [s(11), s(12)];
+  if (c11 && c12) {
+    const alt = c11.interleaved && c12.interleaved;
+    const r = alt ? c12.interleaved.ratio / c11.interleaved.ratio : c12.rps / c11.rps;
+    const measured = alt
+      ? `${c12.interleaved.ratio.toFixed(3)}x vs ${c11.interleaved.ratio.toFixed(3)}x of fastify in alternating slices (whole passes: ${fmt(c12.rps)} vs ${fmt(c11.rps)} req/s)`
+      : `${fmt(c12.rps)} vs ${fmt(c11.rps)} req/s`;
+    add('(12) scoped credentials within 10% of unscoped ones (11)', measured, '>= 0.90x', r >= 0.9, `${r.toFixed(3)}x`);
   }
   // The hot-path targets, for one process (1) and for the production setting with workers (8).
   for (const hot of [s1, s(8)]) {

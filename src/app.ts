@@ -163,7 +163,9 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
     registryHost: federation.registryHost ?? '<registry>',
     defaultDays: credentialDays,
     maxDays: federation.credentials.maxDays,
+    rotationOverlapHours: federation.credentials.rotationOverlapHours,
     admit: (i) => deps.authenticators.admit(i),
+    now: deps.now,
   });
   await pages.register(deviceRoutes, { flow: deps.deviceFlow, sessions: deps.sessions, credentials: deps.credentials, publicUrl, credentialDays, admit: (i) => deps.authenticators.admit(i) });
 }

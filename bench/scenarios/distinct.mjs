@@ -29,12 +29,15 @@ const WARM_SCOPES_PER_REQUEST = 32;
  * and every decision the rotation will need are in Redis before anything is measured.
  *
  * `ceilingRps()` is the HTTP ceiling's rate at the start of the run, known only once the check runs.
+ * `authFor(server, names)`, when given, makes each user's Authorization header before the check
+ * (Wharf credentials, scenarios/credentials.mjs) instead of a platform token; the sanity request
+ * then uses the first user's.
  */
-export function distinctClients(id, users, serverRef, platform, { settings, ceilingRps }) {
+export function distinctClients(id, users, serverRef, platform, { settings, ceilingRps, authFor }) {
   const runId = randomBytes(3).toString('hex');
   const names = Array.from({ length: users }, (_, i) => `d${runId}-${i}`);
-  const auth = names.map((user) => basic(user, platformToken(user)));
-  const state = { reposPerUser: 1, next: 0, lastSent: new Float64Array(0), t0: 0, perSecond: [], repeats: 0, warming: undefined };
+  let auth = names.map((user) => basic(user, platformToken(user)));
+  const state = { authMade: false, reposPerUser: 1, next: 0, lastSent: new Float64Array(0), t0: 0, perSecond: [], repeats: 0, warming: undefined };
   const pathOf = (u, k) => tokenPath(`repository:${names[u]}/app-${k}:pull`, names[u]);
   const request = {
     method: 'GET',
@@ -59,7 +62,12 @@ export function distinctClients(id, users, serverRef, platform, { settings, ceil
     check: async () => {
       const server = serverRef();
       const extra = `d${runId}-check`;
-      await checkGrant(`distinct clients (${users})`, `${server.url}${tokenPath(`repository:${extra}/app-0:pull`, extra)}`, { headers: { authorization: basic(extra, platformToken(extra)) } });
+      if (authFor && !state.authMade) {
+        auth = await authFor(server, names);
+        state.authMade = true;
+      }
+      if (authFor) await checkGrant(`distinct clients (${users})`, `${server.url}${pathOf(0, 0)}`, { headers: { authorization: auth[0] } });
+      else await checkGrant(`distinct clients (${users})`, `${server.url}${tokenPath(`repository:${extra}/app-0:pull`, extra)}`, { headers: { authorization: basic(extra, platformToken(extra)) } });
       // 1.5x the ceiling: Wharf does not outrun the bare route, and the VM's speed drifts.
       state.reposPerUser = Math.max(1, Math.ceil(((ceilingRps() ?? 40_000) * 1.5) / users));
       const chunks = Math.ceil(state.reposPerUser / WARM_SCOPES_PER_REQUEST);

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { startWharf } from '../servers.mjs';
 import { BenchError } from '../support.mjs';
+import { credentialClients } from './credentials.mjs';
 import { distinctClients } from './distinct.mjs';
 import { basic, checkGrant, platformToken, tokenPath } from './requests.mjs';
 
@@ -40,7 +41,8 @@ function hotPath(id, name, serverRef) {
  * --profile-allocations); `ceilingRps()` sizes the distinct-client rotation (distinct.mjs).
  */
 export function buildGroups({ settings, platform, redis, staticUser, wharfOptions, ceilingRps }) {
-  let wharfA, wharfB, wharfC, wharfW, wharfD;
+  let wharfA, wharfB, wharfC, wharfW, wharfD, wharfK;
+  const adminSecret = randomBytes(16).toString('hex');
   const start = (group, config, extra) => startWharf(group, config, { ...wharfOptions, ...extra });
   const coldRun = randomBytes(3).toString('hex');
   let cold = 0;
@@ -55,6 +57,17 @@ export function buildGroups({ settings, platform, redis, staticUser, wharfOption
       scenarios: [
         distinctClients(9, 2_000, () => wharfD, platform, { settings, ceilingRps }),
         distinctClients(10, 20_000, () => wharfD, platform, { settings, ceilingRps }),
+      ],
+    },
+    {
+      // Scoped against unscoped Wharf credentials: one process, the same users and load shape as (9).
+      name: 'credentials-redis',
+      ids: [11, 12],
+      start: async (extra) =>
+        (wharfK = await start('credentials-redis', platformConfig(platform, { type: 'redis', url: redis.url, keyPrefix: 'wharf-k:' }), { ...extra, env: { WHARF_ADMIN_SECRET: adminSecret } })),
+      scenarios: [
+        credentialClients(11, 2_000, false, () => wharfK, platform, { settings, ceilingRps, adminSecret }),
+        credentialClients(12, 2_000, true, () => wharfK, platform, { settings, ceilingRps, adminSecret }),
       ],
     },
     {

@@ -40,6 +40,8 @@ button,.button{font:inherit;padding:.4rem .9rem;border:1px solid #1f6feb;border-
 button.secondary{background:#fff;color:#1f6feb}
 .notice{border-left:4px solid #1f6feb;padding:.5rem 1rem;background:#f0f6ff}
 .error{border-left:4px solid #cf222e;padding:.5rem 1rem;background:#fff0f0}
+.badge{border:1px solid #9a6700;border-radius:1rem;padding:0 .5rem;color:#7d4e00;background:#fff8c5;white-space:nowrap}
+fieldset{border:1px solid #d0d7de;margin:.75rem 0}fieldset label{margin:.2rem 0}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 label{display:block;margin:.5rem 0 .2rem}input{font:inherit;padding:.3rem}
 </style>
