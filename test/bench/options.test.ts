@@ -38,8 +38,8 @@ describe('npm run bench options', () => {
   });
 
   it.each([
-    [['--scenarios', '11'], '--scenarios takes ids from 1 to 10, got "11"'],
-    [['--scenarios', ','], '--scenarios takes ids from 1 to 10, got ","'],
+    [['--scenarios', '13'], '--scenarios takes ids from 1 to 12, got "13"'],
+    [['--scenarios', ','], '--scenarios takes ids from 1 to 12, got ","'],
     [['--quick', '--duration', '0'], '--duration must be a number >= 1, got "0"'],
     [['--herd-size', '1'], '--herd-size must be a number >= 2, got "1"'],
     [['--profile', '--profile-allocations', 'sometimes'], '--profile-allocations takes all or promoted, got "sometimes"'],
