@@ -3,6 +3,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AuthnResult } from '../../authn/authenticator.js';
+import type { Authorizer } from '../../authz/authorizer.js';
+import { isRobotAccount } from '../../domain/account-name.js';
 import type { AccountBindings } from '../../accounts/account-bindings.js';
 import type { CredentialAuthenticator } from '../../credentials/registry/credential-authenticator.js';
 import { EXPIRING_SOON_MS } from '../../credentials/registry/credential-expiry.js';
@@ -13,6 +15,7 @@ import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';
 import { parseBasicAuth } from '../basic-auth.js';
 import { currentSession, sameSecret } from '../session-cookies.js';
+import { robotApiRoutes, type RobotCaller } from './robots-api.js';
 
 /** Options of the credential API. */
 export interface CredentialApiOptions {
@@ -31,6 +34,10 @@ export interface CredentialApiOptions {
   defaultDays: number;
   /** How long a rotated credential's earlier secret keeps working by default, in hours. */
   rotationOverlapHours: number;
+  /** Decides a person's rights when they make a robot (`/api/v1/robots`). */
+  authorizer: Authorizer;
+  /** The registry service. */
+  service: string;
   now: () => number;
 }
 
@@ -166,6 +173,8 @@ export async function credentialApiRoutes(app: FastifyInstance, options: Credent
 
   app.post('/api/v1/credentials', async (request, reply) => {
     const body = parsed(createBody, json(request), 'credential');
+    // A robot's credentials carry its maker: they are made with the robot (`/api/v1/robots`).
+    if (body.account !== undefined && isRobotAccount(body.account)) throw new ForbiddenError("a robot's credential is made with the robot: POST /api/v1/robots");
     const who = await caller(request, body.account);
     const scope = body.scope === undefined ? undefined : parseCredentialScope(body.scope);
     if (!scopeWithin(scope, who.scope)) throw new ForbiddenError("a credential may only make credentials inside its own scope: give a scope within this credential's");
@@ -208,6 +217,15 @@ export async function credentialApiRoutes(app: FastifyInstance, options: Credent
     audit(request, 'credential_revoked', who, { credentialId: id });
     return reply.status(204).send();
   });
+
+  /** The robot API's caller: the admin secret (no account named), else a person as above. */
+  async function robotCaller(request: FastifyRequest): Promise<RobotCaller> {
+    const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined && isAdmin(bearer)) return { by: 'admin' };
+    const who = await caller(request, undefined);
+    return { by: who.by === 'session' ? 'session' : 'credential', identity: who.identity, scope: who.scope, endsBy: who.endsBy };
+  }
+  await robotApiRoutes(app, { credentials, bindings: options.bindings, authorizer: options.authorizer, service: options.service, caller: robotCaller, parse: parsed, defaultDays: options.defaultDays, summary, now });
 }
 
 /** Made by an administrator (or by a credential so made): not capped as a login that cannot be re-checked. */

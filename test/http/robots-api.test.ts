@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { decodeJwt } from 'jose';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { createLogger } from '../../src/logging.js';
+import { createServices, type Services } from '../../src/services.js';
+import type { Store } from '../../src/store/store.js';
+import { makeAlice, type Alice } from '../support/alice.js';
+import { tempStore } from '../support/store.js';
+
+let alice: Alice;
+beforeAll(async () => {
+  alice = await makeAlice();
+});
+
+const adminSecret = randomBytes(16).toString('hex');
+/** alice may push and pull her namespace; robots' own rules let them push and pull anything. */
+const aliceRule = (actions: string[]) => ({ account: 'alice', name: 'alice/*', actions });
+const robotRule = { account: 'robot-*', name: '*', actions: ['push', 'pull'] };
+
+interface Running {
+  services: Services;
+  app: FastifyInstance;
+}
+const running: Running[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    await r.app.close();
+    await r.services.close();
+  }
+});
+
+/**
+ * Wharf with these ACL rules over `store` (shared, as a config reload keeps the state); static users
+ * alice, bob and `robot-ci` (a person a config happens to call so), all with alice's password.
+ */
+async function wharf(rules: object[], store: Store, hashKey: Buffer): Promise<Running> {
+  const users = { alice: { passwordHash: alice.hash }, bob: { passwordHash: alice.hash }, 'robot-ci': { passwordHash: alice.hash } };
+  const config = parseConfig({ authn: [{ type: 'static', users }], authz: { acl: { rules } } } as ConfigInput, {});
+  const services = createServices(config, { store, logger: createLogger('silent'), keys: alice.keys.store, hashKey, env: { WHARF_ADMIN_SECRET: adminSecret } });
+  const r = { services, app: await buildApp(services) };
+  running.push(r);
+  return r;
+}
+
+const basic = (account: string, secret: string) => `Basic ${Buffer.from(`${account}:${secret}`).toString('base64')}`;
+const api = (r: Running, method: 'GET' | 'POST' | 'DELETE', url: string, authorization: string, payload?: object) =>
+  r.app.inject({ method, url, headers: { authorization, ...(payload ? { 'content-type': 'application/json' } : {}) }, ...(payload ? { payload } : {}) });
+/** What `account` with `secret` is granted on `name` (asking pull and push); the status when refused. */
+async function granted(r: Running, account: string, secret: string, name: string): Promise<string[] | { status: number; message: string }> {
+  const answer = await r.app.inject({ method: 'GET', url: `/token?service=registry&scope=repository:${name}:pull,push`, headers: { authorization: basic(account, secret) } });
+  if (answer.statusCode !== 200) return { status: answer.statusCode, message: answer.json<{ error_description: string }>().error_description };
+  const access = decodeJwt(answer.json<{ token: string }>().token).access as Array<{ actions: string[] }>;
+  return access[0]?.actions ?? [];
+}
+/** An unscoped credential of a person's (what `wharf login` stores): it manages. */
+async function personCredential(r: Running, account: string): Promise<string> {
+  const identity = { account, provider: 'static', subject: account, attributes: {}, owner: { source: 'static' } };
+  return (await r.services.credentials.create(identity, { label: 'laptop', lifetimeSeconds: 86_400, source: 'device' })).secret;
+}
+const pushPull = (name: string) => [{ repositories: [name], actions: ['pull', 'push'] }];
+
+describe('robot accounts', () => {
+  it('a robot name cannot be claimed by any sign-in: a static user called robot-ci is refused', async () => {
+    const r = await wharf([robotRule], tempStore(), randomBytes(32));
+    const answer = await granted(r, 'robot-ci', alice.password, 'robot-ci/app');
+    expect(answer).toEqual({ status: 401, message: expect.stringContaining('reserved for robot accounts') as unknown });
+    expect(await r.services.bindings.get('robot-ci')).toBeUndefined();
+  });
+
+  it('a person makes a robot only inside their own rights (403 outside), named robot-…, with the maker recorded', async () => {
+    const r = await wharf([aliceRule(['push', 'pull']), robotRule], tempStore(), randomBytes(32));
+    const mine = basic('alice', await personCredential(r, 'alice'));
+    const outside = await api(r, 'POST', '/api/v1/robots', mine, { name: 'ci', scope: [{ repositories: ['bob/*'], actions: ['pull'] }] });
+    expect(outside.statusCode).toBe(403);
+    expect(outside.json<{ error_description: string }>().error_description).toBe('a robot gets no right its maker lacks: you may not pull repository:bob/*');
+    expect(await r.services.bindings.get('robot-ci')).toBeUndefined();
+    const made = await api(r, 'POST', '/api/v1/robots', mine, { name: 'ci', scope: [{ repositories: ['alice/app'], actions: ['pull'] }], expiresInDays: 30 });
+    expect(made.statusCode, made.body).toBe(201);
+    const body = made.json<{ name: string; maker: string; secret: string; credential: { scope: unknown } }>();
+    expect(body).toMatchObject({ name: 'robot-ci', maker: 'alice', credential: { scope: [{ repositories: ['alice/app'], actions: ['pull'] }] } });
+    expect(await r.services.bindings.get('robot-ci')).toMatchObject({ source: 'robot', robot: { maker: 'alice' } });
+    // Its own credential pulls alice/app (its scope), pushes nothing, reaches nothing else.
+    expect(await granted(r, 'robot-ci', body.secret, 'alice/app')).toEqual(['pull']);
+    expect(await granted(r, 'robot-ci', body.secret, 'alice/other')).toEqual([]);
+    // The name is taken now.
+    expect((await api(r, 'POST', '/api/v1/robots', `Bearer ${adminSecret}`, { name: 'robot-ci', scope: pushPull('x/*') })).statusCode).toBe(409);
+  });
+
+  it("shrinks with its maker: push lost by the maker's ACL is lost by the robot at its next token request, and a maker unbound gets it nothing", async () => {
+    const store = tempStore();
+    const hashKey = randomBytes(32);
+    const before = await wharf([aliceRule(['push', 'pull']), robotRule], store, hashKey);
+    const made = await api(before, 'POST', '/api/v1/robots', basic('alice', await personCredential(before, 'alice')), { name: 'deployer', scope: pushPull('alice/*') });
+    expect(made.statusCode, made.body).toBe(201);
+    const { secret } = made.json<{ secret: string }>();
+    expect(await granted(before, 'robot-deployer', secret, 'alice/app')).toEqual(['pull', 'push']);
+    // The config is reloaded: alice may only pull now. The robot's own rule still says push.
+    const after = await wharf([aliceRule(['pull']), robotRule], store, hashKey);
+    expect(await granted(after, 'robot-deployer', secret, 'alice/app')).toEqual(['pull']);
+    // alice's name is freed (she left): her robot gets nothing.
+    await after.services.bindings.unbind('alice');
+    expect(await granted(after, 'robot-deployer', secret, 'alice/app')).toEqual({ status: 401, message: expect.stringContaining('no longer belongs to that person') as unknown });
+  });
+
+  it('an administrator makes robots with any scope, no maker limit; lists all; a person lists and deletes only their own', async () => {
+    const r = await wharf([aliceRule(['push', 'pull']), robotRule], tempStore(), randomBytes(32));
+    const admin = `Bearer ${adminSecret}`;
+    const byAdmin = await api(r, 'POST', '/api/v1/robots', admin, { name: 'mirror', scope: pushPull('library/*') });
+    expect(byAdmin.statusCode, byAdmin.body).toBe(201);
+    expect(byAdmin.json()).toMatchObject({ name: 'robot-mirror', maker: 'admin' });
+    expect(await granted(r, 'robot-mirror', byAdmin.json<{ secret: string }>().secret, 'library/nginx')).toEqual(['pull', 'push']);
+    const aliceCredential = basic('alice', await personCredential(r, 'alice'));
+    const byAlice = await api(r, 'POST', '/api/v1/robots', aliceCredential, { name: 'ci', scope: pushPull('alice/app') });
+    expect(byAlice.statusCode).toBe(201);
+    const names = async (authorization: string) => (await api(r, 'GET', '/api/v1/robots', authorization)).json<{ robots: Array<{ name: string; maker: string }> }>().robots.map((b) => `${b.name}:${b.maker}`);
+    expect(await names(admin)).toEqual(['robot-ci:alice', 'robot-mirror:admin']);
+    expect(await names(aliceCredential)).toEqual(['robot-ci:alice']);
+    const bobCredential = basic('bob', await personCredential(r, 'bob'));
+    expect(await names(bobCredential)).toEqual([]);
+    expect((await api(r, 'DELETE', '/api/v1/robots/ci', bobCredential)).statusCode).toBe(404);
+    // An administrator lists a robot's credentials on the credential API, but makes them only with the robot.
+    expect((await api(r, 'GET', '/api/v1/credentials?account=robot-ci', admin)).json<{ credentials: unknown[] }>().credentials).toHaveLength(1);
+    expect((await api(r, 'POST', '/api/v1/credentials', admin, { account: 'robot-ci', label: 'more' })).statusCode).toBe(403);
+    // Deleted by its maker: its credential stops, and its name is free again.
+    const secret = byAlice.json<{ secret: string }>().secret;
+    expect((await api(r, 'DELETE', '/api/v1/robots/robot-ci', aliceCredential)).statusCode).toBe(204);
+    expect(await granted(r, 'robot-ci', secret, 'alice/app')).toMatchObject({ status: 401 });
+    expect(await r.services.bindings.get('robot-ci')).toBeUndefined();
+    // A robot's credential manages nothing: it cannot make robots.
+    const robotCredential = basic('robot-mirror', byAdmin.json<{ secret: string }>().secret);
+    expect((await api(r, 'POST', '/api/v1/robots', robotCredential, { name: 'child', scope: pushPull('library/*') })).statusCode).toBe(403);
+  });
+});
