@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sign } from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
 import type { Store } from '../../src/store/store.js';
 import { makeAlice, type Alice } from '../support/alice.js';
+import { startFakePlatform } from '../support/fake-platform.js';
 import { tempStore } from '../support/store.js';
 
 let alice: Alice;
@@ -101,9 +103,16 @@ describe('robot accounts', () => {
     // The config is reloaded: alice may only pull now. The robot's own rule still says push.
     const after = await wharf([aliceRule(['pull']), robotRule], store, hashKey);
     expect(await granted(after, 'robot-deployer', secret, 'alice/app')).toEqual(['pull']);
+    // Rotated by an administrator, the robot's credential keeps its maker: the new secret gets no more.
+    const admin = `Bearer ${adminSecret}`;
+    const [listed] = (await api(after, 'GET', '/api/v1/credentials?account=robot-deployer', admin)).json<{ credentials: Array<{ id: string }> }>().credentials;
+    const rotated = await api(after, 'POST', `/api/v1/credentials/${listed!.id}/rotate`, admin, { account: 'robot-deployer', retireAfterHours: 0 });
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    const renewed = rotated.json<{ secret: string }>().secret;
+    expect(await granted(after, 'robot-deployer', renewed, 'alice/app')).toEqual(['pull']);
     // alice's name is freed (she left): her robot gets nothing.
     await after.services.bindings.unbind('alice');
-    expect(await granted(after, 'robot-deployer', secret, 'alice/app')).toEqual({ status: 401, message: expect.stringContaining('no longer belongs to that person') as unknown });
+    expect(await granted(after, 'robot-deployer', renewed, 'alice/app')).toEqual({ status: 401, message: expect.stringContaining('no longer belongs to that person') as unknown });
   });
 
   it('an administrator makes robots with any scope, no maker limit; lists all; a person lists and deletes only their own', async () => {
@@ -133,5 +142,64 @@ describe('robot accounts', () => {
     // A robot's credential manages nothing: it cannot make robots.
     const robotCredential = basic('robot-mirror', byAdmin.json<{ secret: string }>().secret);
     expect((await api(r, 'POST', '/api/v1/robots', robotCredential, { name: 'child', scope: pushPull('library/*') })).statusCode).toBe(403);
+  });
+});
+
+describe('robot accounts made in a browser session', () => {
+  it('take the session and its CSRF token, and only a scope inside the person’s rights', async () => {
+    const owner = { source: 'github', subject: '1' };
+    const person = { account: 'alice', provider: 'github', subject: '1', attributes: {}, owner };
+    const federation: ConfigInput['federation'] = { providers: [{ type: 'github', clientId: 'Iv1.test', webUrl: 'http://127.0.0.1:9/gh', apiUrl: 'http://127.0.0.1:9/api', allowedOrgs: ['acme'] }] };
+    const services = createServices(parseConfig({ federation, authz: { acl: { rules: [aliceRule(['push', 'pull']), robotRule] } } } as ConfigInput, {}), {
+      store: tempStore(),
+      logger: createLogger('silent'),
+      keys: alice.keys.store,
+      hashKey: randomBytes(32),
+      env: { WHARF_GITHUB_CLIENT_SECRET: 'github-secret', WHARF_ADMIN_SECRET: adminSecret },
+    });
+    const r = { services, app: await buildApp(services) };
+    running.push(r);
+    await services.bindings.claim('alice', owner, { bind: true });
+    const { id, session } = await services.sessions.create(person, { provider: 'github', sealed: 'opaque', grant: 'login-1', renewable: true });
+    const cookie = `wharf_session=${encodeURIComponent(sign(id, services.cookieSecret))}`;
+    const post = (headers: Record<string, string>, scope: object[]) =>
+      r.app.inject({ method: 'POST', url: '/api/v1/robots', headers: { cookie, 'content-type': 'application/json', ...headers }, payload: { name: 'web', scope } });
+    expect((await post({}, pushPull('alice/app'))).statusCode).toBe(403);
+    const outside = await post({ 'x-csrf-token': session.csrf }, pushPull('team/*'));
+    expect(outside.statusCode).toBe(403);
+    expect(outside.json<{ error_description: string }>().error_description).toBe('a robot gets no right its maker lacks: you may not pull,push repository:team/*');
+    const made = await post({ 'x-csrf-token': session.csrf }, pushPull('alice/app'));
+    expect(made.statusCode, made.body).toBe(201);
+    expect(await granted(r, 'robot-web', made.json<{ secret: string }>().secret, 'alice/app')).toEqual(['pull', 'push']);
+  });
+});
+
+describe('a robot under a webhook', () => {
+  it('loses push at its next token request once the platform stops letting its maker push', async () => {
+    const platform = await startFakePlatform();
+    let alicePushes = true;
+    // The platform's policy: robots may push and pull alice/*; alice may pull it, and push while alicePushes.
+    platform.setHandler('/authz', (req) => {
+      const body = req.json as { account: string; scopes: Array<{ type: string; name: string; actions: string[] }> };
+      const allowed = body.account.startsWith('robot-') || alicePushes ? ['push', 'pull'] : ['pull'];
+      const decisions = body.scopes.filter((x) => x.name.startsWith('alice/') && (body.account === 'alice' || body.account.startsWith('robot-'))).map((x) => ({ type: x.type, name: x.name, allowed: x.actions.filter((a) => allowed.includes(a)) }));
+      return { status: 200, body: { decisions, ttl: 1 } };
+    });
+    let clock = Date.UTC(2030, 0, 1);
+    const config = parseConfig({ authn: [{ type: 'static', users: { alice: { passwordHash: alice.hash } } }], authz: { webhook: { type: 'webhook', url: `${platform.url}/authz`, retries: 0 } } } as ConfigInput, {});
+    const services = createServices(config, { store: tempStore(() => clock), logger: createLogger('silent'), keys: alice.keys.store, hashKey: randomBytes(32), env: { WHARF_AUTHZ_WEBHOOK_SECRET: 'webhook-secret' }, now: () => clock });
+    const r = { services, app: await buildApp(services) };
+    running.push(r);
+    try {
+      const made = await api(r, 'POST', '/api/v1/robots', basic('alice', await personCredential(r, 'alice')), { name: 'deployer', scope: pushPull('alice/*') });
+      expect(made.statusCode, made.body).toBe(201);
+      const { secret } = made.json<{ secret: string }>();
+      expect(await granted(r, 'robot-deployer', secret, 'alice/app')).toEqual(['pull', 'push']);
+      alicePushes = false;
+      clock += 2000; // past the answers' ttl: the next request asks the platform again
+      expect(await granted(r, 'robot-deployer', secret, 'alice/app')).toEqual(['pull']);
+    } finally {
+      await platform.close();
+    }
   });
 });
