@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { ROBOT_SOURCE } from '../domain/account-name.js';
 import type { AccountOwner } from '../domain/identity.js';
@@ -90,12 +91,15 @@ export class AccountBindings implements LocalCopy {
   }
 
   /**
-   * Binds a new robot account to the robot source, recording its maker (the owner's subject is the
-   * maker too, so a robot made again by someone else is another owner); false when the name is taken.
+   * Binds a new robot account to the robot source, recording its maker; the owner its credentials
+   * must carry, or undefined when the name is taken. The owner's subject is new for every robot
+   * (`maker:random`), so a credential of a robot since deleted never stands for a robot made again
+   * under its name, even by the same maker.
    */
-  async claimRobot(account: string, maker: string): Promise<boolean> {
-    const record: AccountBinding = { account, source: ROBOT_SOURCE, subject: maker, boundAt: this.clock(), robot: { maker } };
-    return (await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(record))).created;
+  async claimRobot(account: string, maker: string): Promise<AccountOwner | undefined> {
+    const owner = { source: ROBOT_SOURCE, subject: `${maker}:${randomBytes(6).toString('hex')}` };
+    const record: AccountBinding = { account, ...owner, boundAt: this.clock(), robot: { maker } };
+    return (await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(record))).created ? owner : undefined;
   }
 
   /**

@@ -81,7 +81,7 @@ describe('robot accounts against a real registry', () => {
 
     const listed = await runWharfCli(['accounts', 'list', '--config', configFile]);
     expect(listed.code, listed.stderr).toBe(0);
-    expect(listed.stdout).toMatch(/^robot-mirror\trobot \(made by admin\)\tadmin\t/m);
+    expect(listed.stdout).toMatch(/^robot-mirror\trobot \(made by admin\)\tadmin:[0-9a-f]{12}\t/m);
   });
 
   it("a person's robot, in the three commands of docs/credentials.md, pulls; listed and deleted by its maker, it stops", async () => {

@@ -145,6 +145,22 @@ describe('robot accounts', () => {
   });
 });
 
+describe('a robot name freed by an operator', () => {
+  it('is a new robot when made again, even by the same maker: the old credential stands for nothing', async () => {
+    const r = await wharf([aliceRule(['push', 'pull']), robotRule], tempStore(), randomBytes(32));
+    const mine = basic('alice', await personCredential(r, 'alice'));
+    const first = await api(r, 'POST', '/api/v1/robots', mine, { name: 'ci', scope: pushPull('alice/app') });
+    const old = first.json<{ secret: string }>().secret;
+    // `wharf accounts unbind robot-ci`: the name is freed, its credential not revoked.
+    await r.services.bindings.unbind('robot-ci');
+    expect(await granted(r, 'robot-ci', old, 'alice/app')).toEqual({ status: 401, message: 'robot account "robot-ci" no longer exists' });
+    const again = await api(r, 'POST', '/api/v1/robots', mine, { name: 'ci', scope: pushPull('alice/app') });
+    expect(again.statusCode, again.body).toBe(201);
+    expect(await granted(r, 'robot-ci', again.json<{ secret: string }>().secret, 'alice/app')).toEqual(['pull', 'push']);
+    expect(await granted(r, 'robot-ci', old, 'alice/app')).toMatchObject({ status: 401 });
+  });
+});
+
 describe('robot accounts made in a browser session', () => {
   it('take the session and its CSRF token, and only a scope inside the person’s rights', async () => {
     const owner = { source: 'github', subject: '1' };

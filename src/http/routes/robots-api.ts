@@ -102,10 +102,11 @@ export async function robotApiRoutes(app: FastifyInstance, options: RobotApiOpti
       await withinRights(request, who.identity, scope);
     }
     const maker = makerOf(who);
-    if (!(await bindings.claimRobot(account, maker))) throw new ConflictError(`the account name ${account} is taken`);
+    const owner = await bindings.claimRobot(account, maker);
+    if (!owner) throw new ConflictError(`the account name ${account} is taken`);
     let lifetime = (body.expiresInDays ?? options.defaultDays) * 86_400;
     if (who.by !== 'admin' && who.endsBy !== undefined) lifetime = Math.min(lifetime, Math.floor((who.endsBy - now()) / 1000));
-    const identity: Identity = { account, provider: ROBOT_SOURCE, subject: account, attributes: { maker }, owner: { source: ROBOT_SOURCE, subject: maker } };
+    const identity: Identity = { account, provider: ROBOT_SOURCE, subject: account, attributes: { maker }, owner };
     const makerIdentity = who.by === 'admin' ? undefined : withoutCredentialId(who.identity);
     let made;
     try {
