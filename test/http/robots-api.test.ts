@@ -131,11 +131,19 @@ describe('robot accounts', () => {
     const bobCredential = basic('bob', await personCredential(r, 'bob'));
     expect(await names(bobCredential)).toEqual([]);
     expect((await api(r, 'DELETE', '/api/v1/robots/ci', bobCredential)).statusCode).toBe(404);
+    // Its maker lists, rotates and revokes its credentials on the credential API by naming it; nobody else does.
+    const ofRobot = (await api(r, 'GET', '/api/v1/credentials?account=robot-ci', aliceCredential)).json<{ credentials: Array<{ id: string }> }>().credentials;
+    expect(ofRobot).toHaveLength(1);
+    expect((await api(r, 'GET', '/api/v1/credentials?account=robot-ci', bobCredential)).statusCode).toBe(404);
+    expect((await api(r, 'POST', `/api/v1/credentials/${ofRobot[0]!.id}/rotate`, bobCredential, { account: 'robot-ci' })).statusCode).toBe(404);
+    const rotated = await api(r, 'POST', `/api/v1/credentials/${ofRobot[0]!.id}/rotate`, aliceCredential, { account: 'robot-ci', retireAfterHours: 0 });
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    expect(await granted(r, 'robot-ci', rotated.json<{ secret: string }>().secret, 'alice/app')).toEqual(['pull', 'push']);
     // An administrator lists a robot's credentials on the credential API, but makes them only with the robot.
     expect((await api(r, 'GET', '/api/v1/credentials?account=robot-ci', admin)).json<{ credentials: unknown[] }>().credentials).toHaveLength(1);
     expect((await api(r, 'POST', '/api/v1/credentials', admin, { account: 'robot-ci', label: 'more' })).statusCode).toBe(403);
     // Deleted by its maker: its credential stops, and its name is free again.
-    const secret = byAlice.json<{ secret: string }>().secret;
+    const secret = rotated.json<{ secret: string }>().secret;
     expect((await api(r, 'DELETE', '/api/v1/robots/robot-ci', aliceCredential)).statusCode).toBe(204);
     expect(await granted(r, 'robot-ci', secret, 'alice/app')).toMatchObject({ status: 401 });
     expect(await r.services.bindings.get('robot-ci')).toBeUndefined();

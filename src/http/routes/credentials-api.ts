@@ -100,19 +100,33 @@ export async function credentialApiRoutes(app: FastifyInstance, options: Credent
 
   const isAdmin = (token: string) => adminDigest !== undefined && timingSafeEqual(createHash('sha256').update(token).digest(), adminDigest);
 
-  /** The caller of a request; throws 401/403 for anyone else. `account` is the admin's choice of account. */
+  /**
+   * The caller of a request; throws 401/403 for anyone else. `account` is the admin's choice of
+   * account, or a robot the calling person made (its credentials are listed, rotated and revoked
+   * so, never past the caller's own scope).
+   */
   async function caller(request: FastifyRequest, account: string | undefined): Promise<Caller> {
+    const header = request.headers.authorization;
+    const bearer = header === undefined ? undefined : /^Bearer (.+)$/i.exec(header)?.[1];
+    if (bearer !== undefined && isAdmin(bearer)) return adminCaller(account);
+    if (account !== undefined && !isRobotAccount(account)) throw new InvalidRequestError('only administrators name an account; a credential or session acts for its own or for a robot it made');
+    const person = await personCaller(request);
+    if (account === undefined) return person;
+    const binding = await options.bindings.get(account);
+    if (binding?.robot?.maker !== person.account) throw new NotFoundError(`you have no robot named ${JSON.stringify(account.slice(0, 80))}`);
+    return { ...person, account };
+  }
+
+  /** A person: a credential with the management right, or a browser session (with its CSRF token for changes). */
+  async function personCaller(request: FastifyRequest): Promise<Caller> {
     const header = request.headers.authorization;
     if (header !== undefined) {
       const bearer = /^Bearer (.+)$/i.exec(header)?.[1];
-      if (bearer !== undefined && isAdmin(bearer)) return adminCaller(account);
-      if (account !== undefined) throw new InvalidRequestError('only administrators name an account; a credential or session acts for its own');
       const basic = bearer === undefined ? parseBasicAuth(header) : undefined;
       const secret = bearer ?? basic?.password;
       if (secret === undefined || !secret.startsWith(CREDENTIAL_PREFIX)) throw new UnauthorizedError('the credential API takes a registry credential (Basic account:credential or Bearer), a browser session or the admin secret');
       return credentialCaller(secret, basic?.username);
     }
-    if (account !== undefined) throw new InvalidRequestError('only administrators name an account; a credential or session acts for its own');
     const session = options.sessions && (await currentSession(request, options.sessions));
     if (!session) throw new UnauthorizedError('sign in, or send a registry credential with the management right');
     if (request.method !== 'GET' && !sameSecret(request.headers['x-csrf-token'], session.session.csrf)) {
