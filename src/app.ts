@@ -116,6 +116,8 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     admit: (i) => deps.authenticators.admit(i),
     defaultDays: Math.min(credentialDays.defaultDays, credentialDays.maxDays),
     rotationOverlapHours: credentialDays.rotationOverlapHours,
+    authorizer: deps.authorizer,
+    service: deps.config.token.service,
     now: deps.now,
   });
   const explainer = new AccessExplainer({ authorizer: deps.authorizer, bindings: deps.bindings, credentials: deps.credentials, service: deps.config.token.service });

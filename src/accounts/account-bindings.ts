@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { ROBOT_SOURCE } from '../domain/account-name.js';
 import type { AccountOwner } from '../domain/identity.js';
 import { Coherence, type LocalCopy } from '../cache/coherence.js';
 import type { Store } from '../store/store.js';
@@ -14,6 +16,8 @@ export interface AccountBinding extends AccountOwner {
   readonly account: string;
   /** Milliseconds since the epoch. */
   readonly boundAt: number;
+  /** Set on a robot's binding: who made it (a person's account, or `admin`). */
+  readonly robot?: { readonly maker: string };
 }
 
 /** The outcome of a claim: the name is the claimant's (now or already), or another owner has it. */
@@ -86,6 +90,33 @@ export class AccountBindings implements LocalCopy {
     return { kind: 'owned' };
   }
 
+  /**
+   * Binds a new robot account to the robot source, recording its maker; the owner its credentials
+   * must carry, or undefined when the name is taken. The owner's subject is new for every robot
+   * (`maker:random`), so a credential of a robot since deleted never stands for a robot made again
+   * under its name, even by the same maker.
+   */
+  async claimRobot(account: string, maker: string): Promise<AccountOwner | undefined> {
+    const owner = { source: ROBOT_SOURCE, subject: `${maker}:${randomBytes(6).toString('hex')}` };
+    const record: AccountBinding = { account, ...owner, boundAt: this.clock(), robot: { maker } };
+    return (await this.store.putIfAbsent(BINDING_PREFIX + account, JSON.stringify(record))).created ? owner : undefined;
+  }
+
+  /**
+   * Whether `account` is bound to `owner` right now, binding nothing (a robot's maker must still
+   * hold their name: a freed name is not taken back for them). Matches are remembered as `claim`'s.
+   */
+  async holds(account: string, owner: AccountOwner): Promise<boolean> {
+    const key = ownerKey(owner);
+    if (this.memo.get(account) === key) return true;
+    const epoch = this.coherence.epoch;
+    const bound = await this.get(account);
+    if (!bound || ownerKey(bound) !== key) return false;
+    const ttl = this.coherence.trustMs();
+    if (epoch === this.coherence.epoch && ttl >= 1) this.memo.set(account, key, { ttl });
+    return true;
+  }
+
   /** Part of LocalCopy: another process unbound these names (keys are `account:<name>`). */
   forget(keys: readonly string[]): void {
     for (const key of keys) if (key.startsWith(BINDING_PREFIX)) this.memo.delete(key.slice(BINDING_PREFIX.length));
@@ -128,7 +159,8 @@ function parseBinding(account: string, value: string): AccountBinding | undefine
   try {
     const parsed = JSON.parse(value) as Partial<AccountBinding>;
     if (typeof parsed.source !== 'string') return undefined;
-    return { account, source: parsed.source, ...(typeof parsed.subject === 'string' ? { subject: parsed.subject } : {}), boundAt: typeof parsed.boundAt === 'number' ? parsed.boundAt : 0 };
+    const robot = typeof parsed.robot?.maker === 'string' ? { robot: { maker: parsed.robot.maker } } : {};
+    return { account, source: parsed.source, ...(typeof parsed.subject === 'string' ? { subject: parsed.subject } : {}), boundAt: typeof parsed.boundAt === 'number' ? parsed.boundAt : 0, ...robot };
   } catch {
     return undefined;
   }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { nonAsciiAccountProblem } from '../domain/account-name.js';
+import { isRobotAccount, nonAsciiAccountProblem, ROBOT_SOURCE } from '../domain/account-name.js';
 import { isRepositoryPathComponent } from '../domain/scope.js';
 import { ownerOf, type Identity } from '../domain/identity.js';
 import type { AccountBindings } from './account-bindings.js';
@@ -40,6 +40,16 @@ export class AccountGate {
       };
     }
     const owner = ownerOf(identity);
+    // Robot names belong to robots alone, whichever sign-in method a person uses; and a robot's
+    // credential stands for no other name.
+    if (isRobotAccount(account) !== (owner.source === ROBOT_SOURCE)) {
+      this.conflict(account, owner.source, ROBOT_SOURCE, 'robot name');
+      return { kind: 'refused', message: isRobotAccount(account) ? `account names starting with "robot-" are reserved for robot accounts; ask an administrator` : conflictMessage(account) };
+    }
+    // A robot is bound when it is made, never by a use: a deleted robot's name stays free.
+    if (owner.source === ROBOT_SOURCE) {
+      return (await this.bindings.holds(account, owner)) ? { kind: 'ok' } : { kind: 'refused', message: `robot account "${account}" no longer exists` };
+    }
     const reserved = this.options.reserved.find((r) => account.startsWith(r.prefix) && r.source !== owner.source);
     if (reserved) {
       this.conflict(account, owner.source, reserved.source, 'reserved prefix');
@@ -53,6 +63,14 @@ export class AccountGate {
       return { kind: 'refused', message: conflictMessage(account) };
     }
     return { kind: 'ok' };
+  }
+
+  /**
+   * Whether the person who made a robot still holds their account (bound to the same sign-in
+   * method): a maker whose name was freed or passed on makes their robots get nothing.
+   */
+  async holds(maker: Identity): Promise<boolean> {
+    return this.bindings.holds(maker.account, ownerOf(maker));
   }
 
   private conflict(account: string, source: string, ownerSource: string, why: string): void {

@@ -74,7 +74,12 @@ export class AuthenticatorChain {
   /** The result itself (provenance kept) when the gate admits its identity, else the refusal. */
   private async admitResult(result: Extract<AuthnResult, { kind: 'ok' }>): Promise<AuthnResult> {
     const admission = await this.gate.admit(result.identity);
-    return admission.kind === 'ok' ? result : { kind: 'denied', reason: admission.message, message: admission.message };
+    if (admission.kind !== 'ok') return { kind: 'denied', reason: admission.message, message: admission.message };
+    if (result.maker && !(await this.gate.holds(result.maker))) {
+      const message = `the account that made robot "${result.identity.account}" (${result.maker.account}) no longer belongs to that person; the robot gets nothing`;
+      return { kind: 'denied', reason: message, message };
+    }
+    return result;
   }
 }
 

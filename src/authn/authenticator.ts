@@ -23,6 +23,11 @@ export type AuthnResult =
       readonly provenance?: Provenance;
       /** Set when the credential itself is narrowed (a scoped registry credential): its tokens get at most this. */
       readonly scope?: CredentialScope | undefined;
+      /**
+       * Set for a robot made by a person: that person as they were when they made it. Their rights
+       * now bound the robot's (decided at each token request), and they must still hold their account.
+       */
+      readonly maker?: Identity | undefined;
     };
 
 /**

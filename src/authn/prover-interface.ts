@@ -35,6 +35,8 @@ export interface Proof {
    * registry credential): decisions are cut down to it. Undefined: the account's rights.
    */
   readonly scope?: CredentialScope | undefined;
+  /** A robot made by a person: that person, whose rights now bound the robot's decisions. */
+  readonly maker?: Identity | undefined;
 }
 
 /**

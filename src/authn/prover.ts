@@ -109,7 +109,7 @@ export class RequestProver implements Prover {
     // tokens, ID tokens, external commands) would be outlived by a Wharf refresh token.
     if (!this.deps.refreshTokensEnabled || !this.deps.chain.refreshable(proof.identity)) return undefined;
     // A refresh token carries no scope: one made from a scoped credential would widen it.
-    if (proof.scope !== undefined) return undefined;
+    if (proof.scope !== undefined || proof.maker !== undefined) return undefined;
     // A refresh token used as the password passes on its family: the new token ends with it.
     return this.deps.refreshTokens.issue(proof.identity, service, proof.provenance);
   }

@@ -57,7 +57,7 @@ export async function accountsCommand(argv: string[], io: CliIo): Promise<number
         return 1;
       }
       const [account, source, subject, bound] = describe(binding);
-      io.stdout(`account: ${account}\nsource: ${source}\nsubject: ${subject}\nbound: ${bound}\n`);
+      io.stdout(`account: ${account}\nsource: ${source}\nsubject: ${subject}\nbound: ${bound}\n${binding.robot ? `robot made by: ${binding.robot.maker}\n` : ''}`);
       return 0;
     }
     const owner = await bindings.get(name!);
@@ -83,7 +83,8 @@ export async function accountsCommand(argv: string[], io: CliIo): Promise<number
   }
 }
 
-/** Account, source, subject (or `-` where the source binds none) and when it was bound. */
+/** Account, source (a robot's with its maker), subject (or `-` where the source binds none) and when it was bound. */
 function describe(b: AccountBinding): [string, string, string, string] {
-  return [b.account, b.source, b.subject ?? '-', b.boundAt ? new Date(b.boundAt).toISOString() : 'unknown'];
+  const source = b.robot ? `${b.source} (made by ${b.robot.maker})` : b.source;
+  return [b.account, source, b.subject ?? '-', b.boundAt ? new Date(b.boundAt).toISOString() : 'unknown'];
 }

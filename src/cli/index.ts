@@ -20,6 +20,8 @@ commands:
                                              your registry credentials, with wharf login's credential
   access explain --account NAME --scope SCOPE... [--credential ID] [--group G]... [--url URL]
                                              which rule, webhook answer or credential scope decides each action
+  robot create NAME --scope SCOPE... [--expires 90d]|list|delete NAME [--admin]
+                                             robot accounts (robot-NAME) for CI, within your rights
 
 FILE may also come from WHARF_CONFIG; with no config, embedded defaults apply.
 Every command answers --help with its options and defaults, e.g. wharf serve --help.
@@ -48,6 +50,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number | Runnin
       return (await import('./access.js')).accessCommand(rest, io);
     case 'token':
       return (await import('../client/token-command.js')).tokenCommand(rest, io);
+    case 'robot':
+      return (await import('../client/robot-command.js')).robotCommand(rest, io);
     case undefined:
     case 'help':
     case '--help':

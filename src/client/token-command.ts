@@ -50,14 +50,14 @@ interface Listed {
 }
 
 /** `N`, `Nd` or `Nh` as seconds; undefined when it is not one. */
-function duration(text: string, unit: 'd' | 'h'): number | undefined {
+export function duration(text: string, unit: 'd' | 'h'): number | undefined {
   const m = /^(\d{1,5})([dh]?)$/.exec(text);
   if (!m) return undefined;
   return Number(m[1]) * ((m[2] || unit) === 'd' ? 86_400 : 3600);
 }
 
 /** A scope as one line. */
-function describeScope(scope: CredentialScopeEntry[] | null): string {
+export function describeScope(scope: CredentialScopeEntry[] | null): string {
   if (scope === null) return 'all of the account';
   return scope.map((e) => [...(e.repositories ?? []).map((r) => `repository:${r}:${(e.actions ?? []).join(',')}`), ...(e.catalog ? ['registry:catalog:*'] : []), ...(e.manage ? ['manage'] : [])].join(' ')).join(' ');
 }
@@ -186,7 +186,7 @@ function print(io: CliIo, action: string, json: unknown, id: string | undefined)
 }
 
 /** The credential `wharf login` stored (for `registry`, or the only one); a message when there is none to use. */
-async function storedCredential(io: CliIo, deps: TokenDeps, registry: string | undefined): Promise<StoredCredential | string> {
+export async function storedCredential(io: CliIo, deps: TokenDeps, registry: string | undefined): Promise<StoredCredential | string> {
   const store = new FileCredentialStore(credentialsFilePath(io.env, deps.homedir), deps.now);
   let all: StoredCredential[];
   try {

@@ -56,3 +56,31 @@ function escapeUnits(c: string): string {
   for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
   return out;
 }
+
+/**
+ * What every robot account's name starts with. Reserved at the account gate for robots alone: no
+ * person's sign-in, whatever its method, may act as `robot-…`, so a robot made by a team cannot be
+ * claimed by a user who happens to be called `robot-ci` at an IdP. A valid registry path component.
+ */
+export const ROBOT_PREFIX = 'robot-';
+
+/** The identity source robot accounts are bound to (their binding's `source`). */
+export const ROBOT_SOURCE = 'robot';
+
+/** Whether `account` is a robot's name (reserved for robots). */
+export function isRobotAccount(account: string): boolean {
+  return account.startsWith(ROBOT_PREFIX);
+}
+
+/**
+ * The robot account for a name as a person types it: `ci-puller` and `robot-ci-puller` both give
+ * `robot-ci-puller`; an error when the result is not a valid registry path component of at most 64
+ * characters.
+ */
+export function robotAccountName(name: string): DerivedAccount {
+  const account = isRobotAccount(name) ? name : ROBOT_PREFIX + name;
+  if (account.length > 64 || account === ROBOT_PREFIX || !isRepositoryPathComponent(account)) {
+    return { error: `invalid robot name ${JSON.stringify(name.slice(0, 80))}: lower-case letters and digits, joined by single ".", "_" or "-", at most ${64 - ROBOT_PREFIX.length} characters` };
+  }
+  return { account };
+}

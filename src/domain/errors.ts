@@ -103,6 +103,13 @@ export class NotFoundError extends WharfError {
   readonly status = 404;
 }
 
+/** The name asked for is taken (a robot account's). */
+export class ConflictError extends WharfError {
+  readonly code = 'conflict';
+  readonly registryCode = 'DENIED';
+  readonly status = 409;
+}
+
 /** A body in a content type the endpoint does not take. */
 export class UnsupportedMediaTypeError extends WharfError {
   readonly code = 'invalid_request';

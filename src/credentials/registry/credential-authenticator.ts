@@ -119,6 +119,6 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
 
   private ok(record: CredentialRecord): AuthnResult {
     const identity = { ...record.identity, attributes: { ...record.identity.attributes, credentialId: record.id } };
-    return record.scope ? { kind: 'ok', identity, scope: record.scope } : { kind: 'ok', identity };
+    return { kind: 'ok', identity, ...(record.scope ? { scope: record.scope } : {}), ...(record.maker ? { maker: record.maker } : {}) };
   }
 }

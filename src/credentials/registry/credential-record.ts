@@ -35,6 +35,8 @@ export interface CredentialRecord {
    * as a login that cannot be re-checked (`maxDaysWithoutRecheck`).
    */
   vouched?: boolean;
+  /** A robot made by a person: that person's identity when they made it (see AuthnResult.maker). */
+  maker?: Identity;
 }
 
 /** What a passed re-check leaves for every credential of the same provider login. */
@@ -46,7 +48,7 @@ export interface RecheckNote {
 }
 
 /** What the account page and the API list. */
-export interface CredentialSummary extends Omit<CredentialRecord, 'identity' | 'upstream'> {
+export interface CredentialSummary extends Omit<CredentialRecord, 'identity' | 'upstream' | 'maker'> {
   account: string;
   lastUsedAt: number | undefined;
   /** While a rotation's earlier secret still works: when it stops. */

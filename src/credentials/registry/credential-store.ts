@@ -88,6 +88,8 @@ export class CredentialStore {
       scope?: CredentialScope | undefined;
       /** See CredentialRecord.vouched. */
       vouched?: boolean | undefined;
+      /** See CredentialRecord.maker. */
+      maker?: Identity | undefined;
     },
   ): Promise<{ secret: string; record: CredentialRecord }> {
     const lifetime = Math.max(1, Math.floor(Math.min(details.lifetimeSeconds, this.maxLifetimeFor(details.upstream, details.source, details.vouched === true))));
@@ -103,6 +105,7 @@ export class CredentialStore {
       ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: createdAt } } : {}),
       ...(details.scope ? { scope: details.scope } : {}),
       ...(details.vouched === true ? { vouched: true } : {}),
+      ...(details.maker ? { maker: details.maker } : {}),
     };
     const { store } = this.options;
     // The account's entry first: a credential that exists is always listed, so it can be revoked.
@@ -203,7 +206,7 @@ export class CredentialStore {
       if (record.expiresAt <= this.now() || record.identity.account !== account || seen.has(record.id)) continue;
       seen.add(record.id);
       const used = await this.options.store.get(`credused:${record.id}`);
-      const { identity: _identity, upstream: _upstream, ...rest } = record;
+      const { identity: _identity, upstream: _upstream, maker: _maker, ...rest } = record;
       const rotating = entry.retiresAt !== undefined && entry.retiresAt > this.now() ? { previousRetiresAt: entry.retiresAt } : {};
       out.push({ ...rest, account, lastUsedAt: used ? Number(used) : undefined, ...rotating });
     }

@@ -3,6 +3,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AuthnResult } from '../../authn/authenticator.js';
+import type { Authorizer } from '../../authz/authorizer.js';
+import { isRobotAccount } from '../../domain/account-name.js';
 import type { AccountBindings } from '../../accounts/account-bindings.js';
 import type { CredentialAuthenticator } from '../../credentials/registry/credential-authenticator.js';
 import { EXPIRING_SOON_MS } from '../../credentials/registry/credential-expiry.js';
@@ -13,6 +15,7 @@ import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions } from '../../flows/browser-sessions.js';
 import { parseBasicAuth } from '../basic-auth.js';
 import { currentSession, sameSecret } from '../session-cookies.js';
+import { robotApiRoutes, type RobotCaller } from './robots-api.js';
 
 /** Options of the credential API. */
 export interface CredentialApiOptions {
@@ -31,6 +34,10 @@ export interface CredentialApiOptions {
   defaultDays: number;
   /** How long a rotated credential's earlier secret keeps working by default, in hours. */
   rotationOverlapHours: number;
+  /** Decides a person's rights when they make a robot (`/api/v1/robots`). */
+  authorizer: Authorizer;
+  /** The registry service. */
+  service: string;
   now: () => number;
 }
 
@@ -93,19 +100,33 @@ export async function credentialApiRoutes(app: FastifyInstance, options: Credent
 
   const isAdmin = (token: string) => adminDigest !== undefined && timingSafeEqual(createHash('sha256').update(token).digest(), adminDigest);
 
-  /** The caller of a request; throws 401/403 for anyone else. `account` is the admin's choice of account. */
+  /**
+   * The caller of a request; throws 401/403 for anyone else. `account` is the admin's choice of
+   * account, or a robot the calling person made (its credentials are listed, rotated and revoked
+   * so, never past the caller's own scope).
+   */
   async function caller(request: FastifyRequest, account: string | undefined): Promise<Caller> {
+    const header = request.headers.authorization;
+    const bearer = header === undefined ? undefined : /^Bearer (.+)$/i.exec(header)?.[1];
+    if (bearer !== undefined && isAdmin(bearer)) return adminCaller(account);
+    if (account !== undefined && !isRobotAccount(account)) throw new InvalidRequestError('only administrators name an account; a credential or session acts for its own or for a robot it made');
+    const person = await personCaller(request);
+    if (account === undefined) return person;
+    const binding = await options.bindings.get(account);
+    if (binding?.robot?.maker !== person.account) throw new NotFoundError(`you have no robot named ${JSON.stringify(account.slice(0, 80))}`);
+    return { ...person, account };
+  }
+
+  /** A person: a credential with the management right, or a browser session (with its CSRF token for changes). */
+  async function personCaller(request: FastifyRequest): Promise<Caller> {
     const header = request.headers.authorization;
     if (header !== undefined) {
       const bearer = /^Bearer (.+)$/i.exec(header)?.[1];
-      if (bearer !== undefined && isAdmin(bearer)) return adminCaller(account);
-      if (account !== undefined) throw new InvalidRequestError('only administrators name an account; a credential or session acts for its own');
       const basic = bearer === undefined ? parseBasicAuth(header) : undefined;
       const secret = bearer ?? basic?.password;
       if (secret === undefined || !secret.startsWith(CREDENTIAL_PREFIX)) throw new UnauthorizedError('the credential API takes a registry credential (Basic account:credential or Bearer), a browser session or the admin secret');
       return credentialCaller(secret, basic?.username);
     }
-    if (account !== undefined) throw new InvalidRequestError('only administrators name an account; a credential or session acts for its own');
     const session = options.sessions && (await currentSession(request, options.sessions));
     if (!session) throw new UnauthorizedError('sign in, or send a registry credential with the management right');
     if (request.method !== 'GET' && !sameSecret(request.headers['x-csrf-token'], session.session.csrf)) {
@@ -166,6 +187,8 @@ export async function credentialApiRoutes(app: FastifyInstance, options: Credent
 
   app.post('/api/v1/credentials', async (request, reply) => {
     const body = parsed(createBody, json(request), 'credential');
+    // A robot's credentials carry its maker: they are made with the robot (`/api/v1/robots`).
+    if (body.account !== undefined && isRobotAccount(body.account)) throw new ForbiddenError("a robot's credential is made with the robot: POST /api/v1/robots");
     const who = await caller(request, body.account);
     const scope = body.scope === undefined ? undefined : parseCredentialScope(body.scope);
     if (!scopeWithin(scope, who.scope)) throw new ForbiddenError("a credential may only make credentials inside its own scope: give a scope within this credential's");
@@ -208,6 +231,15 @@ export async function credentialApiRoutes(app: FastifyInstance, options: Credent
     audit(request, 'credential_revoked', who, { credentialId: id });
     return reply.status(204).send();
   });
+
+  /** The robot API's caller: the admin secret (no account named), else a person as above. */
+  async function robotCaller(request: FastifyRequest): Promise<RobotCaller> {
+    const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined && isAdmin(bearer)) return { by: 'admin' };
+    const who = await caller(request, undefined);
+    return { by: who.by === 'session' ? 'session' : 'credential', identity: who.identity, scope: who.scope, endsBy: who.endsBy };
+  }
+  await robotApiRoutes(app, { credentials, bindings: options.bindings, authorizer: options.authorizer, service: options.service, caller: robotCaller, parse: parsed, defaultDays: options.defaultDays, summary, now });
 }
 
 /** Made by an administrator (or by a credential so made): not capped as a login that cannot be re-checked. */
