@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { PresentedCredentials, Prover } from '../authn/prover-interface.js';
 import type { Authorizer, ScopeDecision } from '../authz/authorizer.js';
-import { intersectActions, type Grant } from '../domain/access.js';
+import type { Grant } from '../domain/access.js';
 import { actionsInScope, OUT_OF_CREDENTIAL_SCOPE, type CredentialScope } from '../domain/credential-scope.js';
 import { InvalidRequestError, TemporarilyUnavailableError, TooManyRequestsError, UnauthorizedError } from '../domain/errors.js';
 import type { Identity } from '../domain/identity.js';
@@ -137,11 +137,14 @@ export class TokenService {
       denied: (reason, account) => this.deny(request, reason, account),
     });
     const identity = proof?.identity;
-    const own = await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
-    // A robot made by a person gets no more than that person may do now: their rights are decided
-    // as for any request of theirs (cached alike), so a maker losing push makes the robot lose it.
+    // A robot made by a person acts within that person's rights as they are now, cut to its scope
+    // below: the maker's rights are decided as for any request of theirs (cached alike), so a maker
+    // losing push makes the robot lose it, and no rule need name the robot. A robot an admin made
+    // has no maker and is decided in its own name, as any account.
     const maker = proof?.maker;
-    const decided = maker ? withinMaker(own, await this.deps.authorizer.authorize({ identity: maker, service, clientIp: request.clientIp, scopes }), maker.account) : own;
+    const decided = maker
+      ? asMaker(await this.deps.authorizer.authorize({ identity: maker, service, clientIp: request.clientIp, scopes }), maker.account)
+      : await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
     // A scoped credential gets what its account may do now, cut down to its scope: the account's
     // rights are decided as for any of its credentials, so losing one loses it everywhere at once.
     const decisions = proof?.scope ? decided.map((d) => withinCredentialScope(d, proof.scope!)) : decided;
@@ -254,18 +257,9 @@ export function withinCredentialScope(decision: ScopeDecision, scope: Credential
   return { ...decision, granted: allowed, source: 'credential', reason: `${removed.join(',')} ${OUT_OF_CREDENTIAL_SCOPE} (the account's ${decision.source}: ${decision.reason})` };
 }
 
-/** A robot's decisions cut down to its maker's, scope by scope; the maker's refusal is named in the reason (the audit line). */
-function withinMaker(robot: readonly ScopeDecision[], maker: readonly ScopeDecision[], makerAccount: string): ScopeDecision[] {
-  return robot.map((decision, i) => {
-    const theirs = maker[i];
-    if (decision.granted.length === 0 || !theirs) return decision;
-    // The maker's rights cannot be decided: neither can the robot's (fail closed, and say so).
-    if (theirs.source === 'unavailable' || theirs.source === 'limited') return { ...decision, granted: [], source: theirs.source, reason: `its maker ${makerAccount}: ${theirs.reason}` };
-    const allowed = intersectActions(decision.granted, theirs.granted);
-    if (allowed.length === decision.granted.length) return decision;
-    const removed = decision.granted.filter((a) => !allowed.includes(a));
-    return { ...decision, granted: allowed, source: 'maker', reason: `${removed.join(',')} not allowed to its maker ${makerAccount} (${theirs.source}: ${theirs.reason})` };
-  });
+/** A robot's decisions: its maker's, each reason saying so (the audit line). */
+function asMaker(maker: readonly ScopeDecision[], makerAccount: string): ScopeDecision[] {
+  return maker.map((decision) => ({ ...decision, reason: `as its maker ${makerAccount}: ${decision.reason}` }));
 }
 
 /** A response's JSON without the value of expires_in and the closing brace. */

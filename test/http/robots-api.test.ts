@@ -92,6 +92,19 @@ describe('robot accounts', () => {
     expect((await api(r, 'POST', '/api/v1/robots', `Bearer ${adminSecret}`, { name: 'robot-ci', scope: pushPull('x/*') })).statusCode).toBe(409);
   });
 
+  it('a person’s robot acts within its maker’s rights and its scope, with no rule naming the robot', async () => {
+    const r = await wharf([aliceRule(['push', 'pull'])], tempStore(), randomBytes(32));
+    const made = await api(r, 'POST', '/api/v1/robots', basic('alice', await personCredential(r, 'alice')), { name: 'puller', scope: [{ repositories: ['alice/*'], actions: ['pull'] }] });
+    expect(made.statusCode, made.body).toBe(201);
+    const { secret } = made.json<{ secret: string }>();
+    expect(await granted(r, 'robot-puller', secret, 'alice/app')).toEqual(['pull']);
+    expect(await granted(r, 'robot-puller', secret, 'robot-puller/app')).toEqual([]);
+    // An administrator's robot has no maker: it is decided in its own name, and no rule names it here.
+    const adminMade = await api(r, 'POST', '/api/v1/robots', `Bearer ${adminSecret}`, { name: 'ops', scope: pushPull('alice/*') });
+    expect(adminMade.statusCode, adminMade.body).toBe(201);
+    expect(await granted(r, 'robot-ops', adminMade.json<{ secret: string }>().secret, 'alice/app')).toEqual([]);
+  });
+
   it("shrinks with its maker: push lost by the maker's ACL is lost by the robot at its next token request, and a maker unbound gets it nothing", async () => {
     const store = tempStore();
     const hashKey = randomBytes(32);
