@@ -2,12 +2,8 @@ import { homedir as osHomedir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseScopeShorthand, type CredentialScopeEntry } from '../domain/credential-scope.js';
 import { WharfError } from '../domain/errors.js';
-import { normalizeServerUrl } from './credential-store.js';
 import type { CliIo } from './io.js';
-import { discoverWharf } from './login/discover-wharf.js';
-import { networkMessage, REQUEST_TIMEOUT_MS } from './login/http-exchange.js';
-import { httpUrl } from './login/http-url.js';
-import { plainHttpProblem } from './login/plain-http.js';
+import { API_EXIT, callApi, wharfBase } from './api-call.js';
 import { sanitize } from './login/sanitize.js';
 import { describeScope, duration, storedCredential, type TokenDeps } from './token-command.js';
 
@@ -32,7 +28,7 @@ docker login -u robot-NAME --password-stdin.
 exit status: 0 done, 1 refused or failed, 2 usage, 3 Wharf unreachable
 `;
 
-const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+const EXIT = API_EXIT;
 
 /** A robot as the API lists it. */
 interface Listed {
@@ -106,44 +102,15 @@ export async function robotCommand(argv: string[], io: CliIo, overrides: Partial
     authorization = `Basic ${Buffer.from(`${signedIn.username}:${signedIn.secret}`).toString('base64')}`;
     registry = signedIn.serverUrl;
   }
-  let base = values.wharf;
-  if (base !== undefined && !httpUrl.safeParse(base).success) return usage(`--wharf must be an http(s) URL, got ${JSON.stringify(base)}`);
-  if (base === undefined) {
-    const found = await discoverWharf(normalizeServerUrl(registry!), values.insecure, deps.fetch);
-    if (found.kind !== 'ok') {
-      io.stderr(`wharf robot: ${found.message}\n`);
-      return EXIT.unreachable;
-    }
-    base = found.base;
-  }
-  base = base.replace(/\/+$/, '');
-  const problem = plainHttpProblem(new URL(base), values.insecure);
-  if (problem !== undefined) {
-    io.stderr(`wharf robot: ${problem}\n`);
-    return EXIT.unreachable;
-  }
+  const found = await wharfBase('wharf robot', io, deps, { wharf: values.wharf, registry, insecure: values.insecure });
+  if (typeof found === 'number') return found;
+  if ('usage' in found) return usage(found.usage);
 
-  let response: Response;
-  let json: unknown;
-  try {
-    response = await deps.fetch(`${base}/api/v1/robots${action === 'delete' ? `/${encodeURIComponent(name!)}` : ''}`, {
-      method: action === 'list' ? 'GET' : action === 'delete' ? 'DELETE' : 'POST',
-      headers: { authorization, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-      redirect: 'error',
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const text = await response.text();
-    json = text ? (JSON.parse(text) as unknown) : undefined;
-  } catch (err) {
-    io.stderr(`wharf robot: cannot reach Wharf at ${base}: ${err instanceof SyntaxError ? 'its answer is not JSON' : networkMessage(err)}\n`);
-    return EXIT.unreachable;
-  }
-  if (!response.ok) {
-    const message = (json as { error_description?: unknown } | undefined)?.error_description;
-    io.stderr(`wharf robot: ${response.status}${typeof message === 'string' ? ` ${sanitize(message)}` : ''}\n`);
-    return response.status >= 500 ? EXIT.unreachable : EXIT.failed;
-  }
+  const path = `/api/v1/robots${action === 'delete' ? `/${encodeURIComponent(name!)}` : ''}`;
+  const method = action === 'list' ? 'GET' : action === 'delete' ? 'DELETE' : 'POST';
+  const answer = await callApi('wharf robot', io, deps, { base: found.base, path, method, authorization, body });
+  if (typeof answer === 'number') return answer;
+  const { json } = answer;
   print(io, action, json, name);
   return EXIT.ok;
 }

@@ -4,10 +4,7 @@ import { parseScopeShorthand, type CredentialScopeEntry } from '../domain/creden
 import { WharfError } from '../domain/errors.js';
 import { CredentialFileError, credentialsFilePath, FileCredentialStore, normalizeServerUrl, type StoredCredential } from './credential-store.js';
 import type { CliIo } from './io.js';
-import { discoverWharf } from './login/discover-wharf.js';
-import { networkMessage, REQUEST_TIMEOUT_MS } from './login/http-exchange.js';
-import { httpUrl } from './login/http-url.js';
-import { plainHttpProblem } from './login/plain-http.js';
+import { API_EXIT, callApi, wharfBase } from './api-call.js';
 import { sanitize } from './login/sanitize.js';
 
 /** What `wharf token --help` prints. */
@@ -28,7 +25,7 @@ common options:
 exit status: 0 done, 1 refused or failed, 2 usage, 3 Wharf unreachable
 `;
 
-const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+const EXIT = API_EXIT;
 
 /** The outside world of `wharf token`. */
 export interface TokenDeps {
@@ -123,46 +120,16 @@ export async function tokenCommand(argv: string[], io: CliIo, overrides: Partial
     io.stderr(`wharf token: ${signedIn}\n`);
     return EXIT.failed;
   }
-  let base = values.wharf;
-  if (base !== undefined && !httpUrl.safeParse(base).success) return usage(`--wharf must be an http(s) URL, got ${JSON.stringify(base)}`);
-  if (base === undefined) {
-    const found = await discoverWharf(normalizeServerUrl(signedIn.serverUrl), values.insecure, deps.fetch);
-    if (found.kind !== 'ok') {
-      io.stderr(`wharf token: ${found.message}\n`);
-      return EXIT.unreachable;
-    }
-    base = found.base;
-  }
-  base = base.replace(/\/+$/, '');
-  const problem = plainHttpProblem(new URL(base), values.insecure);
-  if (problem !== undefined) {
-    io.stderr(`wharf token: ${problem}\n`);
-    return EXIT.unreachable;
-  }
+  const found = await wharfBase('wharf token', io, deps, { wharf: values.wharf, registry: signedIn.serverUrl, insecure: values.insecure });
+  if (typeof found === 'number') return found;
+  if ('usage' in found) return usage(found.usage);
 
   const path = action === 'create' || action === 'list' ? '' : action === 'rotate' ? `/${encodeURIComponent(id!)}/rotate` : `/${encodeURIComponent(id!)}`;
   const method = action === 'list' ? 'GET' : action === 'revoke' ? 'DELETE' : 'POST';
-  let response: Response;
-  let json: unknown;
-  try {
-    response = await deps.fetch(`${base}/api/v1/credentials${path}`, {
-      method,
-      headers: { authorization: `Basic ${Buffer.from(`${signedIn.username}:${signedIn.secret}`).toString('base64')}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-      redirect: 'error',
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const text = await response.text();
-    json = text ? (JSON.parse(text) as unknown) : undefined;
-  } catch (err) {
-    io.stderr(`wharf token: cannot reach Wharf at ${base}: ${err instanceof SyntaxError ? 'its answer is not JSON' : networkMessage(err)}\n`);
-    return EXIT.unreachable;
-  }
-  if (!response.ok) {
-    const message = (json as { error_description?: unknown } | undefined)?.error_description;
-    io.stderr(`wharf token: ${response.status}${typeof message === 'string' ? ` ${sanitize(message)}` : ''}\n`);
-    return response.status >= 500 ? EXIT.unreachable : EXIT.failed;
-  }
+  const authorization = `Basic ${Buffer.from(`${signedIn.username}:${signedIn.secret}`).toString('base64')}`;
+  const answer = await callApi('wharf token', io, deps, { base: found.base, path: `/api/v1/credentials${path}`, method, authorization, body });
+  if (typeof answer === 'number') return answer;
+  const { json } = answer;
   print(io, action, json, id);
   return EXIT.ok;
 }
