@@ -165,3 +165,15 @@ function parseBinding(account: string, value: string): AccountBinding | undefine
     return undefined;
   }
 }
+
+/** The maker recorded for a robot an administrator made. */
+export const ADMIN_MAKER = 'admin';
+
+/**
+ * Whether the person signed in as `account` made the robot bound as `binding`. `admin` is also a
+ * name a person may hold: such a person is never the maker of an administrator's robots (they
+ * would list, delete and rotate them, and take their rights).
+ */
+export function madeBy(binding: AccountBinding | undefined, account: string): boolean {
+  return binding?.robot !== undefined && binding.robot.maker !== ADMIN_MAKER && binding.robot.maker === account;
+}

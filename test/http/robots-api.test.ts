@@ -167,6 +167,18 @@ describe('robot accounts', () => {
 });
 
 describe('a robot name freed by an operator', () => {
+  it('a person whose account is named admin is not the maker of an administrator’s robots', async () => {
+    const r = await wharf([robotRule], tempStore(), randomBytes(32));
+    const made = await api(r, 'POST', '/api/v1/robots', `Bearer ${adminSecret}`, { name: 'mirror', scope: pushPull('library/*') });
+    expect(made.statusCode, made.body).toBe(201);
+    const [credential] = (await api(r, 'GET', '/api/v1/credentials?account=robot-mirror', `Bearer ${adminSecret}`)).json<{ credentials: Array<{ id: string }> }>().credentials;
+    const person = basic('admin', await personCredential(r, 'admin'));
+    expect((await api(r, 'GET', '/api/v1/robots', person)).json<{ robots: unknown[] }>().robots).toEqual([]);
+    expect((await api(r, 'GET', '/api/v1/credentials?account=robot-mirror', person)).statusCode).toBe(404);
+    expect((await api(r, 'POST', `/api/v1/credentials/${credential!.id}/rotate`, person, { account: 'robot-mirror' })).statusCode).toBe(404);
+    expect((await api(r, 'DELETE', '/api/v1/robots/mirror', person)).statusCode).toBe(404);
+  });
+
   it('is a new robot when made again, even by the same maker: the old credential stands for nothing', async () => {
     const r = await wharf([aliceRule(['push', 'pull']), robotRule], tempStore(), randomBytes(32));
     const mine = basic('alice', await personCredential(r, 'alice'));

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { AuthnResult } from '../../authn/authenticator.js';
 import type { Authorizer } from '../../authz/authorizer.js';
 import { isRobotAccount } from '../../domain/account-name.js';
-import type { AccountBindings } from '../../accounts/account-bindings.js';
+import { madeBy, type AccountBindings } from '../../accounts/account-bindings.js';
 import type { CredentialAuthenticator } from '../../credentials/registry/credential-authenticator.js';
 import { EXPIRING_SOON_MS } from '../../credentials/registry/credential-expiry.js';
 import { CREDENTIAL_PREFIX, type CredentialRecord, type CredentialStore, type CredentialSummary, type SealedUpstream } from '../../credentials/registry/credential-store.js';
@@ -113,7 +113,7 @@ export async function credentialApiRoutes(app: FastifyInstance, options: Credent
     const person = await personCaller(request);
     if (account === undefined) return person;
     const binding = await options.bindings.get(account);
-    if (binding?.robot?.maker !== person.account) throw new NotFoundError(`you have no robot named ${JSON.stringify(account.slice(0, 80))}`);
+    if (!madeBy(binding, person.account)) throw new NotFoundError(`you have no robot named ${JSON.stringify(account.slice(0, 80))}`);
     return { ...person, account };
   }
 

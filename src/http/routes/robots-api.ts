@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { AccountBindings, AccountBinding } from '../../accounts/account-bindings.js';
+import { ADMIN_MAKER, madeBy, type AccountBindings, type AccountBinding } from '../../accounts/account-bindings.js';
 import type { Authorizer } from '../../authz/authorizer.js';
 import type { CredentialStore, CredentialSummary } from '../../credentials/registry/credential-store.js';
 import { ROBOT_SOURCE, robotAccountName } from '../../domain/account-name.js';
@@ -41,7 +41,6 @@ export interface RobotApiOptions {
 }
 
 /** The maker recorded for robots an administrator makes. */
-export const ADMIN_MAKER = 'admin';
 
 const createBody = z.strictObject({
   name: z.string().min(1).max(64),
@@ -69,7 +68,7 @@ export async function robotApiRoutes(app: FastifyInstance, options: RobotApiOpti
   async function ownRobot(who: RobotCaller, name: string): Promise<AccountBinding> {
     const derived = robotAccountName(name);
     const binding = 'account' in derived ? await bindings.get(derived.account) : undefined;
-    if (!binding?.robot || (who.by !== 'admin' && binding.robot.maker !== makerOf(who))) throw new NotFoundError(`you have no robot named ${JSON.stringify(name.slice(0, 80))}`);
+    if (!binding?.robot || (who.by !== 'admin' && !madeBy(binding, who.identity.account))) throw new NotFoundError(`you have no robot named ${JSON.stringify(name.slice(0, 80))}`);
     return binding;
   }
 
@@ -124,7 +123,7 @@ export async function robotApiRoutes(app: FastifyInstance, options: RobotApiOpti
 
   app.get('/api/v1/robots', async (request) => {
     const who = await options.caller(request);
-    const mine = (await bindings.list()).filter((b) => b.source === ROBOT_SOURCE && b.robot && (who.by === 'admin' || b.robot.maker === makerOf(who)));
+    const mine = (await bindings.list()).filter((b) => b.source === ROBOT_SOURCE && b.robot && (who.by === 'admin' || madeBy(b, who.identity.account)));
     const t = now();
     const robots = [];
     for (const b of mine) {
