@@ -25,6 +25,17 @@ describe('CredentialStore and CredentialAuthenticator', () => {
     expect(await auth.login('alice', 'plain-password')).toEqual({ kind: 'no_match' });
   });
 
+  it('keeps the time its maker’s provider tokens were last confirmed when made from another credential', async () => {
+    const { store, advance } = setup();
+    const upstream = { provider: 'github', sealed: 'sealed-tokens', grant: 'g1' };
+    const login = await store.create(alice, { label: 'login', lifetimeSeconds: 86_400, source: 'browser', upstream });
+    expect(login.record.upstream?.validatedAt).toBe(login.record.createdAt);
+    advance(3 * 3_600_000);
+    // Made through the API from the login's credential: the provider has not been asked since.
+    const child = await store.create(alice, { label: 'ci', lifetimeSeconds: 86_400, source: 'api', upstream: login.record.upstream });
+    expect(child.record.upstream?.validatedAt).toBe(login.record.createdAt);
+  });
+
   it('lists credentials with last use, revokes them, and expires them', async () => {
     const { store, auth, advance } = setup();
     const first = await store.create(alice, { label: 'one', lifetimeSeconds: 3600, source: 'browser' });

@@ -179,6 +179,17 @@ describe('a robot name freed by an operator', () => {
     expect((await api(r, 'DELETE', '/api/v1/robots/mirror', person)).statusCode).toBe(404);
   });
 
+  it('a credential deletes no robot that reaches past its own scope', async () => {
+    const r = await wharf([aliceRule(['push', 'pull']), robotRule], tempStore(), randomBytes(32));
+    const made = await api(r, 'POST', '/api/v1/robots', basic('alice', await personCredential(r, 'alice')), { name: 'wide', scope: pushPull('alice/*') });
+    expect(made.statusCode, made.body).toBe(201);
+    const identity = { account: 'alice', provider: 'static', subject: 'alice', attributes: {}, owner: { source: 'static' } };
+    const narrow = await r.services.credentials.create(identity, { label: 'narrow', lifetimeSeconds: 86_400, source: 'device', scope: [{ repositories: ['alice/app'], actions: ['pull'] }, { manage: true }] });
+    const refused = await api(r, 'DELETE', '/api/v1/robots/wide', basic('alice', narrow.secret));
+    expect(refused.statusCode).toBe(403);
+    expect(await r.services.bindings.get('robot-wide')).toBeDefined();
+  });
+
   it('is a new robot when made again, even by the same maker: the old credential stands for nothing', async () => {
     const r = await wharf([aliceRule(['push', 'pull']), robotRule], tempStore(), randomBytes(32));
     const mine = basic('alice', await personCredential(r, 'alice'));

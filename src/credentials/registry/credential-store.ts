@@ -84,7 +84,7 @@ export class CredentialStore {
       label: string;
       lifetimeSeconds: number;
       source: CredentialRecord['source'];
-      upstream?: SealedUpstream | undefined;
+      upstream?: (SealedUpstream & { validatedAt?: number }) | undefined;
       scope?: CredentialScope | undefined;
       /** See CredentialRecord.vouched. */
       vouched?: boolean | undefined;
@@ -102,7 +102,10 @@ export class CredentialStore {
       source: details.source,
       createdAt,
       expiresAt: createdAt + lifetime * 1000,
-      ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: createdAt } } : {}),
+      // A login's tokens are confirmed as the credential is made; a credential made by another
+      // (the API) keeps the time its maker's was last confirmed, or minting children would
+      // reset the re-check clock forever while the provider cannot be asked.
+      ...(details.upstream ? { upstream: { ...details.upstream, validatedAt: Math.min(details.upstream.validatedAt ?? createdAt, createdAt) } } : {}),
       ...(details.scope ? { scope: details.scope } : {}),
       ...(details.vouched === true ? { vouched: true } : {}),
       ...(details.maker ? { maker: details.maker } : {}),

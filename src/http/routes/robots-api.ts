@@ -135,8 +135,11 @@ export async function robotApiRoutes(app: FastifyInstance, options: RobotApiOpti
   app.delete('/api/v1/robots/:name', async (request, reply) => {
     const who = await options.caller(request);
     const binding = await ownRobot(who, (request.params as { name: string }).name);
+    const robotCredentials = await credentials.list(binding.account);
+    // A credential acts only inside its own scope: it deletes no robot holding more than it may reach.
+    if (who.by !== 'admin' && robotCredentials.some((c) => !scopeWithin(c.scope, who.scope))) throw new ForbiddenError("that robot reaches past this credential's scope");
     // Credentials first: a failure leaves the robot listed (and deletable again), never a live credential without a robot.
-    for (const c of await credentials.list(binding.account)) await credentials.revoke(binding.account, c.id);
+    for (const c of robotCredentials) await credentials.revoke(binding.account, c.id);
     await bindings.unbind(binding.account);
     request.log.info({ event: 'robot_deleted', account: binding.account, maker: binding.robot!.maker, by: who.by }, 'robot deleted');
     return reply.status(204).send();
