@@ -139,7 +139,7 @@ export class LoginLimiter {
           ];
     this.refuseIfMarked(group);
     for (const claim of claims) this.refuseIfMarked(claim.mark);
-    await this.claimAccounts(claims);
+    const counted = await this.claimAccounts(claims);
     const ipKey = this.key(group);
     let ipClaim: RateLimiterRes;
     try {
@@ -161,13 +161,16 @@ export class LoginLimiter {
     return {
       succeeded: async () => {
         settle(false);
+        let hadFailedHere = false;
         if (account !== undefined) {
           this.spent.delete(`${group}\0${account}`);
-          this.failedHere.delete(`${group}\0${account}`);
+          hadFailedHere = this.failedHere.delete(`${group}\0${account}`);
         }
         // A success clears the account's count from that address (its other failures were typos);
         // the count across addresses stays: the owner's success says nothing of the others' guesses.
-        await Promise.all([this.giveBack(this.ip, ipKey), claims[0] && this.account.delete(claims[0].key).catch(() => undefined)]);
+        // Only a count that exists is cleared: most successes follow no failure, and owe no round trip.
+        const clear = claims[0] !== undefined && (counted || hadFailedHere);
+        await Promise.all([this.giveBack(this.ip, ipKey), clear && this.account.delete(claims[0]!.key).catch(() => undefined)]);
       },
       failed: async (knownAccount) => {
         settle(knownAccount);
@@ -183,9 +186,12 @@ export class LoginLimiter {
     };
   }
 
-  /** Reads the account's counters and admits one more verification of it, or refuses. */
-  private async claimAccounts(claims: readonly AccountClaim[]): Promise<void> {
-    if (claims.length === 0) return;
+  /**
+   * Reads the account's counters and admits one more verification of it, or refuses. True when
+   * the account's counter at this address holds failures (a success then clears it).
+   */
+  private async claimAccounts(claims: readonly AccountClaim[]): Promise<boolean> {
+    if (claims.length === 0) return false;
     const marks = claims.map((claim) => this.inFlight.reading(claim.key));
     let reads: (RateLimiterRes | null)[];
     try {
@@ -206,6 +212,7 @@ export class LoginLimiter {
       this.refuse(claim.limit, spent >= claim.points ? ms : 1000);
     }
     for (const claim of claims) this.inFlight.start(claim.key);
+    return (reads[0]?.consumedPoints ?? 0) > 0;
   }
 
   /** Counts a failure against one account budget, marking it spent when this used its last point. */
