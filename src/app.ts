@@ -7,6 +7,7 @@ import { accountRoutes } from './http/routes/account.js';
 import { adminRoutes } from './http/routes/admin.js';
 import { credentialApiRoutes } from './http/routes/credentials-api.js';
 import { deviceRoutes } from './http/routes/device.js';
+import { exchangeRoutes } from './http/routes/exchange.js';
 import { loginRoutes } from './http/routes/login.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes, tokenOutcome } from './http/routes/metrics.js';
@@ -120,6 +121,7 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     service: deps.config.token.service,
     now: deps.now,
   });
+  if (deps.exchange) await app.register(exchangeRoutes, { exchange: deps.exchange });
   const explainer = new AccessExplainer({ authorizer: deps.authorizer, bindings: deps.bindings, credentials: deps.credentials, service: deps.config.token.service });
   await app.register(accessApiRoutes, { explainer, adminSecret: deps.adminSecret });
   return app;

@@ -11,6 +11,7 @@ import { CredentialAuthenticator } from './credentials/registry/credential-authe
 import { upstreamRechecks, type UpstreamRechecks } from './credentials/registry/credential-revalidation.js';
 import { startExpirySweep } from './credentials/registry/credential-expiry.js';
 import { CredentialStore } from './credentials/registry/credential-store.js';
+import { ExchangedCredentials } from './credentials/exchanged/exchanged-credentials.js';
 import type { PasswordBackend } from './authn/password-backend.js';
 import { RefreshRedemption } from './credentials/refresh/refresh-redemption.js';
 import { RefreshTokenStore } from './credentials/refresh/refresh-token-store.js';
@@ -35,6 +36,7 @@ import { BrowserSessions } from './flows/browser-sessions.js';
 import { DeviceFlow } from './flows/device-flow.js';
 import { pendingLoginSpace } from './flows/pending-login-space.js';
 import { StartLimiter } from './flows/start-limiter.js';
+import { TokenExchange } from './flows/token-exchange.js';
 import { AccountGenerations } from './invalidation/account-generations.js';
 import { Invalidator } from './invalidation/invalidator.js';
 import { listenForInvalidations } from './invalidation/listen.js';
@@ -74,6 +76,8 @@ export interface Services {
   credentials: CredentialStore;
   /** Proves registry credentials (first in the chain); the credential API proves its callers' with it. */
   credentialAuthenticator: CredentialAuthenticator;
+  /** The token exchange (a workload's ID token for a pull credential); undefined when `exchange.enabled` is false. */
+  exchange: TokenExchange | undefined;
   /** The clock every part was given. */
   now: () => number;
   /** Configured browser-login providers (none: no login pages). */
@@ -159,8 +163,9 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const bindings = new AccountBindings(store, { now, coherence });
   const gate = new AccountGate(bindings, { reserved: reservedPrefixes(config, registries), logger: logger.child({ component: 'accounts' }) });
   const credentialAuthenticator = new CredentialAuthenticator(credentials, rechecks.revalidation);
+  const exchanged = new ExchangedCredentials(hashKey, now);
   const authenticators = new AuthenticatorChain(
-    [credentialAuthenticator, ...backends],
+    [credentialAuthenticator, exchanged, ...backends],
     gate,
     { onLogin: (backend) => metrics.credentialVerifications.inc({ backend }) },
   );
@@ -226,6 +231,9 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   });
   const decider = new TokenService({ service, lifetimeSeconds, actionLifetimeSeconds }, { prover, authorizer, minter, logger: logger.child({ component: 'token' }), refusals, now });
   const tokens = new RecentAnswers(decider, { hashKey, logger: logger.child({ component: 'token' }), now });
+  const exchange = config.exchange.enabled
+    ? new TokenExchange({ prover, credentials: exchanged, service, maxSeconds: config.exchange.maxMinutes * 60, logger: logger.child({ component: 'exchange' }), now })
+    : undefined;
   coherence.attach(tokens);
 
   // Capabilities, discovered on what the registries built.
@@ -263,6 +271,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     metrics,
     credentials,
     credentialAuthenticator,
+    exchange,
     now,
     loginProviders,
     sessions,

@@ -10,6 +10,9 @@ export type PresentedCredentials =
   /** `grant_type=refresh_token`. */
   | { readonly kind: 'refresh_token'; readonly refreshToken: string };
 
+/** The reason a refusal is told with when no backend recognised the credential (for an ID token: its issuer is not configured). */
+export const NOT_RECOGNISED = 'no authenticator recognised the user';
+
 /** One request to prove, in the prover's terms. */
 export interface ProofRequest {
   readonly credentials: PresentedCredentials;

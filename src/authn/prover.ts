@@ -7,7 +7,7 @@ import { SingleFlight } from '../upstream/single-flight.js';
 import type { AuthnResult, LoginContext, Provenance } from './authenticator.js';
 import type { AuthenticatorChain } from './authenticator-chain.js';
 import type { LoginLimiter, LoginReservation } from './login-limiter.js';
-import type { Proof, ProofRequest, Prover } from './prover-interface.js';
+import { NOT_RECOGNISED, type Proof, type ProofRequest, type Prover } from './prover-interface.js';
 import type { VerificationSlots } from './verification-slots.js';
 
 /**
@@ -98,7 +98,7 @@ export class RequestProver implements Prover {
           refresh ? this.redeem(password, context, username) : this.deps.chain.login(username, password, context),
         );
         if (verdict.kind === 'ok') return verdict;
-        request.denied(verdict.kind === 'denied' ? verdict.reason : 'no authenticator recognised the user', username);
+        request.denied(verdict.kind === 'denied' ? verdict.reason : NOT_RECOGNISED, username);
         throw new UnauthorizedError(verdict.kind === 'denied' && verdict.message ? verdict.message : 'invalid username or password');
       }
     }

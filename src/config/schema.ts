@@ -147,6 +147,20 @@ export function configSchemaFor(backends: BackendRegistries) {
       })
       .prefault({}),
 
+    /**
+     * The token exchange (`POST /api/v1/exchange`, docs/kubernetes.md): an ID token a trust rule
+     * of an `oidc-token` backend admits (a pod's service-account token) for a credential that
+     * can pull one repository.
+     */
+    exchange: z
+      .strictObject({
+        /** Answer exchanges. Default true (without an `oidc-token` backend every token is refused anyway). */
+        enabled: z.boolean().default(true),
+        /** Longest life of an exchanged credential, in minutes; it never outlives the token it came from either. Default 60. */
+        maxMinutes: z.number().int().min(1).max(24 * 60).default(60),
+      })
+      .prefault({}),
+
     /** Cache backend. Default in-process memory (env WHARF_REDIS_URL switches to Redis). */
     cache: cacheSchema.default({ type: 'memory', maxEntries: 100_000 }),
 

@@ -7,8 +7,9 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 export class SealedBox {
   private readonly key: Buffer;
 
-  constructor(hashKey: Buffer) {
-    this.key = createHmac('sha256', hashKey).update('wharf sealed box v1').digest();
+  /** `purpose` keeps boxes of different uses apart: one never opens another's. */
+  constructor(hashKey: Buffer, purpose = 'wharf sealed box v1') {
+    this.key = createHmac('sha256', hashKey).update(purpose).digest();
   }
 
   seal(plaintext: string): string {
