@@ -44,14 +44,14 @@ export async function wharfBase(command: string, io: CliIo, deps: ApiCallDeps, g
  * failure was reported on stderr: Wharf unreachable or not answering JSON (3), a refusal (1,
  * with the error's description), a server error (3).
  */
-export async function callApi(command: string, io: CliIo, deps: ApiCallDeps, request: { base: string; path: string; method: string; authorization: string; body?: Record<string, unknown> | undefined }): Promise<{ json: unknown } | number> {
+export async function callApi(command: string, io: CliIo, deps: ApiCallDeps, request: { base: string; path: string; method: string; authorization?: string; body?: Record<string, unknown> | undefined }): Promise<{ json: unknown } | number> {
   const { body } = request;
   let response: Response;
   let json: unknown;
   try {
     response = await deps.fetch(`${request.base}${request.path}`, {
       method: request.method,
-      headers: { authorization: request.authorization, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...(request.authorization === undefined ? {} : { authorization: request.authorization }), accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
       redirect: 'error',
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),

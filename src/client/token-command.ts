@@ -10,6 +10,7 @@ import { sanitize } from './login/sanitize.js';
 /** What `wharf token --help` prints. */
 export const TOKEN_USAGE = `usage: wharf token create --label LABEL [--scope SCOPE]... [--expires 30d] [common options]
        wharf token list|rotate ID [--retire-after 24h]|revoke ID [common options]
+       wharf token exchange --token-file FILE --repository NAME --wharf URL   (wharf token exchange --help)
 
 Registry credentials of your account, through Wharf's credential API, signed in with the
 credential \`wharf login\` stored (no password typed).
@@ -65,6 +66,7 @@ export function describeScope(scope: CredentialScopeEntry[] | null): string {
  */
 export async function tokenCommand(argv: string[], io: CliIo, overrides: Partial<TokenDeps> = {}): Promise<number> {
   const deps: TokenDeps = { fetch: (...args) => globalThis.fetch(...args), homedir: osHomedir, now: Date.now, ...overrides };
+  if (argv[0] === 'exchange') return (await import('./exchange-command.js')).exchangeCommand(argv.slice(1), io, deps);
   const usage = (message: string) => {
     io.stderr(`wharf token: ${message}\n${TOKEN_USAGE}`);
     return EXIT.usage;
