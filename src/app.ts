@@ -121,7 +121,7 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
     service: deps.config.token.service,
     now: deps.now,
   });
-  if (deps.exchange) await app.register(exchangeRoutes, { exchange: deps.exchange });
+  if (deps.exchange) await app.register(exchangeRoutes, { exchange: deps.exchange, count: (outcome) => deps.metrics.exchanges.inc({ outcome }) });
   const explainer = new AccessExplainer({ authorizer: deps.authorizer, bindings: deps.bindings, credentials: deps.credentials, service: deps.config.token.service });
   await app.register(accessApiRoutes, { explainer, adminSecret: deps.adminSecret });
   return app;

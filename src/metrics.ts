@@ -24,6 +24,8 @@ export interface Metrics {
   rateLimited: Counter<'limit'>;
   /** Credential verifications run (past every cache), by the backend that decided (`none`: no backend knew the credential). */
   credentialVerifications: Counter<'backend'>;
+  /** Token exchanges (`/api/v1/exchange`) answered, by outcome: `issued`, `refused` (401), `denied` (403), `invalid` (400, 415), `limited` (429), `unavailable` (5xx). */
+  exchanges: Counter<'outcome'>;
   /** Counts one answered token request and its latency (the two token metrics above). */
   observeTokenRequest(outcome: string, grantType: string, seconds: number): void;
   observeUpstream: UpstreamObserver;
@@ -121,6 +123,7 @@ export function createMetrics(defaults = true): Metrics {
       labelNames: ['backend'] as const,
       registers: [registry],
     }),
+    exchanges: new Counter({ name: 'wharf_exchanges_total', help: 'Token exchanges answered (a workload ID token for a pull credential), by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
     observeUpstream: (upstream, outcome, seconds) => upstreamDuration.observe({ upstream, outcome }, seconds),
     setCircuitSource(source) {
       circuits = source;

@@ -105,6 +105,7 @@ describe('POST /api/v1/exchange', () => {
     expect(r.log.text()).not.toContain(token.split('.')[2]);
     expect(r.log.text()).not.toContain(got.password.slice(20));
     expect(r.log.events('credential_exchanged')).toHaveLength(1);
+    expect(await r.services.metrics.registry.getSingleMetricAsString('wharf_exchanges_total')).toContain('wharf_exchanges_total{outcome="issued"} 1');
   });
 
   it('caps the credential at exchange.maxMinutes, and it then answers 401 saying it expired', async () => {
@@ -139,6 +140,7 @@ describe('POST /api/v1/exchange', () => {
     } finally {
       await stranger.close();
     }
+    expect(await r.services.metrics.registry.getSingleMetricAsString('wharf_exchanges_total')).toContain('wharf_exchanges_total{outcome="refused"} 3');
   });
 
   it('refuses a repository outside the service account’s wharf/pull annotation: annotations narrow, never widen', async () => {

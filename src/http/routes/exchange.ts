@@ -23,7 +23,11 @@ const exchangeBody = z
  * other answer: 400 for a malformed request, 401 for a token refused (saying why), 403 for a
  * repository outside what the rule or the annotations allow, 429 and 503 as at the token endpoint.
  */
-export async function exchangeRoutes(app: FastifyInstance, options: { exchange: TokenExchange }): Promise<void> {
+export async function exchangeRoutes(app: FastifyInstance, options: { exchange: TokenExchange; count: (outcome: string) => void }): Promise<void> {
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.routeOptions.url === '/api/v1/exchange') options.count(outcomeOf(reply.statusCode));
+    done();
+  });
   app.post('/api/v1/exchange', async (request, reply) => {
     const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') throw new UnsupportedMediaTypeError('send application/json');
@@ -37,4 +41,13 @@ export async function exchangeRoutes(app: FastifyInstance, options: { exchange: 
     void reply.header('cache-control', 'no-store');
     return answer;
   });
+}
+
+/** The metric's outcome for an answer's status. */
+function outcomeOf(status: number): string {
+  if (status === 200) return 'issued';
+  if (status === 401) return 'refused';
+  if (status === 403) return 'denied';
+  if (status === 429) return 'limited';
+  return status >= 500 ? 'unavailable' : 'invalid';
 }
