@@ -1,4 +1,4 @@
-import { request as undiciRequest } from 'undici';
+import { request as undiciRequest, type Dispatcher } from 'undici';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 
 /** Why an upstream call produced no usable answer. */
@@ -54,6 +54,8 @@ export interface UpstreamClientOptions {
   random?: () => number;
   /** Told the outcome and duration of every request (metrics). */
   observer?: UpstreamObserver;
+  /** The connection pool to use instead of undici's global one: an upstream with its own CA bundle brings its own. */
+  dispatcher?: Dispatcher;
 }
 
 /** Receives `ok` or the failure kind, and the seconds a request took (retries included). */
@@ -69,8 +71,9 @@ const RETRYABLE_STATUS = new Set([502, 503, 504]);
 export class UpstreamClient {
   readonly name: string;
   private readonly breaker: CircuitBreaker;
-  private readonly options: Required<Omit<UpstreamClientOptions, 'name' | 'observer' | 'circuit'>>;
+  private readonly options: Required<Omit<UpstreamClientOptions, 'name' | 'observer' | 'circuit' | 'dispatcher'>>;
   private readonly observer: UpstreamObserver | undefined;
+  private readonly dispatcher: Dispatcher | undefined;
 
   constructor(options: UpstreamClientOptions) {
     this.name = options.name;
@@ -86,6 +89,7 @@ export class UpstreamClient {
       random: options.random ?? Math.random,
     };
     this.observer = options.observer;
+    this.dispatcher = options.dispatcher;
     this.breaker = options.circuit ?? new CircuitBreaker({ failureThreshold: this.options.failureThreshold, openMs: this.options.openMs, now: this.options.now });
   }
 
@@ -134,7 +138,7 @@ export class UpstreamClient {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
     try {
-      const response = await undiciRequest(url, { method: init.method as 'GET' | 'POST', headers: init.headers, body: init.body ?? null, signal: controller.signal });
+      const response = await undiciRequest(url, { method: init.method as 'GET' | 'POST', headers: init.headers, body: init.body ?? null, signal: controller.signal, ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) });
       if (response.statusCode >= 300 && response.statusCode < 400) {
         response.body.destroy();
         throw new UpstreamError(this.name, 'connection', `answered ${response.statusCode}: redirects are not followed`, response.statusCode);

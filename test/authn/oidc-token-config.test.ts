@@ -88,7 +88,7 @@ describe('docs/oidc-tokens.md', () => {
     const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parseYaml(m[1]!) as Record<string, unknown>).filter((b) => 'authn' in b);
     const authn = z.discriminatedUnion('type', [oidcTokenAuthnSchema, githubTokenAuthnSchema, googleTokenAuthnSchema]);
     const entries = blocks.flatMap((b) => b.authn as unknown[]);
-    expect(entries.map((e) => (e as { type: string }).type)).toEqual(['oidc-token', 'github-token', 'google-token']);
+    expect(entries.map((e) => (e as { type: string }).type)).toEqual(['oidc-token', 'oidc-token', 'github-token', 'google-token']);
     for (const entry of entries) {
       const result = authn.safeParse(entry);
       expect(result.success ? [] : result.error.issues).toEqual([]);

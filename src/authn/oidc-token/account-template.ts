@@ -1,5 +1,6 @@
 import { nonAsciiAccountProblem } from '../../domain/account-name.js';
 import { REPOSITORY_PATH_COMPONENT } from '../../domain/scope.js';
+import { claimAt } from './claim-path.js';
 /**
  * An account template such as `${repository_owner}` or `ci-${project_id}`: literal text and
  * `${claim}` placeholders. Substituted values must be ASCII and are then lower-cased (registry
@@ -12,13 +13,13 @@ import { REPOSITORY_PATH_COMPONENT } from '../../domain/scope.js';
 export interface AccountTemplate {
   /** The template as configured. */
   readonly source: string;
-  /** Claim names the template reads, in order of first use. */
+  /** Claim paths the template reads, in order of first use. */
   readonly claims: readonly string[];
   /** The account for these claims, or why there is none. */
   render(claims: Readonly<Record<string, unknown>>): { account: string } | { error: string };
 }
 
-/** A claim name a placeholder may name: top-level claims only (no nesting). */
+/** A claim path a placeholder or condition may name: a top-level claim, or dotted keys into nested objects (claim-path.ts). */
 export const CLAIM_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
 const COMPONENT = REPOSITORY_PATH_COMPONENT;
@@ -26,12 +27,16 @@ const COMPONENT = REPOSITORY_PATH_COMPONENT;
 export const ACCOUNT_NAME = new RegExp(`^${COMPONENT}$`);
 const MAX_ACCOUNT_BYTES = 255;
 
+/** One piece of a template: literal text, or a claim path whose value is put in its place. */
+export type TemplatePart = { readonly literal: string } | { readonly claim: string };
+
 /**
- * Parses a template. Throws an Error naming the problem when it is malformed; config validation
- * calls this to report it, so the authenticator never sees a bad one.
+ * Splits a template (`what` names it in errors, e.g. `account template`) into literal text and
+ * `${claim}` placeholders, and lists the claim paths it reads in order of first use. Throws an
+ * Error naming the problem when it is malformed.
  */
-export function parseAccountTemplate(source: string): AccountTemplate {
-  const parts: Array<{ literal: string } | { claim: string }> = [];
+export function parseTemplateParts(source: string, what: string): { parts: TemplatePart[]; claims: string[] } {
+  const parts: TemplatePart[] = [];
   const claims: string[] = [];
   let rest = source;
   while (rest !== '') {
@@ -42,13 +47,22 @@ export function parseAccountTemplate(source: string): AccountTemplate {
     }
     if (start > 0) parts.push({ literal: rest.slice(0, start) });
     const end = rest.indexOf('}', start);
-    if (end === -1) throw new Error(`unclosed "\${" in account template ${JSON.stringify(source)}`);
+    if (end === -1) throw new Error(`unclosed "\${" in ${what} ${JSON.stringify(source)}`);
     const claim = rest.slice(start + 2, end);
-    if (!CLAIM_NAME.test(claim)) throw new Error(`"\${${claim}}" in account template ${JSON.stringify(source)} is not a claim name`);
+    if (!CLAIM_NAME.test(claim)) throw new Error(`"\${${claim}}" in ${what} ${JSON.stringify(source)} is not a claim name`);
     parts.push({ claim });
     if (!claims.includes(claim)) claims.push(claim);
     rest = rest.slice(end + 1);
   }
+  return { parts, claims };
+}
+
+/**
+ * Parses a template. Throws an Error naming the problem when it is malformed; config validation
+ * calls this to report it, so the authenticator never sees a bad one.
+ */
+export function parseAccountTemplate(source: string): AccountTemplate {
+  const { parts, claims } = parseTemplateParts(source, 'account template');
   if (parts.length === 0) throw new Error('the account template is empty');
   // Literal text must itself be valid: render with a harmless stand-in for every claim.
   const probe = parts.map((p) => ('literal' in p ? p.literal : 'x')).join('');
@@ -66,7 +80,7 @@ export function parseAccountTemplate(source: string): AccountTemplate {
           account += part.literal;
           continue;
         }
-        const value = values[part.claim];
+        const value = claimAt(values, part.claim);
         if (value === undefined || value === null) return { error: `the account template needs claim "${part.claim}", which the token lacks` };
         if (typeof value !== 'string' && typeof value !== 'number') return { error: `claim "${part.claim}" used in the account template is not a string` };
         const text = String(value);

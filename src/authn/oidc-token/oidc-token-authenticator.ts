@@ -2,9 +2,11 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, t
 import type { Logger } from 'pino';
 import { TemporarilyUnavailableError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
-import { upstreamClient } from '../../upstream/upstream-settings.js';
+import type { UpstreamObserver } from '../../upstream/upstream-client.js';
 import type { AuthnResult, LoginContext, PasswordAuthenticator } from '../authenticator.js';
-import { IssuerKeys } from './issuer-keys.js';
+import type { IssuerKeys } from './issuer-keys.js';
+import { issuerKeysFor } from './issuer-keys-for.js';
+import { kubernetesFacts, kubernetesGroups } from './kubernetes-claims.js';
 import type { OidcTokenAuthnConfig, OidcTokenIssuerConfig } from './oidc-token-config.js';
 import { TrustRules } from './trust-rules.js';
 
@@ -13,6 +15,8 @@ export interface OidcTokenDeps {
   logger: Logger;
   /** Clock in ms; drives token times and JWKS caching. Default Date.now. */
   now?: () => number;
+  /** Told about every discovery and JWKS request (metrics). */
+  upstreamObserver?: UpstreamObserver | undefined;
 }
 
 /** A compact JWS: three base64url parts; the signature may be empty (so `alg: none` is judged, not passed on). */
@@ -39,22 +43,15 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
   private readonly rules: TrustRules;
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly closers: Array<() => Promise<void>> = [];
 
   constructor(config: OidcTokenAuthnConfig, deps: OidcTokenDeps) {
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'oidc-token' });
     this.rules = new TrustRules(config.rules);
     for (const issuer of config.issuers) {
-      const upstream = upstreamClient(`oidc-token ${issuer.issuer}`, config, { now: this.now });
-      const keys = new IssuerKeys({
-        issuer: issuer.issuer,
-        jwksUri: issuer.jwksUri,
-        cacheMs: config.jwksCacheSeconds * 1000,
-        maxStaleMs: config.jwksMaxStaleSeconds * 1000,
-        upstream,
-        now: this.now,
-        logger: this.log,
-      });
+      const { keys, close } = issuerKeysFor(issuer, config, { logger: this.log, now: this.now, upstreamObserver: deps.upstreamObserver });
+      this.closers.push(close);
       this.issuers.set(issuer.issuer, {
         config: issuer,
         keys,
@@ -113,6 +110,10 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
       return { kind: 'denied', reason: this.describe(err, header, unverified, issuer.config) };
     }
     if (typeof payload.sub !== 'string' || payload.sub === '') return { kind: 'denied', reason: 'the ID token’s "sub" claim is not a non-empty string' };
+    const issuedLater = this.issuedInTheFuture(payload, issuer.config);
+    if (issuedLater) return { kind: 'denied', reason: issuedLater };
+    const kubernetes = kubernetesFacts(payload);
+    if (kubernetes && 'error' in kubernetes) return { kind: 'denied', reason: kubernetes.error };
 
     const outcome = this.rules.evaluate(payload);
     if (outcome.kind === 'no_rule') return { kind: 'denied', reason: outcome.reason };
@@ -126,13 +127,49 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
     };
     if (typeof payload.jti === 'string') attributes.jti = payload.jti;
     if (outcome.namespace !== undefined) attributes.namespace = outcome.namespace;
+    if (kubernetes) {
+      // Named as Kubernetes names them, so ACL `group` rules read like RBAC bindings.
+      attributes.kubernetes = kubernetes.facts;
+      attributes.groups = kubernetesGroups(kubernetes.facts);
+    }
+    if (outcome.pull) attributes.pull = outcome.pull;
     this.log.info(
-      { event: 'oidc_token_login', issuer: payload.iss, subject: payload.sub, account: outcome.account, rule: outcome.rule, claims: outcome.claims, expiresAt },
+      {
+        event: 'oidc_token_login',
+        issuer: payload.iss,
+        subject: payload.sub,
+        account: outcome.account,
+        rule: outcome.rule,
+        claims: outcome.claims,
+        expiresAt,
+        ...(kubernetes ? { kubernetes: kubernetes.facts } : {}),
+        ...(outcome.pull ? { pull: outcome.pull } : {}),
+      },
       'ID token accepted',
     );
-    // Trust rules map many workloads (subjects) of one issuer to an account: the issuer owns it.
-    const identity: Identity = { account: outcome.account, provider: this.type, subject: payload.sub, attributes, owner: { source: `oidc-token:${String(payload.iss)}` } };
-    return { kind: 'ok', identity };
+    // Trust rules map many workloads (subjects) of one issuer to an account: the issuer owns it,
+    // or, with the rule's `owner`, the issuer's owner of that claim value (a namespace).
+    const source = `oidc-token:${String(payload.iss)}`;
+    const owner = outcome.owner === undefined ? { source } : { source, subject: outcome.owner };
+    const identity: Identity = { account: outcome.account, provider: this.type, subject: payload.sub, attributes, owner };
+    // A rule's `pull` is a ceiling like a credential's scope: pull only, on those repositories.
+    return outcome.pull ? { kind: 'ok', identity, scope: [{ repositories: outcome.pull, actions: ['pull'] }] } : { kind: 'ok', identity };
+  }
+
+  /** Releases the connection pools of issuers with their own CA bundle. */
+  async close(): Promise<void> {
+    await Promise.all(this.closers.map((close) => close()));
+  }
+
+  /**
+   * jose checks `iat` only against a maximum age; a token stamped later than now (beyond the
+   * tolerance) was minted by a clock that is wrong, or minted ahead to be used later: refused.
+   */
+  private issuedInTheFuture(payload: JWTPayload, issuer: OidcTokenIssuerConfig): string | undefined {
+    if (typeof payload.iat !== 'number') return undefined;
+    const ahead = payload.iat - Math.floor(this.now() / 1000);
+    if (ahead <= issuer.clockToleranceSeconds) return undefined;
+    return `the ID token was issued at ${new Date(payload.iat * 1000).toISOString()}, ${ahead} s in the future (clock tolerance ${issuer.clockToleranceSeconds} s)`;
   }
 
   private algorithmProblem(alg: unknown, issuer: OidcTokenIssuerConfig): string | undefined {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { upstreamSettings } from '../../upstream/upstream-settings.js';
 import { CLAIM_NAME, parseAccountTemplate } from './account-template.js';
+import { publicSigningKeys } from './jwks-document.js';
+import { parsePullTemplate } from './pull-template.js';
 
 /**
  * Signature algorithms an ID token may be signed with: asymmetric ones only. `none` is never
@@ -15,8 +17,28 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or http
 export const oidcTokenIssuerSchema = z.strictObject({
   /** The issuer, exactly as the tokens' `iss` claim spells it (e.g. `https://token.actions.githubusercontent.com`, no trailing slash). Required. */
   issuer: httpUrl,
-  /** Where the issuer's signing keys are. Default: the `jwks_uri` of `${issuer}/.well-known/openid-configuration` (whose `issuer` must equal `issuer`). */
+  /** Where the issuer's signing keys are. Default: the `jwks_uri` of `${issuer}/.well-known/openid-configuration` (whose `issuer` must equal `issuer`). A Kubernetes API server serves them at `/openid/v1/jwks`. */
   jwksUri: httpUrl.optional(),
+  /**
+   * The issuer's public keys written into the config (`{keys: [...]}`, e.g. the output of
+   * `kubectl get --raw /openid/v1/jwks`), for an issuer Wharf cannot reach: nothing is fetched, and
+   * a key rotation needs a config change. Public keys only. Default none (keys are fetched).
+   */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+  /**
+   * A file holding the issuer's JWKS, as `jwks` but re-read every `jwksCacheSeconds` (and, at most
+   * every 30 s, for a token whose `kid` it lacks), so a rotation is a file update (a mounted
+   * ConfigMap). Read at start-up: an unreadable or invalid file stops Wharf. Default none.
+   */
+  jwksFile: z.string().min(1).optional(),
+  /** PEM CA bundle trusted, instead of the system's, for HTTPS to the issuer's discovery and JWKS (a cluster's private CA, `ca.crt`). Default: the system CAs. */
+  caFile: z.string().min(1).optional(),
+  /**
+   * A file holding a bearer token sent with discovery and JWKS requests, for an API server that
+   * does not serve them anonymously. Read at start-up and again at every fetch, as projected tokens rotate; sent only
+   * over HTTPS and only to the issuer's or `jwksUri`'s origin. Default none (anonymous).
+   */
+  bearerTokenFile: z.string().min(1).optional(),
   /** Accepted `aud` values; a token must carry at least one. Required, non-empty: an issuer's tokens for other audiences must not log in here. */
   audiences: z.array(z.string().min(1)).min(1, 'give at least one audience (e.g. the one your CI jobs request)'),
   /** Accepted signature algorithms. Default `[RS256, ES256]`. `none` and HS* are not accepted at all. */
@@ -57,6 +79,19 @@ export const oidcTokenRuleSchema = z.strictObject({
   claims: z.record(z.string().regex(CLAIM_NAME, 'must be a claim name'), claimPatternSchema).default({}),
   /** The repositories this account is meant for, e.g. `acme/*`: documentation, and passed on as an attribute; the ACL or webhook still decides. Default none. */
   namespace: z.string().min(1).optional(),
+  /**
+   * Repository globs the token may pull at most, templated like `account`
+   * (`["${kubernetes.io.namespace}/*", "base/*"]`): a ceiling like a credential's scope (the ACL or
+   * webhook still decides within it), and nothing but pull. A substituted value must be one
+   * registry path component, else the login is denied. Default none: no ceiling beyond the account's rights.
+   */
+  pull: z.array(z.string().min(1).max(255)).min(1).max(32).optional(),
+  /**
+   * The claim whose value tells the account's owners apart within the issuer
+   * (`kubernetes.io.namespace`, `kubernetes.io.serviceaccount.uid`): the account is bound to
+   * (issuer, that value), so a token with another value cannot use it. Default none: the issuer as a whole owns it.
+   */
+  owner: z.string().regex(CLAIM_NAME, 'must be a claim path').optional(),
 });
 
 /**
@@ -84,7 +119,15 @@ export const oidcTokenAuthnSchema = z
       if (byIssuer.has(issuer.issuer)) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'issuer'], message: `issuer ${issuer.issuer} is listed twice` });
       byIssuer.set(issuer.issuer, issuer);
     });
+    config.issuers.forEach((issuer, i) => issuerProblems(issuer).forEach(([field, message]) => ctx.addIssue({ code: 'custom', path: ['issuers', i, field], message })));
     config.rules.forEach((rule, i) => {
+      (rule.pull ?? []).forEach((template, j) => {
+        try {
+          parsePullTemplate(template);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', path: ['rules', i, 'pull', j], message: (err as Error).message });
+        }
+      });
       const issuer = byIssuer.get(rule.issuer);
       if (!issuer) {
         ctx.addIssue({ code: 'custom', path: ['rules', i, 'issuer'], message: `${rule.issuer} is not one of issuers[].issuer (it must match exactly)` });
@@ -109,6 +152,30 @@ export const oidcTokenAuthnSchema = z
       }
     });
   });
+
+type IssuerInput = z.infer<typeof oidcTokenIssuerSchema>;
+
+/** Problems of one issuer's key source, as [field, message]. */
+function issuerProblems(issuer: IssuerInput): Array<[string, string]> {
+  const problems: Array<[string, string]> = [];
+  const sources = (['jwksUri', 'jwks', 'jwksFile'] as const).filter((field) => issuer[field] !== undefined);
+  if (sources.length > 1) problems.push([sources[1]!, `give one of jwksUri, jwks and jwksFile, not ${sources.join(' and ')}`]);
+  if (issuer.jwks) {
+    const checked = publicSigningKeys(issuer.jwks, { strict: true });
+    if ('error' in checked) problems.push(['jwks', `the JWKS ${checked.error}`]);
+  }
+  const fixed = issuer.jwks ? 'jwks' : issuer.jwksFile ? 'jwksFile' : undefined;
+  // Where the keys are fetched from: the JWKS URL, or the issuer (its discovery and whatever JWKS it names).
+  const fetchedFrom = issuer.jwksUri ?? issuer.issuer;
+  for (const field of ['caFile', 'bearerTokenFile'] as const) {
+    if (issuer[field] === undefined) continue;
+    if (fixed) problems.push([field, `${field} has no effect: the keys come from ${fixed}, nothing is fetched`]);
+    else if (!fetchedFrom.startsWith('https:')) {
+      problems.push([field, field === 'caFile' ? `caFile has no effect on ${fetchedFrom} (http://)` : `a bearer token is sent only over HTTPS, and ${fetchedFrom} is http://`]);
+    }
+  }
+  return problems;
+}
 
 /** The validated `type: oidc-token` config. */
 export type OidcTokenAuthnConfig = z.infer<typeof oidcTokenAuthnSchema>;

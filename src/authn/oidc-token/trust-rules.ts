@@ -1,7 +1,9 @@
 import type { JWTPayload } from 'jose';
 import { compileGlob } from '../../domain/glob.js';
 import { parseAccountTemplate, type AccountTemplate } from './account-template.js';
+import { claimAt } from './claim-path.js';
 import type { OidcTokenRuleConfig } from './oidc-token-config.js';
+import { parsePullTemplate, type PullTemplate } from './pull-template.js';
 
 /** What the first matching rule made of a verified token. */
 export type RuleOutcome =
@@ -13,6 +15,10 @@ export type RuleOutcome =
       /** The claims the rule looked at (conditions and template), as the token had them. */
       readonly claims: Readonly<Record<string, unknown>>;
       readonly namespace: string | undefined;
+      /** The repository globs the rule lets the token pull at most (its `pull`, rendered); undefined when the rule sets no ceiling. */
+      readonly pull: readonly string[] | undefined;
+      /** The value of the rule's `owner` claim: the account's owner within the issuer; undefined when the issuer as a whole owns it. */
+      readonly owner: string | undefined;
     }
   | { readonly kind: 'no_rule'; readonly reason: string };
 
@@ -23,7 +29,12 @@ interface CompiledRule {
   readonly conditions: ReadonlyArray<{ readonly claim: string; readonly patterns: readonly string[]; readonly globs: readonly RegExp[] }>;
   readonly template: AccountTemplate;
   readonly namespace: string | undefined;
+  readonly pull: readonly PullTemplate[] | undefined;
+  readonly owner: string | undefined;
 }
+
+/** Longest owner value bound to an account (a uid is 36 bytes, a namespace at most 63). */
+const MAX_OWNER_BYTES = 255;
 
 /** Most rule failures spelled out in a denial reason; the rest are counted. */
 const MAX_EXPLAINED = 4;
@@ -47,6 +58,8 @@ export class TrustRules {
       }),
       template: parseAccountTemplate(rule.account),
       namespace: rule.namespace,
+      pull: rule.pull?.map((p) => parsePullTemplate(p)),
+      owner: rule.owner,
     }));
   }
 
@@ -64,8 +77,8 @@ export class TrustRules {
         continue;
       }
       const used: Record<string, unknown> = {};
-      for (const { claim } of rule.conditions) used[claim] = payload[claim];
-      for (const claim of rule.template.claims) used[claim] = payload[claim];
+      const read = [...rule.conditions.map((c) => c.claim), ...rule.template.claims, ...(rule.pull ?? []).flatMap((p) => p.claims), ...(rule.owner ? [rule.owner] : [])];
+      for (const claim of read) used[claim] = claimAt(payload, claim);
       // An issuer may sign any address a user typed into a profile; only a verified one names them.
       if (rule.template.claims.includes('email') && payload.email_verified !== true && payload.email_verified !== 'true') {
         return { kind: 'no_rule', reason: `rule ${rule.index} matched but its account template uses "email" and the token's email_verified is not true` };
@@ -74,7 +87,12 @@ export class TrustRules {
       // The rule matched, so this token is meant for it; a bad account is a denial, not a reason
       // to fall through to a later, perhaps broader, rule.
       if ('error' in rendered) return { kind: 'no_rule', reason: `rule ${rule.index} matched but ${rendered.error}` };
-      return { kind: 'match', rule: rule.index, account: rendered.account, claims: used, namespace: rule.namespace };
+      // The same holds for what it grants and who owns the account: never a broader rule instead.
+      const pull = this.pull(rule, payload);
+      if (pull && 'error' in pull) return { kind: 'no_rule', reason: `rule ${rule.index} matched but ${pull.error}` };
+      const owner = this.owner(rule, payload);
+      if (owner && 'error' in owner) return { kind: 'no_rule', reason: `rule ${rule.index} matched but ${owner.error}` };
+      return { kind: 'match', rule: rule.index, account: rendered.account, claims: used, namespace: rule.namespace, pull: pull?.globs, owner: owner?.value };
     }
     const shown = failures.slice(0, MAX_EXPLAINED).join('; ');
     const more = failures.length > MAX_EXPLAINED ? `; and ${failures.length - MAX_EXPLAINED} more` : '';
@@ -84,7 +102,7 @@ export class TrustRules {
   private failure(rule: CompiledRule, payload: JWTPayload, audiences: readonly string[]): string | undefined {
     if (rule.audience !== undefined && !audiences.includes(rule.audience)) return `audience is not ${JSON.stringify(rule.audience)}`;
     for (const { claim, patterns, globs } of rule.conditions) {
-      const value = payload[claim];
+      const value = claimAt(payload, claim);
       if (value === undefined || value === null) return `claim "${claim}" is missing`;
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return `claim "${claim}" is not a string`;
       const text = String(value);
@@ -93,5 +111,25 @@ export class TrustRules {
       }
     }
     return undefined;
+  }
+
+  private pull(rule: CompiledRule, payload: JWTPayload): { globs: string[] } | { error: string } | undefined {
+    if (!rule.pull) return undefined;
+    const globs: string[] = [];
+    for (const template of rule.pull) {
+      const rendered = template.render(payload);
+      if ('error' in rendered) return rendered;
+      if (!globs.includes(rendered.glob)) globs.push(rendered.glob);
+    }
+    return { globs };
+  }
+
+  private owner(rule: CompiledRule, payload: JWTPayload): { value: string } | { error: string } | undefined {
+    if (rule.owner === undefined) return undefined;
+    const value = claimAt(payload, rule.owner);
+    if ((typeof value !== 'string' && typeof value !== 'number') || value === '') return { error: `its owner claim "${rule.owner}" is missing or not a string` };
+    const text = String(value);
+    if (Buffer.byteLength(text) > MAX_OWNER_BYTES) return { error: `its owner claim "${rule.owner}" is longer than ${MAX_OWNER_BYTES} bytes` };
+    return { value: text };
   }
 }
