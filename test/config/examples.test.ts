@@ -11,7 +11,7 @@ const EXAMPLES = readdirSync(join(ROOT, 'config')).filter((f) => f.endsWith('.ym
 // check they will run, and the README must lead to it.
 describe('example configurations in config/', () => {
   it('has one per common deployment', () => {
-    expect(EXAMPLES.sort()).toEqual(['ci-trusted-publishing.yml', 'embedded-single-node.yml', 'federated-login.yml', 'ldap.yml', 'platform-webhook-redis.yml']);
+    expect(EXAMPLES.sort()).toEqual(['ci-trusted-publishing.yml', 'embedded-single-node.yml', 'federated-login.yml', 'kubernetes.yml', 'ldap.yml', 'platform-webhook-redis.yml']);
   });
 
   it.each(EXAMPLES)('config/%s passes wharf config check, and README links it', async (file) => {
