@@ -18,7 +18,10 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const outcome = await runPlugin(process.argv.slice(2), process.env, readStdin);
-if (outcome.stdout !== undefined) process.stdout.write(outcome.stdout);
-if (outcome.stderr !== undefined) process.stderr.write(outcome.stderr);
-process.exitCode = outcome.exitCode;
+// No top-level await: bundled into one CommonJS file, the same entry can be a single executable
+// (docs/kubernetes-plugin.md).
+void runPlugin(process.argv.slice(2), process.env, readStdin).then((outcome) => {
+  if (outcome.stdout !== undefined) process.stdout.write(outcome.stdout);
+  if (outcome.stderr !== undefined) process.stderr.write(outcome.stderr);
+  process.exitCode = outcome.exitCode;
+});
