@@ -19,7 +19,7 @@ async function readStdin(): Promise<string> {
 }
 
 // No top-level await: bundled into one CommonJS file, the same entry can be a single executable
-// (docs/kubernetes-plugin.md).
+// (docs/kubernetes.md).
 void runPlugin(process.argv.slice(2), process.env, readStdin).then((outcome) => {
   if (outcome.stdout !== undefined) process.stdout.write(outcome.stdout);
   if (outcome.stderr !== undefined) process.stderr.write(outcome.stderr);
