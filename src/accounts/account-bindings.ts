@@ -178,6 +178,23 @@ export class AccountBindings implements LocalCopy {
     return (await this.provenEntry(account, ownerKey(owner))).proven;
   }
 
+  /**
+   * The person who made a robot as their source last proved them (`since`: when), or `maker` itself
+   * (`since` undefined) when nothing was proved since; undefined when they no longer hold their
+   * account. What AccountGate.makerNow and explanations decide a robot's requests as.
+   */
+  async currentMaker(maker: Identity): Promise<{ identity: Identity; since: number | undefined } | undefined> {
+    const owner = ownerOf(maker);
+    const [held, proven] = await Promise.all([this.holds(maker.account, owner), this.proven(maker.account, owner)]);
+    if (!held) return undefined;
+    return proven ? { identity: proven.identity, since: proven.since } : { identity: maker, since: undefined };
+  }
+
+  /** The groups the ACL reads from `identity` (the registries' reader these bindings were given). */
+  groupsIn(identity: Identity): readonly string[] {
+    return this.groupsOf(identity);
+  }
+
   private async provenEntry(account: string, owner: string): Promise<ProvenMemo> {
     const memo = this.provenMemo.get(account);
     if (memo?.owner === owner) return memo;

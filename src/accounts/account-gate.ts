@@ -79,9 +79,7 @@ export class AccountGate {
    * the same sign-in method): a maker whose name was freed or passed on makes their robots get nothing.
    */
   async makerNow(maker: Identity): Promise<Identity | undefined> {
-    const owner = ownerOf(maker);
-    const [held, proven] = await Promise.all([this.bindings.holds(maker.account, owner), this.bindings.proven(maker.account, owner)]);
-    return held ? (proven?.identity ?? maker) : undefined;
+    return (await this.bindings.currentMaker(maker))?.identity;
   }
 
   private conflict(account: string, source: string, ownerSource: string, why: string): void {

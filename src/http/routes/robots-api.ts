@@ -98,7 +98,8 @@ export async function robotApiRoutes(app: FastifyInstance, options: RobotApiOpti
     if (scope.some((e) => e.manage === true)) throw new InvalidRequestError('a robot cannot hold the management right');
     if (who.by !== 'admin') {
       if (!scopeWithin(scope, who.scope)) throw new ForbiddenError("a credential may only make robots inside its own scope: give a scope within this credential's");
-      await withinRights(request, who.identity, scope);
+      // The person as their sign-in method last proved them (their groups now), as their robot will be decided.
+      await withinRights(request, (await bindings.currentMaker(who.identity))?.identity ?? who.identity, scope);
     }
     const maker = makerOf(who);
     const owner = await bindings.claimRobot(account, maker);
