@@ -164,6 +164,7 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
   await pages.register(accountRoutes, {
     sessions: deps.sessions,
     credentials: deps.credentials,
+    bindings: deps.bindings,
     registryHost: federation.registryHost ?? '<registry>',
     defaultDays: credentialDays,
     maxDays: federation.credentials.maxDays,
