@@ -160,10 +160,11 @@ async function federationPages(pages: FastifyInstance, { deps, publicUrl }: { de
     void reply.header('content-security-policy', "frame-ancestors 'none'").header('x-frame-options', 'DENY');
     done(null, payload);
   });
-  await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream, admit: (i) => deps.authenticators.admit(i) });
+  await pages.register(loginRoutes, { providers: deps.loginProviders, sessions: deps.sessions, publicUrl, sessionSeconds: federation.sessionHours * 3600, sealUpstream: deps.sealUpstream, admit: (i) => deps.authenticators.admit(i, { proven: true }) });
   await pages.register(accountRoutes, {
     sessions: deps.sessions,
     credentials: deps.credentials,
+    bindings: deps.bindings,
     registryHost: federation.registryHost ?? '<registry>',
     defaultDays: credentialDays,
     maxDays: federation.credentials.maxDays,

@@ -160,7 +160,9 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     maxLifetimeBySourceSeconds: Object.fromEntries(Object.entries(federation.credentials.maxDaysBySource).map(([source, days]) => [source, days * 86_400])),
     now,
   });
-  const bindings = new AccountBindings(store, { now, coherence });
+  // The groups the ACL reads, through the registries (the ACL and the bindings know no backend).
+  const groupsOf = (identity: Identity) => [...registries.passwordBackends.groupsOf(identity), ...registries.loginProviders.groupsOf(identity)];
+  const bindings = new AccountBindings(store, { now, coherence, groupsOf });
   const gate = new AccountGate(bindings, { reserved: reservedPrefixes(config, registries), logger: logger.child({ component: 'accounts' }) });
   const credentialAuthenticator = new CredentialAuthenticator(credentials, rechecks.revalidation);
   const exchanged = new ExchangedCredentials(hashKey, now);
@@ -203,7 +205,6 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     ipv6PrefixLength: config.server.ipv6PrefixLength,
   };
   // The default rule (each account owns its namespace) holds only while the ACL decides alone.
-  const groupsOf = (identity: Identity) => [...registries.passwordBackends.groupsOf(identity), ...registries.loginProviders.groupsOf(identity)];
   const acl = new StaticAclAuthorizer(config.authz.acl, links.some((l) => l.kind === 'decider') ? [] : DEFAULT_ACL_RULES, groupsOf);
   const deciders: Array<{ name: string; built: BuiltDecider }> = [];
   const authorizer: Authorizer = new DeciderChain(

@@ -27,7 +27,12 @@ export class AccountGate {
     private readonly options: { readonly reserved: readonly ReservedPrefix[]; readonly logger: Logger },
   ) {}
 
-  async admit(identity: Identity): Promise<Admission> {
+  /**
+   * With `proven` (the identity is its source's word now: a password login, a browser sign-in's
+   * callback, a refresh token's or a credential's re-check upstream, the config's own users at
+   * start-up), its groups are recorded for decisions made in the person's name later (their robots').
+   */
+  async admit(identity: Identity, options: { readonly proven?: boolean } = {}): Promise<Admission> {
     const { account } = identity;
     // Backends that fold case refuse non-ASCII before folding; this names the problem for those
     // that pass a name on as the upstream spelled it (introspection, command, LDAP).
@@ -62,15 +67,19 @@ export class AccountGate {
       this.conflict(account, owner.source, claim.owner.source, 'bound');
       return { kind: 'refused', message: conflictMessage(account) };
     }
+    // Not for an identity with no owner of its own: it bound nothing, so it proves nothing either.
+    if (options.proven === true && identity.owner !== undefined) await this.bindings.noteProven(identity);
     return { kind: 'ok' };
   }
 
   /**
-   * Whether the person who made a robot still holds their account (bound to the same sign-in
-   * method): a maker whose name was freed or passed on makes their robots get nothing.
+   * The person who made a robot, as their identity source last proved them (their groups now,
+   * picked up at their last login or re-check), or `maker` itself (as they were when they made it)
+   * when no proof was recorded since; undefined when they no longer hold their account (bound to
+   * the same sign-in method): a maker whose name was freed or passed on makes their robots get nothing.
    */
-  async holds(maker: Identity): Promise<boolean> {
-    return this.bindings.holds(maker.account, ownerOf(maker));
+  async makerNow(maker: Identity): Promise<Identity | undefined> {
+    return (await this.bindings.currentMaker(maker))?.identity;
   }
 
   private conflict(account: string, source: string, ownerSource: string, why: string): void {

@@ -26,7 +26,9 @@ export class AuthenticatorChain {
       const result = await backend.login(username, password, context);
       if (result.kind !== 'no_match') {
         this.options.onLogin?.(backend.type);
-        return result.kind === 'ok' ? this.admitResult(result) : result;
+        // A login verified by the backend is its source's word, except where the backend holds a
+        // copy of its own (Wharf's credentials) that was not re-checked upstream just now.
+        return result.kind === 'ok' ? this.admitResult(result, backend.keepsCopies !== true || result.rechecked === true) : result;
       }
     }
     this.options.onLogin?.('none');
@@ -44,7 +46,8 @@ export class AuthenticatorChain {
     for (const backend of this.backends) {
       const result = await backend.recall?.(username, password, context);
       if (result?.kind === 'ok') {
-        const admitted = await this.admitResult(result);
+        // A remembered verification proves nothing new (and may be older than another replica's).
+        const admitted = await this.admitResult(result, false);
         return admitted.kind === 'ok' ? admitted : undefined;
       }
       if (result?.kind !== 'no_match') return undefined;
@@ -55,10 +58,11 @@ export class AuthenticatorChain {
   /**
    * `ok` when `identity` may act as its account now: also for identities proved earlier (refresh
    * tokens, credentials, sessions), whose account may have been unbound and claimed by another
-   * source since.
+   * source since. `proven`: the identity comes from its source just now (a browser sign-in's
+   * callback, a refresh token's re-check), not from a copy Wharf kept (see AccountGate.admit).
    */
-  async admit(identity: Identity): Promise<AuthnResult> {
-    return this.admitResult({ kind: 'ok', identity });
+  async admit(identity: Identity, options: { readonly proven?: boolean } = {}): Promise<AuthnResult> {
+    return this.admitResult({ kind: 'ok', identity }, options.proven === true);
   }
 
   /** Whether a refresh token may stand for an identity this chain proved: its backend can re-check it. */
@@ -71,15 +75,20 @@ export class AuthenticatorChain {
     return this.backends.map((b) => b.type);
   }
 
-  /** The result itself (provenance kept) when the gate admits its identity, else the refusal. */
-  private async admitResult(result: Extract<AuthnResult, { kind: 'ok' }>): Promise<AuthnResult> {
-    const admission = await this.gate.admit(result.identity);
+  /**
+   * The result itself (provenance kept) when the gate admits its identity, else the refusal. A
+   * robot's maker is replaced by the maker as their source last proved them (their groups now).
+   */
+  private async admitResult(result: Extract<AuthnResult, { kind: 'ok' }>, proven: boolean): Promise<AuthnResult> {
+    const admission = await this.gate.admit(result.identity, { proven });
     if (admission.kind !== 'ok') return { kind: 'denied', reason: admission.message, message: admission.message };
-    if (result.maker && !(await this.gate.holds(result.maker))) {
+    if (!result.maker) return result;
+    const maker = await this.gate.makerNow(result.maker);
+    if (!maker) {
       const message = `the account that made robot "${result.identity.account}" (${result.maker.account}) no longer belongs to that person; the robot gets nothing`;
       return { kind: 'denied', reason: message, message };
     }
-    return result;
+    return { ...result, maker };
   }
 }
 

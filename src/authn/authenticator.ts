@@ -28,6 +28,8 @@ export type AuthnResult =
        * now bound the robot's (decided at each token request), and they must still hold their account.
        */
       readonly maker?: Identity | undefined;
+      /** Set by a backend that keeps copies of identities (`keepsCopies`) when it just asked the identity's source again: the identity is that source's word. */
+      readonly rechecked?: true;
     };
 
 /**
@@ -82,6 +84,11 @@ export interface PasswordAuthenticator {
    * tokens, ID tokens, external commands) would be outlived by a Wharf refresh token.
    */
   refresh?(identity: Identity, binding: string | undefined): Promise<Identity | undefined>;
+  /**
+   * True for Wharf's own credentials: the identities they answer are copies kept when they were made
+   * (older than the source's word, so never recorded as a proof), unless the result says `rechecked`.
+   */
+  readonly keepsCopies?: true;
   /** Identities the config itself defines (static users): their account names are bound at start-up, before anyone else can claim them. */
   configuredIdentities?(): Identity[];
 }

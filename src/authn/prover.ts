@@ -125,7 +125,8 @@ export class RequestProver implements Prover {
     const redeemed = await this.deps.refreshTokens.redeem(token, context, account);
     this.deps.onRedemption?.();
     if (redeemed.kind !== 'ok') return redeemed;
-    const admitted = await this.deps.chain.admit(redeemed.identity);
+    // The backend behind the login re-checked it just now: its groups are the source's word.
+    const admitted = await this.deps.chain.admit(redeemed.identity, { proven: true });
     return admitted.kind === 'ok' ? redeemed : { ...admitted, account: redeemed.identity.account };
   }
 

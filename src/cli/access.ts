@@ -15,7 +15,8 @@ decided. Asks the running Wharf (POST /api/v1/access/explain), which decides wit
 endpoint's own code, with the admin secret (admin.secretFile, or WHARF_ADMIN_SECRET).
   --scope SCOPE     a registry scope as a token request names it: repository:team/app:push,pull
   --credential ID   one of the account's live credentials (wharf token list): its scope cuts too
-  --group G         a group for ACL group rules (a sign-in's groups are not known here); repeat
+  --group G         a group for ACL group rules (a sign-in's groups are not known here; a robot's
+                    maker's are, as their sign-in method last proved them); repeat
   --url URL         Wharf's base URL; default server.publicUrl, else http://HOST:PORT of the config
 exit status: 0 explained, 1 refused or failed, 2 usage, 3 Wharf unreachable
 `;
@@ -103,6 +104,14 @@ function render(e: Explanation): string {
     e.owner ? `account ${e.account}: owned by ${e.owner.source}${e.owner.subject === null ? '' : ` (subject ${e.owner.subject})`} since ${e.owner.boundAt}` : `account ${e.account}: no sign-in method owns it yet`,
     `groups: ${e.groups.names.length > 0 ? `${e.groups.names.join(', ')} (${e.groups.note})` : e.groups.note}`,
   ];
+  // Older servers answer no `maker`.
+  if (e.maker) {
+    lines.push(
+      e.maker.holdsAccount
+        ? `robot made by ${e.maker.account}: decided as ${e.maker.account}'s rights now, cut by ${e.credential ? "the credential's scope" : 'the scope of each of its credentials'}`
+        : `robot made by ${e.maker.account}, who no longer holds that account: the robot gets nothing`,
+    );
+  }
   if (e.credential) lines.push(`credential ${e.credential.id} "${e.credential.label}", ends ${e.credential.expiresAt}`);
   for (const scope of e.scopes) {
     lines.push(scope.scope);

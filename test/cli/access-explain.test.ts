@@ -50,6 +50,32 @@ describe('wharf access explain', () => {
     ]);
   });
 
+  it("says a person's robot is decided as its maker, naming the maker's rule on each line", async () => {
+    const alice = { account: 'alice', provider: 'static', subject: 'alice', attributes: {} };
+    const { secret } = await wharf.services.credentials.create(alice, { label: 'laptop', lifetimeSeconds: 86_400, source: 'device' });
+    const made = await wharf.app.inject({
+      method: 'POST',
+      url: '/api/v1/robots',
+      headers: { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}`, 'content-type': 'application/json' },
+      payload: { name: 'ci', scope: [{ repositories: ['alice/app'], actions: ['pull'] }] },
+    });
+    expect(made.statusCode, made.body).toBe(201);
+    const { credential } = made.json<{ credential: { id: string } }>();
+    const args = ['access', 'explain', '--config', configFile, '--account', 'robot-ci', '--credential', credential.id, '--scope', 'repository:alice/app:push,pull'];
+    const result = await runWharfCli(args, { env: { WHARF_ADMIN_SECRET: adminSecret } });
+    expect(result.stderr).toBe('');
+    const rule = 'acl rule 0 {account: "*", name: "${account}/*", actions: [push, pull]}';
+    expect(result.stdout.split('\n').slice(1)).toEqual([
+      expect.stringMatching(/^groups: its maker alice's, as their sign-in method proved them/) as unknown,
+      "robot made by alice: decided as alice's rights now, cut by the credential's scope",
+      expect.stringMatching(new RegExp(`^credential ${credential.id} "robot", ends `)) as unknown,
+      'repository:alice/app:push,pull',
+      `  push  refused  by the credential's scope (entry 0 allows pull on alice/app); its maker alice may, by ${rule}`,
+      `  pull  allowed  as its maker alice: by ${rule}, inside the credential's scope`,
+      '',
+    ]);
+  });
+
   it('says what is wrong, without a stack, for a wrong secret and a missing scope', async () => {
     const wrong = await runWharfCli(['access', 'explain', '--config', configFile, '--account', 'alice', '--scope', 'repository:alice/app:pull'], { env: { WHARF_ADMIN_SECRET: 'wrong' } });
     expect(wrong).toMatchObject({ code: 1, stdout: '', stderr: 'wharf access: explanations need Authorization: Bearer <admin secret>\n' });

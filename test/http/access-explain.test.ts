@@ -101,6 +101,47 @@ describe('POST /api/v1/access/explain with the ACL', () => {
     ]);
   });
 
+  it("explains a person's robot as its maker's decisions: named, with the maker's groups as their sign-in last proved them, cut by the credential's scope", async () => {
+    // alice signs in with GitHub (the provider's callback): her teams are recorded as GitHub proved them.
+    expect((await services.authenticators.admit({ ...alice, attributes: { teams: ['platform-dev'] } }, { proven: true })).kind).toBe('ok');
+    // Her credential holds her identity as it was before (no teams): the robot is made inside her rights now.
+    const { secret: laptop } = await services.credentials.create(alice, { label: 'laptop', lifetimeSeconds: 86_400, source: 'device' });
+    const basic = (account: string, secret: string) => `Basic ${Buffer.from(`${account}:${secret}`).toString('base64')}`;
+    const made = await app.inject({
+      method: 'POST',
+      url: '/api/v1/robots',
+      headers: { authorization: basic('alice', laptop), 'content-type': 'application/json' },
+      payload: { name: 'puller', scope: [{ repositories: ['alice/app', 'platform/*'], actions: ['pull'] }] },
+    });
+    expect(made.statusCode, made.body).toBe(201);
+    const { secret, credential } = made.json<{ secret: string; credential: { id: string } }>();
+    const rule0 = 'acl rule 0 {account: "*", name: "${account}/*", actions: [push, pull]}';
+    const withCredential = (await explain(app, { account: 'robot-puller', credential: credential.id, scopes: ['repository:alice/app:push,pull', 'repository:platform/base:pull'] })).json<Answer & { maker: unknown }>();
+    expect(withCredential.maker).toEqual({ account: 'alice', holdsAccount: true, provenSince: new Date(clock.now).toISOString() });
+    expect(withCredential.groups).toEqual({ names: ['platform-dev'], note: `its maker alice's, as their sign-in method proved them (unchanged since ${new Date(clock.now).toISOString()})` });
+    expect(withCredential.scopes.map((x) => x.actions)).toEqual([
+      [
+        { action: 'push', granted: false, source: 'credential', why: `by the credential's scope (entry 0 allows pull on alice/app, platform/*); its maker alice may, by ${rule0}` },
+        { action: 'pull', granted: true, source: 'acl', why: `as its maker alice: by ${rule0}, inside the credential's scope` },
+      ],
+      [{ action: 'pull', granted: true, source: 'acl', why: `as its maker alice: by acl rule 1 {account: "*", name: "platform/*", group: "platform-*", actions: [pull]}, inside the credential's scope` }],
+    ]);
+    // What it says is what the robot's token request gets.
+    for (const [name, actions] of [['alice/app', ['pull']], ['platform/base', ['pull']]] as const) {
+      const token = await app.inject({ method: 'GET', url: `/token?service=registry&scope=repository:${name}:push,pull`, headers: { authorization: basic('robot-puller', secret) } });
+      expect(decodeJwt(token.json<{ token: string }>().token).access).toEqual([{ type: 'repository', name, actions }]);
+    }
+    // Without a credential: the maker's rights, uncut; a rule the maker does not match refuses in their name.
+    const uncut = (await explain(app, { account: 'robot-puller', scopes: ['repository:team/app:pull'] })).json<Answer>();
+    expect(uncut.scopes[0]!.actions).toEqual([{ action: 'pull', granted: false, source: 'acl', why: 'as its maker alice: no rule matched (deny by default)' }]);
+    // alice's name freed: the robot gets nothing, and the explanation says why.
+    await services.bindings.unbind('alice');
+    const orphan = (await explain(app, { account: 'robot-puller', credential: credential.id, scopes: ['repository:alice/app:pull'] })).json<Answer & { maker: unknown }>();
+    expect(orphan.maker).toEqual({ account: 'alice', holdsAccount: false, provenSince: null });
+    expect(orphan.scopes[0]!.actions).toEqual([{ action: 'pull', granted: false, source: 'account', why: 'the account that made this robot (alice) no longer belongs to that person; the robot gets nothing' }]);
+    await services.bindings.claim('alice', owner, { bind: true });
+  });
+
   it('answers an account nobody owns yet with owner null, and refuses without the admin secret or with bad input', async () => {
     expect((await explain(app, { account: 'bob', scopes: ['repository:bob/app:pull'] })).json<Answer>()).toMatchObject({
       owner: null,

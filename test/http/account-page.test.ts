@@ -178,3 +178,44 @@ describe('the account page rotates and revokes', () => {
     expect((await services.credentials.list('alice')).some((c) => c.id === id)).toBe(true);
   });
 });
+
+describe('the account page lists and deletes the robots the person made', () => {
+  it('shows each robot with its scope, expiry and last use, and deletes it with the CSRF token: its credential stops', async () => {
+    browser.current ??= await signIn();
+    const { cookie, csrf } = browser.current;
+    const made = await app.inject({
+      method: 'POST',
+      url: '/api/v1/robots',
+      headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' },
+      payload: { name: 'ci', scope: [{ repositories: ['alice/app'], actions: ['pull'] }], expiresInDays: 20 },
+    });
+    expect(made.statusCode, made.body).toBe(201);
+    const secret = made.json<{ secret: string }>().secret;
+    const robotToken = () => app.inject({ method: 'GET', url: '/token?service=registry&scope=repository:alice/app:pull', headers: { authorization: `Basic ${Buffer.from(`robot-ci:${secret}`).toString('base64')}` } });
+    expect((await robotToken()).statusCode).toBe(200);
+    // Someone else's robot is neither listed nor deletable here.
+    await services.bindings.claimRobot('robot-bobs', 'bob');
+
+    const page = await accountPage();
+    const stamp = (ms: number) => `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+    expect(page.body).toContain('<h2>Your robots</h2>');
+    expect(rowOf(page.body, 'robot-ci')).toContain(`<td>pull on alice/app</td><td>${stamp(clock.now + 20 * 86_400_000)}</td><td>${stamp(clock.now)}</td>`);
+    expect(rowOf(page.body, 'robot-ci')).toContain('action="/account/robots/robot-ci/delete"');
+    expect(page.body).not.toContain('robot-bobs');
+
+    const forged = await app.inject({ method: 'POST', url: '/account/robots/robot-ci/delete', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'csrf=forged' });
+    expect(forged.statusCode).toBe(403);
+    expect((await robotToken()).statusCode).toBe(200);
+    const others = await post('/account/robots/robot-bobs/delete', []);
+    expect(others.statusCode).toBe(404);
+    expect(others.body).toContain('No such robot.');
+    expect(await services.bindings.get('robot-bobs')).toBeDefined();
+
+    const deleted = await post('/account/robots/robot-ci/delete', []);
+    expect(deleted.statusCode).toBe(200);
+    expect(deleted.body).toContain('Robot robot-ci deleted');
+    expect(deleted.body).not.toContain('<h2>Your robots</h2>');
+    expect((await robotToken()).statusCode).toBe(401);
+    expect(await services.bindings.get('robot-ci')).toBeUndefined();
+  });
+});

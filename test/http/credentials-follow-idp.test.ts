@@ -28,6 +28,7 @@ const users: Record<string, IdpUser> = {
   erin: { email: 'erin@example.com', email_verified: true, preferred_username: 'erin', groups: ['devs'] },
   frank: { email: 'frank@example.com', email_verified: true, preferred_username: 'frank', groups: ['devs'] },
   gina: { email: 'gina@example.com', email_verified: true, hd: 'example.com' },
+  henry: { email: 'henry@example.com', email_verified: true, preferred_username: 'henry', groups: ['devs', 'ops'] },
 };
 
 let clock = 1_800_000_000_000;
@@ -133,6 +134,28 @@ describe('credentials from OIDC and Google logins follow the identity provider',
     clock += 60_000; // the next use, not due: the new groups were kept
     expect(access(await token('alice', secret, ...scopes))).toEqual(after);
     expect(idp.refreshes()).toBe(refreshes + 1);
+  });
+
+  it("makes a person's robot follow the groups their credential's re-check brings, not those of the sign-in it was made in", async () => {
+    const browser = await signIn('sso', 'henry');
+    const { secret } = await createCredential(browser);
+    const made = await app.inject({
+      method: 'POST',
+      url: '/api/v1/robots',
+      headers: { cookie: browser.cookie, 'x-csrf-token': browser.csrf, 'content-type': 'application/json' },
+      payload: { name: 'ops-deployer', scope: [{ repositories: ['ops/*'], actions: ['push', 'pull'] }] },
+    });
+    expect(made.statusCode, made.body).toBe(201);
+    const robot = made.json<{ secret: string }>().secret;
+    const ops = [{ type: 'repository', name: 'ops/app', actions: ['push', 'pull'] }];
+    expect(access(await token('robot-ops-deployer', robot, 'repository:ops/app:push,pull'))).toEqual(ops);
+    users.henry!.groups = ['devs']; // henry leaves ops at the provider
+    clock += DAY / 2; // nothing has asked the provider yet: the robot acts on the groups it last gave
+    expect(access(await token('robot-ops-deployer', robot, 'repository:ops/app:push,pull'))).toEqual(ops);
+    clock += DAY / 2; // henry's credential is due: its re-check asks the provider, and the answer is recorded
+    expect(access(await token('henry', secret, 'repository:ops/app:push,pull'))).toEqual([]);
+    clock += 60_000;
+    expect(access(await token('robot-ops-deployer', robot, 'repository:ops/app:push,pull'))).toEqual([]);
   });
 
   it('revokes the credential of a user the provider no longer knows at its next use', async () => {

@@ -30,6 +30,8 @@ interface Sealed {
  */
 export class ExchangedCredentials implements PasswordAuthenticator {
   readonly type = 'exchanged';
+  /** The identity is sealed into the credential when it is handed out: a copy, not the source's word. */
+  readonly keepsCopies = true;
   private readonly box: SealedBox;
 
   constructor(

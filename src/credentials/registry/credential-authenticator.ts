@@ -30,6 +30,8 @@ export interface CredentialRevalidation {
  */
 export class CredentialAuthenticator implements PasswordAuthenticator {
   readonly type = 'credential';
+  /** A record's identity is a copy from when it was made or last re-checked; only a re-check just now is the provider's word. */
+  readonly keepsCopies = true;
   // No refresh(): the credential already is Wharf's own revocable secret; no refresh token on top of it.
 
   /** Re-checks under way in this process, by provider login: concurrent uses wait for one answer. */
@@ -68,7 +70,7 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
       revalidation.revoked?.(record, verdict.reason);
       return { kind: 'denied', reason: `the ${upstream.provider} identity behind this credential is no longer valid (${verdict.reason}); the credential was revoked` };
     }
-    if (verdict.kind === 'valid') return this.ok({ ...record, identity: verdict.identity });
+    if (verdict.kind === 'valid') return { ...this.ok({ ...record, identity: verdict.identity }), rechecked: true };
     // Unknown (provider unreachable, or another process is asking it): the identity stood at the
     // last check, and is trusted so for a bounded time only.
     if (revalidation.now() - upstream.validatedAt >= revalidation.everyMs + revalidation.graceMs) {
@@ -117,7 +119,7 @@ export class CredentialAuthenticator implements PasswordAuthenticator {
     return record.upstream !== undefined && this.revalidation !== undefined && this.revalidation.now() - record.upstream.validatedAt >= this.revalidation.everyMs;
   }
 
-  private ok(record: CredentialRecord): AuthnResult {
+  private ok(record: CredentialRecord): Extract<AuthnResult, { kind: 'ok' }> {
     const identity = { ...record.identity, attributes: { ...record.identity.attributes, credentialId: record.id } };
     return { kind: 'ok', identity, ...(record.scope ? { scope: record.scope } : {}), ...(record.maker ? { maker: record.maker } : {}) };
   }

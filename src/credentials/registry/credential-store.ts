@@ -195,7 +195,16 @@ export class CredentialStore {
 
   /** The account's live credentials, newest first. */
   async list(account: string): Promise<CredentialSummary[]> {
-    const out: CredentialSummary[] = [];
+    return (await this.live(account)).map(({ summary }) => summary);
+  }
+
+  /** One live credential of the account as stored (a robot's, with its maker), for explanations; undefined when it has none by that id. */
+  async record(account: string, id: string): Promise<CredentialRecord | undefined> {
+    return (await this.live(account)).find(({ record }) => record.id === id)?.record;
+  }
+
+  private async live(account: string): Promise<Array<{ record: CredentialRecord; summary: CredentialSummary }>> {
+    const out: Array<{ record: CredentialRecord; summary: CredentialSummary }> = [];
     const entries = (await this.options.store.list(this.entryPrefix(account))).map((e) => parseEntry(e.value));
     for (const id of await this.legacyIds(account)) {
       const secretKey = await this.options.store.get(`credid:${id}`);
@@ -211,9 +220,9 @@ export class CredentialStore {
       const used = await this.options.store.get(`credused:${record.id}`);
       const { identity: _identity, upstream: _upstream, maker: _maker, ...rest } = record;
       const rotating = entry.retiresAt !== undefined && entry.retiresAt > this.now() ? { previousRetiresAt: entry.retiresAt } : {};
-      out.push({ ...rest, account, lastUsedAt: used ? Number(used) : undefined, ...rotating });
+      out.push({ record, summary: { ...rest, account, lastUsedAt: used ? Number(used) : undefined, ...rotating } });
     }
-    return out.sort((a, b) => b.createdAt - a.createdAt);
+    return out.sort((a, b) => b.record.createdAt - a.record.createdAt);
   }
 
   /**

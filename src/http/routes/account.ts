@@ -1,18 +1,23 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { madeBy, type AccountBindings } from '../../accounts/account-bindings.js';
 import type { AuthnResult } from '../../authn/authenticator.js';
 import { EXPIRING_SOON_MS } from '../../credentials/registry/credential-expiry.js';
 import type { CredentialStore, CredentialSummary } from '../../credentials/registry/credential-store.js';
+import { ROBOT_SOURCE, robotAccountName } from '../../domain/account-name.js';
 import { InvalidRequestError } from '../../domain/errors.js';
 import type { Identity } from '../../domain/identity.js';
 import type { BrowserSessions, Session } from '../../flows/browser-sessions.js';
 import { daysFromForm, describeScope, FORM_ACTIONS, SCOPE_PRESETS, scopeFromForm } from '../pages/credential-form.js';
 import { html, page, type SafeHtml } from '../pages/html.js';
 import { currentSession, redirectToLogin, sameSecret } from '../session-cookies.js';
+import { removeRobot } from './robots-api.js';
 
 /** Options of the account pages. */
 export interface AccountRouteOptions {
   sessions: BrowserSessions;
   credentials: CredentialStore;
+  /** Robots' bindings: the page lists and deletes the robots the signed-in person made. */
+  bindings: AccountBindings;
   /** Registry host shown in the `docker login` command. */
   registryHost: string;
   defaultDays: number;
@@ -51,6 +56,27 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRouteO
 <td>${action('rotate', 'Rotate', `Rotate ${c.label}`)} ${action('revoke', 'Revoke', `Revoke ${c.label}`)}</td></tr>`;
   }
 
+  /** The robots this person made, one row each: their credentials' scopes, the latest end and last use, and a Delete button. */
+  async function robots(session: Session): Promise<SafeHtml | string> {
+    const account = session.identity.account;
+    const mine = (await options.bindings.list()).filter((b) => b.source === ROBOT_SOURCE && madeBy(b, account));
+    if (mine.length === 0) return '';
+    const rows = [];
+    for (const b of mine) {
+      const list = await credentials.list(b.account);
+      const latest = (pick: (c: CredentialSummary) => number | undefined) => {
+        const known = list.map(pick).filter((v): v is number => v !== undefined);
+        return known.length > 0 ? Math.max(...known) : undefined;
+      };
+      const scopes = [...new Set(list.map((c) => describeScope(c.scope)))].join('; ') || 'no live credential';
+      rows.push(html`<tr><td>${b.account}</td><td>${scopes}</td><td>${date(latest((c) => c.expiresAt))}</td><td>${date(latest((c) => c.lastUsedAt))}</td>
+<td><form method="post" action="/account/robots/${b.account}/delete">${hidden(session)}<button class="secondary" type="submit" aria-label="Delete ${b.account}">Delete</button></form></td></tr>`);
+    }
+    return html`<h2>Your robots</h2>
+<p>Robot accounts you made (<code>wharf robot create</code>): each acts within your rights now, cut to its scope. Deleting one revokes its credentials and frees its name.</p>
+<table><thead><tr><th scope="col">Robot</th><th scope="col">May</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${rows}</tbody></table>`;
+  }
+
   async function render(reply: FastifyReply, session: Session, notice?: SafeHtml) {
     const account = session.identity.account;
     const maxDays = maxDaysFor(session);
@@ -71,7 +97,8 @@ ${hidden(session)}
 <p><button type="submit">Create credential</button></p>
 </form>
 <h2>Your credentials</h2>
-${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">May</th><th scope="col">From</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${list.map((c) => row(session, c))}</tbody></table>` : html`<p>None yet.</p>`}`;
+${list.length ? html`<table><thead><tr><th scope="col">Name</th><th scope="col">May</th><th scope="col">From</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>${list.map((c) => row(session, c))}</tbody></table>` : html`<p>None yet.</p>`}
+${await robots(session)}`;
     return reply.type('text/html; charset=utf-8').send(page('Your registry access', body, { account, csrf: session.csrf }));
   }
 
@@ -169,6 +196,19 @@ ${after}
     const retired = id !== undefined && (await credentials.retire(session.identity.account, id));
     request.log.info({ event: 'credential_retired', account: session.identity.account, credentialId: id ?? null, by: 'session', found: retired }, 'credential retired');
     return render(reply, session, retired ? html`<p class="notice" role="status">Previous secret retired: only the new one works now.</p>` : html`<p class="error" role="status">This credential has no previous secret to retire.</p>`);
+  });
+
+  app.post('/account/robots/:name/delete', async (request, reply) => {
+    const session = await formSession(request, reply);
+    if (!session) return;
+    const account = session.identity.account;
+    const derived = robotAccountName((request.params as { name: string }).name);
+    const binding = 'account' in derived ? await options.bindings.get(derived.account) : undefined;
+    // Another person's robot is not confirmed to exist.
+    if (!binding || !madeBy(binding, account)) return render(reply.status(404), session, html`<p class="error" role="alert">No such robot.</p>`);
+    await removeRobot(credentials, options.bindings, binding.account);
+    request.log.info({ event: 'robot_deleted', account: binding.account, maker: account, by: 'session' }, 'robot deleted');
+    return render(reply, session, html`<p class="notice" role="status">Robot ${binding.account} deleted: its credentials no longer work.</p>`);
   });
 
   app.post('/account/credentials/:id/revoke', async (request, reply) => {

@@ -98,7 +98,8 @@ export async function robotApiRoutes(app: FastifyInstance, options: RobotApiOpti
     if (scope.some((e) => e.manage === true)) throw new InvalidRequestError('a robot cannot hold the management right');
     if (who.by !== 'admin') {
       if (!scopeWithin(scope, who.scope)) throw new ForbiddenError("a credential may only make robots inside its own scope: give a scope within this credential's");
-      await withinRights(request, who.identity, scope);
+      // The person as their sign-in method last proved them (their groups now), as their robot will be decided.
+      await withinRights(request, (await bindings.currentMaker(who.identity))?.identity ?? who.identity, scope);
     }
     const maker = makerOf(who);
     const owner = await bindings.claimRobot(account, maker);
@@ -138,12 +139,20 @@ export async function robotApiRoutes(app: FastifyInstance, options: RobotApiOpti
     const robotCredentials = await credentials.list(binding.account);
     // A credential acts only inside its own scope: it deletes no robot holding more than it may reach.
     if (who.by !== 'admin' && robotCredentials.some((c) => !scopeWithin(c.scope, who.scope))) throw new ForbiddenError("that robot reaches past this credential's scope");
-    // Credentials first: a failure leaves the robot listed (and deletable again), never a live credential without a robot.
-    for (const c of robotCredentials) await credentials.revoke(binding.account, c.id);
-    await bindings.unbind(binding.account);
+    await removeRobot(credentials, bindings, binding.account, robotCredentials);
     request.log.info({ event: 'robot_deleted', account: binding.account, maker: binding.robot!.maker, by: who.by }, 'robot deleted');
     return reply.status(204).send();
   });
+}
+
+/**
+ * Deletes a robot: every credential of it revoked, then its name freed (the robot API and the
+ * account page). Credentials first: a failure leaves the robot listed (and deletable again), never
+ * a live credential without a robot.
+ */
+export async function removeRobot(credentials: CredentialStore, bindings: AccountBindings, account: string, robotCredentials?: readonly CredentialSummary[]): Promise<void> {
+  for (const c of robotCredentials ?? (await credentials.list(account))) await credentials.revoke(account, c.id);
+  await bindings.unbind(account);
 }
 
 function withoutCredentialId(identity: Identity): Identity {
