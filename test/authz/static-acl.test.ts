@@ -94,9 +94,13 @@ describe('StaticAclAuthorizer group rules', () => {
     expect(await asks('github-token', { orgs: ['platform'] })).toEqual(['pull']);
     expect(await asks('command', { groups: ['platform'] })).toEqual(['pull']);
     expect(await asks('introspection', { groups: ['platform'] })).toEqual(['pull']);
+    // An ID token's groups are only those Wharf derives from a verified Kubernetes service-account
+    // token (`system:serviceaccounts[:NS]`, set by the backend); a claim the token carries stays
+    // among its claims.
+    expect(await asks('oidc-token', { groups: ['platform'] })).toEqual(['pull']);
     // An attribute is a group only where its backend says so: an LDAP attribute copied as `orgs`,
-    // or a claim an ID token happens to carry, is not one.
+    // or a `groups` claim an ID token happens to carry, is not one.
     expect(await asks('ldap', { orgs: ['platform'] })).toEqual([]);
-    expect(await asks('oidc-token', { groups: ['platform'] })).toEqual([]);
+    expect(await asks('oidc-token', { claims: { groups: ['platform'] } })).toEqual([]);
   });
 });
