@@ -38,7 +38,8 @@ function headlineText(distinct, repeated, floor) {
         `${floorRps ? `, ${(d.rps / floorRps).toFixed(2)}x the floor (whole passes)` : ''}, ` +
         `p50/p90/p99 ${fmt(d.p50)}/${fmt(d.p90)}/${fmt(d.p99)} ms, p99@80% ${fmt(d.at80?.p99)} ms, RSS max ${fmt(d.rssMaxMB, 0)} MB, errors ${d.errors + (d.at80?.errors ?? 0)}, ` +
         `upstream i/a ${d.upstream ? `${d.upstream.introspect}/${d.upstream.authz}` : '-'}, Redis ${fmt(d.maxPass?.redisPerRequest?.total, 2)} commands/request, ` +
-        `${fmt(r.distinctRequests)} distinct requests in rotation, ${r.repeatsWithinOneSecond} repeats within a second`,
+        `${fmt(r.distinctRequests)} distinct requests in rotation, ${r.repeatsWithinOneSecond} repeats within a second, ` +
+        `CPU ${fmt(d.cpuMicrosecondsPerRequest?.mainThread)} µs/request on the main thread (${fmt(d.cpuMicrosecondsPerRequest?.process)} µs with the thread pool and GC threads)`,
     );
   }
   if (repeated) {
