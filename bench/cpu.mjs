@@ -27,8 +27,15 @@ function stealTicks() {
 }
 /** Nanoseconds a thread has spent runnable but waiting for a CPU (`schedstat`, second field). */
 function runQueueWaitNs(pid) {
+  return schedstatNs(pid, 1);
+}
+/** Nanoseconds a thread has spent on a CPU (`schedstat`, first field), to the nanosecond, unlike `stat`'s ticks. */
+function onCpuNs(pid) {
+  return schedstatNs(pid, 0);
+}
+function schedstatNs(pid, field) {
   try {
-    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[field]);
   } catch {
     return undefined;
   }
@@ -58,12 +65,14 @@ export function cpuMeter(pids, withChildren = false) {
   const servers = [pids.server ?? []].flat();
   const mainPid = servers[servers.length > 1 ? 1 : 0];
   const w0 = mainPid ? runQueueWaitNs(mainPid) : undefined;
+  const c0 = mainPid ? onCpuNs(mainPid) : undefined;
   const p0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, processTicksOf(pid)]));
   return () => {
     const seconds = (performance.now() - t0) / 1000;
     const m1 = machineTicks();
     const s1 = stealTicks();
     const w1 = mainPid ? runQueueWaitNs(mainPid) : undefined;
+    const c1 = mainPid ? onCpuNs(mainPid) : undefined;
     if (m0 === undefined || m1 === undefined || seconds <= 0) return undefined;
     const cores = (ticks) => Math.round((ticks / CLK_TCK / seconds) * 100) / 100;
     const out = {};
@@ -78,6 +87,10 @@ export function cpuMeter(pids, withChildren = false) {
     // Time the hypervisor gave this VM's CPUs to someone else, and the share of the run a server
     // thread spent ready but waiting: both show up as event-loop delay no code can prevent.
     if (s0 !== undefined && s1 !== undefined) out.steal = cores(s1 - s0);
+    // The server's main thread's own CPU time (the event loop: what a request costs it, without
+    // the thread pool's signatures or GC helper threads), in seconds.
+    if (c0 !== undefined && c1 !== undefined) out.serverMainThreadS = Math.round((c1 - c0) / 1e6) / 1000;
+    out.seconds = Math.round(seconds * 1000) / 1000;
     if (w0 !== undefined && w1 !== undefined) out.serverWaiting = Math.round(((w1 - w0) / 1e9 / seconds) * 1000) / 1000;
     return out;
   };

@@ -110,6 +110,9 @@ export async function loadScenario(run, server, platform, scenario, { profileOnl
     eventLoopWarmup: warm && eventLoopOf(warm),
     logBytesPerRequest: total > 0 ? Math.round((server.logBytes() - logBefore) / total) : undefined,
     cpuCores: cpuUsed,
+    // CPU time per request over the warm-up and both passes: the server's main thread alone (the
+    // event loop), and the whole process (with the thread pool's signatures and GC threads).
+    cpuMicrosecondsPerRequest: total > 0 && cpuUsed ? { mainThread: cpuUsed.serverMainThreadS === undefined ? undefined : Math.round((cpuUsed.serverMainThreadS * 1e6) / total), process: Math.round((cpuUsed.server * cpuUsed.seconds * 1e6) / total) } : undefined,
     redisPerRequest: redisPerRequest(redisBefore, redisAfter, total),
   };
 }

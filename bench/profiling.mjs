@@ -40,7 +40,8 @@ export async function profile(run, groups, platform, { profileScenario, profileA
   if (!file) throw new BenchError(`no ${extension} appeared in ${dir}: the profiler in bench/preload.mjs did not write one`);
   process.stdout.write(
     `\nScenario ${scenario.id} under the profiler: ${fmt(result.rps)} req/s, p99 ${result.p99} ms, errors ${result.errors}, ` +
-      `cores server/bench/other ${cpuText(result.cpuCores)} (profiling costs some throughput)\n`,
+      `cores server/bench/other ${cpuText(result.cpuCores)} (profiling costs some throughput)\n` +
+      `CPU per request (warm-up and pass, /proc schedstat): main thread ${fmt(result.cpuMicrosecondsPerRequest?.mainThread)} µs, whole process ${fmt(result.cpuMicrosecondsPerRequest?.process)} µs\n`,
   );
   let summary;
   if (profileAllocations) {

@@ -23,14 +23,23 @@ function headlineText(distinct, repeated, floor) {
   const floorRps = floor?.rps;
   const lines = ['Headline: distinct clients, warm caches, Redis cache (no identical request within a second):'];
   if (floor) lines.push(`  floor: fastify signing a fresh token-sized ES256 JWT per request (no authentication, decision or log line): ${fmt(floor.rps)} req/s, p99 ${fmt(floor.p99)} ms`);
+  const answer = distinct.find((d) => d.answerFloor)?.answerFloor;
+  if (answer) {
+    lines.push(
+      `  answer floor: fastify sending Wharf's own ${answer.bodyBytes}-byte answer as a constant, driven by the same distinct-client generator: ` +
+        distinct.filter((d) => d.answerFloor).map((d) => `with (${d.id}) ${fmt(d.answerFloor.pass.rps)} req/s, p99 ${fmt(d.answerFloor.pass.p99)} ms`).join('; '),
+    );
+  }
   for (const d of distinct) {
     const r = d.distinct;
+    const a = d.answerFloor?.interleaved;
     lines.push(
-      `  (${d.id}) ${r.users.toLocaleString('en-US')} users: ${fmt(d.rps)} req/s, ${d.interleaved ? `${d.interleaved.ratio.toFixed(2)}x fastify (alternating slices)` : '-'}` +
+      `  (${d.id}) ${r.users.toLocaleString('en-US')} users: ${fmt(d.rps)} req/s, ${a ? `${a.ratio.toFixed(2)}x the answer floor, ` : ''}${d.interleaved ? `${d.interleaved.ratio.toFixed(2)}x fastify (alternating slices)` : '-'}` +
         `${floorRps ? `, ${(d.rps / floorRps).toFixed(2)}x the floor (whole passes)` : ''}, ` +
         `p50/p90/p99 ${fmt(d.p50)}/${fmt(d.p90)}/${fmt(d.p99)} ms, p99@80% ${fmt(d.at80?.p99)} ms, RSS max ${fmt(d.rssMaxMB, 0)} MB, errors ${d.errors + (d.at80?.errors ?? 0)}, ` +
         `upstream i/a ${d.upstream ? `${d.upstream.introspect}/${d.upstream.authz}` : '-'}, Redis ${fmt(d.maxPass?.redisPerRequest?.total, 2)} commands/request, ` +
-        `${fmt(r.distinctRequests)} distinct requests in rotation, ${r.repeatsWithinOneSecond} repeats within a second`,
+        `${fmt(r.distinctRequests)} distinct requests in rotation, ${r.repeatsWithinOneSecond} repeats within a second, ` +
+        `CPU ${fmt(d.cpuMicrosecondsPerRequest?.mainThread)} µs/request on the main thread (${fmt(d.cpuMicrosecondsPerRequest?.process)} µs with the thread pool and GC threads)`,
     );
   }
   if (repeated) {

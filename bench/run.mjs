@@ -13,7 +13,7 @@ import { cpSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
-import { interleavedRatio, measureFastify, measureFloor, measureSigning, startFastifyBaseline } from './baselines.mjs';
+import { interleavedRatio, measureAnswerFloor, measureFastify, measureFloor, measureSigning, sampleAnswer, startFastifyBaseline } from './baselines.mjs';
 import { quietest, waitQuiet } from './cpu.mjs';
 import { startFakePlatform } from './fake-platform.mjs';
 import { loadScenario } from './load.mjs';
@@ -92,6 +92,9 @@ async function main() {
   });
   let broken = false;
   let ceiling;
+  // The answer floor (bench/README.md, "What runs"): started once Wharf's answer to a distinct
+  // client is known, with (9) or (10), and kept up, idle, for the alternating slices of both.
+  let answerFloor;
 
   try {
     if (settings.mode === 'profile') {
@@ -127,6 +130,20 @@ async function main() {
             result.errors += result.interleaved.errors;
           }
           if (scenario.distinct) result.distinct = scenario.summary();
+          if (scenario.id === 9 || scenario.id === 10) {
+            if (!answerFloor) {
+              const sample = scenario.sampleRequest();
+              const answer = await sampleAnswer(`${server.url}${sample.path}`, sample.init);
+              answerFloor = await startFastifyBaseline('answer', answer);
+              answerFloor.bodyBytes = answer.bodyBytes;
+            }
+            process.stdout.write(`bench: scenario ${scenario.id}: the answer floor (fastify sending Wharf's ${answerFloor.bodyBytes}-byte answer as a constant), driven by the same generator...\n`);
+            const pass = await measureAnswerFloor(run, answerFloor, scenario.twinRequest(), answerFloor.bodyBytes);
+            process.stdout.write(`bench: scenario ${scenario.id}: ${settings.interleaveRounds} alternating ${settings.sliceS} s slices against the answer floor...\n`);
+            const interleaved = await interleavedRatio(settings, server, scenario.request, answerFloor, scenario.twinRequest());
+            result.answerFloor = { bodyBytes: answerFloor.bodyBytes, pass, interleaved };
+            result.errors += interleaved.errors + pass.errors + (pass.at80?.errors ?? 0);
+          }
           results.scenarios.push(result);
           if (result.errors + (result.at80?.errors ?? 0) > 0) {
             broken = true;
@@ -173,6 +190,7 @@ async function main() {
     process.stdout.write(`bench: results in bench/results/latest.json (${results.wallSeconds} s)${broken ? '; the benchmark itself FAILED (see errors above)' : ''}\n`);
     return broken ? 1 : 0;
   } finally {
+    await answerFloor?.stop();
     await ceiling?.stop();
     await platform.close();
     await redis.stop();

@@ -39,20 +39,23 @@ export function distinctClients(id, users, serverRef, platform, { settings, ceil
   let auth = names.map((user) => basic(user, platformToken(user)));
   const state = { authMade: false, reposPerUser: 1, next: 0, lastSent: new Float64Array(0), t0: 0, perSecond: [], repeats: 0, warming: undefined };
   const pathOf = (u, k) => tokenPath(`repository:${names[u]}/app-${k}:pull`, names[u]);
-  const request = {
+  // The rotation's generator; `rotation` holds its counters. The answer floor gets one of its own
+  // (twinRequest): the same users, repositories, order and work per request, counted apart.
+  const generator = (rotation) => ({
     method: 'GET',
     setupRequest: (req) => {
-      const distinct = state.lastSent.length;
-      const i = state.next++ % distinct;
+      const distinct = rotation.lastSent.length;
+      const i = rotation.next++ % distinct;
       const now = performance.now();
-      if (now - state.lastSent[i] < 1000) state.repeats++;
-      state.lastSent[i] = now;
-      const second = Math.floor((now - state.t0) / 1000);
-      state.perSecond[second] = (state.perSecond[second] ?? 0) + 1;
+      if (now - rotation.lastSent[i] < 1000) rotation.repeats++;
+      rotation.lastSent[i] = now;
+      const second = Math.floor((now - rotation.t0) / 1000);
+      rotation.perSecond[second] = (rotation.perSecond[second] ?? 0) + 1;
       const u = i % users;
       return { ...req, path: pathOf(u, Math.floor(i / users) % state.reposPerUser), headers: { authorization: auth[u] } };
     },
-  };
+  });
+  const request = generator(state);
   return {
     id,
     name: `distinct clients: ${users.toLocaleString('en-US')} users in rotation, warm Redis cache`,
@@ -106,6 +109,10 @@ export function distinctClients(id, users, serverRef, platform, { settings, ceil
         state.t0 = performance.now();
       }
     },
+    /** A generator like `request`, with counters of its own: what drives the answer floor. */
+    twinRequest: () => generator({ next: 0, lastSent: new Float64Array(state.lastSent.length).fill(-Infinity), t0: performance.now(), perSecond: [], repeats: 0 }),
+    /** One request of the rotation's shape (user 0, its first repository), for sampling Wharf's answer. */
+    sampleRequest: () => ({ path: pathOf(0, 0), init: { headers: { authorization: auth[0] } } }),
     /** What the rotation sent: how distinct it was, checked on every request. */
     summary: () => ({
       users,

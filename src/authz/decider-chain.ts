@@ -1,3 +1,4 @@
+import type { Scope } from '../domain/scope.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from './authorizer.js';
 
 /** Sources of decisions that say why nothing was decided (a bare ACL no-match says less). */
@@ -17,15 +18,23 @@ export class DeciderChain implements Authorizer {
   }
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    // Plain loops: every token request passes here, and most are decided by one link.
     const decisions = [...(await this.links[0]!.authorize(request))];
-    for (const link of this.links.slice(1)) {
-      const open = decisions.flatMap((d, i) => (d.matched ? [] : [i]));
+    for (let l = 1; l < this.links.length; l++) {
+      const open: number[] = [];
+      const scopes: Scope[] = [];
+      for (let i = 0; i < decisions.length; i++) {
+        if (decisions[i]!.matched) continue;
+        open.push(i);
+        scopes.push(decisions[i]!.scope);
+      }
       if (open.length === 0) break;
-      const next = await link.authorize({ ...request, scopes: open.map((i) => decisions[i]!.scope) });
-      open.forEach((index, j) => {
+      const next = await this.links[l]!.authorize({ ...request, scopes });
+      for (let j = 0; j < open.length; j++) {
+        const index = open[j]!;
         const later = next[j]!;
         if (later.matched || !UNDECIDED.has(decisions[index]!.source)) decisions[index] = later;
-      });
+      }
     }
     return decisions;
   }

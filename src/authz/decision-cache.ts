@@ -34,6 +34,10 @@ export function decidedIdentity(identity: Identity | undefined): string | undefi
  */
 export const DECISION_KEY_PREFIX = 'authz:';
 
+/** Stored decisions up to this length are parsed once per process (a decider's reasons are short). */
+const MAX_REMEMBERED_LENGTH = 512;
+const MAX_REMEMBERED_DECISIONS = 1024;
+
 /** Dependencies of the decision cache. */
 export interface DecisionCacheDeps {
   cache: Cache;
@@ -50,6 +54,8 @@ export interface DecisionCacheDeps {
  */
 export class DecisionCache {
   private readonly generation: (account: string) => Promise<string>;
+  /** Decisions already parsed, by their stored text; emptied when full, so distinct texts cannot grow it. */
+  private readonly parsed = new Map<string, CachedDecision>();
 
   constructor(
     private readonly deps: DecisionCacheDeps,
@@ -94,8 +100,17 @@ export class DecisionCache {
     try {
       const raw = await this.deps.cache.get(key);
       if (raw === undefined) return undefined;
+      // A fleet's decisions are a handful of distinct texts over many keys: each is parsed and
+      // checked once, not on every request. The parsed decision is frozen, as it is shared.
+      const known = this.parsed.get(raw);
+      if (known !== undefined) return known;
       const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
+      if (!parsed.success) return undefined;
+      if (raw.length <= MAX_REMEMBERED_LENGTH) {
+        if (this.parsed.size >= MAX_REMEMBERED_DECISIONS) this.parsed.clear();
+        this.parsed.set(raw, Object.freeze({ granted: Object.freeze(parsed.data.granted) as string[], reason: parsed.data.reason }));
+      }
+      return parsed.data;
     } catch (err) {
       this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read a cached ${this.what} decision; treating it as absent`);
       return undefined;

@@ -7,7 +7,7 @@ import { SingleFlight } from '../upstream/single-flight.js';
 import { AnonymousCallBudget } from './anonymous-call-budget.js';
 import { DEFAULT_ANONYMOUS_DECISIONS, type AnonymousDecisionsConfig } from './anonymous-config.js';
 import type { AuthorizationRequest, Authorizer, ScopeDecision } from './authorizer.js';
-import { DecisionCache, decidedIdentity } from './decision-cache.js';
+import { DecisionCache, decidedIdentity, type CachedDecision } from './decision-cache.js';
 import type { Decider, Verdict } from './decider.js';
 
 /** Where a remote authorizer keeps decisions, and the circuit in front of its decider. */
@@ -91,13 +91,21 @@ export class RemoteAuthorizer implements Authorizer {
     const identity = decidedIdentity(request.identity);
     const keys = generation === undefined || identity === undefined ? undefined : request.scopes.map((scope) => cache.key(request, account, generation, identity, scope));
 
-    const decisions: (ScopeDecision | undefined)[] = await Promise.all(
-      request.scopes.map(async (scope, i) => {
-        const hit = keys ? await cache.read(keys[i]!) : undefined;
-        return hit && { scope, granted: asked(scope, hit.granted), source: 'cache', matched: true, reason: hit.reason };
-      }),
-    );
-    const pending = decisions.flatMap((d, i) => (d === undefined ? [i] : []));
+    // Every cached decision is read at once (in plain loops: this runs for every token request).
+    const decisions: (ScopeDecision | undefined)[] = new Array<ScopeDecision | undefined>(request.scopes.length);
+    const pending: number[] = [];
+    if (keys) {
+      const reads = new Array<Promise<CachedDecision | undefined>>(keys.length);
+      for (let i = 0; i < keys.length; i++) reads[i] = cache.read(keys[i]!);
+      for (let i = 0; i < keys.length; i++) {
+        const hit = await reads[i]!;
+        const scope = request.scopes[i]!;
+        if (hit) decisions[i] = { scope, granted: asked(scope, hit.granted), source: 'cache', matched: true, reason: hit.reason };
+        else pending.push(i);
+      }
+    } else {
+      for (let i = 0; i < request.scopes.length; i++) pending.push(i);
+    }
     if (pending.length === 0) return decisions as ScopeDecision[];
 
     const scopes = pending.map((i) => request.scopes[i]!);

@@ -122,4 +122,27 @@ describe('TokenMinter', () => {
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: 'mallory' })).toString('base64url')}.${s}`;
     await expect(compactVerify(forged, jwks)).rejects.toThrow();
   });
+
+  it('reuses a token only for exactly its claims, whatever the subject and names hold, and hands it out verifiable', async () => {
+    const { store } = await testKeys();
+    const jwks = createLocalJWKSet({ keys: store.verificationKeys().map(toJwk) });
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true });
+    // Requests whose parts, run together, read the same: each must get a token saying what it asked.
+    const requests = [
+      { subject: 'a"b\\c', audience: 'registry', access: [{ type: 'repository', name: 'x', actions: ['pull', 'push'] }] },
+      { subject: 'a"b\\c', audience: 'registry', access: [{ type: 'repository', name: 'x', actions: ['pullpush'] }] },
+      { subject: 'a"b\\c', audience: 'registry', access: [{ type: 'repository', name: 'x', actions: ['pull'] }, { type: 'repository', name: 'x', actions: ['push'] }] },
+      { subject: 'a"b\\cregistry', audience: '', access: [{ type: 'repository', name: 'x', actions: ['pull', 'push'] }] },
+      { subject: 'a"b\\c', audience: 'registry', access: [{ type: 'repository', class: 'plugin', name: 'x', actions: ['pull', 'push'] }] },
+      { subject: 'a"b\\c', audience: 'registry', access: [] },
+    ].map((r) => ({ ...r, lifetimeSeconds: 300 }));
+    for (const request of requests) {
+      const first = await minter.mint(request);
+      const again = await minter.mint(request);
+      expect(again).toMatchObject({ token: first.token, reused: true });
+      const { payload } = await jwtVerify(again.token, jwks);
+      expect({ sub: payload.sub, aud: payload.aud, access: payload.access }).toEqual({ sub: request.subject, aud: request.audience, access: request.access });
+    }
+    expect(new Set(await Promise.all(requests.map(async (r) => (await minter.mint(r)).jti))).size).toBe(requests.length);
+  });
 });
