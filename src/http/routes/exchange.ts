@@ -24,8 +24,9 @@ const exchangeBody = z
  * repository outside what the rule or the annotations allow, 429 and 503 as at the token endpoint.
  */
 export async function exchangeRoutes(app: FastifyInstance, options: { exchange: TokenExchange; count: (outcome: string) => void }): Promise<void> {
-  app.addHook('onResponse', (request, reply, done) => {
-    if (request.routeOptions.url === '/api/v1/exchange') options.count(outcomeOf(reply.statusCode));
+  // This plugin's scope holds the exchange route alone: the hook counts nothing else.
+  app.addHook('onResponse', (_request, reply, done) => {
+    options.count(outcomeOf(reply.statusCode));
     done();
   });
   app.post('/api/v1/exchange', async (request, reply) => {
