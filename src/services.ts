@@ -39,6 +39,7 @@ import { StartLimiter } from './flows/start-limiter.js';
 import { TokenExchange } from './flows/token-exchange.js';
 import { AccountGenerations } from './invalidation/account-generations.js';
 import { Invalidator } from './invalidation/invalidator.js';
+import { RecentProofs } from './authn/recent-proofs.js';
 import { listenForInvalidations } from './invalidation/listen.js';
 import type { InvalidationChannel } from './invalidation/redis-channel.js';
 import type { KeyRotation } from './keys/key-files.js';
@@ -220,6 +221,8 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const guards = bruteForceGuards(config.bruteForce, { cache: config.cache, hashKey, ipv6PrefixLength, now });
   const minter = new TokenMinter(keys, { issuer: config.token.issuer, includeX5c: config.token.x5c, reuseCacheBytes: config.token.reuseCacheMegabytes * 1024 * 1024, now });
   const { service, lifetimeSeconds, actionLifetimeSeconds } = config.token;
+  const recentProofs = new RecentProofs({ now });
+  coherence.attach(recentProofs);
   // Who asks: every credential (refresh tokens redeemed here, by grant or as a password), under the guards.
   const prover = new RequestProver({
     chain: authenticators,
@@ -229,6 +232,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
     slots: guards.slots,
     refusals,
     onRedemption: () => metrics.credentialVerifications.inc({ backend: 'refresh' }),
+    recentProofs,
   });
   const decider = new TokenService({ service, lifetimeSeconds, actionLifetimeSeconds }, { prover, authorizer, minter, logger: logger.child({ component: 'token' }), refusals, now });
   const tokens = new RecentAnswers(decider, { hashKey, logger: logger.child({ component: 'token' }), now });

@@ -7,6 +7,7 @@ import { SingleFlight } from '../upstream/single-flight.js';
 import type { AuthnResult, LoginContext, Provenance } from './authenticator.js';
 import type { AuthenticatorChain } from './authenticator-chain.js';
 import type { LoginLimiter, LoginReservation } from './login-limiter.js';
+import type { RecentProofs } from './recent-proofs.js';
 import { NOT_RECOGNISED, type Proof, type ProofRequest, type Prover } from './prover-interface.js';
 import type { VerificationSlots } from './verification-slots.js';
 
@@ -44,6 +45,8 @@ export interface ProverDeps {
   refusals?: RefusalLog | undefined;
   /** Told about every refresh-token redemption that reached a verdict (the chain tells its own backends' logins). */
   onRedemption?: () => void;
+  /** Proofs recalled in the last second, handed out again; none: every request recalls. */
+  recentProofs?: RecentProofs | undefined;
 }
 
 /** A verification's outcome; a refusal by the account gate names the account it refused. */
@@ -89,7 +92,7 @@ export class RequestProver implements Prover {
         // costs no shared counter: the limits guard verifications, and this is every busy
         // client's path. Only what this process knows to be over a limit refuses it. A refresh
         // token is never remembered: its redemption is a store lookup and a re-check.
-        const recalled = refresh ? undefined : await this.deps.chain.recall(username, password, context);
+        const recalled = refresh ? undefined : await this.recall(username, password, context);
         if (recalled) {
           await this.refusing(request, username, () => this.deps.limiter?.recalled(request.clientIp, username));
           return recalled;
@@ -102,6 +105,24 @@ export class RequestProver implements Prover {
         throw new UnauthorizedError(verdict.kind === 'denied' && verdict.message ? verdict.message : 'invalid username or password');
       }
     }
+  }
+
+  /**
+   * What the chain recalls for a credential: a proof recalled in the last second is handed out
+   * again (RecentProofs), so a client asking for several repositories in a row recalls once.
+   */
+  private async recall(username: string, password: string, context: LoginContext): Promise<Proof | undefined> {
+    const recent = this.deps.recentProofs;
+    if (recent === undefined) return this.deps.chain.recall(username, password, context);
+    const key = recent.key(username, password);
+    const held = recent.recalled(key);
+    if (held !== undefined) return held;
+    // An invalidation while the chain recalls must not leave its (older) proof behind: the
+    // coherence empties RecentProofs, and only a recall that began after it is kept.
+    const epoch = recent.epoch;
+    const recalled = await this.deps.chain.recall(username, password, context);
+    if (recalled !== undefined && epoch === recent.epoch) recent.keep(key, recalled);
+    return recalled;
   }
 
   async refreshTokenFor(proof: Proof, service: string): Promise<string | undefined> {

@@ -53,6 +53,21 @@ export function countLogins(s: ReturnType<typeof aliceServices>, before?: () => 
   return () => logins;
 }
 
+/**
+ * Counts the token requests `s` decides (the authorizer asked; each first awaiting `before`, when
+ * given); returns the count so far. An answer handed out again decides nothing.
+ */
+export function countDecisions(s: ReturnType<typeof aliceServices>, before?: () => Promise<unknown>): () => number {
+  let decisions = 0;
+  const authorize = s.authorizer.authorize.bind(s.authorizer);
+  s.authorizer.authorize = async (...args) => {
+    decisions++;
+    await before?.();
+    return authorize(...args);
+  };
+  return () => decisions;
+}
+
 /** A GET token request of alice's for alice/app. */
 export function aliceRequest(alice: Alice, overrides: Partial<TokenRequest> = {}): TokenRequest {
   return {

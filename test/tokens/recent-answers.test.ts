@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { UnauthorizedError } from '../../src/domain/errors.js';
 import type { TokenRequest } from '../../src/tokens/token-service.js';
-import { aliceRequest, aliceServices, countLogins, makeAlice, type Alice, type AliceOptions } from '../support/alice.js';
+import { aliceRequest, aliceServices, countDecisions, countLogins, makeAlice, type Alice, type AliceOptions } from '../support/alice.js';
 import { captureLog } from '../support/log-capture.js';
 
 // RecentAnswers (src/tokens/recent-answers.ts): what the token route calls, in front of the token service.
@@ -22,26 +22,26 @@ describe('RecentAnswers', () => {
   it('answers an identical request again for a second without deciding anew, and never for another password', async () => {
     let now = Date.now();
     const s = services({}, { now: () => now });
-    const logins = countLogins(s);
+    const decisions = countDecisions(s);
 
     const first = await s.tokens.issue(request());
     now += 400;
     const again = await s.tokens.issue(request());
-    expect(logins()).toBe(1);
+    expect(decisions()).toBe(1);
     expect(again.token).toBe(first.token);
     expect(first.expires_in - again.expires_in).toBeLessThanOrEqual(1); // 0.4 s later, in whole seconds
 
     await expect(s.tokens.issue(request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } }))).rejects.toBeInstanceOf(UnauthorizedError);
     await s.tokens.issue(request({ clientIp: '10.0.0.9' })); // another client address decides anew
     await s.tokens.issue(request({ offline: true })); // refresh tokens are never handed out twice
-    expect(logins()).toBe(4);
+    expect(decisions()).toBe(3); // the wrong password was refused before any decision
 
     s.tokens.forgetAll(); // what any invalidation or revocation does
     await s.tokens.issue(request());
-    expect(logins()).toBe(5);
+    expect(decisions()).toBe(4);
     now += 1100;
     await s.tokens.issue(request());
-    expect(logins()).toBe(6);
+    expect(decisions()).toBe(5);
   });
 
   it('audits an answer handed out again in one line per answer, with the count, once its second is over', async () => {
@@ -85,43 +85,45 @@ describe('RecentAnswers', () => {
   it('decides identical requests that arrive together once, and shares a refusal the same way', async () => {
     const log = captureLog('info');
     const s = services({}, { log });
-    const logins = countLogins(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
+    const decisions = countDecisions(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
 
     const answers = await Promise.all(Array.from({ length: 10 }, () => s.tokens.issue(request())));
-    expect(logins()).toBe(1);
+    expect(decisions()).toBe(1);
     expect(new Set(answers.map((a) => decodeJwt(a.token).jti)).size).toBe(1);
     s.tokens.forgetAll();
     expect(log.events('token_issued')).toHaveLength(1);
     expect(log.events('token_reused').map((l) => l.count)).toEqual([9]);
 
+    const logins = countLogins(s);
     const wrong = request({ credentials: { kind: 'password', username: 'alice', password: 'wrong' } });
     const refused = await Promise.allSettled(Array.from({ length: 5 }, () => s.tokens.issue(wrong)));
     expect(refused.map((r) => r.status === 'rejected' && r.reason instanceof UnauthorizedError)).toEqual([true, true, true, true, true]);
-    expect(logins()).toBe(2);
+    expect(logins()).toBe(1); // one verification for the five
+    expect(decisions()).toBe(1); // refused before any decision
     // Requests that differ in anything are decided each on their own.
     await Promise.all([s.tokens.issue(request()), s.tokens.issue(request({ clientIp: '10.0.0.9' }))]);
-    expect(logins()).toBe(4);
+    expect(decisions()).toBe(3);
   });
 
   it('does not keep an answer decided while an invalidation came, nor let later requests wait for it', async () => {
     const s = services();
-    const logins = countLogins(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
+    const decisions = countDecisions(s, () => new Promise((resolve) => setTimeout(resolve, 50)));
     const pause = () => new Promise((resolve) => setTimeout(resolve, 10));
     const before = s.tokens.issue(request());
     await pause();
     s.tokens.forgetAll(); // e.g. the account's access was just changed
     await before;
     await s.tokens.issue(request());
-    expect(logins()).toBe(2);
+    expect(decisions()).toBe(2);
 
     const deciding = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
     await pause();
     s.tokens.forgetAll();
     const afterwards = s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
     await Promise.all([deciding, afterwards]);
-    expect(logins()).toBe(4);
+    expect(decisions()).toBe(4);
     await s.tokens.issue(request({ scopes: ['repository:alice/other:pull'] }));
-    expect(logins()).toBe(4); // the answer decided after the invalidation is kept
+    expect(decisions()).toBe(4); // the answer decided after the invalidation is kept
   });
 
   it('never joins a decision older than the reuse window, and decides anew when the one it waited for was not kept', async () => {
@@ -130,7 +132,7 @@ describe('RecentAnswers', () => {
     const s = services({}, { log, now: () => now });
     // Each login waits until the test lets it through.
     const gates: Array<() => void> = [];
-    const logins = countLogins(s, () => new Promise<void>((resolve) => gates.push(resolve)));
+    const decisions = countDecisions(s, () => new Promise<void>((resolve) => gates.push(resolve)));
     const started = async (count: number) => {
       while (gates.length < count) await new Promise((resolve) => setTimeout(resolve, 1));
     };
@@ -144,7 +146,7 @@ describe('RecentAnswers', () => {
     gates[0]!();
     gates[1]!();
     await Promise.all([slow, late]);
-    expect(logins()).toBe(2);
+    expect(decisions()).toBe(2);
 
     // A follower whose decision was not kept (an invalidation came) decides on its own, audited.
     now += 5000;
@@ -160,7 +162,7 @@ describe('RecentAnswers', () => {
     await started(4);
     gates[3]!();
     await follower;
-    expect(logins()).toBe(4);
+    expect(decisions()).toBe(4);
     expect(issued()).toBe(before + 2);
 
     // After an invalidation, the old decision finishing does not unhook the new one from its followers.
@@ -176,18 +178,18 @@ describe('RecentAnswers', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     gates[5]!();
     await Promise.all([fresh, joining]);
-    expect(logins()).toBe(6);
+    expect(decisions()).toBe(6);
   });
 
   it('drops recent answers when a refresh token or credential is revoked', async () => {
     const s = services();
     const { refresh_token } = await s.tokens.issue(request({ offline: true }));
-    const logins = countLogins(s);
+    const decisions = countDecisions(s);
     await s.tokens.issue(request());
     await s.tokens.issue(request());
-    expect(logins()).toBe(1);
+    expect(decisions()).toBe(1);
     await s.refreshTokens.revoke(refresh_token!);
     await s.tokens.issue(request());
-    expect(logins()).toBe(2);
+    expect(decisions()).toBe(2);
   });
 });
