@@ -1,11 +1,27 @@
 import { X509Certificate } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, importX509, jwtVerify, createLocalJWKSet } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { toJwk } from '../../src/keys/keys.js';
+import { toJwk, type KeyStore, type SigningKey } from '../../src/keys/keys.js';
 import { TokenMinter } from '../../src/tokens/minter.js';
 import { testKeys } from '../support/keys.js';
 
 const access = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];
+
+/** One user pulling their own repository: a distinct (subject, access) pair per `i`. */
+const pull = (i: number, lifetimeSeconds = 300) => ({ subject: `user-${i}`, audience: 'registry', access: [{ type: 'repository', name: `user-${i}/app`, actions: ['pull'] }], lifetimeSeconds });
+
+/** Mints pairs `from` to `to` (500 at a time), each request `msApart` after the last; how many were reused. */
+async function mintRange(minter: TokenMinter, clock: { now: number }, from: number, to: number, msApart: number, lifetimeSeconds = 300): Promise<number> {
+  let reused = 0;
+  for (let i = from; i < to; i += 500) {
+    const batch = Array.from({ length: Math.min(500, to - i) }, (_, k) => {
+      clock.now += msApart;
+      return minter.mint(pull(i + k, lifetimeSeconds));
+    });
+    reused += (await Promise.all(batch)).filter((m) => m.reused).length;
+  }
+  return reused;
+}
 
 describe('TokenMinter', () => {
   it.each(['ES256', 'RS256'] as const)('mints %s tokens a verifier accepts with the registry claims', async (alg) => {
@@ -56,11 +72,11 @@ describe('TokenMinter', () => {
     expect(fresh.expiresIn).toBe(300);
   });
 
-  it('signs once per subject and access for a fleet of 5,000 active subjects, and keeps to its byte bound past that', async () => {
+  it('signs once per subject and access for a fleet of 5,000 active subjects, and takes its bytes and no more past that', async () => {
     const { store } = await testKeys();
     let now = Date.UTC(2026, 10, 23, 12);
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseCacheBytes: 4 * 1024 * 1024, now: () => now });
-    const request = (i: number) => ({ subject: `user-${i}`, audience: 'registry', access: [{ type: 'repository', name: `user-${i}/app`, actions: ['pull'] }], lifetimeSeconds: 300 });
+    const request = (i: number) => pull(i);
     const first = await Promise.all(Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i))));
     now += 5_000;
     const again = await Promise.all(Array.from({ length: 5_000 }, (_, i) => minter.mint(request(i))));
@@ -69,29 +85,69 @@ describe('TokenMinter', () => {
     expect(again.map((m) => m.token)).toEqual(first.map((m) => m.token));
     expect(again[0]!.expiresIn).toBe(295);
     await expect(jwtVerify(again[4_999]!.token, await importX509(new X509Certificate(Buffer.from(store.current().x5c[0]!, 'base64')).toString(), 'ES256'), { currentDate: new Date(now) })).resolves.toBeDefined();
-    // A flood of distinct subjects: the bytes stay under the bound.
+    // A flood of distinct subjects: the table is allocated whole at start and never grows.
+    expect(minter.reuseCacheBytes()).toBe(4 * 1024 * 1024);
     for (let i = 5_000; i < 60_000; i += 1_000) await Promise.all(Array.from({ length: 1_000 }, (_, k) => minter.mint(request(i + k))));
-    expect(minter.reuseCacheBytes()).toBeLessThanOrEqual(4 * 1024 * 1024);
-    expect(minter.reuseCacheBytes()).toBeGreaterThan(3 * 1024 * 1024);
+    expect(minter.reuseCacheBytes()).toBe(4 * 1024 * 1024);
   });
 
-  it('still reuses tokens when a fleet goes round more subjects than it holds (plain LRU would sign every time)', async () => {
+  it('holds over 100,000 distinct tokens for reuse in its default 16 MiB', async () => {
     const { store } = await testKeys();
-    let now = Date.UTC(2026, 10, 23, 12);
-    // ~3,800 tokens' worth of memory against a round of 8,000 subjects.
-    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseCacheBytes: 1024 * 1024, now: () => now });
-    const request = (i: number) => ({ subject: `user-${i}`, audience: 'registry', access: [{ type: 'repository', name: `user-${i}/app`, actions: ['pull'] }], lifetimeSeconds: 3600 });
-    const round = async () => {
-      let reused = 0;
-      for (let i = 0; i < 8_000; i += 500) reused += (await Promise.all(Array.from({ length: 500 }, (_, k) => minter.mint(request(i + k))))).filter((m) => m.reused).length;
-      now += 1_000;
-      return reused;
-    };
-    const rounds = [await round(), await round(), await round(), await round(), await round()];
+    const clock = { now: Date.UTC(2026, 10, 23, 12) };
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, now: () => clock.now });
+    expect(minter.reuseCacheBytes()).toBe(16 * 1024 * 1024);
+    // 110,000 users pulling, 0.1 ms apart (11 s), then all of them again within the 30 s window.
+    expect(await mintRange(minter, clock, 0, 110_000, 0.1)).toBe(0);
+    // Some digests crowd a set past its 8 slots; all but those few are handed out again.
+    expect(await mintRange(minter, clock, 0, 110_000, 0.1)).toBeGreaterThan(105_000);
+  });
+
+  it('still reuses what it holds when a fleet goes round more subjects than it has slots (evicting the oldest would sign every time)', async () => {
+    const { store } = await testKeys();
+    const clock = { now: Date.UTC(2026, 10, 23, 12) };
+    // 1 MiB holds 10,080 tokens, against a round of 20,000 pairs at 1,000 requests a second: a round
+    // takes 20 s, well within the 360 s reuse window of hour-long tokens.
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseCacheBytes: 1024 * 1024, now: () => clock.now });
+    const rounds: number[] = [];
+    for (let r = 0; r < 4; r++) rounds.push(await mintRange(minter, clock, 0, 20_000, 1, 3600));
     expect(rounds[0]).toBe(0);
-    // What it holds is asked for again: about 3,800 of 8,000 once settled.
-    expect(rounds[4]).toBeGreaterThan(2_000);
-    expect(minter.reuseCacheBytes()).toBeLessThanOrEqual(1024 * 1024);
+    // What it holds is asked for again: about half the round, as the table is half of it.
+    for (const reused of rounds.slice(1)) expect(reused).toBeGreaterThan(8_000);
+  });
+
+  it('gives the slots of tokens whose reuse window is over to a new fleet at once', async () => {
+    const { store } = await testKeys();
+    const clock = { now: Date.UTC(2026, 10, 23, 12) };
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseCacheBytes: 1024 * 1024, now: () => clock.now });
+    await mintRange(minter, clock, 0, 8_000, 1); // the old fleet fills most of the table
+    clock.now += 30_000; // its windows (30 s of 300 s tokens) are over
+    expect(await mintRange(minter, clock, 8_000, 16_000, 1)).toBe(0);
+    // The new fleet took the old one's slots, not one newcomer in eight.
+    expect(await mintRange(minter, clock, 8_000, 16_000, 1)).toBeGreaterThan(7_000);
+  });
+
+  it('never hands out a token the previous signing key signed, and reuses again under the new key', async () => {
+    const es = (await testKeys('ES256')).store.current();
+    const es2 = (await testKeys('ES256')).store.current();
+    const rs = (await testKeys('RS256')).store.current();
+    let signing: SigningKey = es;
+    const store: KeyStore = { current: () => signing, verificationKeys: () => [signing], rootBundlePem: () => '' };
+    const now = Date.UTC(2026, 10, 23, 12);
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: false, now: () => now });
+    const request = pull(1);
+    const first = await minter.mint(request);
+    expect((await minter.mint(request)).reused).toBe(true);
+    for (const next of [es2, rs]) {
+      signing = next;
+      const rotated = await minter.mint(request);
+      expect(rotated).toMatchObject({ reused: false, kid: next.kid });
+      expect(rotated.jti).not.toBe(first.jti);
+      await expect(jwtVerify(rotated.token, next.publicKey, { currentDate: new Date(now) })).resolves.toBeDefined();
+      // Tables hold the new key's signatures, RS256's four times the size of ES256's.
+      const again = await minter.mint(request);
+      expect(again).toMatchObject({ token: rotated.token, reused: true, kid: next.kid });
+      await expect(jwtVerify(again.token, next.publicKey, { currentDate: new Date(now) })).resolves.toBeDefined();
+    }
   });
 
   it('omits x5c when told to and keeps the kid', async () => {
