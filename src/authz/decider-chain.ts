@@ -19,7 +19,9 @@ export class DeciderChain implements Authorizer {
 
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
     // Plain loops: every token request passes here, and most are decided by one link.
-    const decisions = [...(await this.links[0]!.authorize(request))];
+    const first = await this.links[0]!.authorize(request);
+    if (this.links.length === 1) return first;
+    const decisions = [...first];
     for (let l = 1; l < this.links.length; l++) {
       const open: number[] = [];
       const scopes: Scope[] = [];

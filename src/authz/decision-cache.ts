@@ -19,13 +19,23 @@ export type CachedDecision = z.infer<typeof cachedDecisionSchema>;
  */
 export function decidedIdentity(identity: Identity | undefined): string | undefined {
   if (identity === undefined) return 'null';
+  // Identities are immutable, and one proof stands behind a client's requests for a second
+  // (RecentProofs): each is serialised once, not once per request.
+  const known = serialisedIdentities.get(identity);
+  if (known !== undefined) return known === UNSERIALISABLE ? undefined : known;
+  let serialised: string | typeof UNSERIALISABLE;
   try {
     // One JSON array: no provider or subject text can shift the boundary between the parts.
-    return JSON.stringify([identity.provider, identity.subject, identity.attributes]);
+    serialised = JSON.stringify([identity.provider, identity.subject, identity.attributes]);
   } catch {
-    return undefined;
+    serialised = UNSERIALISABLE;
   }
+  serialisedIdentities.set(identity, serialised);
+  return serialised === UNSERIALISABLE ? undefined : serialised;
 }
+
+const UNSERIALISABLE = Symbol('unserialisable');
+const serialisedIdentities = new WeakMap<Identity, string | typeof UNSERIALISABLE>();
 
 /**
  * What every decision's cache key starts with. Every token request reads such keys, and each is

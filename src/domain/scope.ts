@@ -77,6 +77,9 @@ export function parseScope(raw: string): Scope {
  * clients sometimes send the same scope twice). Order of first appearance is kept.
  */
 export function parseScopes(raws: readonly string[]): Scope[] {
+  // One scope, what a registry client sends for almost every pull: nothing to split or merge.
+  const only = raws.length === 1 ? raws[0]! : undefined;
+  if (only !== undefined && only !== '' && !only.includes(' ')) return [parseScope(only)];
   const parts = raws.flatMap((r) => r.split(' ')).filter((s) => s !== '');
   if (parts.length > MAX_SCOPES) {
     throw new InvalidRequestError(`too many scopes: at most ${MAX_SCOPES} per request`);
