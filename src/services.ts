@@ -301,6 +301,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
       for (const stop of stops.splice(0)) stop();
       tokens.forgetAll(); // writes the reuse lines of answers still held
       refusals.flush(); // and the summary of refusals not logged one by one
+      await minter.close();
       for (const backend of capable) await backend.close?.();
       guards.close();
       await channel?.close();

@@ -1,6 +1,7 @@
-import { hash, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { Grant } from '../domain/access.js';
 import type { KeyStore, SigningKey } from '../keys/keys.js';
+import { BatchSigner } from './batch-signer.js';
 import { ReuseTable } from './reuse-table.js';
 
 /** What one minted registry token says. */
@@ -55,24 +56,10 @@ function signatureBytesOf(key: SigningKey): number {
 }
 
 /**
- * Signs on the libuv thread pool (node:crypto's sign with a callback): an ES256 signature is the
- * largest single cost of a token request, and there it runs beside the event loop, on another
- * core, instead of on it.
- */
-function signOffThread(signingInput: Buffer, key: SigningKey): Promise<Buffer> {
-  const privateKey: KeyObject = key.privateKey;
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, signature: Buffer) => (err ? reject(err) : resolve(signature));
-    if (key.alg === 'ES256') sign('sha256', signingInput, { key: privateKey, dsaEncoding: 'ieee-p1363' }, done);
-    else sign('sha256', signingInput, privateKey, done);
-  });
-}
-
-/**
  * `header.payload` as bytes, from the header's bytes (encoded once per key) and the payload
  * (base64url, ASCII): no 2.3 KB string is joined and flattened per signature, and the buffer is
- * its own (not a slice of Node's shared 8 KB pool, which a signature waiting for the thread pool
- * would keep alive, all of it).
+ * its own (not a slice of Node's shared 8 KB pool, which a signature waiting for the signing
+ * thread would keep alive, all of it).
  */
 function signingInput(headerDot: Buffer, payload: string): Buffer {
   const bytes = Buffer.allocUnsafeSlow(headerDot.length + payload.length);
@@ -101,6 +88,8 @@ export class TokenMinter {
    * rotation over them signs for the share that does not. Absent when reuse is off.
    */
   private readonly recent: ReuseTable | undefined;
+  /** Signs in batches on a thread of its own. */
+  private readonly signer = new BatchSigner();
 
   constructor(
     private readonly keys: KeyStore,
@@ -113,6 +102,11 @@ export class TokenMinter {
   }
 
   /** Bytes the reuse table takes (allocated whole at start; 0 with reuse off). */
+  /** Stops the signing thread (shutdown); a later token starts it again. */
+  close(): Promise<void> {
+    return this.signer.close();
+  }
+
   reuseCacheBytes(): number {
     return this.recent?.bytes ?? 0;
   }
@@ -145,7 +139,7 @@ export class TokenMinter {
     // The signing input is not kept across the wait (the token is joined anew from its parts):
     // encoding it flattened a 2.3 KB string that then outlived the young generation whenever the
     // thread pool was busy, and the old space filled with them.
-    const signature = await signOffThread(signingInput(this.cachedHeader!.bytes, payload), key);
+    const signature = await this.signer.sign(signingInput(this.cachedHeader!.bytes, payload), key);
     // Rounded up, so a slot is never given away while its token may still be handed out.
     if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signature, Math.floor(this.now() / 1000));
     return { token: `${header}.${payload}.${signature.toString('base64url')}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false };
