@@ -76,8 +76,11 @@ const TAKES_SERIALIZED = Symbol('wharf.takesSerializedFields');
 /** The fields of the line being written by logSerialized (their JSON object), for the hook to insert. */
 let pendingFields: string | undefined;
 
-/** Top-level names that pino's redaction censors: fields with any of them take pino's own path. */
-const REDACTED_TOP_LEVEL = [...new Set(REDACTED_PATHS.map((path) => path.split('.')[0]!))];
+/**
+ * Top-level names pino treats apart: what its redaction censors and what its serializers rewrite
+ * (`req` here, `err` by default; `res` for fastify's). Fields with any of them take pino's own path.
+ */
+const PINO_TREATED = [...new Set([...REDACTED_PATHS.map((path) => path.split('.')[0]!), 'req', 'res', 'err'])];
 
 /** The log levels logSerialized writes at. */
 export type SerializedLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -89,11 +92,12 @@ export type SerializedLevel = 'debug' | 'info' | 'warn' | 'error';
  * serialised in one JSON.stringify and pino adds the level, time and bindings and writes the line
  * (its streamWrite hook puts the fields in): pino's own serialisation joins every field into the
  * line piece by piece, which for the token_issued audit line was 3 KB of garbage per request.
- * Fields pino's redaction would censor (`token`, `password`...) take pino's path, which censors them.
+ * Fields pino's redaction would censor (`token`, `password`...) or its serializers rewrite (`err`,
+ * `req`) take pino's path, which does so.
  */
 export function logSerialized(logger: Logger, level: SerializedLevel, fields: Readonly<Record<string, unknown>> & { readonly msg: string }): void {
   if (!logger.isLevelEnabled(level)) return;
-  if ((logger as unknown as Record<symbol, unknown>)[TAKES_SERIALIZED] !== true || hasRedactedField(fields)) {
+  if ((logger as unknown as Record<symbol, unknown>)[TAKES_SERIALIZED] !== true || hasTreatedField(fields)) {
     logger[level](fields);
     return;
   }
@@ -106,8 +110,8 @@ export function logSerialized(logger: Logger, level: SerializedLevel, fields: Re
   }
 }
 
-function hasRedactedField(fields: object): boolean {
-  for (const name of REDACTED_TOP_LEVEL) if (name in fields) return true;
+function hasTreatedField(fields: object): boolean {
+  for (const name of PINO_TREATED) if (name in fields) return true;
   return false;
 }
 

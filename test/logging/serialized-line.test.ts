@@ -43,11 +43,14 @@ describe('logSerialized (lines whose fields are serialised at once)', () => {
     expect(log.events('warned')).toHaveLength(1);
   });
 
-  it('censors what the process logger censors', () => {
+  it('censors what the process logger censors, and serialises errors as it does', () => {
     const log = captureLog('info');
     logSerialized(log.logger, 'info', { event: 'oops', token: 'eyJsecret', password: 'hunter2', msg: 'careless' });
     expect(log.text()).not.toMatch(/eyJsecret|hunter2/);
     expect(log.events('oops')[0]).toMatchObject({ token: '[redacted]', password: '[redacted]' });
+    // An error keeps what pino's serializer makes of it (JSON.stringify would make it `{}`).
+    logSerialized(log.logger, 'info', { event: 'failed', err: new Error('it broke'), msg: 'failed' });
+    expect(log.events('failed')[0]!.err).toMatchObject({ type: 'Error', message: 'it broke', stack: expect.stringContaining('it broke') });
   });
 
   it('writes the same line through a logger made elsewhere', () => {
