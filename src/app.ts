@@ -1,6 +1,6 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { clientErrorAnswer, errorHandler, frameworkErrorAnswer, pageErrorHandler } from './http/error-handler.js';
 import { publicUrl as publicUrlOf } from './config/public-url.js';
 import { accountRoutes } from './http/routes/account.js';
@@ -17,6 +17,7 @@ import { jwksRoutes } from './http/routes/jwks.js';
 import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
 import { guardConnections, totalWithin } from './http/connection-guard.js';
+import { requestLoggers } from './http/request-loggers.js';
 import { trustedPeer } from './http/trusted-peer.js';
 import type { Services } from './services.js';
 import type { Config } from './config/schema.js';
@@ -125,27 +126,6 @@ export async function buildApp(deps: Services, options: AppOptions = { publicUrl
   const explainer = new AccessExplainer({ authorizer: deps.authorizer, bindings: deps.bindings, credentials: deps.credentials, service: deps.config.token.service });
   await app.register(accessApiRoutes, { explainer, adminSecret: deps.adminSecret });
   return app;
-}
-
-/**
- * Fastify makes a child logger per request. For a route with its own level (the quiet token
- * routes) pino would rebuild every log method of each child; a child of one shared logger at that
- * level costs only its bindings. Fastify also passes `{}` options where there are none, which
- * takes pino's slower child path.
- */
-function requestLoggers(): NonNullable<FastifyServerOptions['childLoggerFactory']> {
-  const atLevel = new Map<string, FastifyBaseLogger>();
-  return (logger, bindings, options) => {
-    if (options.serializers) return logger.child(bindings, options);
-    const level = options.level;
-    if (level === undefined) return logger.child(bindings);
-    let base = atLevel.get(level);
-    if (!base) {
-      base = logger.child({}, { level });
-      atLevel.set(level, base);
-    }
-    return base.child(bindings);
-  };
 }
 
 /** Browser and device login pages, with cookies, in their own encapsulated context. */

@@ -1,18 +1,22 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CircuitState } from './domain/backend.js';
 import type { UpstreamObserver } from './upstream/upstream-client.js';
+import { TalliedHistogram, type HistogramSeries } from './metrics/tallied-histogram.js';
+import { Tallies, type Tally } from './metrics/tallies.js';
 
 /** The service's Prometheus metrics, in a registry of its own (no global state). */
 export interface Metrics {
   registry: Registry;
   /** Token requests by outcome (issued, unauthorized, invalid, rate_limited, unavailable, error) and grant type. */
   tokenRequests: Counter<'outcome' | 'grant_type'>;
-  tokenDuration: Histogram<'grant_type'>;
+  tokenDuration: TalliedHistogram;
   /** Cache lookups by kind (the key's prefix: intro, authz, rt, static, cred...) and result. */
   cacheLookups: Counter<'kind' | 'result'>;
+  /** A new tally of `cacheLookups` for one kind and result: made at its first lookup, then kept. */
+  lookupTally(kind: string, result: 'hit' | 'miss' | 'error'): Tally;
   /** Lookups of the first tier over Redis: answered in process (`local`) or with a round trip (`shared`). */
   firstTier: Counter<'result'>;
-  /** Counts one first-tier lookup, through children bound once (a labelled inc() per lookup hashes its labels). */
+  /** Counts one first-tier lookup. */
   countFirstTier(result: 'local' | 'shared'): void;
   upstreamDuration: Histogram<'upstream' | 'outcome'>;
   /**
@@ -72,21 +76,36 @@ export function createMetrics(defaults = true): Metrics {
       for (const [upstream, state] of Object.entries(circuits())) this.set({ upstream }, state === 'open' ? 1 : state === 'half_open' ? 0.5 : 0);
     },
   });
-  const tokenRequests = new Counter({ name: 'wharf_token_requests_total', help: 'Token requests by outcome and grant type', labelNames: ['outcome', 'grant_type'] as const, registers: [registry] });
-  const tokenDuration = new Histogram({
-    name: 'wharf_token_request_duration_seconds',
-    help: 'Token endpoint latency',
-    labelNames: ['grant_type'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  // The counts every token request and cache lookup adds to are plain numbers (metrics/tallies.ts),
+  // read into the metrics at each scrape: prom-client hashes the labels of every inc and observe.
+  const tokenTallies = new Tallies<'outcome' | 'grant_type'>();
+  const tokenRequests = new Counter({
+    name: 'wharf_token_requests_total',
+    help: 'Token requests by outcome and grant type',
+    labelNames: ['outcome', 'grant_type'] as const,
     registers: [registry],
+    collect() {
+      tokenTallies.fold(this);
+    },
   });
-  // Label children bound once per label set: prom-client otherwise builds and hashes a label
-  // object on every call, twice per token request. Both label sets are small and fixed.
-  const tokenCounters = new Map<string, { inc(): void }>();
-  const tokenTimers = new Map<string, { observe(value: number): void }>();
-  const firstTier = new Counter({ name: 'wharf_cache_first_tier_total', help: 'Lookups of the in-process first tier over Redis: local (no round trip) or shared (read from Redis)', labelNames: ['result'] as const, registers: [registry] });
-  const firstTierLocal = firstTier.labels({ result: 'local' });
-  const firstTierShared = firstTier.labels({ result: 'shared' });
+  const tokenDuration = new TalliedHistogram({ name: 'wharf_token_request_duration_seconds', help: 'Token endpoint latency', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
+  // By outcome, then grant type; both sets are small and fixed (app.ts names the grant types).
+  const tokenCounts = new Map<string, Map<string, Tally>>();
+  const tokenTimes = new Map<string, HistogramSeries>();
+  const lookupTallies = new Tallies<'kind' | 'result'>();
+  const firstTierTallies = new Tallies<'result'>();
+  const firstTier = new Counter({
+    name: 'wharf_cache_first_tier_total',
+    help: 'Lookups of the in-process first tier over Redis: local (no round trip) or shared (read from Redis)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      firstTierTallies.fold(this);
+    },
+  });
+  // Made at the first lookup of each, so a process that never has a first tier shows neither series.
+  let firstTierLocal: Tally | undefined;
+  let firstTierShared: Tally | undefined;
   let openConnections: () => number = () => 0;
   new Gauge({
     name: 'wharf_connections_open',
@@ -104,17 +123,30 @@ export function createMetrics(defaults = true): Metrics {
     tokenRequests,
     tokenDuration,
     observeTokenRequest(outcome, grantType, seconds) {
-      const key = `${outcome}\0${grantType}`;
-      let counter = tokenCounters.get(key);
-      if (!counter) tokenCounters.set(key, (counter = tokenRequests.labels({ outcome, grant_type: grantType })));
-      counter.inc();
-      let timer = tokenTimers.get(grantType);
-      if (!timer) tokenTimers.set(grantType, (timer = tokenDuration.labels({ grant_type: grantType })));
-      timer.observe(seconds);
+      let byGrant = tokenCounts.get(outcome);
+      if (!byGrant) tokenCounts.set(outcome, (byGrant = new Map<string, Tally>()));
+      let count = byGrant.get(grantType);
+      if (!count) byGrant.set(grantType, (count = tokenTallies.add({ outcome, grant_type: grantType })));
+      count.count++;
+      let time = tokenTimes.get(grantType);
+      if (!time) tokenTimes.set(grantType, (time = tokenDuration.series({ grant_type: grantType })));
+      time.observe(seconds);
     },
-    cacheLookups: new Counter({ name: 'wharf_cache_lookups_total', help: 'Cache lookups by kind and result (hit, miss, error)', labelNames: ['kind', 'result'] as const, registers: [registry] }),
+    cacheLookups: new Counter({
+      name: 'wharf_cache_lookups_total',
+      help: 'Cache lookups by kind and result (hit, miss, error)',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+      collect() {
+        lookupTallies.fold(this);
+      },
+    }),
+    lookupTally: (kind, result) => lookupTallies.add({ kind, result }),
     firstTier,
-    countFirstTier: (result) => (result === 'local' ? firstTierLocal : firstTierShared).inc(),
+    countFirstTier(result) {
+      if (result === 'local') (firstTierLocal ??= firstTierTallies.add({ result: 'local' })).count++;
+      else (firstTierShared ??= firstTierTallies.add({ result: 'shared' })).count++;
+    },
     upstreamDuration,
     rateLimited: new Counter({ name: 'wharf_rate_limited_total', help: 'Requests refused by a limit (login budgets, logins under way, login and device starts), by limit', labelNames: ['limit'] as const, registers: [registry] }),
     credentialVerifications: new Counter({

@@ -134,7 +134,7 @@ export function createServices(config: Config, inputs: ServiceInputs): Services 
   const metrics = inputs.metrics ?? createMetrics();
   const coherence = createCoherence(config.cache);
   const hotKeyPrefixes = [...registries.passwordBackends.hotKeyPrefixes(), ...registries.deciders.hotKeyPrefixes(), DECISION_KEY_PREFIX];
-  const cache = new InstrumentedCache(inputs.cache ?? createCache(config.cache, { logger, coherence, hotKeyPrefixes, onLookup: metrics.countFirstTier, now }), metrics.cacheLookups);
+  const cache = new InstrumentedCache(inputs.cache ?? createCache(config.cache, { logger, coherence, hotKeyPrefixes, onLookup: metrics.countFirstTier, now }), metrics.lookupTally);
   const store = inputs.store ?? createStore(config, now);
   const upstreamObserver = metrics.observeUpstream;
 

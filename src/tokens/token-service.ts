@@ -7,6 +7,7 @@ import { InvalidRequestError, TemporarilyUnavailableError, TooManyRequestsError,
 import type { Identity } from '../domain/identity.js';
 import { formatScope, parseScopes } from '../domain/scope.js';
 import type { RefusalLog } from '../logging/refusal-log.js';
+import { logTokenIssued } from './audit-line.js';
 import type { TokenMinter } from './minter.js';
 
 /** How the client proved who it is (see the prover). */
@@ -184,22 +185,19 @@ export class TokenService {
     }
     if (request.grantType !== 'get') response.scope = access.map(formatScope).join(' ');
 
-    this.deps.logger.info(
-      {
-        event: 'token_issued',
-        account: identity?.account ?? '',
-        provider: identity?.provider ?? 'anonymous',
-        grantType: request.grantType,
-        clientId: request.clientId,
-        clientIp: request.clientIp,
-        ...auditedDecisions(decisions, identity === undefined),
-        refreshTokenIssued: response.refresh_token !== undefined,
-        jti: minted.jti,
-        kid: minted.kid,
-        reused: minted.reused,
-      },
-      'token issued',
-    );
+    const granted = logTokenIssued(this.deps.logger, {
+      account: identity?.account ?? '',
+      provider: identity?.provider ?? 'anonymous',
+      grantType: request.grantType,
+      clientId: request.clientId,
+      clientIp: request.clientIp,
+      decisions,
+      anonymous: identity === undefined,
+      refreshTokenIssued: response.refresh_token !== undefined,
+      jti: minted.jti,
+      kid: minted.kid,
+      reused: minted.reused,
+    });
     const head = encodeHead(response);
     return {
       response,
@@ -209,7 +207,7 @@ export class TokenService {
       audit: {
         account: identity?.account ?? '',
         provider: identity?.provider ?? 'anonymous',
-        granted: access.map(formatScope),
+        granted,
         jti: minted.jti,
         grantType: request.grantType,
         clientIp: request.clientIp,
@@ -272,45 +270,4 @@ function encodeHead(r: TokenResponse): string {
   if (r.refresh_token !== undefined) head += `,"refresh_token":${JSON.stringify(r.refresh_token)}`;
   if (r.scope !== undefined) head += `,"scope":${JSON.stringify(r.scope)}`;
   return `${head},"expires_in":`;
-}
-
-/** Requested scopes an anonymous audit line names; a registry client asks for one or two. */
-const ANONYMOUS_NAMED = 8;
-
-/** The audit line's account of what was asked and decided. */
-export interface AuditedDecisions {
-  /** The requested scopes (an anonymous line: the first 8). */
-  requested: string[];
-  /** An anonymous line that names only some: how many were asked. */
-  requestedCount?: number;
-  /** Each decision in full (an anonymous line: those that granted something). */
-  decisions: object[];
-  /** An anonymous line: the refusals, counted by source and reason. */
-  denied?: object[];
-}
-
-/**
- * The decisions as the audit line lists them: every one in full. An anonymous request proves
- * nothing and anyone can send 32 fresh names in it: its line lists in full only what was granted,
- * counts the refusals by source and reason, and names the first 8 requested scopes with their
- * number. Listing each of 32 refusals with its reason made 5.5 KB of log per such request.
- */
-function auditedDecisions(decisions: readonly ScopeDecision[], anonymous: boolean): AuditedDecisions {
-  const full = (d: ScopeDecision) => ({ scope: formatScope(d.scope), granted: d.granted, source: d.source, reason: d.reason });
-  const requested = decisions.map((d) => formatScope(d.scope));
-  if (!anonymous) return { requested, decisions: decisions.map(full) };
-  const denied = new Map<string, { source: string; reason: string; count: number }>();
-  for (const d of decisions) {
-    if (d.granted.length > 0) continue;
-    const key = JSON.stringify([d.source, d.reason]);
-    const group = denied.get(key);
-    if (group) group.count++;
-    else denied.set(key, { source: d.source, reason: d.reason, count: 1 });
-  }
-  return {
-    requested: requested.slice(0, ANONYMOUS_NAMED),
-    ...(requested.length > ANONYMOUS_NAMED ? { requestedCount: requested.length } : {}),
-    decisions: decisions.filter((d) => d.granted.length > 0).map(full),
-    denied: [...denied.values()],
-  };
 }

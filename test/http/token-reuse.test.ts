@@ -114,3 +114,27 @@ describe('a GET /token repeated within a second', () => {
     expect(access.every((l) => typeof l.reqId === 'string')).toBe(true);
   });
 });
+
+describe('what a token request writes through its request logger', () => {
+  it('an error line with its request id; nothing at info, not even for a client error fastify refused', async () => {
+    log.clear();
+    const malformed = await app.inject({ method: 'POST', url: '/token', headers: { 'content-type': 'application/json' }, payload: '{' });
+    expect(malformed.statusCode).toBe(400);
+    expect(log.lines).toEqual([]);
+    // The same refusal on a route at the default level is a line.
+    await app.inject({ method: 'POST', url: '/token/revoke', headers: { 'content-type': 'application/json' }, payload: '{' });
+    expect(log.lines.filter((l) => l.msg === 'client error')).toHaveLength(1);
+
+    log.clear();
+    const answer = services.tokens.answer;
+    services.tokens.answer = () => Promise.reject(new Error('a bug below the route'));
+    try {
+      expect((await get({ authorization: basic('bob', password) })).statusCode).toBe(500);
+    } finally {
+      services.tokens.answer = answer;
+    }
+    expect(log.lines).toHaveLength(1);
+    expect(log.lines[0]).toMatchObject({ level: 50, msg: 'request failed', err: { message: 'a bug below the route' } });
+    expect(log.lines[0]!.reqId).toMatch(/^req-/);
+  });
+});
