@@ -103,7 +103,7 @@ export class BatchSigner {
       worker = this.thread();
     } catch {
       // No thread to be had (a resource limit): the pool signs, one hand-off per signature.
-      batch.inputs.forEach((input, i) => signOnPool(input, batch.key).then(batch.waiters[i]!.resolve, batch.waiters[i]!.reject));
+      for (let i = 0; i < batch.inputs.length; i++) void signOnPool(batch.inputs[i]!, batch.key).then(batch.waiters[i]!.resolve, batch.waiters[i]!.reject);
       return;
     }
     let keyId = this.keyIds.get(batch.key);
