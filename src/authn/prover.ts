@@ -111,12 +111,15 @@ export class RequestProver implements Prover {
    * What the chain recalls for a credential: a proof recalled in the last second is handed out
    * again (RecentProofs), so a client asking for several repositories in a row recalls once.
    */
-  private async recall(username: string, password: string, context: LoginContext): Promise<Proof | undefined> {
+  private recall(username: string, password: string, context: LoginContext): Proof | Promise<Proof | undefined> {
     const recent = this.deps.recentProofs;
     if (recent === undefined) return this.deps.chain.recall(username, password, context);
     const key = recent.key(username, password);
-    const held = recent.recalled(key);
-    if (held !== undefined) return held;
+    // Handed out as is, not in a promise of this method's own: this is every busy client's path.
+    return recent.recalled(key) ?? this.recallAndKeep(recent, key, username, password, context);
+  }
+
+  private async recallAndKeep(recent: RecentProofs, key: string, username: string, password: string, context: LoginContext): Promise<Proof | undefined> {
     // An invalidation while the chain recalls must not leave its (older) proof behind: the
     // coherence empties RecentProofs, and only a recall that began after it is kept.
     const epoch = recent.epoch;

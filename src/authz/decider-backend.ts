@@ -17,7 +17,7 @@ export interface DeciderDeps {
   /** Reads the decider's secrets at start-up (never during config validation). */
   readSecret: ReadSecret;
   /** The account's current generation: a bump forgets every cached decision about it. */
-  generation: (account: string) => Promise<string>;
+  generation: (account: string) => string | Promise<string>;
   now?: () => number;
   /** Told about every upstream request (metrics). */
   upstreamObserver?: UpstreamObserver;

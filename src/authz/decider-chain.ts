@@ -17,11 +17,14 @@ export class DeciderChain implements Authorizer {
     if (links.length === 0) throw new Error('a decider chain needs at least one decider');
   }
 
-  async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
-    // Plain loops: every token request passes here, and most are decided by one link.
-    const first = await this.links[0]!.authorize(request);
-    if (this.links.length === 1) return first;
-    const decisions = [...first];
+  authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    // One link decides alone, with no frame of this chain's around it: every token request passes here.
+    return this.links.length === 1 ? this.links[0]!.authorize(request) : this.chained(request);
+  }
+
+  private async chained(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+    // Plain loops: every token request passes here, and most are decided by the first link.
+    const decisions = [...(await this.links[0]!.authorize(request))];
     for (let l = 1; l < this.links.length; l++) {
       const open: number[] = [];
       const scopes: Scope[] = [];

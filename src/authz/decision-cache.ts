@@ -54,7 +54,7 @@ export interface DecisionCacheDeps {
   hashKey: Buffer;
   logger: Logger;
   /** A per-account generation that is part of every key: bumping it orphans the account's entries. Default `0`. */
-  generation?: ((account: string) => Promise<string>) | undefined;
+  generation?: ((account: string) => string | Promise<string>) | undefined;
 }
 
 /**
@@ -63,7 +63,7 @@ export interface DecisionCacheDeps {
  * misbehaves never blocks a decision (it is then treated as empty, and logged).
  */
 export class DecisionCache {
-  private readonly generation: (account: string) => Promise<string>;
+  private readonly generation: (account: string) => string | Promise<string>;
   /** Decisions already parsed, by their stored text; emptied when full, so distinct texts cannot grow it. */
   private readonly parsed = new Map<string, CachedDecision>();
 
@@ -76,16 +76,23 @@ export class DecisionCache {
     /** How log lines name the decider: `authorization webhook`. */
     private readonly what: string,
   ) {
-    this.generation = deps.generation ?? (async () => '0');
+    this.generation = deps.generation ?? (() => '0');
   }
 
-  /** The account's generation, or undefined (cache bypassed) when it cannot be read. */
-  async generationOf(account: string): Promise<string | undefined> {
-    try {
-      return await this.generation(account);
-    } catch (err) {
+  /**
+   * The account's generation, or undefined (cache bypassed) when it cannot be read. As is when
+   * the generations hold it in process (every busy account's case): no promise of its own.
+   */
+  generationOf(account: string): string | undefined | Promise<string | undefined> {
+    const unreadable = (err: unknown): undefined => {
       this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read the account generation; asking the ${this.what} without the cache`);
       return undefined;
+    };
+    try {
+      const generation = this.generation(account);
+      return typeof generation === 'string' ? generation : generation.catch(unreadable);
+    } catch (err) {
+      return unreadable(err);
     }
   }
 

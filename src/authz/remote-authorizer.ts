@@ -20,7 +20,7 @@ export interface RemoteAuthorizerOptions {
    * A per-account generation that is part of every cache key: changing it orphans the account's
    * cached decisions at once (invalidation without scanning the cache). Default always `0`.
    */
-  generation?: ((account: string) => Promise<string>) | undefined;
+  generation?: ((account: string) => string | Promise<string>) | undefined;
   /**
    * The breaker in front of the decider. The decider's transport consults and feeds it on every
    * call (it alone knows what a failed call is: one HTTP exchange, one command run); this

@@ -43,10 +43,13 @@ export class AccountGenerations implements LocalCopy {
   }
 
   /** The account's generation; throws `TemporarilyUnavailableError` when the store cannot say (callers then bypass their cache). */
-  async current(account: string): Promise<string> {
+  current(account: string): string | Promise<string> {
     const key = this.key(account);
-    const memo = this.memo.get(key);
-    if (memo !== undefined) return memo;
+    // As is when held (a busy account's every request): no promise of its own.
+    return this.memo.get(key) ?? this.read(key);
+  }
+
+  private async read(key: string): Promise<string> {
     const epoch = this.coherence.epoch;
     const value = (await this.store.get(key)) ?? '0';
     // Generations only count up: a read that began before a bump must not put the older one back.

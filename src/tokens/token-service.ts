@@ -119,10 +119,11 @@ export class TokenService {
   }
 
   /** Decides the request and encodes the answer. */
-  async answer(request: TokenRequest): Promise<DecidedAnswer> {
+  answer(request: TokenRequest): Promise<DecidedAnswer> {
+    // Not async itself: one frame (decide's) per request, and the refusal is a rejection all the same.
     const service = request.service ?? this.options.service;
     if (service !== this.options.service) {
-      throw new InvalidRequestError(`unknown service ${JSON.stringify(service.slice(0, 100))}: this endpoint serves ${JSON.stringify(this.options.service)}`);
+      return Promise.reject(new InvalidRequestError(`unknown service ${JSON.stringify(service.slice(0, 100))}: this endpoint serves ${JSON.stringify(this.options.service)}`));
     }
     return this.decide(request, service);
   }
