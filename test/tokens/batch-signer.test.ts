@@ -13,7 +13,7 @@ describe('BatchSigner', () => {
     const key = (await testKeys(alg)).store.current();
     const signer = new BatchSigner();
     const inputs = Array.from({ length: 200 }, () => randomBytes(2400));
-    const signatures = await Promise.all(inputs.map((input) => signer.sign(input, key)));
+    const signatures = await Promise.all(inputs.map((input) => signer.sign(Buffer.from(input), key))); // handed over: copies
     const valid = checks(key.publicKey, alg);
     expect(signatures.every((s, i) => valid(inputs[i]!, s))).toBe(true);
     expect(valid(inputs[0]!, signatures[1]!)).toBe(false);
@@ -26,11 +26,26 @@ describe('BatchSigner', () => {
     const two = (await testKeys('ES256')).store.current();
     const signer = new BatchSigner();
     const input = randomBytes(100);
-    const [a, b] = await Promise.all([signer.sign(input, one), signer.sign(input, two)]);
+    const [a, b] = await Promise.all([signer.sign(Buffer.from(input), one), signer.sign(Buffer.from(input), two)]);
     expect(checks(one.publicKey, 'ES256')(input, a)).toBe(true);
     expect(checks(two.publicKey, 'ES256')(input, b)).toBe(true);
     expect(checks(one.publicKey, 'ES256')(input, b)).toBe(false);
-    expect(checks(two.publicKey, 'ES256')(input, await signer.sign(input, two))).toBe(true);
+    expect(checks(two.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), two))).toBe(true);
+    await signer.close();
+  });
+
+  it('hands an input of its own over (no copy), and refuses one already handed over rather than sign nothing', async () => {
+    const key = (await testKeys('ES256')).store.current();
+    const signer = new BatchSigner();
+    const input = Buffer.allocUnsafeSlow(300).fill(1);
+    const copy = Buffer.from(input);
+    const signature = await signer.sign(input, key);
+    expect(input.length).toBe(0); // handed over to the signing thread
+    expect(checks(key.publicKey, 'ES256')(copy, signature)).toBe(true);
+    await expect(signer.sign(input, key)).rejects.toThrow(/already handed over/); // never a signature of nothing
+    const twice = Buffer.allocUnsafeSlow(10).fill(2);
+    const both = await Promise.all([signer.sign(twice, key), signer.sign(twice, key)]); // one turn, one batch
+    for (const s of both) expect(checks(key.publicKey, 'ES256')(Buffer.alloc(10, 2), s)).toBe(true);
     await signer.close();
   });
 
@@ -46,7 +61,7 @@ describe('BatchSigner', () => {
     expect(settled.some((s) => s.status === 'rejected' && /signing thread/.test(String(s.reason)))).toBe(true);
 
     const input = randomBytes(50);
-    expect(checks(key.publicKey, 'ES256')(input, await signer.sign(input, key))).toBe(true); // a new thread, given the key again
+    expect(checks(key.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), key))).toBe(true); // a new thread, given the key again
     await signer.close();
   });
 });
