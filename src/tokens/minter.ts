@@ -25,6 +25,12 @@ export interface MintedToken {
   kid: string;
   /** True when an identical token minted moments ago was handed out again instead of signing. */
   reused: boolean;
+  /**
+   * The token in two parts, for an answer whose bytes are written once: `header.` as bytes (the
+   * key's, made once: most of a token with its certificate chain) and the rest, `payload.signature`.
+   */
+  headerDot: Buffer;
+  rest: string;
 }
 
 /** Options of the minter. */
@@ -128,8 +134,8 @@ export class TokenMinter {
       const exp = Math.min(iat + request.lifetimeSeconds, certExp);
       if (nowMs < (iat + (exp - iat) * reuseFraction) * 1000) {
         const jti = recent.jti(slot);
-        const token = `${header}.${this.payload(request, iat, exp, jti)}.${recent.signature(slot)}`;
-        return { token, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: true };
+        const rest = `${this.payload(request, iat, exp, jti)}.${recent.signature(slot)}`;
+        return { token: `${header}.${rest}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: true, headerDot: this.cachedHeader!.bytes, rest };
       }
     }
     const iat = Math.floor(nowMs / 1000);
@@ -142,7 +148,8 @@ export class TokenMinter {
     const signature = await this.signer.sign(signingInput(this.cachedHeader!.bytes, payload), key);
     // Rounded up, so a slot is never given away while its token may still be handed out.
     if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signature, Math.floor(this.now() / 1000));
-    return { token: `${header}.${payload}.${signature.toString('base64url')}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false };
+    const rest = `${payload}.${signature.toString('base64url')}`;
+    return { token: `${header}.${rest}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false, headerDot: this.cachedHeader!.bytes, rest };
   }
 
   /**

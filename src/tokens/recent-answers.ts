@@ -18,7 +18,7 @@ export interface RecentAnswersOptions {
 /** A recent answer and how often it was handed out again. */
 interface RecentAnswer {
   response: TokenResponse;
-  head: string;
+  head: Buffer;
   exp: number;
   audit: AnswerAudit;
   reuses: number;
@@ -148,7 +148,11 @@ export class RecentAnswers implements LocalCopy {
     if (expiresIn < 1) return undefined;
     recent.reuses++;
     recent.lastReuse = now;
-    return { response: { ...recent.response, expires_in: expiresIn }, body: `${recent.head}${expiresIn}}` };
+    const tail = `${expiresIn}}`;
+    const body = Buffer.allocUnsafe(recent.head.length + tail.length);
+    recent.head.copy(body, 0);
+    body.write(tail, recent.head.length, 'latin1');
+    return { response: { ...recent.response, expires_in: expiresIn }, body };
   }
 
   private auditReuses(answer: RecentAnswer): void {

@@ -75,8 +75,8 @@ export interface TokenServiceDeps {
 /** An answer and its JSON body, encoded once (tokens carry a certificate chain and appear twice in it). */
 export interface TokenAnswer {
   response: TokenResponse;
-  /** `response` as JSON (field order aside: expires_in comes last). */
-  body: string;
+  /** `response` as JSON (field order aside: expires_in comes last), as the bytes sent. */
+  body: Buffer;
 }
 
 /** What the audit line says about an answer, whoever asks for it again. */
@@ -92,8 +92,8 @@ export interface AnswerAudit {
 
 /** A decided answer, with what reusing it needs. */
 export interface DecidedAnswer extends TokenAnswer {
-  /** The answer's JSON up to the value of expires_in, the one field that changes on reuse. */
-  head: string;
+  /** The answer's JSON up to the value of expires_in, the one field that changes on reuse (bytes; never written to). */
+  head: Buffer;
   /** When its token expires, in seconds since the epoch. */
   exp: number;
   audit: AnswerAudit;
@@ -199,10 +199,10 @@ export class TokenService {
       kid: minted.kid,
       reused: minted.reused,
     });
-    const head = encodeHead(response);
+    const { head, body } = encodeAnswer(response, minted);
     return {
       response,
-      body: `${head}${response.expires_in}}`,
+      body,
       head,
       exp: Math.floor(now / 1000) + minted.expiresIn,
       audit: {
@@ -261,14 +261,30 @@ function asMaker(maker: readonly ScopeDecision[], makerAccount: string): ScopeDe
   return maker.map((decision) => ({ ...decision, reason: `as its maker ${makerAccount}: ${decision.reason}` }));
 }
 
-/** A response's JSON without the value of expires_in and the closing brace. */
-function encodeHead(r: TokenResponse): string {
+/** `{"token":"`, the start of every answer. */
+const ANSWER_OPENING = Buffer.from('{"token":"', 'latin1');
+
+/**
+ * A response's JSON as the bytes sent, and its head (up to the value of expires_in) sharing them.
+ * Written once: the token's header (most of its 2-3 KB, with the certificate chain) is copied from
+ * the key's own bytes, the rest written after it. A string body was joined, flattened to measure
+ * its length and encoded again for the socket, a young 2.4 KB copy per answer each time.
+ */
+function encodeAnswer(r: TokenResponse, token: { headerDot: Buffer; rest: string }): { head: Buffer; body: Buffer } {
   // A JWT is base64url and dots and issued_at is ISO 8601: nothing in them needs escaping, and
   // JSON.stringify scanning a 2-3 KB token was a tenth of an answer's cost.
-  let head = `{"token":"${r.token}"`;
-  if (r.access_token !== undefined) head += `,"access_token":"${r.access_token}"`;
-  head += `,"issued_at":"${r.issued_at}"`;
-  if (r.refresh_token !== undefined) head += `,"refresh_token":${JSON.stringify(r.refresh_token)}`;
-  if (r.scope !== undefined) head += `,"scope":${JSON.stringify(r.scope)}`;
-  return `${head},"expires_in":`;
+  let after = `${token.rest}"`;
+  if (r.access_token !== undefined) after += `,"access_token":"${r.access_token}"`;
+  after += `,"issued_at":"${r.issued_at}"`;
+  if (r.refresh_token !== undefined) after += `,"refresh_token":${JSON.stringify(r.refresh_token)}`;
+  if (r.scope !== undefined) after += `,"scope":${JSON.stringify(r.scope)}`;
+  after += ',"expires_in":';
+  const tail = `${r.expires_in}}`;
+  const headSize = ANSWER_OPENING.length + token.headerDot.length + Buffer.byteLength(after);
+  const bytes = Buffer.allocUnsafe(headSize + tail.length);
+  ANSWER_OPENING.copy(bytes, 0);
+  token.headerDot.copy(bytes, ANSWER_OPENING.length);
+  bytes.write(after, ANSWER_OPENING.length + token.headerDot.length);
+  bytes.write(tail, headSize, 'latin1');
+  return { head: bytes.subarray(0, headSize), body: bytes };
 }

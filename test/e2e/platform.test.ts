@@ -133,7 +133,8 @@ describe('platform tokens: introspection, webhook and Redis, end to end', () => 
     });
     expect(decidedAgain.status).toBe(200);
     const tierAfter = await firstTier();
-    expect(tierAfter.local - tierBefore.local).toBeGreaterThanOrEqual(2); // the introspection and the decision
+    // The decision; the platform token's proof was recalled less than a second ago (RecentProofs).
+    expect(tierAfter.local - tierBefore.local).toBeGreaterThanOrEqual(1);
     expect(tierAfter.shared).toBe(tierBefore.shared);
     expect(upstreamCalls()).toEqual(before);
     for (const res of [again, fromB]) {

@@ -77,8 +77,8 @@ describe('RecentAnswers', () => {
     s.tokens.forgetAll();
     expect(log.events('token_reused').map((l) => l.count)).toEqual([3, 1]);
 
-    for (const answer of [first, ...again]) expect(JSON.parse(answer.body)).toEqual(answer.response);
-    expect(Object.keys(JSON.parse(again[2]!.body)).sort()).toEqual(['expires_in', 'issued_at', 'token']);
+    for (const answer of [first, ...again]) expect(JSON.parse(answer.body.toString())).toEqual(answer.response);
+    expect(Object.keys(JSON.parse(again[2]!.body.toString())).sort()).toEqual(['expires_in', 'issued_at', 'token']);
     expect(again[2]!.response.token).toBe(first.response.token);
   });
 
