@@ -44,4 +44,9 @@ export interface ScopeDecision {
 /** Decides, per requested scope, which actions are allowed. Deny by default. */
 export interface Authorizer {
   authorize(request: AuthorizationRequest): Promise<ScopeDecision[]>;
+  /**
+   * True when it can decide nothing for anyone (an ACL without rules or anonymous lists): every
+   * answer would be unmatched, so a chain need not ask it while another decider is there.
+   */
+  readonly decidesNothing?: boolean;
 }

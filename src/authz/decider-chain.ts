@@ -13,8 +13,14 @@ const UNDECIDED = new Set(['unavailable', 'limited']);
  * is granted nothing: failing closed.
  */
 export class DeciderChain implements Authorizer {
-  constructor(private readonly links: readonly Authorizer[]) {
+  private readonly links: readonly Authorizer[];
+
+  constructor(links: readonly Authorizer[]) {
     if (links.length === 0) throw new Error('a decider chain needs at least one decider');
+    // A link that decides nothing (an ACL without rules beside a webhook) is not asked: its
+    // unmatched answers would only be replaced by the next link's, or lose to its `unavailable`.
+    const deciding = links.filter((link) => link.decidesNothing !== true);
+    this.links = deciding.length > 0 ? deciding : links;
   }
 
   authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {

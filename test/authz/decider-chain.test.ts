@@ -3,7 +3,9 @@ import bcrypt from 'bcrypt';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { chainLinks } from '../../src/authz/decider-chain.js';
+import { chainLinks, DeciderChain } from '../../src/authz/decider-chain.js';
+import type { AuthorizationRequest, Authorizer, ScopeDecision } from '../../src/authz/authorizer.js';
+import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging.js';
 import { createServices, type Services } from '../../src/services.js';
@@ -136,6 +138,24 @@ describe('the chain a config describes', () => {
       'authz.deciders: authz.acl has rules or anonymous pulls, but authz.deciders does not list {type: acl}: they would never be asked',
     ]);
     expect(problems({ deciders: [{ type: 'acl', rules: [] }] })[0]).toMatch(/^authz\.deciders\.0/);
+  });
+
+  it('does not ask an ACL without rules beside a decider, with the same decisions as if it had', async () => {
+    const emptyAcl = new StaticAclAuthorizer({ anonymous: { pull: [], deny: [] } }, []);
+    let aclAsked = 0;
+    const counted: Authorizer = { authorize: (r) => (aclAsked++, emptyAcl.authorize(r)), decidesNothing: emptyAcl.decidesNothing };
+    const down: Authorizer = { authorize: async (r) => r.scopes.map((scope): ScopeDecision => ({ scope, granted: [], source: 'unavailable', matched: false, reason: 'webhook unavailable: down' })) };
+    const request: AuthorizationRequest = { identity: { account: 'alice', provider: 'static', subject: 'alice', attributes: {} }, service: 'registry', clientIp: '127.0.0.1', scopes: [{ type: 'repository', name: 'alice/app', actions: ['pull'] }] };
+    for (const links of [[counted, down], [down, counted]]) {
+      const [decision] = await new DeciderChain(links).authorize(request);
+      expect(decision).toMatchObject({ granted: [], source: 'unavailable', reason: 'webhook unavailable: down' }); // as with the ACL asked
+    }
+    expect(aclAsked).toBe(0);
+    // Alone, it is asked: its refusal is the answer.
+    expect(await new DeciderChain([counted]).authorize(request)).toMatchObject([{ granted: [], source: 'acl', reason: 'no rule matched' }]);
+    expect(aclAsked).toBe(1);
+    // With a rule or an anonymous pull list it decides, and is asked.
+    expect(new StaticAclAuthorizer({ anonymous: { pull: ['public/*'], deny: [] } }, []).decidesNothing).toBe(false);
   });
 
   it('completes the listed webhook from WHARF_AUTHZ_WEBHOOK_URL, or adds one at the end', () => {

@@ -53,6 +53,11 @@ export class StaticAclAuthorizer implements Authorizer {
     this.anonymousDeny = config.anonymous.deny.map((g) => compileGlob(g));
   }
 
+  /** No rule and no anonymous pull list (a webhook decides alone): every scope would be unmatched. */
+  get decidesNothing(): boolean {
+    return this.rules.length === 0 && this.anonymousPull.length === 0;
+  }
+
   async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
     let groups: readonly string[] | undefined = request.groups;
     return request.scopes.map((scope) => {
