@@ -114,12 +114,14 @@ export class LoginLimiter {
    * spent, and otherwise treats it as a success. The account's budget across addresses does not
    * apply: an owner with a remembered credential is never refused for other people's guesses.
    */
-  async recalled(clientIp: string, username: string): Promise<void> {
+  recalled(clientIp: string, username: string): void | Promise<void> {
+    // Not async: this runs for every busy client's request, and mostly finds nothing to do.
     const group = this.group(clientIp);
     const account = budgetName(username);
+    const pair = `${group}\0${account}`;
     this.refuseIfMarked(group);
-    this.refuseIfMarked(`${group}\0${account}`);
-    if (this.failedHere.delete(`${group}\0${account}`)) await this.account.delete(this.key(group, account)).catch(() => undefined);
+    this.refuseIfMarked(pair);
+    if (this.failedHere.delete(pair)) return this.account.delete(this.key(group, account)).then(noop, noop);
   }
 
   /**
@@ -269,6 +271,8 @@ export class LoginLimiter {
  * match names without regard to case (slapd finds `kevin` for `Kevin`, `KEVIN` and even
  * `\u212Aevin`), and a budget per spelling would multiply the guesses one account may take.
  */
+function noop(): void {}
+
 function budgetName(username: string): string {
   return username.toLowerCase();
 }

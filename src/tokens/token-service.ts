@@ -165,7 +165,8 @@ export class TokenService {
       this.deny(request, 'authorization unavailable for every requested scope', identity?.account);
       throw new TemporarilyUnavailableError('authorization service unavailable; try again shortly');
     }
-    const access: Grant[] = decisions.filter((d) => d.granted.length > 0).map((d) => ({ ...d.scope, actions: [...d.granted] }));
+    const access: Grant[] = [];
+    for (const d of decisions) if (d.granted.length > 0) access.push({ ...d.scope, actions: [...d.granted] });
 
     const minted = await this.deps.minter.mint({
       subject: identity?.account ?? '',
@@ -175,10 +176,10 @@ export class TokenService {
     });
     const response: TokenResponse = {
       token: minted.token,
-      ...(request.grantType === 'get' ? {} : { access_token: minted.token }),
       expires_in: minted.expiresIn,
       issued_at: minted.issuedAt.toISOString(),
     };
+    if (request.grantType !== 'get') response.access_token = minted.token;
     // Offline access is asked for with a password (a refresh grant gets no second token).
     if (request.offline && proof && request.credentials.kind === 'password') {
       const refreshToken = await this.deps.prover.refreshTokenFor(proof, service);
