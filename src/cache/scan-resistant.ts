@@ -1,7 +1,7 @@
 import type { LRUCache } from 'lru-cache';
 
-/** Share of new entries a full cache takes in (one in eight). */
-const ADMIT_WHEN_FULL = 0.125;
+/** Share of new entries a full cache takes in (one in eight); the minter's reuse table takes the same. */
+export const ADMIT_WHEN_FULL = 0.125;
 
 /**
  * Whether a full LRU should take a new entry of `size` (evicting its least recently used). A fleet

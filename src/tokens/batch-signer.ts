@@ -5,17 +5,20 @@ import type { SigningKey } from '../keys/keys.js';
 /**
  * The signing thread: signs each batch it is sent with the key named, and answers the batch in one
  * message. Inline CommonJS (`eval`), so the same code runs from `dist/` and from the TypeScript
- * sources under test. Keys arrive once per key (a KeyObject is cloned into the thread), and only
- * the last few are kept: a rotation retires the old key.
+ * sources under test. Keys arrive once per key (a KeyObject is cloned into the thread), and are
+ * dropped when the main thread says so (it keeps the last few: a rotation retires the old key).
  */
 const SIGNING_THREAD = `
 const { parentPort } = require('node:worker_threads');
 const { sign } = require('node:crypto');
 const keys = new Map();
 parentPort.on('message', (message) => {
+  if (message.drop !== undefined) {
+    keys.delete(message.drop);
+    return;
+  }
   if (message.key !== undefined) {
     keys.set(message.keyId, message);
-    for (const id of keys.keys()) if (keys.size > ${4} && id !== message.keyId) keys.delete(id);
     return;
   }
   const key = keys.get(message.keyId);
@@ -40,6 +43,9 @@ parentPort.on('message', (message) => {
   parentPort.postMessage({ id: message.id, packed, lengths }, [packed.buffer]);
 });
 `;
+
+/** Keys the signing thread holds at once: the current one and those rotated out moments ago. */
+const KEYS_HELD = 4;
 
 /** Signatures waiting for their batch's answer. */
 interface Waiter {
@@ -77,8 +83,8 @@ interface Batch {
  */
 export class BatchSigner {
   private worker: Worker | undefined;
-  /** Keys this thread was given, by their id here. */
-  private given = new Set<number>();
+  /** Keys this thread holds, by their id here, the latest last. */
+  private given: number[] = [];
   private readonly keyIds = new WeakMap<SigningKey, number>();
   private nextKeyId = 0;
   private nextBatchId = 0;
@@ -129,9 +135,11 @@ export class BatchSigner {
     }
     let keyId = this.keyIds.get(batch.key);
     if (keyId === undefined) this.keyIds.set(batch.key, (keyId = this.nextKeyId++));
-    if (!this.given.has(keyId)) {
+    if (!this.given.includes(keyId)) {
       worker.postMessage({ keyId, key: batch.key.privateKey, ecdsa: batch.key.alg === 'ES256' });
-      this.given.add(keyId);
+      this.given.push(keyId);
+      // A key dropped here is given again if it ever signs again, so the two sides never disagree.
+      if (this.given.length > KEYS_HELD) worker.postMessage({ drop: this.given.shift() });
     }
     const id = this.nextBatchId++;
     // Handed over, not copied, where an input is a buffer of its own (the minter's signingInput); a
@@ -171,7 +179,7 @@ export class BatchSigner {
     worker.on('error', (err) => this.stopped(worker, new Error(`the signing thread failed: ${err.message}`)));
     worker.on('exit', (code) => this.stopped(worker, new Error(`the signing thread exited with code ${code}`)));
     this.worker = worker;
-    this.given = new Set();
+    this.given = [];
     return worker;
   }
 

@@ -107,12 +107,12 @@ export class TokenMinter {
     this.recent = this.reuseFraction > 0 ? new ReuseTable(options.reuseCacheBytes ?? DEFAULT_REUSE_CACHE_BYTES) : undefined;
   }
 
-  /** Bytes the reuse table takes (allocated whole at start; 0 with reuse off). */
   /** Stops the signing thread (shutdown); a later token starts it again. */
   close(): Promise<void> {
     return this.signer.close();
   }
 
+  /** Bytes the reuse table takes (allocated whole at start; 0 with reuse off). */
   reuseCacheBytes(): number {
     return this.recent?.bytes ?? 0;
   }

@@ -1,3 +1,5 @@
+import { ADMIT_WHEN_FULL } from '../cache/scan-resistant.js';
+
 /** Slots per set: a newcomer competes only with the tokens whose digest falls in the same set. */
 const WAYS = 8;
 
@@ -10,8 +12,6 @@ const UNTIL_WORD = 5;
 const JTI = 24;
 const SIGNATURE = 40;
 
-/** Share of newcomers a set whose every token may still be reused takes in (one in eight). */
-const ADMIT_WHEN_FULL = 0.125;
 
 /**
  * Tokens minted recently, for the minter to hand out again: a fixed table in one Buffer, off the
@@ -137,6 +137,7 @@ export class ReuseTable {
       if (w[at + UNTIL_WORD]! <= nowSeconds) return slot;
       if (w[at + IAT_WORD]! < w[oldest * this.slotWords + IAT_WORD]!) oldest = slot;
     }
+    // A set whose every token may still be reused takes in the share a full cache does.
     return Math.random() < ADMIT_WHEN_FULL ? oldest : -1;
   }
 }

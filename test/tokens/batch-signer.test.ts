@@ -31,6 +31,10 @@ describe('BatchSigner', () => {
     expect(checks(two.publicKey, 'ES256')(input, b)).toBe(true);
     expect(checks(one.publicKey, 'ES256')(input, b)).toBe(false);
     expect(checks(two.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), two))).toBe(true);
+    // More keys than the thread holds, then the first again: it is given again, not missing.
+    const more = await Promise.all(Array.from({ length: 5 }, async () => (await testKeys('ES256')).store.current()));
+    for (const key of more) expect(checks(key.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), key))).toBe(true);
+    expect(checks(one.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), one))).toBe(true);
     await signer.close();
   });
 
