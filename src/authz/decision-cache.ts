@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Cache } from '../cache/cache.js';
-import { keyedHash } from '../crypto/keyed-hash.js';
+import { storedKeyedHash } from '../crypto/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';
 import type { Scope } from '../domain/scope.js';
 import type { AuthorizationRequest } from './authorizer.js';
@@ -66,17 +66,20 @@ export class DecisionCache {
   private readonly generation: (account: string) => string | Promise<string>;
   /** Decisions already parsed, by their stored text; emptied when full, so distinct texts cannot grow it. */
   private readonly parsed = new Map<string, CachedDecision>();
+  /** Names a decision: keyed by the hash key and by this cache's namespace and endpoint. */
+  private readonly name: (text: string) => string;
 
   constructor(
     private readonly deps: DecisionCacheDeps,
     /** Separates the authorizers' entries, e.g. `authz-webhook`. */
-    private readonly namespace: string,
+    namespace: string,
     /** Where decisions come from (URL or command), so two endpoints never share entries. */
-    private readonly endpoint: string,
+    endpoint: string,
     /** How log lines name the decider: `authorization webhook`. */
     private readonly what: string,
   ) {
     this.generation = deps.generation ?? (() => '0');
+    this.name = storedKeyedHash(deps.hashKey, `decision\0${namespace}\0${endpoint}`);
   }
 
   /**
@@ -96,21 +99,14 @@ export class DecisionCache {
     }
   }
 
-  /** The key of one scope's decision; `identity` is the request's decidedIdentity(). */
+  /**
+   * The key of one scope's decision; `identity` is the request's decidedIdentity(). The parts are
+   * joined by NUL, which none of them can hold (names and accounts refuse control characters, and
+   * the identity is JSON); the actions are sorted, so `push,pull` and `pull,push` share a decision.
+   */
   key(request: AuthorizationRequest, account: string, generation: string, identity: string, scope: Scope): string {
-    return `${DECISION_KEY_PREFIX}${keyedHash(
-      this.deps.hashKey,
-      this.namespace,
-      this.endpoint,
-      generation,
-      request.service,
-      account,
-      identity,
-      scope.type,
-      scope.class ?? '',
-      scope.name,
-      [...scope.actions].sort().join(','),
-    )}`;
+    const actions = scope.actions.length === 1 ? scope.actions[0]! : [...scope.actions].sort().join(',');
+    return `${DECISION_KEY_PREFIX}${this.name(`${generation}\0${request.service}\0${account}\0${identity}\0${scope.type}\0${scope.class ?? ''}\0${scope.name}\0${actions}`)}`;
   }
 
   async read(key: string): Promise<CachedDecision | undefined> {

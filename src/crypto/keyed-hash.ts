@@ -20,3 +20,16 @@ export function inProcessKeyedHash(key: Buffer, purpose: string): (text: string)
   const prefix = `${createHmac('sha256', key).update(purpose).digest('base64')}\n`;
   return (text) => hash('sha256', prefix + text, 'base64');
 }
+
+/**
+ * A keyed hash for names that are stored (cache keys in Redis) and computed on every token
+ * request: one SHA-512/256 over a subkey derived for `purpose` and the text, base64url (43
+ * characters). An HMAC costs ~1.8 µs a call here, most of it setting up its object; this ~0.7 µs.
+ * Prefix keying is sound with SHA-512/256: its digest leaves half of the hash's state out, so a
+ * name seen in the cache cannot be extended into another (SHA-256's length extension). Without
+ * the key, no name can be computed or reversed.
+ */
+export function storedKeyedHash(key: Buffer, purpose: string): (text: string) => string {
+  const prefix = `${createHmac('sha256', key).update(purpose).digest('base64')}\n`;
+  return (text) => hash('sha512-256', prefix + text, 'base64url');
+}

@@ -186,6 +186,32 @@ describe('TwoTierCache', () => {
     expect(told).toEqual([['intro:revoked']]);
   });
 
+  it('counts a decision text shared by many keys once, so a fleet\'s decisions fit where they take the heap', async () => {
+    // 1,200 decisions with one text: 200 bytes each as counted now (about the heap they take),
+    // 294 when every entry counted the shared text too (only ~890 fitted in 256 KB).
+    const { shared, reads, cache } = tiers({ maxBytes: 256 * 1024 });
+    const key = (i: number) => `authz:${i.toString().padStart(64, '0')}`;
+    for (let i = 0; i < 1_200; i++) await shared.set(key(i), '{"granted":["pull"],"reason":"ok"}', 300);
+    for (let i = 0; i < 1_200; i++) await cache.get(key(i));
+    const before = reads();
+    for (let i = 0; i < 1_200; i++) expect(await cache.get(key(i))).toBe('{"granted":["pull"],"reason":"ok"}');
+    expect(reads() - before).toBe(0);
+    expect(cache.localBytes()).toBeLessThanOrEqual(256 * 1024);
+  });
+
+  it('counts values no other entry shares in full, so distinct texts cannot overfill it', async () => {
+    const { shared, reads, cache } = tiers({ maxBytes: 256 * 1024 });
+    const key = (i: number) => `authz:${i.toString().padStart(64, '0')}`;
+    const value = (i: number) => JSON.stringify({ granted: ['pull'], reason: `decided for client ${i} `.padEnd(200, '.') });
+    for (let i = 0; i < 1_200; i++) await shared.set(key(i), value(i), 300);
+    for (let i = 0; i < 1_200; i++) await cache.get(key(i));
+    const before = reads();
+    for (let i = 0; i < 1_200; i++) expect(await cache.get(key(i))).toBe(value(i));
+    // ~430 bytes each: some 600 fit, the rest are read from the shared cache again.
+    expect(reads() - before).toBeGreaterThan(400);
+    expect(cache.localBytes()).toBeLessThanOrEqual(256 * 1024);
+  });
+
   it('holds no more than its byte bound whatever is read through it', async () => {
     const { shared, cache } = tiers({ maxBytes: 256 * 1024 });
     for (let i = 0; i < 5_000; i++) await shared.set(`authz:${i.toString().padStart(64, '0')}`, '{"granted":["pull"],"reason":"ok"}', 300);
