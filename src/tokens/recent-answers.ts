@@ -15,14 +15,44 @@ export interface RecentAnswersOptions {
   now?: () => number;
 }
 
-/** A recent answer and how often it was handed out again. */
-interface RecentAnswer {
-  response: TokenResponse;
-  head: Buffer;
-  exp: number;
-  audit: AnswerAudit;
-  reuses: number;
-  lastReuse: number;
+/**
+ * A recent answer: what handing it out again and its reuse line need, and no more. Entries outlive
+ * a few scavenges (500 of them last well under a second of distinct traffic, in which nearly none
+ * is asked for again), so all they hold is promoted: the decided answer's `response` (its token
+ * string) and `body` are left to die young.
+ */
+class RecentAnswer {
+  reuses = 0;
+  lastReuse = 0;
+  /** The answer handed out again with expires_in `againExpiresIn`: one body per second, whatever the rate. */
+  again: ReusedAnswer | undefined = undefined;
+  againExpiresIn = 0;
+
+  constructor(
+    /** The answer's JSON up to the value of expires_in (never written to). */
+    readonly head: Buffer,
+    readonly exp: number,
+    readonly audit: AnswerAudit,
+  ) {}
+}
+
+/**
+ * An answer handed out again. The route sends `body`; `response` is parsed from it only when asked
+ * (issue()), since `head` was written from the same response. One is shared by every request
+ * answered in the same second: neither it nor its bytes are ever written to.
+ */
+class ReusedAnswer implements TokenAnswer {
+  constructor(readonly body: Buffer) {}
+
+  get response(): TokenResponse {
+    return JSON.parse(this.body.toString()) as TokenResponse;
+  }
+}
+
+/** A decision under way, which identical requests of the same second wait for. */
+class Decision {
+  answer!: Promise<TokenAnswer>;
+  constructor(readonly startedAt: number) {}
 }
 
 /**
@@ -38,14 +68,23 @@ export class RecentAnswers implements LocalCopy {
   /** Counts invalidations, so a decision under way during one is not kept. */
   private epoch = 0;
   /** Decisions under way, by answer key. */
-  private readonly deciding = new Map<string, { answer: Promise<TokenAnswer>; startedAt: number }>();
+  private readonly deciding = new Map<string, Decision>();
   private readonly answerHash: (text: string) => string;
   private readonly clock: () => number;
   /**
    * The last as-sent key computed, with what it names: a request answerAgain did not find comes
-   * straight (synchronously) to `answer` with the same strings, which then need no second hash.
+   * straight (synchronously) to `answer` with the same strings, which then need no second hash,
+   * and a client repeating itself needs none at all.
    */
-  private lastAsSent: { asSent: string; clientIp: string; key: string } | undefined;
+  private lastSent: string | undefined;
+  private lastIp: string | undefined;
+  private lastKey = '';
+  /**
+   * A key the answers were found not to hold, with nothing stored since: answerAgain's miss, which
+   * `answer` then need not look up again. Entries only come in through `set` (which clears this), and
+   * a miss removed any stale entry, so the key is still absent.
+   */
+  private unheld: string | undefined;
 
   constructor(
     private readonly tokens: TokenService,
@@ -74,37 +113,32 @@ export class RecentAnswers implements LocalCopy {
    * a busy client's repeated requests cost.
    */
   answerAgain(asSent: string, clientIp: string): TokenAnswer | undefined {
-    const recent = this.answers.get(this.asSentKey(asSent, clientIp));
-    return recent && this.reuse(recent);
+    const key = this.asSentKey(asSent, clientIp);
+    const recent = this.answers.get(key);
+    if (recent === undefined) {
+      this.unheld = key;
+      return undefined;
+    }
+    return this.reuse(recent);
   }
 
   /** The answer with its JSON body: a recent one, one being decided, or a new decision. */
-  async answer(request: TokenRequest): Promise<TokenAnswer> {
+  answer(request: TokenRequest): Promise<TokenAnswer> {
+    // Not async itself: a miss (all of distinct traffic) costs one async frame, decide's.
     const answerKey = this.answerKey(request);
     if (answerKey === undefined) return this.tokens.answer(request);
-    const recent = this.answers.get(answerKey);
-    const again = recent && this.reuse(recent);
-    if (again) return again;
+    if (answerKey !== this.unheld) {
+      const recent = this.answers.get(answerKey);
+      const again = recent && this.reuse(recent);
+      if (again) return Promise.resolve(again);
+    }
     // Identical requests arriving while one is being decided (a CI fleet's connections all miss
     // when the last answer's second is over) wait for that decision instead of repeating it, as
     // long as it began within the reuse window: a slow upstream must not stretch what "recent"
     // means. A refusal is shared too (one token_denied line for the lot).
     const deciding = this.deciding.get(answerKey);
-    if (deciding && this.clock() - deciding.startedAt < ANSWER_REUSE_MS) {
-      await deciding.answer;
-      const decided = this.answers.get(answerKey);
-      const shared = decided && this.reuse(decided);
-      if (shared) return shared;
-      // Not kept (an invalidation came meanwhile): decide anew, with an audit line of its own.
-    }
-    const decision = { answer: this.decide(request, answerKey), startedAt: this.clock() };
-    this.deciding.set(answerKey, decision);
-    try {
-      return await decision.answer;
-    } finally {
-      // Only its own entry: an invalidation may have let a newer decision take the key.
-      if (this.deciding.get(answerKey) === decision) this.deciding.delete(answerKey);
-    }
+    if (deciding && this.clock() - deciding.startedAt < ANSWER_REUSE_MS) return this.follow(request, answerKey, deciding);
+    return this.lead(request, answerKey);
   }
 
   /** Part of LocalCopy: any invalidation or revocation, wherever it happened, drops every answer. */
@@ -123,15 +157,37 @@ export class RecentAnswers implements LocalCopy {
     this.answers.purgeStale();
   }
 
-  private async decide(request: TokenRequest, answerKey: string): Promise<TokenAnswer> {
+  /** Waits for a decision under way and takes its answer, or decides anew when it was not kept. */
+  private async follow(request: TokenRequest, answerKey: string, deciding: Decision): Promise<TokenAnswer> {
+    await deciding.answer;
+    const decided = this.answers.get(answerKey);
+    const shared = decided && this.reuse(decided);
+    // Not kept (an invalidation came meanwhile): decide anew, with an audit line of its own.
+    return shared ?? this.lead(request, answerKey);
+  }
+
+  private lead(request: TokenRequest, answerKey: string): Promise<TokenAnswer> {
+    const decision = new Decision(this.clock());
+    this.deciding.set(answerKey, decision);
+    decision.answer = this.decide(request, answerKey, decision);
+    return decision.answer;
+  }
+
+  private async decide(request: TokenRequest, answerKey: string, decision: Decision): Promise<TokenAnswer> {
     const epoch = this.epoch;
-    const decided: DecidedAnswer = await this.tokens.answer(request);
-    // Not kept when an invalidation came while deciding: the decision may predate it. A refresh
-    // token is never handed out twice.
-    if (decided.response.refresh_token === undefined && epoch === this.epoch) {
-      this.answers.set(answerKey, { response: decided.response, head: decided.head, exp: decided.exp, audit: decided.audit, reuses: 0, lastReuse: 0 });
+    try {
+      const decided: DecidedAnswer = await this.tokens.answer(request);
+      // Not kept when an invalidation came while deciding: the decision may predate it. A refresh
+      // token is never handed out twice.
+      if (decided.response.refresh_token === undefined && epoch === this.epoch) {
+        this.unheld = undefined;
+        this.answers.set(answerKey, new RecentAnswer(decided.head, decided.exp, decided.audit));
+      }
+      return decided;
+    } finally {
+      // Only its own entry: an invalidation may have let a newer decision take the key.
+      if (this.deciding.get(answerKey) === decision) this.deciding.delete(answerKey);
     }
-    return decided;
   }
 
   /**
@@ -148,11 +204,14 @@ export class RecentAnswers implements LocalCopy {
     if (expiresIn < 1) return undefined;
     recent.reuses++;
     recent.lastReuse = now;
+    if (recent.again !== undefined && recent.againExpiresIn === expiresIn) return recent.again;
     const tail = `${expiresIn}}`;
     const body = Buffer.allocUnsafe(recent.head.length + tail.length);
     recent.head.copy(body, 0);
     body.write(tail, recent.head.length, 'latin1');
-    return { response: { ...recent.response, expires_in: expiresIn }, body };
+    recent.again = new ReusedAnswer(body);
+    recent.againExpiresIn = expiresIn;
+    return recent.again;
   }
 
   private auditReuses(answer: RecentAnswer): void {
@@ -173,10 +232,11 @@ export class RecentAnswers implements LocalCopy {
   }
 
   private asSentKey(asSent: string, clientIp: string): string {
-    const last = this.lastAsSent;
-    if (last !== undefined && last.asSent === asSent && last.clientIp === clientIp) return last.key;
+    if (asSent === this.lastSent && clientIp === this.lastIp) return this.lastKey;
     const key = this.answerHash(`sent\0${clientIp}\0${asSent}`);
-    this.lastAsSent = { asSent, clientIp, key };
+    this.lastSent = asSent;
+    this.lastIp = clientIp;
+    this.lastKey = key;
     return key;
   }
 }

@@ -90,6 +90,18 @@ describe('a GET /token repeated within a second', () => {
     expect(doubled.json()).toEqual({ errors: [{ code: 'INVALID_REQUEST', message: 'more than one Authorization header' }], error: 'invalid_request', error_description: 'more than one Authorization header' });
   });
 
+  it('counts expires_in down by the second, whatever the number of repeats within one', async () => {
+    clock = Math.floor(clock / 1000) * 1000 + 5100; // 100 ms into a second, past any earlier answer's
+    const first = (await get({ authorization: basic('alice', password) })).json();
+    clock += 300;
+    const sameSecond = [(await get({ authorization: basic('alice', password) })).json(), (await get({ authorization: basic('alice', password) })).json()];
+    clock += 650; // the next second, still within the answer's reuse window
+    const nextSecond = [(await get({ authorization: basic('alice', password) })).json(), (await get({ authorization: basic('alice', password) })).json()];
+    expect(new Set([first, ...sameSecond, ...nextSecond].map(jti)).size).toBe(1);
+    expect(sameSecond.map((b) => b.expires_in)).toEqual([first.expires_in, first.expires_in]);
+    expect(nextSecond.map((b) => b.expires_in)).toEqual([first.expires_in - 1, first.expires_in - 1]);
+  });
+
   it('gets a new token once its second is over, or as soon as the account is invalidated', async () => {
     await get({ authorization: basic('alice', password) });
     const decided = decisions().length;
