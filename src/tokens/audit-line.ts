@@ -36,16 +36,13 @@ const ANONYMOUS_NAMED = 8;
  */
 export function logTokenIssued(logger: Logger, line: IssuedLine): string[] {
   const { decisions } = line;
-  const requested = decisions.map((d) => formatScope(d.scope));
-  const granted: string[] = [];
-  for (let i = 0; i < decisions.length; i++) {
-    const d = decisions[i]!;
-    if (d.granted.length > 0) granted.push(sameActions(d.granted, d.scope.actions) ? requested[i]! : formatScope({ ...d.scope, actions: d.granted }));
-  }
+  // Arrays of their exact length, and no closure per call: this runs once per token request.
+  const requested = decisions.map(requestedText);
+  const granted = grantedScopes(decisions, requested);
   if (!logger.isLevelEnabled('info')) return granted;
   let listedDecisions: object[];
   let denied: Map<string, { source: string; reason: string; count: number }> | undefined;
-  if (!line.anonymous) listedDecisions = decisions.map((d, i) => listed(d, requested[i]!));
+  if (!line.anonymous) listedDecisions = decisions.map(listedAt, requested);
   else {
     listedDecisions = [];
     denied = new Map();
@@ -81,6 +78,40 @@ export function logTokenIssued(logger: Logger, line: IssuedLine): string[] {
     msg: 'token issued',
   });
   return granted;
+}
+
+function requestedText(d: ScopeDecision): string {
+  return formatScope(d.scope);
+}
+
+/**
+ * The granted scopes as text: `requested` itself when every requested action of every scope was
+ * granted (what almost every request gets; the caller keeps the list as long as the answer is
+ * remembered, and neither list is changed afterwards).
+ */
+function grantedScopes(decisions: readonly ScopeDecision[], requested: string[]): string[] {
+  let count = 0;
+  let whole = true;
+  for (const d of decisions) {
+    if (d.granted.length === 0) whole = false;
+    else {
+      count++;
+      if (!sameActions(d.granted, d.scope.actions)) whole = false;
+    }
+  }
+  if (whole) return requested;
+  const granted = new Array<string>(count);
+  let at = 0;
+  for (let i = 0; i < decisions.length; i++) {
+    const d = decisions[i]!;
+    if (d.granted.length > 0) granted[at++] = sameActions(d.granted, d.scope.actions) ? requested[i]! : formatScope({ ...d.scope, actions: d.granted });
+  }
+  return granted;
+}
+
+/** `decisions.map(listedAt, requested)`: the decision at `i` as the line lists it. */
+function listedAt(this: readonly string[], d: ScopeDecision, i: number): object {
+  return listed(d, this[i]!);
 }
 
 /** A decision as the line lists it. */

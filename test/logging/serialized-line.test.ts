@@ -1,3 +1,4 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { logSerialized } from '../../src/logging.js';
@@ -51,6 +52,35 @@ describe('logSerialized (lines whose fields are serialised at once)', () => {
     // An error keeps what pino's serializer makes of it (JSON.stringify would make it `{}`).
     logSerialized(log.logger, 'info', { event: 'failed', err: new Error('it broke'), msg: 'failed' });
     expect(log.events('failed')[0]!.err).toMatchObject({ type: 'Error', message: 'it broke', stack: expect.stringContaining('it broke') });
+  });
+
+  it('writes the line pino writes through children with their own level, a `$` in a binding, or a log formatter', () => {
+    const log = captureLog('info');
+    const chatty = log.logger.child({ component: "a$&b$'c$$d$1" }, { level: 'debug' });
+    const formatted = log.logger.child({ component: 'token' }, { formatters: { log: (o: object) => ({ ...o, formatted: true }) } });
+    for (const [logger, level] of [[chatty, 'debug'], [chatty, 'warn'], [formatted, 'info']] as const) {
+      log.clear();
+      logger[level](fields);
+      logSerialized(logger, level, fields);
+      const [byPino, serialized] = log.text().split('\n');
+      expect(timeless(serialized!)).toBe(timeless(byPino!));
+    }
+    expect(log.lines[1]).toMatchObject({ component: 'token', event: 'token_issued', formatted: true });
+  });
+
+  it('lets a tracer subscribed to pino see the line being made', () => {
+    const log = captureLog('info');
+    const seen: unknown[] = [];
+    const tracer = { start: (message: unknown) => seen.push(message), end: () => {}, asyncStart: () => {}, asyncEnd: () => {}, error: () => {} };
+    const tracing = diagnosticsChannel.tracingChannel('pino_asJson');
+    tracing.subscribe(tracer);
+    try {
+      logSerialized(log.logger, 'info', fields);
+    } finally {
+      tracing.unsubscribe(tracer);
+    }
+    expect(seen).toHaveLength(1);
+    expect(log.events('token_issued')).toHaveLength(1);
   });
 
   it('writes the same line through a logger made elsewhere', () => {
