@@ -8,7 +8,7 @@ import type { AuthnResult, LoginContext, Provenance } from './authenticator.js';
 import type { AuthenticatorChain } from './authenticator-chain.js';
 import type { LoginLimiter, LoginReservation } from './login-limiter.js';
 import type { RecentProofs } from './recent-proofs.js';
-import { NOT_RECOGNISED, type PresentedCredentials, type Proof, type ProofRequest, type Prover } from './prover-interface.js';
+import { NOT_RECOGNISED, type Proof, type ProofRequest, type Prover } from './prover-interface.js';
 import type { VerificationSlots } from './verification-slots.js';
 
 /**
@@ -68,11 +68,12 @@ export class RequestProver implements Prover {
 
   constructor(private readonly deps: ProverDeps) {}
 
-  prove(request: ProofRequest): Promise<Proof | undefined> {
+  prove(request: ProofRequest): Proof | undefined | Promise<Proof | undefined> {
     const credentials = request.credentials;
-    if (credentials.kind !== 'password') return this.proveOther(request, credentials);
+    if (credentials.kind === 'anonymous') return undefined;
+    if (credentials.kind === 'refresh_token') return this.proveGrant(request, credentials.refreshToken);
     // Not async itself: a credential recalled in the last second (RecentProofs), every busy
-    // client's path, is handed out with no frame, context or promise of this method's own.
+    // client's path, is handed out as is, with no frame, context or promise of this method's own.
     try {
       const { username, password } = credentials;
       if (request.account !== undefined && request.account !== '' && request.account !== username) {
@@ -94,10 +95,8 @@ export class RequestProver implements Prover {
     }
   }
 
-  /** Anonymous requests and refresh grants. */
-  private async proveOther(request: ProofRequest, credentials: Exclude<PresentedCredentials, { kind: 'password' }>): Promise<Proof | undefined> {
-    if (credentials.kind === 'anonymous') return undefined;
-    const { refreshToken } = credentials;
+  /** A refresh grant. */
+  private async proveGrant(request: ProofRequest, refreshToken: string): Promise<Proof> {
     const context: LoginContext = { clientIp: request.clientIp, service: request.service };
     const verdict = await this.verified(request, 'grant', undefined, refreshToken, () => this.redeem(refreshToken, context, undefined));
     if (verdict.kind === 'ok') return verdict;
@@ -128,17 +127,17 @@ export class RequestProver implements Prover {
 
   /**
    * A recalled proof, once this process knows no limit of the address (or of the account there)
-   * to be reached (LoginLimiter.recalled); without a closure or a promise of its own when the
-   * limiter has nothing to clear.
+   * to be reached (LoginLimiter.recalled); as is, with no closure or promise, when the limiter has
+   * nothing to clear.
    */
-  private recalledProof(request: ProofRequest, username: string, proof: Proof): Promise<Proof> {
+  private recalledProof(request: ProofRequest, username: string, proof: Proof): Proof | Promise<Proof> {
     let cleared: void | Promise<void>;
     try {
       cleared = this.deps.limiter?.recalled(request.clientIp, username);
     } catch (err) {
       return Promise.reject(this.refused(request, username, err) as Error);
     }
-    if (cleared === undefined) return Promise.resolve(proof);
+    if (cleared === undefined) return proof;
     return cleared.then(
       () => proof,
       (err: unknown) => {

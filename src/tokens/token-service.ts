@@ -131,7 +131,9 @@ export class TokenService {
   private async decide(request: TokenRequest, service: string): Promise<DecidedAnswer> {
     const now = this.clock();
     const scopes = parseScopes(request.scopes);
-    const proof = await this.deps.prover.prove(new TokenProofRequest(this.deps.logger, request, service));
+    const proving = this.deps.prover.prove(new TokenProofRequest(this.deps.logger, request, service));
+    // Awaited only when it is a promise: a proof at hand (anonymous, recalled in the last second) is every busy client's case.
+    const proof = proving instanceof Promise ? await proving : proving;
     const identity = proof?.identity;
     // A robot made by a person acts within that person's rights as they are now, cut to its scope
     // below: the maker's rights are decided as for any request of theirs (cached alike), so a maker
