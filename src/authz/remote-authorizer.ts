@@ -94,26 +94,30 @@ export class RemoteAuthorizer implements Authorizer {
     const requested = request.scopes;
     const count = requested.length;
 
-    // Every cached decision is read at once (in plain loops, and for one scope without the arrays
-    // of several: this runs for every token request, and most ask for one repository).
+    // One scope, what a registry client asks for almost every pull: read without the arrays of several.
+    let only: string | undefined;
+    if (generation !== undefined && identity !== undefined && count === 1) {
+      only = cache.key(request, account, generation, identity, requested[0]!);
+      const hit = await cache.read(only);
+      if (hit) return [cachedDecision(requested[0]!, hit)];
+    }
+
+    // Every cached decision is read at once (in plain loops: this runs for every token request).
     const decisions: (ScopeDecision | undefined)[] = new Array<ScopeDecision | undefined>(count);
     let keys: string[] | undefined;
     let pending: number[] | undefined;
-    if (generation !== undefined && identity !== undefined) {
+    if (only !== undefined) {
+      keys = [only];
+      pending = [0];
+    } else if (generation !== undefined && identity !== undefined) {
       keys = new Array<string>(count);
       for (let i = 0; i < count; i++) keys[i] = cache.key(request, account, generation, identity, requested[i]!);
-      if (count === 1) {
-        const hit = await cache.read(keys[0]!);
-        if (hit) decisions[0] = cachedDecision(requested[0]!, hit);
-        else pending = [0];
-      } else {
-        const reads = new Array<Promise<CachedDecision | undefined>>(count);
-        for (let i = 0; i < count; i++) reads[i] = cache.read(keys[i]!);
-        for (let i = 0; i < count; i++) {
-          const hit = await reads[i]!;
-          if (hit) decisions[i] = cachedDecision(requested[i]!, hit);
-          else (pending ??= []).push(i);
-        }
+      const reads = new Array<Promise<CachedDecision | undefined>>(count);
+      for (let i = 0; i < count; i++) reads[i] = cache.read(keys[i]!);
+      for (let i = 0; i < count; i++) {
+        const hit = await reads[i]!;
+        if (hit) decisions[i] = cachedDecision(requested[i]!, hit);
+        else (pending ??= []).push(i);
       }
     } else {
       pending = [];
