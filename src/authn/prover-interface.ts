@@ -49,11 +49,13 @@ export interface Proof {
  */
 export interface Prover {
   /**
-   * The proof of who sends the request; undefined for an anonymous one. Throws an error of the
-   * tree when the credentials prove nothing (401, or `invalid_grant` for a refresh grant), a limit
-   * is reached (429) or no decision can be made (503).
+   * The proof of who sends the request; undefined for an anonymous one. Rejects with an error of
+   * the tree when the credentials prove nothing (401, or `invalid_grant` for a refresh grant), a
+   * limit is reached (429) or no decision can be made (503). Given as is, not in a promise, when
+   * nothing needs waiting for (an anonymous request, a credential recalled in the last second):
+   * every token request asks, and a promise awaited is a turn and a few hundred bytes.
    */
-  prove(request: ProofRequest): Promise<Proof | undefined>;
+  prove(request: ProofRequest): Proof | undefined | Promise<Proof | undefined>;
   /**
    * A new refresh token standing for `proof` on `service` (in its family when the proof came from
    * one); undefined when refresh tokens are disabled or the backend that proved the identity cannot

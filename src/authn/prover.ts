@@ -68,55 +68,82 @@ export class RequestProver implements Prover {
 
   constructor(private readonly deps: ProverDeps) {}
 
-  async prove(request: ProofRequest): Promise<Proof | undefined> {
+  prove(request: ProofRequest): Proof | undefined | Promise<Proof | undefined> {
     const credentials = request.credentials;
-    const context: LoginContext = { clientIp: request.clientIp, service: request.service };
-    switch (credentials.kind) {
-      case 'anonymous':
-        return undefined;
-      case 'refresh_token': {
-        const { refreshToken } = credentials;
-        const verdict = await this.verified(request, 'grant', undefined, refreshToken, () => this.redeem(refreshToken, context, undefined));
-        if (verdict.kind === 'ok') return verdict;
-        request.denied(verdict.kind === 'denied' ? verdict.reason : 'refresh token invalid', verdict.account);
-        throw new InvalidGrantError(verdict.kind === 'denied' && verdict.message ? verdict.message : 'refresh token is invalid, expired or revoked: log in again');
+    if (credentials.kind === 'anonymous') return undefined;
+    if (credentials.kind === 'refresh_token') return this.proveGrant(request, credentials.refreshToken);
+    // Not async itself: a credential recalled in the last second (RecentProofs), every busy
+    // client's path, is handed out as is, with no frame, context or promise of this method's own.
+    try {
+      const { username, password } = credentials;
+      if (request.account !== undefined && request.account !== '' && request.account !== username) {
+        request.denied('account parameter differs from the username', undefined);
+        throw new UnauthorizedError('the account parameter does not match the username');
       }
-      case 'password': {
-        const { username, password } = credentials;
-        if (request.account !== undefined && request.account !== '' && request.account !== username) {
-          request.denied('account parameter differs from the username', undefined);
-          throw new UnauthorizedError('the account parameter does not match the username');
-        }
-        const refresh = this.deps.refreshTokens.recognises(password);
-        // A credential proven earlier (the backend remembers verifying it) verifies nothing, so it
-        // costs no shared counter: the limits guard verifications, and this is every busy
-        // client's path. Only what this process knows to be over a limit refuses it. A refresh
-        // token is never remembered: its redemption is a store lookup and a re-check.
-        const recalled = refresh ? undefined : await this.recall(username, password, context);
-        if (recalled) {
-          await this.refusing(request, username, () => this.deps.limiter?.recalled(request.clientIp, username));
-          return recalled;
-        }
-        const verdict = await this.verified(request, 'password', username, password, () =>
-          refresh ? this.redeem(password, context, username) : this.deps.chain.login(username, password, context),
-        );
-        if (verdict.kind === 'ok') return verdict;
-        request.denied(verdict.kind === 'denied' ? verdict.reason : NOT_RECOGNISED, username);
-        throw new UnauthorizedError(verdict.kind === 'denied' && verdict.message ? verdict.message : 'invalid username or password');
-      }
+      const refresh = this.deps.refreshTokens.recognises(password);
+      // A credential proven earlier (the backend remembers verifying it) verifies nothing, so it
+      // costs no shared counter: the limits guard verifications, and this is every busy
+      // client's path. Only what this process knows to be over a limit refuses it. A refresh
+      // token is never remembered: its redemption is a store lookup and a re-check.
+      const recent = refresh ? undefined : this.deps.recentProofs;
+      const key = recent?.key(username, password);
+      const held = key === undefined ? undefined : recent!.recalled(key);
+      if (held !== undefined) return this.recalledProof(request, username, held);
+      return this.provePassword(request, username, password, refresh, recent, key);
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
   }
 
+  /** A refresh grant. */
+  private async proveGrant(request: ProofRequest, refreshToken: string): Promise<Proof> {
+    const context: LoginContext = { clientIp: request.clientIp, service: request.service };
+    const verdict = await this.verified(request, 'grant', undefined, refreshToken, () => this.redeem(refreshToken, context, undefined));
+    if (verdict.kind === 'ok') return verdict;
+    request.denied(verdict.kind === 'denied' ? verdict.reason : 'refresh token invalid', verdict.account);
+    throw new InvalidGrantError(verdict.kind === 'denied' && verdict.message ? verdict.message : 'refresh token is invalid, expired or revoked: log in again');
+  }
+
   /**
-   * What the chain recalls for a credential: a proof recalled in the last second is handed out
-   * again (RecentProofs), so a client asking for several repositories in a row recalls once.
+   * Basic credentials not recalled in the last second: what the chain recalls (kept in
+   * RecentProofs, `key` its name there, so a client asking for several repositories in a row
+   * recalls once), else a verification.
    */
-  private recall(username: string, password: string, context: LoginContext): Proof | Promise<Proof | undefined> {
-    const recent = this.deps.recentProofs;
-    if (recent === undefined) return this.deps.chain.recall(username, password, context);
-    const key = recent.key(username, password);
-    // Handed out as is, not in a promise of this method's own: this is every busy client's path.
-    return recent.recalled(key) ?? this.recallAndKeep(recent, key, username, password, context);
+  private async provePassword(request: ProofRequest, username: string, password: string, refresh: boolean, recent: RecentProofs | undefined, key: string | undefined): Promise<Proof> {
+    const context: LoginContext = { clientIp: request.clientIp, service: request.service };
+    const recalled = refresh
+      ? undefined
+      : recent === undefined || key === undefined
+        ? await this.deps.chain.recall(username, password, context)
+        : await this.recallAndKeep(recent, key, username, password, context);
+    if (recalled) return this.recalledProof(request, username, recalled);
+    const verdict = await this.verified(request, 'password', username, password, () =>
+      refresh ? this.redeem(password, context, username) : this.deps.chain.login(username, password, context),
+    );
+    if (verdict.kind === 'ok') return verdict;
+    request.denied(verdict.kind === 'denied' ? verdict.reason : NOT_RECOGNISED, username);
+    throw new UnauthorizedError(verdict.kind === 'denied' && verdict.message ? verdict.message : 'invalid username or password');
+  }
+
+  /**
+   * A recalled proof, once this process knows no limit of the address (or of the account there)
+   * to be reached (LoginLimiter.recalled); as is, with no closure or promise, when the limiter has
+   * nothing to clear.
+   */
+  private recalledProof(request: ProofRequest, username: string, proof: Proof): Proof | Promise<Proof> {
+    let cleared: void | Promise<void>;
+    try {
+      cleared = this.deps.limiter?.recalled(request.clientIp, username);
+    } catch (err) {
+      return Promise.reject(this.refused(request, username, err) as Error);
+    }
+    if (cleared === undefined) return proof;
+    return cleared.then(
+      () => proof,
+      (err: unknown) => {
+        throw this.refused(request, username, err);
+      },
+    );
   }
 
   private async recallAndKeep(recent: RecentProofs, key: string, username: string, password: string, context: LoginContext): Promise<Proof | undefined> {
@@ -201,18 +228,27 @@ export class RequestProver implements Prover {
    * reported as a denial only while the refusal log says so (the first few per address).
    */
   private refusing<T>(request: ProofRequest, username: string | undefined, check: () => T): T {
-    const denied = (err: unknown): never => {
-      const limit = err instanceof TooManyRequestsError ? (err.limit ?? 'other') : err instanceof TemporarilyUnavailableError ? 'busy' : undefined;
-      if (limit !== undefined && (this.deps.refusals?.refuse(request.clientIp, limit) ?? true)) {
-        request.denied(limit === 'busy' ? 'too many logins under way' : `brute-force limit reached (${limit})`, username);
-      }
-      throw err;
-    };
+    let result: T;
     try {
-      const result = check();
-      return (result instanceof Promise ? result.catch(denied) : result) as T;
+      result = check();
     } catch (err) {
-      return denied(err);
+      throw this.refused(request, username, err);
     }
+    return (
+      result instanceof Promise
+        ? result.catch((err: unknown) => {
+            throw this.refused(request, username, err);
+          })
+        : result
+    ) as T;
+  }
+
+  /** Counts a refusal by a limit (reported as a denial while the refusal log says so); returns `err`, to be thrown on. */
+  private refused(request: ProofRequest, username: string | undefined, err: unknown): unknown {
+    const limit = err instanceof TooManyRequestsError ? (err.limit ?? 'other') : err instanceof TemporarilyUnavailableError ? 'busy' : undefined;
+    if (limit !== undefined && (this.deps.refusals?.refuse(request.clientIp, limit) ?? true)) {
+      request.denied(limit === 'busy' ? 'too many logins under way' : `brute-force limit reached (${limit})`, username);
+    }
+    return err;
   }
 }

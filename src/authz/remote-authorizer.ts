@@ -87,26 +87,43 @@ export class RemoteAuthorizer implements Authorizer {
     const anonymous = request.identity === undefined;
     const cache = anonymous ? this.anonymousDecisions : this.decisions;
     const account = request.identity?.account ?? '';
-    const generation = await cache.generationOf(account);
+    // A generation held in process (every busy account's) is a string: awaited, it was a promise and a turn of its own.
+    const known = cache.generationOf(account);
+    const generation = known === undefined || typeof known === 'string' ? known : await known;
     const identity = decidedIdentity(request.identity);
-    const keys = generation === undefined || identity === undefined ? undefined : request.scopes.map((scope) => cache.key(request, account, generation, identity, scope));
+    const requested = request.scopes;
+    const count = requested.length;
+
+    // One scope, what a registry client asks for almost every pull: read without the arrays of several.
+    let only: string | undefined;
+    if (generation !== undefined && identity !== undefined && count === 1) {
+      only = cache.key(request, account, generation, identity, requested[0]!);
+      const hit = await cache.read(only);
+      if (hit) return [cachedDecision(requested[0]!, hit)];
+    }
 
     // Every cached decision is read at once (in plain loops: this runs for every token request).
-    const decisions: (ScopeDecision | undefined)[] = new Array<ScopeDecision | undefined>(request.scopes.length);
-    const pending: number[] = [];
-    if (keys) {
-      const reads = new Array<Promise<CachedDecision | undefined>>(keys.length);
-      for (let i = 0; i < keys.length; i++) reads[i] = cache.read(keys[i]!);
-      for (let i = 0; i < keys.length; i++) {
+    const decisions: (ScopeDecision | undefined)[] = new Array<ScopeDecision | undefined>(count);
+    let keys: string[] | undefined;
+    let pending: number[] | undefined;
+    if (only !== undefined) {
+      keys = [only];
+      pending = [0];
+    } else if (generation !== undefined && identity !== undefined) {
+      keys = new Array<string>(count);
+      for (let i = 0; i < count; i++) keys[i] = cache.key(request, account, generation, identity, requested[i]!);
+      const reads = new Array<Promise<CachedDecision | undefined>>(count);
+      for (let i = 0; i < count; i++) reads[i] = cache.read(keys[i]!);
+      for (let i = 0; i < count; i++) {
         const hit = await reads[i]!;
-        const scope = request.scopes[i]!;
-        if (hit) decisions[i] = { scope, granted: asked(scope, hit.granted), source: 'cache', matched: true, reason: hit.reason };
-        else pending.push(i);
+        if (hit) decisions[i] = cachedDecision(requested[i]!, hit);
+        else (pending ??= []).push(i);
       }
     } else {
-      for (let i = 0; i < request.scopes.length; i++) pending.push(i);
+      pending = [];
+      for (let i = 0; i < count; i++) pending.push(i);
     }
-    if (pending.length === 0) return decisions as ScopeDecision[];
+    if (pending === undefined || pending.length === 0) return decisions as ScopeDecision[];
 
     const scopes = pending.map((i) => request.scopes[i]!);
     if (anonymous) {
@@ -143,7 +160,7 @@ export class RemoteAuthorizer implements Authorizer {
     }
     if (keys) {
       await Promise.all(
-        verdicts.map((v, i) => (v.kind === 'decided' ? cache.write(keys[i]!, { granted: asked(scopes[i]!, v.granted), reason: v.reason }, v.ttlSeconds) : undefined)),
+        verdicts.map((v, i) => (v.kind === 'decided' ? cache.write(keys[i]!, { granted: [...asked(scopes[i]!, v.granted)], reason: v.reason }, v.ttlSeconds) : undefined)),
       );
     }
     return this.failClosed(account, scopes, verdicts);
@@ -177,7 +194,18 @@ export class RemoteAuthorizer implements Authorizer {
   }
 }
 
-/** The granted actions among those `scope` asks for, in its order: a decider never grants more than was asked. */
-function asked(scope: Scope, granted: readonly string[]): string[] {
-  return scope.actions.filter((a) => granted.includes(a));
+/** A decision read from the cache, on the scope as asked. */
+function cachedDecision(scope: Scope, hit: CachedDecision): ScopeDecision {
+  return { scope, granted: asked(scope, hit.granted), source: 'cache', matched: true, reason: hit.reason };
+}
+
+/**
+ * The granted actions among those `scope` asks for, in its order: a decider never grants more
+ * than was asked. When every asked action is granted (a fleet's pulls, mostly) it is the scope's
+ * own list, shared and never written to, not a copy per request.
+ */
+function asked(scope: Scope, granted: readonly string[]): readonly string[] {
+  const actions = scope.actions;
+  for (let i = 0; i < actions.length; i++) if (!granted.includes(actions[i]!)) return actions.filter((a) => granted.includes(a));
+  return actions;
 }

@@ -48,28 +48,39 @@ export function isValidResourceName(name: string): boolean {
  * actions start after the last one. Throws InvalidRequestError naming the bad scope.
  */
 export function parseScope(raw: string): Scope {
-  const fail = (why: string): never => {
-    throw new InvalidRequestError(`invalid scope ${JSON.stringify(truncate(raw))}: ${why}`);
-  };
-  if (raw.length > MAX_SCOPE_LENGTH) fail(`longer than ${MAX_SCOPE_LENGTH} characters`);
+  // No closure per call, and no split or match arrays for the common `repository:name:pull`:
+  // every token request parses its scope here.
+  if (raw.length > MAX_SCOPE_LENGTH) invalidScope(raw, `longer than ${MAX_SCOPE_LENGTH} characters`);
   const first = raw.indexOf(':');
   const last = raw.lastIndexOf(':');
-  if (first < 0 || first === last) fail('expected type:name:actions');
+  if (first < 0 || first === last) invalidScope(raw, 'expected type:name:actions');
   const typePart = raw.slice(0, first);
   const name = raw.slice(first + 1, last);
   const actionPart = raw.slice(last + 1);
 
-  const typeMatch = TYPE.exec(typePart);
-  if (!typeMatch) fail('resource type must be lower-case letters and digits, optionally with a (class)');
-  if (!isValidResourceName(name)) fail('resource name does not follow the repository name grammar');
-  if (actionPart === '') fail('no actions');
-  const actions: string[] = [];
-  for (const action of actionPart.split(',')) {
-    if (!ACTION.test(action)) fail(`bad action ${JSON.stringify(truncate(action))}`);
-    if (!actions.includes(action)) actions.push(action);
+  // A type without a class is the whole part: only a `(class)` needs the match's groups.
+  const typeMatch = typePart.includes('(') ? TYPE.exec(typePart) : TYPE.test(typePart) ? undefined : null;
+  if (typeMatch === null) invalidScope(raw, 'resource type must be lower-case letters and digits, optionally with a (class)');
+  if (!isValidResourceName(name)) invalidScope(raw, 'resource name does not follow the repository name grammar');
+  if (actionPart === '') invalidScope(raw, 'no actions');
+  let actions: string[];
+  if (!actionPart.includes(',')) {
+    if (!ACTION.test(actionPart)) invalidScope(raw, `bad action ${JSON.stringify(truncate(actionPart))}`);
+    actions = [actionPart];
+  } else {
+    actions = [];
+    for (const action of actionPart.split(',')) {
+      if (!ACTION.test(action)) invalidScope(raw, `bad action ${JSON.stringify(truncate(action))}`);
+      if (!actions.includes(action)) actions.push(action);
+    }
   }
+  if (typeMatch === undefined) return { type: typePart, name, actions };
   const [, type, cls] = typeMatch!;
   return cls === undefined ? { type: type!, name, actions } : { type: type!, class: cls, name, actions };
+}
+
+function invalidScope(raw: string, why: string): never {
+  throw new InvalidRequestError(`invalid scope ${JSON.stringify(truncate(raw))}: ${why}`);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PresentedCredentials, Prover } from '../authn/prover-interface.js';
+import type { PresentedCredentials, ProofRequest, Prover } from '../authn/prover-interface.js';
 import type { Authorizer, ScopeDecision } from '../authz/authorizer.js';
 import type { Grant } from '../domain/access.js';
 import { actionsInScope, OUT_OF_CREDENTIAL_SCOPE, type CredentialScope } from '../domain/credential-scope.js';
@@ -131,13 +131,9 @@ export class TokenService {
   private async decide(request: TokenRequest, service: string): Promise<DecidedAnswer> {
     const now = this.clock();
     const scopes = parseScopes(request.scopes);
-    const proof = await this.deps.prover.prove({
-      credentials: request.credentials,
-      account: request.account,
-      clientIp: request.clientIp,
-      service,
-      denied: (reason, account) => this.deny(request, reason, account),
-    });
+    const proving = this.deps.prover.prove(new TokenProofRequest(this.deps.logger, request, service));
+    // Awaited only when it is a promise: a proof at hand (anonymous, recalled in the last second) is every busy client's case.
+    const proof = proving instanceof Promise ? await proving : proving;
     const identity = proof?.identity;
     // A robot made by a person acts within that person's rights as they are now, cut to its scope
     // below: the maker's rights are decided as for any request of theirs (cached alike), so a maker
@@ -153,7 +149,17 @@ export class TokenService {
     // An anonymous request over its budget of calls to the platform: a 429 says "retry later, or
     // log in" (docker prints `toomanyrequests: …`), where an empty grant would end in the
     // registry's "pull access denied … may require 'docker login'" for a name that may exist.
-    const limited = decisions.find((d) => d.source === 'limited');
+    // Plain loops, no closures: every token request passes here.
+    let limited: ScopeDecision | undefined;
+    let unavailable = 0;
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i]!;
+      if (d.source === 'limited') {
+        limited = d;
+        break;
+      }
+      if (d.source === 'unavailable') unavailable++;
+    }
     if (limited) {
       // Counted like every other limit; only the first few per address and minute are lines.
       if (this.deps.refusals?.refuse(request.clientIp, 'anonymous_webhook') ?? true) this.deny(request, limited.reason);
@@ -161,12 +167,15 @@ export class TokenService {
     }
     // Fail closed, and say so: when nothing could be decided, a 503 tells the user more than an
     // empty grant the registry would turn into "insufficient scope".
-    if (decisions.length > 0 && decisions.every((d) => d.source === 'unavailable')) {
+    if (decisions.length > 0 && unavailable === decisions.length) {
       this.deny(request, 'authorization unavailable for every requested scope', identity?.account);
       throw new TemporarilyUnavailableError('authorization service unavailable; try again shortly');
     }
     const access: Grant[] = [];
-    for (const d of decisions) if (d.granted.length > 0) access.push({ ...d.scope, actions: [...d.granted] });
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i]!;
+      if (d.granted.length > 0) access.push(grantOf(d));
+    }
 
     const minted = await this.deps.minter.mint({
       subject: identity?.account ?? '',
@@ -238,11 +247,54 @@ export class TokenService {
   }
 
   private deny(request: TokenRequest, reason: string, username?: string): void {
-    this.deps.logger.info(
-      { event: 'token_denied', account: username ?? request.account ?? '', grantType: request.grantType, clientIp: request.clientIp, reason },
-      'token request refused',
-    );
+    logDenied(this.deps.logger, request, reason, username);
   }
+}
+
+/** The token_denied line of a refused request. */
+function logDenied(logger: Logger, request: TokenRequest, reason: string, username: string | undefined): void {
+  logger.info({ event: 'token_denied', account: username ?? request.account ?? '', grantType: request.grantType, clientIp: request.clientIp, reason }, 'token request refused');
+}
+
+/**
+ * A token request as the prover is asked about it, its refusals told as token_denied lines: one
+ * object per request, where a literal with a closure of its own was two and the closure's scope.
+ */
+class TokenProofRequest implements ProofRequest {
+  readonly credentials: TokenCredentials;
+  readonly account: string | undefined;
+  readonly clientIp: string;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly request: TokenRequest,
+    readonly service: string,
+  ) {
+    this.credentials = request.credentials;
+    this.account = request.account;
+    this.clientIp = request.clientIp;
+  }
+
+  denied(reason: string, account: string | undefined): void {
+    logDenied(this.logger, this.request, reason, account);
+  }
+}
+
+/**
+ * What a decision grants, as the token's access claim lists it. When every asked action was
+ * granted, in the order asked (a fleet's pull, mostly), that is the decision's scope itself: shared,
+ * as nothing writes to either, instead of a copy of it and of its actions per request.
+ */
+function grantOf(d: ScopeDecision): Grant {
+  const asked = d.scope.actions;
+  const granted = d.granted;
+  if (granted === asked) return d.scope;
+  if (granted.length === asked.length) {
+    let same = true;
+    for (let i = 0; i < granted.length && same; i++) same = granted[i] === asked[i];
+    if (same) return d.scope;
+  }
+  return { ...d.scope, actions: granted };
 }
 
 /**
