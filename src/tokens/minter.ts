@@ -26,11 +26,19 @@ export interface MintedToken {
   /** True when an identical token minted moments ago was handed out again instead of signing. */
   reused: boolean;
   /**
-   * The token in two parts, for an answer whose bytes are written once: `header.` as bytes (the
-   * key's, made once: most of a token with its certificate chain) and the rest, `payload.signature`.
+   * The token in parts, for an answer whose bytes are written once: `header.` as bytes (the key's,
+   * made once: most of a token with its certificate chain), then the payload and the signature
+   * (base64url, joined by a dot), each a flat string of its own, so writing them copies nothing.
    */
   headerDot: Buffer;
-  rest: string;
+  payload: string;
+  signature: string;
+}
+
+/** A token's claims besides its times and jti, as the JSON its payload carries (see TokenMinter.claims). */
+interface Claims {
+  who: string;
+  access: string;
 }
 
 /** Options of the minter. */
@@ -124,64 +132,66 @@ export class TokenMinter {
     const reuseFraction = this.reuseFraction;
     const certExp = Math.floor(key.notAfter.getTime() / 1000);
     const recent = this.recent;
-    // The reuse lookup comes first, from the request as given: a busy fleet's token is mostly
-    // reused, and then nothing else is built but the payload it carries. A miss allocates the
-    // digest (a 32-char string) and nothing more.
-    const digest = recent === undefined ? undefined : this.reuseDigest(request);
+    // What the token says besides its times and jti, as the JSON its payload carries: written once,
+    // it names the token in the reuse table and ends its payload.
+    const claims = this.claims(request);
+    // The reuse lookup comes first: a busy fleet's token is mostly reused, and then nothing else is
+    // built but the payload it carries. A miss allocates the digest (a 32-char string) and nothing more.
+    const digest = recent === undefined ? undefined : this.reuseDigest(request, claims);
     const slot = recent === undefined || digest === undefined ? -1 : recent.find(digest);
     if (recent !== undefined && slot >= 0) {
       const iat = recent.iat(slot);
       const exp = Math.min(iat + request.lifetimeSeconds, certExp);
       if (nowMs < (iat + (exp - iat) * reuseFraction) * 1000) {
         const jti = recent.jti(slot);
-        const rest = `${this.payload(request, iat, exp, jti)}.${recent.signature(slot)}`;
-        return { token: `${header}.${rest}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: true, headerDot: this.cachedHeader!.bytes, rest };
+        const payload = this.payload(claims, iat, exp, jti);
+        const signature = recent.signature(slot);
+        return { token: `${header}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: true, headerDot: this.cachedHeader!.bytes, payload, signature };
       }
     }
     const iat = Math.floor(nowMs / 1000);
     const exp = Math.min(iat + request.lifetimeSeconds, certExp);
     const jti = randomUUID();
-    const payload = this.payload(request, iat, exp, jti);
+    const payload = this.payload(claims, iat, exp, jti);
     // The signing input is not kept across the wait (the token is joined anew from its parts):
     // encoding it flattened a 2.3 KB string that then outlived the young generation whenever the
     // thread pool was busy, and the old space filled with them.
-    const signature = await this.signer.sign(signingInput(this.cachedHeader!.bytes, payload), key);
+    const signed = await this.signer.sign(signingInput(this.cachedHeader!.bytes, payload), key);
     // Rounded up, so a slot is never given away while its token may still be handed out.
-    if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signature, Math.floor(this.now() / 1000));
-    const rest = `${payload}.${signature.toString('base64url')}`;
-    return { token: `${header}.${rest}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false, headerDot: this.cachedHeader!.bytes, rest };
+    if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signed, Math.floor(this.now() / 1000));
+    const signature = signed.toString('base64url');
+    return { token: `${header}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false, headerDot: this.cachedHeader!.bytes, payload, signature };
   }
 
   /**
-   * Names everything a token says besides its times and jti: the key (by epoch), subject,
-   * audience, lifetime and access, each part length-prefixed so no text can shift a boundary.
-   * Built from the request as given (no copy of the access, no JSON), then hashed to bound the
-   * slot: the table compares 128 bits of SHA-256, so finding two requests with one name takes
-   * some 2^64 hashes. The epoch keeps a new key from handing out a token the old one signed.
+   * Names everything a token says besides its times and jti: the key (by epoch), the lifetime and
+   * the claims' JSON (subject, audience and access, as the payload carries them: JSON strings
+   * are quoted and escaped, so no text can shift a boundary), hashed to bound the slot. The table
+   * compares 128 bits of SHA-256, so finding two requests with one name takes some 2^64 hashes.
+   * The epoch keeps a new key from handing out a token the old one signed.
    */
-  private reuseDigest(request: MintRequest): string {
-    const part = (text: string) => `${text.length}:${text}`;
-    let text = `${this.cachedHeader!.epoch}\n${request.lifetimeSeconds}\n${part(request.subject)}${part(request.audience)}${request.access.length}`;
-    for (const g of request.access) {
-      text += `\n${part(g.type)}${g.class === undefined ? '-' : part(g.class)}${part(g.name)}${g.actions.length}`;
-      for (const action of g.actions) text += part(action);
-    }
-    return hash('sha256', text, 'binary');
+  private reuseDigest(request: MintRequest, claims: Claims): string {
+    return hash('sha256', `${this.cachedHeader!.epoch}\n${request.lifetimeSeconds}\n${claims.who}\n${claims.access}`, 'binary');
   }
 
   /**
-   * The encoded claims; the same inputs give the same bytes (a reused token is rebuilt from them).
-   * Written out in the order JSON.stringify gave them, without a claims object or a copy of the
-   * access: this runs for every token handed out, reused or new.
+   * The claims besides times and jti, as JSON, in the order JSON.stringify gave them: `who` is
+   * `"sub":…,"aud":…` and `access` is `"access":[…]}` (the payload's end). Written out without a
+   * claims object or a copy of the access: this runs for every token handed out, reused or new.
    */
-  private payload(request: MintRequest, iat: number, exp: number, jti: string): string {
-    let json = `{"iss":${this.issuerJson},"sub":${JSON.stringify(request.subject)},"aud":${JSON.stringify(request.audience)},"exp":${exp},"nbf":${iat},"iat":${iat},"jti":"${jti}","access":[`;
+  private claims(request: MintRequest): Claims {
+    let access = '"access":[';
     let first = true;
     for (const g of request.access) {
-      json += `${first ? '' : ','}{"type":${JSON.stringify(g.type)},${g.class === undefined ? '' : `"class":${JSON.stringify(g.class)},`}"name":${JSON.stringify(g.name)},"actions":${JSON.stringify(g.actions)}}`;
+      access += `${first ? '' : ','}{"type":${JSON.stringify(g.type)},${g.class === undefined ? '' : `"class":${JSON.stringify(g.class)},`}"name":${JSON.stringify(g.name)},"actions":${JSON.stringify(g.actions)}}`;
       first = false;
     }
-    return Buffer.from(`${json}]}`).toString('base64url');
+    return { who: `"sub":${JSON.stringify(request.subject)},"aud":${JSON.stringify(request.audience)}`, access: `${access}]}` };
+  }
+
+  /** The encoded payload; the same inputs give the same bytes (a reused token is rebuilt from them). */
+  private payload(claims: Claims, iat: number, exp: number, jti: string): string {
+    return Buffer.from(`{"iss":${this.issuerJson},${claims.who},"exp":${exp},"nbf":${iat},"iat":${iat},"jti":"${jti}",${claims.access}`).toString('base64url');
   }
 
   private header(key: SigningKey): string {

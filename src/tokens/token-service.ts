@@ -323,21 +323,27 @@ const ANSWER_OPENING = Buffer.from('{"token":"', 'latin1');
  * the key's own bytes, the rest written after it. A string body was joined, flattened to measure
  * its length and encoded again for the socket, a young 2.4 KB copy per answer each time.
  */
-function encodeAnswer(r: TokenResponse, token: { headerDot: Buffer; rest: string }): { head: Buffer; body: Buffer } {
-  // A JWT is base64url and dots and issued_at is ISO 8601: nothing in them needs escaping, and
-  // JSON.stringify scanning a 2-3 KB token was a tenth of an answer's cost.
-  let after = `${token.rest}"`;
+function encodeAnswer(r: TokenResponse, token: { headerDot: Buffer; payload: string; signature: string }): { head: Buffer; body: Buffer } {
+  // A JWT is base64url and dots and issued_at is ISO 8601: nothing in them needs escaping (and
+  // they are ASCII, one byte a character), and JSON.stringify scanning a 2-3 KB token was a tenth
+  // of an answer's cost. The payload and signature are written as they are: joined into one
+  // string first, writing it flattened a 1 KB copy.
+  let after = '"';
   if (r.access_token !== undefined) after += `,"access_token":"${r.access_token}"`;
   after += `,"issued_at":"${r.issued_at}"`;
   if (r.refresh_token !== undefined) after += `,"refresh_token":${JSON.stringify(r.refresh_token)}`;
   if (r.scope !== undefined) after += `,"scope":${JSON.stringify(r.scope)}`;
   after += ',"expires_in":';
   const tail = `${r.expires_in}}`;
-  const headSize = ANSWER_OPENING.length + token.headerDot.length + Buffer.byteLength(after);
+  let at = ANSWER_OPENING.length + token.headerDot.length;
+  const headSize = at + token.payload.length + 1 + token.signature.length + Buffer.byteLength(after);
   const bytes = Buffer.allocUnsafe(headSize + tail.length);
   ANSWER_OPENING.copy(bytes, 0);
   token.headerDot.copy(bytes, ANSWER_OPENING.length);
-  bytes.write(after, ANSWER_OPENING.length + token.headerDot.length);
+  at += bytes.write(token.payload, at, 'latin1');
+  bytes[at++] = 0x2e; // '.'
+  at += bytes.write(token.signature, at, 'latin1');
+  bytes.write(after, at);
   bytes.write(tail, headSize, 'latin1');
   return { head: bytes.subarray(0, headSize), body: bytes };
 }
