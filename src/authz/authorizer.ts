@@ -43,7 +43,12 @@ export interface ScopeDecision {
 
 /** Decides, per requested scope, which actions are allowed. Deny by default. */
 export interface Authorizer {
-  authorize(request: AuthorizationRequest): Promise<ScopeDecision[]>;
+  /**
+   * The decisions, one per requested scope in their order. As they are when the authorizer had
+   * them at hand (decisions held in process: every busy client's request), else a promise;
+   * callers await either.
+   */
+  authorize(request: AuthorizationRequest): ScopeDecision[] | Promise<ScopeDecision[]>;
   /**
    * True when it can decide nothing for anyone (an ACL without rules or anonymous lists): every
    * answer would be unmatched, so a chain need not ask it while another decider is there.

@@ -23,7 +23,7 @@ export class DeciderChain implements Authorizer {
     this.links = deciding.length > 0 ? deciding : links;
   }
 
-  authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
+  authorize(request: AuthorizationRequest): ScopeDecision[] | Promise<ScopeDecision[]> {
     // One link decides alone, with no frame of this chain's around it: every token request passes here.
     return this.links.length === 1 ? this.links[0]!.authorize(request) : this.chained(request);
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Cache } from '../cache/cache.js';
+import { NOT_HELD, type Cache } from '../cache/cache.js';
 import { storedKeyedHash } from '../crypto/keyed-hash.js';
 import type { Identity } from '../domain/identity.js';
 import type { Scope } from '../domain/scope.js';
@@ -87,16 +87,18 @@ export class DecisionCache {
    * the generations hold it in process (every busy account's case): no promise of its own.
    */
   generationOf(account: string): string | undefined | Promise<string | undefined> {
-    const unreadable = (err: unknown): undefined => {
-      this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read the account generation; asking the ${this.what} without the cache`);
-      return undefined;
-    };
     try {
       const generation = this.generation(account);
-      return typeof generation === 'string' ? generation : generation.catch(unreadable);
+      // The handler is made only for a promise: a closure made on every call was a request's garbage.
+      return typeof generation === 'string' ? generation : generation.catch((err: unknown) => this.generationUnreadable(err));
     } catch (err) {
-      return unreadable(err);
+      return this.generationUnreadable(err);
     }
+  }
+
+  private generationUnreadable(err: unknown): undefined {
+    this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read the account generation; asking the ${this.what} without the cache`);
+    return undefined;
   }
 
   /**
@@ -109,25 +111,50 @@ export class DecisionCache {
     return `${DECISION_KEY_PREFIX}${this.name(`${generation}\0${request.service}\0${account}\0${identity}\0${scope.type}\0${scope.class ?? ''}\0${scope.name}\0${actions}`)}`;
   }
 
+  /** The decision under `key`, undefined when there is none or it cannot be read (logged). */
   async read(key: string): Promise<CachedDecision | undefined> {
     try {
       const raw = await this.deps.cache.get(key);
-      if (raw === undefined) return undefined;
-      // A fleet's decisions are a handful of distinct texts over many keys: each is parsed and
-      // checked once, not on every request. The parsed decision is frozen, as it is shared.
-      const known = this.parsed.get(raw);
-      if (known !== undefined) return known;
-      const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
-      if (!parsed.success) return undefined;
-      if (raw.length <= MAX_REMEMBERED_LENGTH) {
-        if (this.parsed.size >= MAX_REMEMBERED_DECISIONS) this.parsed.clear();
-        this.parsed.set(raw, Object.freeze({ granted: Object.freeze(parsed.data.granted) as string[], reason: parsed.data.reason }));
-      }
-      return parsed.data;
+      return raw === undefined ? undefined : this.decoded(raw);
     } catch (err) {
-      this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read a cached ${this.what} decision; treating it as absent`);
-      return undefined;
+      return this.unreadable(err);
     }
+  }
+
+  /**
+   * The decision as this process holds it (the cache's `peek`), read with no promise: every token
+   * request reads one so. `NOT_HELD` when only `read` can tell; then nothing was counted, and the
+   * caller reads it.
+   */
+  held(key: string): CachedDecision | undefined | typeof NOT_HELD {
+    const cache = this.deps.cache;
+    if (cache.peek === undefined) return NOT_HELD;
+    try {
+      const raw = cache.peek(key);
+      return raw === undefined || raw === NOT_HELD ? raw : this.decoded(raw);
+    } catch (err) {
+      return this.unreadable(err);
+    }
+  }
+
+  /** A stored decision's text, parsed and checked; undefined when it is not a decision. Throws on bad JSON. */
+  private decoded(raw: string): CachedDecision | undefined {
+    // A fleet's decisions are a handful of distinct texts over many keys: each is parsed and
+    // checked once, not on every request. The parsed decision is frozen, as it is shared.
+    const known = this.parsed.get(raw);
+    if (known !== undefined) return known;
+    const parsed = cachedDecisionSchema.safeParse(JSON.parse(raw));
+    if (!parsed.success) return undefined;
+    if (raw.length <= MAX_REMEMBERED_LENGTH) {
+      if (this.parsed.size >= MAX_REMEMBERED_DECISIONS) this.parsed.clear();
+      this.parsed.set(raw, Object.freeze({ granted: Object.freeze(parsed.data.granted) as string[], reason: parsed.data.reason }));
+    }
+    return parsed.data;
+  }
+
+  private unreadable(err: unknown): undefined {
+    this.deps.logger.warn({ event: 'authz_cache_error', err: (err as Error).message }, `cannot read a cached ${this.what} decision; treating it as absent`);
+    return undefined;
   }
 
   async write(key: string, decision: CachedDecision, ttlSeconds: number): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Cache } from '../cache/cache.js';
+import { NOT_HELD, type Cache } from '../cache/cache.js';
 import { MemoryCache } from '../cache/memory-cache.js';
 import { keyedHash } from '../crypto/keyed-hash.js';
 import { formatScope, type Scope } from '../domain/scope.js';
@@ -83,50 +83,99 @@ export class RemoteAuthorizer implements Authorizer {
     return this.options.circuit.state();
   }
 
-  async authorize(request: AuthorizationRequest): Promise<ScopeDecision[]> {
-    const anonymous = request.identity === undefined;
-    const cache = anonymous ? this.anonymousDecisions : this.decisions;
+  /**
+   * Decisions held in process (every busy client's case) are answered as they are, with no
+   * promise: the generation, the keys and the cached decisions are all at hand. Anything else
+   * (a decision only Redis holds, a call to the decider) is a promise.
+   */
+  authorize(request: AuthorizationRequest): ScopeDecision[] | Promise<ScopeDecision[]> {
+    const cache = request.identity === undefined ? this.anonymousDecisions : this.decisions;
     const account = request.identity?.account ?? '';
-    // A generation held in process (every busy account's) is a string: awaited, it was a promise and a turn of its own.
     const known = cache.generationOf(account);
-    const generation = known === undefined || typeof known === 'string' ? known : await known;
+    // The promise's case apart, in a method of its own: a closure here would cost every request its context.
+    if (known === undefined || typeof known === 'string') return this.authorizeAt(request, cache, account, known);
+    return this.authorizeLater(request, cache, account, known);
+  }
+
+  /** authorize() once a generation the process did not hold has been read. */
+  private async authorizeLater(request: AuthorizationRequest, cache: DecisionCache, account: string, generation: Promise<string | undefined>): Promise<ScopeDecision[]> {
+    return this.authorizeAt(request, cache, account, await generation);
+  }
+
+  /** authorize() once the account's generation is known (undefined: the cache is bypassed). */
+  private authorizeAt(request: AuthorizationRequest, cache: DecisionCache, account: string, generation: string | undefined): ScopeDecision[] | Promise<ScopeDecision[]> {
     const identity = decidedIdentity(request.identity);
     const requested = request.scopes;
     const count = requested.length;
+    if (generation === undefined || identity === undefined) return this.undecided(request, cache, account, generation, identity, new Array<ScopeDecision | undefined>(count), undefined);
 
     // One scope, what a registry client asks for almost every pull: read without the arrays of several.
-    let only: string | undefined;
-    if (generation !== undefined && identity !== undefined && count === 1) {
-      only = cache.key(request, account, generation, identity, requested[0]!);
-      const hit = await cache.read(only);
-      if (hit) return [cachedDecision(requested[0]!, hit)];
+    if (count === 1) {
+      const only = cache.key(request, account, generation, identity, requested[0]!);
+      const held = cache.held(only);
+      if (held === NOT_HELD) return this.readThenDecide(request, cache, account, generation, identity, [undefined], [only], [0]);
+      if (held) return [cachedDecision(requested[0]!, held)];
+      return this.undecided(request, cache, account, generation, identity, [undefined], [only]);
     }
 
-    // Every cached decision is read at once (in plain loops: this runs for every token request).
+    // Every decision the process holds is answered at once; the others are read together (plain loops: this runs for every token request).
     const decisions: (ScopeDecision | undefined)[] = new Array<ScopeDecision | undefined>(count);
-    let keys: string[] | undefined;
-    let pending: number[] | undefined;
-    if (only !== undefined) {
-      keys = [only];
-      pending = [0];
-    } else if (generation !== undefined && identity !== undefined) {
-      keys = new Array<string>(count);
-      for (let i = 0; i < count; i++) keys[i] = cache.key(request, account, generation, identity, requested[i]!);
-      const reads = new Array<Promise<CachedDecision | undefined>>(count);
-      for (let i = 0; i < count; i++) reads[i] = cache.read(keys[i]!);
-      for (let i = 0; i < count; i++) {
-        const hit = await reads[i]!;
-        if (hit) decisions[i] = cachedDecision(requested[i]!, hit);
-        else (pending ??= []).push(i);
-      }
-    } else {
-      pending = [];
-      for (let i = 0; i < count; i++) pending.push(i);
+    const keys = new Array<string>(count);
+    let unheld: number[] | undefined;
+    let undecided = false;
+    for (let i = 0; i < count; i++) {
+      const key = (keys[i] = cache.key(request, account, generation, identity, requested[i]!));
+      const held = cache.held(key);
+      if (held === NOT_HELD) (unheld ??= []).push(i);
+      else if (held) decisions[i] = cachedDecision(requested[i]!, held);
+      else undecided = true;
     }
-    if (pending === undefined || pending.length === 0) return decisions as ScopeDecision[];
+    if (unheld !== undefined) return this.readThenDecide(request, cache, account, generation, identity, decisions, keys, unheld);
+    return undecided ? this.undecided(request, cache, account, generation, identity, decisions, keys) : (decisions as ScopeDecision[]);
+  }
+
+  /** Reads the decisions at `unheld` (none was held in process), then decides what is still undecided. */
+  private async readThenDecide(
+    request: AuthorizationRequest,
+    cache: DecisionCache,
+    account: string,
+    generation: string,
+    identity: string,
+    decisions: (ScopeDecision | undefined)[],
+    keys: string[],
+    unheld: readonly number[],
+  ): Promise<ScopeDecision[]> {
+    const reads = new Array<Promise<CachedDecision | undefined>>(unheld.length);
+    for (let j = 0; j < unheld.length; j++) reads[j] = cache.read(keys[unheld[j]!]!);
+    let undecided = false;
+    for (let j = 0; j < unheld.length; j++) {
+      const hit = await reads[j]!;
+      if (hit) decisions[unheld[j]!] = cachedDecision(request.scopes[unheld[j]!]!, hit);
+      else undecided = true;
+    }
+    return undecided ? this.undecided(request, cache, account, generation, identity, decisions, keys) : (decisions as ScopeDecision[]);
+  }
+
+  /**
+   * Decides the scopes the cache had no decision on (those left undefined in `decisions`, in the
+   * order asked): one call to the decider, or none past an anonymous budget. `keys` are every
+   * scope's cache key; undefined when nothing is cached (no generation, or no identity to send).
+   */
+  private async undecided(
+    request: AuthorizationRequest,
+    cache: DecisionCache,
+    account: string,
+    generation: string | undefined,
+    identity: string | undefined,
+    decisions: (ScopeDecision | undefined)[],
+    keys: string[] | undefined,
+  ): Promise<ScopeDecision[]> {
+    const pending: number[] = [];
+    for (let i = 0; i < decisions.length; i++) if (decisions[i] === undefined) pending.push(i);
+    if (pending.length === 0) return decisions as ScopeDecision[];
 
     const scopes = pending.map((i) => request.scopes[i]!);
-    if (anonymous) {
+    if (request.identity === undefined) {
       const budget = this.budget.take(request.clientIp, scopes.length);
       if (!budget.ok) {
         const reason = budget.bound === 'address' ? `over ${this.anonymousLimits.webhookScopesPerMinute} anonymous scopes per minute for the ${this.decider.label} from this address` : `over ${this.anonymousLimits.webhookScopesPerMinuteTotal} anonymous scopes per minute for the ${this.decider.label} in all`;

@@ -5,7 +5,8 @@ import { readWithTtl, type Cache } from './cache.js';
 /**
  * A shared cache (Redis) that never takes the service down with it: when the primary fails an
  * operation, the in-process fallback serves it, so token requests keep being answered (with
- * more upstream calls) and readiness reports the primary as degraded.
+ * more upstream calls) and readiness reports the primary as degraded. It has no `peek`: what it
+ * answers lives in the primary, out of process (a first tier over it holds the copies).
  */
 export class FallbackCache implements Cache {
   private degradedSince: number | undefined;

@@ -1,4 +1,4 @@
-import type { Cache } from './cache.js';
+import { NOT_HELD, type Cache } from './cache.js';
 
 /** A lookup's result, as the lookup metric counts it. */
 export type LookupResult = 'hit' | 'miss' | 'error';
@@ -23,6 +23,18 @@ export class InstrumentedCache implements Cache {
     // The kind's own callbacks, made once: no async frame, closure or label hash per lookup.
     const kind = this.kindOf(key);
     return this.inner.get(key).then(kind.found, kind.failed);
+  }
+
+  /** Part of Cache: a held answer is counted as the `get` it spares would be; `NOT_HELD` is not counted (its `get` is). */
+  peek(key: string): string | undefined | typeof NOT_HELD {
+    if (this.inner.peek === undefined) return NOT_HELD;
+    let value: string | undefined | typeof NOT_HELD;
+    try {
+      value = this.inner.peek(key);
+    } catch (err) {
+      return this.kindOf(key).failed(err);
+    }
+    return value === NOT_HELD ? value : this.kindOf(key).found(value);
   }
 
   set(key: string, value: string, ttlSeconds: number): Promise<void> {

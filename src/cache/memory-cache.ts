@@ -27,6 +27,11 @@ export class MemoryCache implements Cache {
   }
 
   async get(key: string): Promise<string | undefined> {
+    return this.peek(key);
+  }
+
+  /** Part of Cache: this cache holds every entry there is, so it always knows (never `NOT_HELD`). */
+  peek(key: string): string | undefined {
     const entry = this.lru.get(key);
     if (!entry) return undefined;
     if (entry.expiresAt <= this.now()) {

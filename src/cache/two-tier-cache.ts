@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Coherence, LocalCopy } from './coherence.js';
-import { readWithTtl, type Cache } from './cache.js';
+import { NOT_HELD, readWithTtl, type Cache } from './cache.js';
 import { admits } from './scan-resistant.js';
 
 /** Options of the first tier. */
@@ -81,6 +81,19 @@ export class TwoTierCache implements Cache, LocalCopy {
       this.keep(key, found?.value ?? ABSENT, found ? coherence.trustMs(found.ttlMs) : coherence.absenceMs());
     }
     return found?.value;
+  }
+
+  /**
+   * Part of Cache: the first tier's copy, with no promise (every token request reads a decision
+   * so). Counted where it was answered as `get` counts it; a key without a copy counts nothing
+   * here, as its `get` follows. Never the shared cache: only what this process holds.
+   */
+  peek(key: string): string | undefined | typeof NOT_HELD {
+    if (!this.isLocal(key)) return NOT_HELD;
+    const copy = this.local.get(key);
+    if (copy === undefined) return NOT_HELD;
+    this.options.onLookup?.('local');
+    return copy === ABSENT ? undefined : copy;
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {

@@ -140,9 +140,10 @@ export class TokenService {
     // losing push makes the robot lose it, and no rule need name the robot. A robot an admin made
     // has no maker and is decided in its own name, as any account.
     const maker = proof?.maker;
-    const decided = maker
-      ? asMaker(await this.deps.authorizer.authorize({ identity: maker, service, clientIp: request.clientIp, scopes }), maker.account)
-      : await this.deps.authorizer.authorize({ identity, service, clientIp: request.clientIp, scopes });
+    const authorizing = this.deps.authorizer.authorize({ identity: maker ?? identity, service, clientIp: request.clientIp, scopes });
+    // Awaited only when it is a promise: decisions held in process are every busy client's case.
+    const authorized = authorizing instanceof Promise ? await authorizing : authorizing;
+    const decided = maker ? asMaker(authorized, maker.account) : authorized;
     // A scoped credential gets what its account may do now, cut down to its scope: the account's
     // rights are decided as for any of its credentials, so losing one loses it everywhere at once.
     const decisions = proof?.scope ? decided.map((d) => withinCredentialScope(d, proof.scope!)) : decided;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Cache } from '../../src/cache/cache.js';
+import { NOT_HELD, type Cache } from '../../src/cache/cache.js';
 
 /**
  * The behaviour every Cache backend must have. `advance` moves the backend's clock (or waits, for
@@ -38,6 +38,28 @@ export function cacheContract(name: string, make: () => Promise<{ cache: Cache; 
       const value = JSON.stringify({ account: 'ålice', groups: ['a b', '"quoted"'], n: 1 });
       await cache.set('json', value, 60);
       expect(await cache.get('json')).toBe(value);
+    });
+
+    it('peeks, where it can, only what get would answer (never a deleted or expired value)', async (ctx) => {
+      const { cache, expire } = await make();
+      if (cache.peek === undefined) return ctx.skip();
+      const answers = async (key: string) => {
+        const peeked = cache.peek!(key);
+        const got = await cache.get(key);
+        if (peeked !== NOT_HELD) expect(peeked).toBe(got);
+        return got;
+      };
+      await cache.set('p', 'one', 3600);
+      await cache.set('short', 'v', 1);
+      expect(await answers('p')).toBe('one');
+      await cache.set('p', 'two', 3600);
+      expect(await answers('p')).toBe('two');
+      await cache.delete('p');
+      expect(cache.peek('p')).not.toBe('two');
+      expect(await answers('p')).toBeUndefined();
+      await expire('short');
+      expect(cache.peek('short')).not.toBe('v');
+      expect(await answers('short')).toBeUndefined();
     });
 
     it('reports itself healthy while it answers', async () => {
