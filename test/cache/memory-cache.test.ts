@@ -6,7 +6,7 @@ cacheContract('memory', async () => {
   let now = 1_000_000;
   const cache = new MemoryCache({ maxEntries: 1000, now: () => now });
   return { cache, expire: async () => void (now += 1001) };
-});
+}, { peeks: true });
 
 describe('MemoryCache', () => {
   it('stays within maxEntries, dropping the least recently used', async () => {

@@ -54,7 +54,7 @@ cacheContract('two tiers over memory', async () => {
   // Every key in the first tier, on the shared cache's clock: copies must end with their entries.
   const cache = new TwoTierCache(shared, { prefixes: [''], maxBytes: 1024 * 1024, coherence: listening(), now: () => clock.now });
   return { cache, expire: async () => void (clock.now += 1001) };
-});
+}, { peeks: true });
 
 /** A shared cache whose reads wait until the test lets them answer (what they read is taken at the start). */
 function gated(shared: MemoryCache) {
