@@ -191,6 +191,8 @@ describe('TokenMinter', () => {
       { subject: 'a"b\\cregistry', audience: '', access: [{ type: 'repository', name: 'x', actions: ['pull', 'push'] }] },
       { subject: 'a"b\\c', audience: 'registry', access: [{ type: 'repository', class: 'plugin', name: 'x', actions: ['pull', 'push'] }] },
       { subject: 'a"b\\c', audience: 'registry', access: [] },
+      // Non-ASCII, and longer than the minter's first payload buffer: written whole, as UTF-8.
+      { subject: 'ålice-Ω-😀', audience: 'registry', access: [{ type: 'repository', name: `ø😀/${'é'.repeat(3000)}`, actions: ['pull'] }] },
     ].map((r) => ({ ...r, lifetimeSeconds: 300 }));
     for (const request of requests) {
       const first = await minter.mint(request);
