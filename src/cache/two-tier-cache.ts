@@ -134,22 +134,21 @@ export class TwoTierCache implements Cache, LocalCopy {
 
   private keep(key: string, value: string | typeof ABSENT, ttlMs: number): void {
     if (ttlMs < 1) return;
-    const copy = value === ABSENT ? undefined : this.interned(value);
     // A value another entry already holds costs this one nothing; the first holder pays for it.
-    const size = entryBytes(key, copy === undefined || copy.shared ? 0 : copy.value.length);
-    // A copy already held is replaced in place; a newcomer may be turned away by a full tier.
+    const shared = value === ABSENT || value.length > MAX_INTERNED_LENGTH ? undefined : this.values.get(value);
+    const size = entryBytes(key, value === ABSENT || shared !== undefined ? 0 : value.length);
+    // A copy already held is replaced in place; a newcomer may be turned away by a full tier (and
+    // then leaves nothing behind, its value not interned either).
     if (!this.local.has(key) && !admits(this.local, size)) return;
-    this.local.set(key, copy === undefined ? ABSENT : copy.value, { ttl: ttlMs, size });
+    this.local.set(key, value === ABSENT ? ABSENT : (shared ?? this.interned(value)), { ttl: ttlMs, size });
   }
 
-  /** One instance of a short value, and whether an entry held it already. */
-  private interned(value: string): { value: string; shared: boolean } {
-    if (value.length > MAX_INTERNED_LENGTH) return { value, shared: false };
-    const known = this.values.get(value);
-    if (known !== undefined) return { value: known, shared: true };
+  /** One instance of a short value (taken in by the first entry that holds it). */
+  private interned(value: string): string {
+    if (value.length > MAX_INTERNED_LENGTH) return value;
     if (this.values.size >= MAX_INTERNED_VALUES) this.values.clear();
     this.values.set(value, value);
-    return { value, shared: false };
+    return value;
   }
 
   private isLocal(key: string): boolean {
