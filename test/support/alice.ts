@@ -43,14 +43,7 @@ export function aliceServices(alice: Alice, extra: ConfigInput = {}, options: Al
  * they remember.
  */
 export function countLogins(s: ReturnType<typeof aliceServices>, before?: () => Promise<unknown>): () => number {
-  let logins = 0;
-  const recall = s.authenticators.recall.bind(s.authenticators);
-  s.authenticators.recall = async (...args) => {
-    logins++;
-    await before?.();
-    return recall(...args);
-  };
-  return () => logins;
+  return countCalls(s.authenticators, 'recall', before);
 }
 
 /**
@@ -58,14 +51,19 @@ export function countLogins(s: ReturnType<typeof aliceServices>, before?: () => 
  * given); returns the count so far. An answer handed out again decides nothing.
  */
 export function countDecisions(s: ReturnType<typeof aliceServices>, before?: () => Promise<unknown>): () => number {
-  let decisions = 0;
-  const authorize = s.authorizer.authorize.bind(s.authorizer);
-  s.authorizer.authorize = async (...args) => {
-    decisions++;
+  return countCalls(s.authorizer, 'authorize', before);
+}
+
+/** Wraps `target[name]` to count its calls, each first awaiting `before`; returns the count so far. */
+function countCalls<T extends object, K extends keyof T>(target: T, name: K, before?: () => Promise<unknown>): () => number {
+  let calls = 0;
+  const original = (target[name] as (...args: unknown[]) => unknown).bind(target);
+  target[name] = (async (...args: unknown[]) => {
+    calls++;
     await before?.();
-    return authorize(...args);
-  };
-  return () => decisions;
+    return original(...args);
+  }) as T[K];
+  return () => calls;
 }
 
 /** A GET token request of alice's for alice/app. */
