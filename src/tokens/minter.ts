@@ -20,6 +20,8 @@ export interface MintedToken {
   token: string;
   expiresIn: number;
   issuedAt: Date;
+  /** `issuedAt` in ISO 8601, as answers carry it (`issued_at`). */
+  issuedAtText: string;
   jti: string;
   /** The signing key's id, for the audit log. */
   kid: string;
@@ -59,6 +61,9 @@ export interface MinterOptions {
   reuseCacheBytes?: number;
   now?: () => number;
 }
+
+/** Issue times whose ISO text the minter keeps at once. */
+const MAX_ISO_TEXTS = 512;
 
 /** Default size of the reuse table: some 161,000 recent (subject, access) ES256 tokens. */
 export const DEFAULT_REUSE_CACHE_BYTES = 16 * 1024 * 1024;
@@ -104,6 +109,11 @@ export class TokenMinter {
   private readonly recent: ReuseTable | undefined;
   /** Signs in batches on a thread of its own. */
   private readonly signer = new BatchSigner();
+  /**
+   * `iat` (seconds) → its ISO text: tokens handed out in one stretch were issued within the last
+   * reuse window, a few dozen seconds, and formatting a date was half a microsecond per answer.
+   */
+  private readonly isoTexts = new Map<number, string>();
 
   constructor(
     private readonly keys: KeyStore,
@@ -146,7 +156,7 @@ export class TokenMinter {
         const jti = recent.jti(slot);
         const payload = this.payload(claims, iat, exp, jti);
         const signature = recent.signature(slot);
-        return { token: `${header}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: true, headerDot: this.cachedHeader!.bytes, payload, signature };
+        return { token: `${header}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: true, headerDot: this.cachedHeader!.bytes, payload, signature };
       }
     }
     const iat = Math.floor(nowMs / 1000);
@@ -160,7 +170,7 @@ export class TokenMinter {
     // Rounded up, so a slot is never given away while its token may still be handed out.
     if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signed, Math.floor(this.now() / 1000));
     const signature = signed.toString('base64url');
-    return { token: `${header}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), jti, kid: key.kid, reused: false, headerDot: this.cachedHeader!.bytes, payload, signature };
+    return { token: `${header}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: false, headerDot: this.cachedHeader!.bytes, payload, signature };
   }
 
   /**
@@ -192,6 +202,17 @@ export class TokenMinter {
   /** The encoded payload; the same inputs give the same bytes (a reused token is rebuilt from them). */
   private payload(claims: Claims, iat: number, exp: number, jti: string): string {
     return Buffer.from(`{"iss":${this.issuerJson},${claims.who},"exp":${exp},"nbf":${iat},"iat":${iat},"jti":"${jti}",${claims.access}`).toString('base64url');
+  }
+
+  private isoText(iat: number): string {
+    let text = this.isoTexts.get(iat);
+    if (text === undefined) {
+      // Bounded: past a few hundred seconds (a long reuse window, a clock jump) it starts over.
+      if (this.isoTexts.size >= MAX_ISO_TEXTS) this.isoTexts.clear();
+      text = new Date(iat * 1000).toISOString();
+      this.isoTexts.set(iat, text);
+    }
+    return text;
   }
 
   private header(key: SigningKey): string {

@@ -187,7 +187,7 @@ export class TokenService {
     const response: TokenResponse = {
       token: minted.token,
       expires_in: minted.expiresIn,
-      issued_at: minted.issuedAt.toISOString(),
+      issued_at: minted.issuedAtText,
     };
     if (request.grantType !== 'get') response.access_token = minted.token;
     // Offline access is asked for with a password (a refresh grant gets no second token).

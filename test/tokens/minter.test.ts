@@ -47,6 +47,17 @@ describe('TokenMinter', () => {
     expect(minted.issuedAt.getTime()).toBe(now);
   });
 
+  it('says when each token was issued, over more issue times than it keeps texts for', async () => {
+    const { store } = await testKeys();
+    let now = Date.UTC(2026, 10, 23, 12);
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: false, reuseFraction: 0, now: () => now });
+    for (let second = 0; second < 700; second++) {
+      now = Date.UTC(2026, 10, 23, 12) + second * 1000 + 999;
+      const minted = await minter.mint({ subject: 's', audience: 'a', access: [], lifetimeSeconds: 60 });
+      expect(minted.issuedAtText).toBe(new Date(Math.floor(now / 1000) * 1000).toISOString());
+    }
+  });
+
   it('gives every minted token its own jti', async () => {
     const { store } = await testKeys();
     const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true, reuseFraction: 0 });
@@ -63,11 +74,14 @@ describe('TokenMinter', () => {
     now += 20_000;
     const again = await minter.mint(request);
     expect(again).toMatchObject({ token: first.token, jti: first.jti, reused: true, expiresIn: 280 });
+    // The reused answer says when its token was issued, not when it was handed out again.
+    expect(again.issuedAtText).toBe('2026-11-23T12:00:00.000Z');
     expect((await minter.mint({ ...request, subject: 'bob' })).token).not.toBe(first.token);
     expect((await minter.mint({ ...request, access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] })).token).not.toBe(first.token);
     now += 11_000; // past 10 % of 300 s
     const fresh = await minter.mint(request);
     expect(fresh.reused).toBe(false);
+    expect(fresh.issuedAtText).toBe('2026-11-23T12:00:31.000Z');
     expect(fresh.jti).not.toBe(first.jti);
     expect(fresh.expiresIn).toBe(300);
   });
