@@ -138,6 +138,9 @@ export class TokenMinter {
   async mint(request: MintRequest): Promise<MintedToken> {
     const key = this.keys.current();
     const header = this.header(key);
+    // The key's `header.` bytes, held across the signing wait: a key rotated meanwhile must not lend
+    // the answer its own header (the token would not verify).
+    const headerDot = this.cachedHeader!.bytes;
     const nowMs = this.now();
     const reuseFraction = this.reuseFraction;
     const certExp = Math.floor(key.notAfter.getTime() / 1000);
@@ -156,7 +159,7 @@ export class TokenMinter {
         const jti = recent.jti(slot);
         const payload = this.payload(claims, iat, exp, jti);
         const signature = recent.signature(slot);
-        return { token: `${header}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: true, headerDot: this.cachedHeader!.bytes, payload, signature };
+        return { token: `${header}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: true, headerDot, payload, signature };
       }
     }
     const iat = Math.floor(nowMs / 1000);
@@ -166,11 +169,11 @@ export class TokenMinter {
     // The signing input is not kept across the wait (the token is joined anew from its parts):
     // encoding it flattened a 2.3 KB string that then outlived the young generation whenever the
     // thread pool was busy, and the old space filled with them.
-    const signed = await this.signer.sign(signingInput(this.cachedHeader!.bytes, payload), key);
+    const signed = await this.signer.sign(signingInput(headerDot, payload), key);
     // Rounded up, so a slot is never given away while its token may still be handed out.
     if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signed, Math.floor(this.now() / 1000));
     const signature = signed.toString('base64url');
-    return { token: `${header}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: false, headerDot: this.cachedHeader!.bytes, payload, signature };
+    return { token: `${header}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: false, headerDot, payload, signature };
   }
 
   /**

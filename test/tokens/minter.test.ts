@@ -23,6 +23,9 @@ async function mintRange(minter: TokenMinter, clock: { now: number }, from: numb
   return reused;
 }
 
+/** The token as an answer writes it: the key's `header.` bytes, then the payload, a dot and the signature. */
+const answerBytes = (minted: { headerDot: Buffer; payload: string; signature: string }) => `${minted.headerDot.toString('latin1')}${minted.payload}.${minted.signature}`;
+
 describe('TokenMinter', () => {
   it.each(['ES256', 'RS256'] as const)('mints %s tokens a verifier accepts with the registry claims', async (alg) => {
     const { store } = await testKeys(alg);
@@ -216,5 +219,43 @@ describe('TokenMinter', () => {
       expect({ sub: payload.sub, aud: payload.aud, access: payload.access }).toEqual({ sub: request.subject, aud: request.audience, access: request.access });
     }
     expect(new Set(await Promise.all(requests.map(async (r) => (await minter.mint(r)).jti))).size).toBe(requests.length);
+  });
+
+  it.each(['ES256', 'RS256'] as const)('mints %s tokens with their certificate chain that verify against the JWKS, new and reused, as the answer writes them', async (alg) => {
+    const { store } = await testKeys(alg);
+    const jwks = createLocalJWKSet({ keys: store.verificationKeys().map(toJwk) });
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true });
+    const minted = await Promise.all(Array.from({ length: 60 }, (_, i) => minter.mint(pull(i))));
+    const again = await Promise.all(Array.from({ length: 60 }, (_, i) => minter.mint(pull(i))));
+    expect(again.every((m) => m.reused)).toBe(true);
+    for (const [i, m] of [...minted, ...again].entries()) {
+      expect(answerBytes(m)).toBe(m.token);
+      expect((await jwtVerify(m.token, jwks)).payload.sub).toBe(`user-${i % 60}`);
+    }
+    expect(again.map((m) => m.token)).toEqual(minted.map((m) => m.token));
+    await minter.close();
+  });
+
+  it('signs each token with its own key and header when the key is rotated while signatures are under way', async () => {
+    const one = (await testKeys('ES256')).store.current();
+    const two = (await testKeys('RS256')).store.current();
+    let signing: SigningKey = one;
+    const store: KeyStore = { current: () => signing, verificationKeys: () => [one, two], rootBundlePem: () => '' };
+    const jwks = createLocalJWKSet({ keys: store.verificationKeys().map(toJwk) });
+    const minter = new TokenMinter(store, { issuer: 'i', includeX5c: true });
+    // Asked for in one turn: the first key's tokens are still being signed when the key changes.
+    const before = Array.from({ length: 5 }, (_, i) => minter.mint(pull(i)));
+    signing = two;
+    const after = Array.from({ length: 5 }, (_, i) => minter.mint(pull(100 + i)));
+    const tokens = await Promise.all([...before, ...after]);
+    for (const [i, minted] of tokens.entries()) {
+      const key = i < 5 ? one : two;
+      expect(minted.kid).toBe(key.kid);
+      expect(decodeProtectedHeader(minted.token)).toMatchObject({ alg: key.alg, kid: key.kid, x5c: key.x5c });
+      // The answer carries the token's own header, not the key that was current when it was signed.
+      expect(answerBytes(minted)).toBe(minted.token);
+      await expect(jwtVerify(minted.token, jwks)).resolves.toBeDefined();
+    }
+    await minter.close();
   });
 });
