@@ -1,7 +1,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import type { Grant } from '../domain/access.js';
 import type { KeyStore, SigningKey } from '../keys/keys.js';
-import { BatchSigner } from './batch-signer.js';
+import { BatchSigner, type KeyHeader } from './batch-signer.js';
 import { ReuseTable } from './reuse-table.js';
 
 /** What one minted registry token says. */
@@ -35,6 +35,12 @@ export interface MintedToken {
   headerDot: Buffer;
   payload: string;
   signature: string;
+}
+
+/** The current key's header: encoded, as the bytes `header.` (the signer's and each answer's), and the key's epoch. */
+interface TokenHeader extends KeyHeader {
+  readonly encoded: string;
+  readonly epoch: number;
 }
 
 /** A token's claims besides its times and jti, as the JSON its payload carries (see TokenMinter.claims). */
@@ -75,19 +81,6 @@ function signatureBytesOf(key: SigningKey): number {
 }
 
 /**
- * `header.payload` as bytes, from the header's bytes (encoded once per key) and the payload
- * (base64url, ASCII): no 2.3 KB string is joined and flattened per signature, and the buffer is
- * its own (not a slice of Node's shared 8 KB pool, which a signature waiting for the signing
- * thread would keep alive, all of it).
- */
-function signingInput(headerDot: Buffer, payload: string): Buffer {
-  const bytes = Buffer.allocUnsafeSlow(headerDot.length + payload.length);
-  headerDot.copy(bytes, 0);
-  bytes.write(payload, headerDot.length, 'latin1');
-  return bytes;
-}
-
-/**
  * Signs registry JWTs with node:crypto directly: jose's SignJWT costs ~5x more per token on
  * the hot path (PERFORMANCE.md). jose still does key handling, the JWKS and verification.
  */
@@ -96,7 +89,8 @@ export class TokenMinter {
   /** The issuer as a JSON string, encoded once. */
   private readonly issuerJson: string;
   private readonly reuseFraction: number;
-  private cachedHeader: { key: SigningKey; encoded: string; bytes: Buffer; epoch: number } | undefined;
+  /** One object per key, which also names the key and its header to the signer. */
+  private cachedHeader: TokenHeader | undefined;
   /** Counts signing keys seen, so reuse keys name the key in a few characters. */
   private keyEpoch = 0;
   /**
@@ -137,10 +131,9 @@ export class TokenMinter {
 
   async mint(request: MintRequest): Promise<MintedToken> {
     const key = this.keys.current();
+    // This token's key and header, held across the signing wait: a key rotated meanwhile must not
+    // lend the answer its own header.
     const header = this.header(key);
-    // The key's `header.` bytes, held across the signing wait: a key rotated meanwhile must not lend
-    // the answer its own header (the token would not verify).
-    const headerDot = this.cachedHeader!.bytes;
     const nowMs = this.now();
     const reuseFraction = this.reuseFraction;
     const certExp = Math.floor(key.notAfter.getTime() / 1000);
@@ -150,7 +143,7 @@ export class TokenMinter {
     const claims = this.claims(request);
     // The reuse lookup comes first: a busy fleet's token is mostly reused, and then nothing else is
     // built but the payload it carries. A miss allocates the digest (a 32-char string) and nothing more.
-    const digest = recent === undefined ? undefined : this.reuseDigest(request, claims);
+    const digest = recent === undefined ? undefined : this.reuseDigest(header, request, claims);
     const slot = recent === undefined || digest === undefined ? -1 : recent.find(digest);
     if (recent !== undefined && slot >= 0) {
       const iat = recent.iat(slot);
@@ -159,21 +152,20 @@ export class TokenMinter {
         const jti = recent.jti(slot);
         const payload = this.payload(claims, iat, exp, jti);
         const signature = recent.signature(slot);
-        return { token: `${header}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: true, headerDot, payload, signature };
+        return { token: `${header.encoded}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: true, headerDot: header.bytes, payload, signature };
       }
     }
     const iat = Math.floor(nowMs / 1000);
     const exp = Math.min(iat + request.lifetimeSeconds, certExp);
     const jti = randomUUID();
     const payload = this.payload(claims, iat, exp, jti);
-    // The signing input is not kept across the wait (the token is joined anew from its parts):
-    // encoding it flattened a 2.3 KB string that then outlived the young generation whenever the
-    // thread pool was busy, and the old space filled with them.
-    const signed = await this.signer.sign(signingInput(headerDot, payload), key);
+    // Only the payload goes to the signer: the thread holds the key's header and signs the two
+    // joined, so no signing input is built here per token. The signature comes back as the text the
+    // token carries.
+    const signature = await this.signer.sign(header, payload);
     // Rounded up, so a slot is never given away while its token may still be handed out.
-    if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signed, Math.floor(this.now() / 1000));
-    const signature = signed.toString('base64url');
-    return { token: `${header}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: false, headerDot, payload, signature };
+    if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signature, Math.floor(this.now() / 1000));
+    return { token: `${header.encoded}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: false, headerDot: header.bytes, payload, signature };
   }
 
   /**
@@ -183,8 +175,8 @@ export class TokenMinter {
    * compares 128 bits of SHA-256, so finding two requests with one name takes some 2^64 hashes.
    * The epoch keeps a new key from handing out a token the old one signed.
    */
-  private reuseDigest(request: MintRequest, claims: Claims): string {
-    return hash('sha256', `${this.cachedHeader!.epoch}\n${request.lifetimeSeconds}\n${claims.who}\n${claims.access}`, 'binary');
+  private reuseDigest(header: TokenHeader, request: MintRequest, claims: Claims): string {
+    return hash('sha256', `${header.epoch}\n${request.lifetimeSeconds}\n${claims.who}\n${claims.access}`, 'binary');
   }
 
   /**
@@ -218,7 +210,7 @@ export class TokenMinter {
     return text;
   }
 
-  private header(key: SigningKey): string {
+  private header(key: SigningKey): TokenHeader {
     if (this.cachedHeader?.key !== key) {
       const header: Record<string, unknown> = { typ: 'JWT', alg: key.alg, kid: key.kid };
       if (this.options.includeX5c) header.x5c = key.x5c;
@@ -226,6 +218,6 @@ export class TokenMinter {
       this.cachedHeader = { key, encoded, bytes: Buffer.from(`${encoded}.`, 'latin1'), epoch: ++this.keyEpoch };
       this.recent?.useSignatureBytes(signatureBytesOf(key));
     }
-    return this.cachedHeader.encoded;
+    return this.cachedHeader;
   }
 }

@@ -106,12 +106,13 @@ export class ReuseTable {
 
   /**
    * Keeps a new token (unless its set is full of tokens still in their window and it is not let
-   * in). `jti` is a UUID's text; `reuseUntil` the second its reuse window ends, rounded up.
+   * in). `jti` is a UUID's text; `reuseUntil` the second its reuse window ends, rounded up;
+   * `signature` base64url, as the token carries it (and the signer gives it).
    */
-  store(digest: string, iat: number, reuseUntil: number, jti: string, signature: Buffer, nowSeconds: number): void {
+  store(digest: string, iat: number, reuseUntil: number, jti: string, signature: string, nowSeconds: number): void {
     // A signature of another length was made by a key the table is not laid out for (the key
     // changed while this one was signing): it could not be handed out again anyway.
-    if (this.sets === 0 || signature.length !== this.signatureBytes) return;
+    if (this.sets === 0 || signature.length !== Math.ceil((this.signatureBytes * 4) / 3)) return;
     let slot = this.find(digest);
     if (slot < 0) slot = this.victim(nowSeconds);
     if (slot < 0) return;
@@ -124,7 +125,7 @@ export class ReuseTable {
     w[at + IAT_WORD] = iat;
     w[at + UNTIL_WORD] = reuseUntil;
     this.table.write(jti.replaceAll('-', ''), slot * this.slotBytes + JTI, 16, 'hex');
-    signature.copy(this.table, slot * this.slotBytes + SIGNATURE);
+    this.table.write(signature, slot * this.slotBytes + SIGNATURE, this.signatureBytes, 'base64url');
   }
 
   /** The slot a newcomer to the set of the digest last found takes, or -1 when it is turned away. */

@@ -1,71 +1,127 @@
-import { randomBytes, verify } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BatchSigner } from '../../src/tokens/batch-signer.js';
+import type { SigningKey } from '../../src/keys/keys.js';
+import { BatchSigner, type KeyHeader } from '../../src/tokens/batch-signer.js';
 import { testKeys } from '../support/keys.js';
 
 // BatchSigner (src/tokens/batch-signer.ts): the minter's signatures, made on a thread of their own
-// in batches of what one turn of the event loop asked for.
-const checks = (publicKey: Parameters<typeof verify>[2], alg: 'ES256' | 'RS256') => (input: Buffer, signature: Buffer) =>
-  verify('sha256', input, alg === 'ES256' ? { key: publicKey as never, dsaEncoding: 'ieee-p1363' } : publicKey, signature);
+// in batches of what one turn of the event loop asked for. A signature is asked for by its payload;
+// the key's header goes to the thread once, and each signature covers header and payload joined.
+
+/** A key's header as the minter makes it: base64url text and a dot, as latin1 bytes. */
+const headerOf = (key: SigningKey, label = key.kid): KeyHeader => ({ key, bytes: Buffer.from(`${Buffer.from(label).toString('base64url')}.`, 'latin1') });
+
+/** A payload as the minter makes it: base64url text. */
+const payloadOf = (bytes = 400) => randomBytes(bytes).toString('base64url');
+
+/** Whether `signature` (base64url) is the header's key's signature of header and payload joined. */
+const signs = (header: KeyHeader, payload: string, signature: string) =>
+  verify(
+    'sha256',
+    Buffer.concat([header.bytes, Buffer.from(payload, 'latin1')]),
+    header.key.alg === 'ES256' ? { key: header.key.publicKey, dsaEncoding: 'ieee-p1363' } : header.key.publicKey,
+    Buffer.from(signature, 'base64url'),
+  );
+
+/** Signs on the libuv pool only, as in a process that can start no thread. */
+const threadless = () =>
+  new BatchSigner(() => {
+    throw new Error('ERR_WORKER_INIT_FAILED');
+  });
+
+/** Signing threads holding the process open (a ref'd worker shows as a MessagePort). */
+const holding = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
 
 describe('BatchSigner', () => {
-  it.each(['ES256', 'RS256'] as const)('signs %s inputs asked for together, each signature its own input’s', async (alg) => {
-    const key = (await testKeys(alg)).store.current();
+  it.each(['ES256', 'RS256'] as const)('signs %s payloads asked for together, each signature its own header and payload’s', async (alg) => {
+    const header = headerOf((await testKeys(alg)).store.current());
     const signer = new BatchSigner();
-    const inputs = Array.from({ length: 200 }, () => randomBytes(2400));
-    const signatures = await Promise.all(inputs.map((input) => signer.sign(Buffer.from(input), key))); // handed over: copies
-    const valid = checks(key.publicKey, alg);
-    expect(signatures.every((s, i) => valid(inputs[i]!, s))).toBe(true);
-    expect(valid(inputs[0]!, signatures[1]!)).toBe(false);
-    if (alg === 'ES256') expect(new Set(signatures.map((s) => s.length))).toEqual(new Set([64]));
+    const payloads = Array.from({ length: 200 }, () => payloadOf());
+    const signatures = await Promise.all(payloads.map((payload) => signer.sign(header, payload)));
+    expect(signatures.every((s, i) => signs(header, payloads[i]!, s))).toBe(true);
+    expect(signs(header, payloads[0]!, signatures[1]!)).toBe(false);
+    // The payload alone, without the header, is not what was signed.
+    expect(signs({ ...header, bytes: Buffer.alloc(0) }, payloads[0]!, signatures[0]!)).toBe(false);
+    if (alg === 'ES256') expect(new Set(signatures.map((s) => Buffer.from(s, 'base64url').length))).toEqual(new Set([64]));
     await signer.close();
   });
 
-  it('signs with the key each signature names, when keys change between and within turns', async () => {
-    const one = (await testKeys('ES256')).store.current();
-    const two = (await testKeys('ES256')).store.current();
+  it('signs with the key and header each signature names, when keys change between and within turns', async () => {
+    const one = headerOf((await testKeys('ES256')).store.current(), 'one');
+    const two = headerOf((await testKeys('ES256')).store.current(), 'two, a longer header than one’s');
     const signer = new BatchSigner();
-    const input = randomBytes(100);
-    const [a, b] = await Promise.all([signer.sign(Buffer.from(input), one), signer.sign(Buffer.from(input), two)]);
-    expect(checks(one.publicKey, 'ES256')(input, a)).toBe(true);
-    expect(checks(two.publicKey, 'ES256')(input, b)).toBe(true);
-    expect(checks(one.publicKey, 'ES256')(input, b)).toBe(false);
-    expect(checks(two.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), two))).toBe(true);
+    const payload = payloadOf(100);
+    const [a, b, c] = await Promise.all([signer.sign(one, payload), signer.sign(two, payload), signer.sign(one, payload)]);
+    expect(signs(one, payload, a)).toBe(true);
+    expect(signs(two, payload, b)).toBe(true);
+    expect(signs(one, payload, c)).toBe(true);
+    expect(signs(one, payload, b)).toBe(false);
+    expect(signs({ key: two.key, bytes: one.bytes }, payload, b)).toBe(false); // two's key, and two's header
+    expect(signs(two, payload, await signer.sign(two, payload))).toBe(true);
     // More keys than the thread holds, then the first again: it is given again, not missing.
-    const more = await Promise.all(Array.from({ length: 5 }, async () => (await testKeys('ES256')).store.current()));
-    for (const key of more) expect(checks(key.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), key))).toBe(true);
-    expect(checks(one.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), one))).toBe(true);
+    const more = await Promise.all(Array.from({ length: 5 }, async (_, i) => headerOf((await testKeys('ES256')).store.current(), `more-${i}`)));
+    for (const header of more) expect(signs(header, payload, await signer.sign(header, payload))).toBe(true);
+    expect(signs(one, payload, await signer.sign(one, payload))).toBe(true);
     await signer.close();
   });
 
-  it('hands an input of its own over (no copy), and refuses one already handed over rather than sign nothing', async () => {
-    const key = (await testKeys('ES256')).store.current();
+  it('signs a payload longer than any before it, and a short one after it, each whole and no more', async () => {
+    const header = headerOf((await testKeys('ES256')).store.current());
     const signer = new BatchSigner();
-    const input = Buffer.allocUnsafeSlow(300).fill(1);
-    const copy = Buffer.from(input);
-    const signature = await signer.sign(input, key);
-    expect(input.length).toBe(0); // handed over to the signing thread
-    expect(checks(key.publicKey, 'ES256')(copy, signature)).toBe(true);
-    await expect(signer.sign(input, key)).rejects.toThrow(/already handed over/); // never a signature of nothing
-    const twice = Buffer.allocUnsafeSlow(10).fill(2);
-    const both = await Promise.all([signer.sign(twice, key), signer.sign(twice, key)]); // one turn, one batch
-    for (const s of both) expect(checks(key.publicKey, 'ES256')(Buffer.alloc(10, 2), s)).toBe(true);
+    for (const payload of [payloadOf(300), payloadOf(6000), payloadOf(10), payloadOf(20_000), payloadOf(300)]) {
+      expect(signs(header, payload, await signer.sign(header, payload))).toBe(true);
+    }
+    await signer.close();
+  });
+
+  it.each(['ES256', 'RS256'] as const)('signs %s header and payload on the libuv pool where no thread can start', async (alg) => {
+    const header = headerOf((await testKeys(alg)).store.current());
+    const signer = threadless();
+    const payloads = Array.from({ length: 20 }, () => payloadOf());
+    const signatures = await Promise.all(payloads.map((payload) => signer.sign(header, payload)));
+    expect(signatures.every((s, i) => signs(header, payloads[i]!, s))).toBe(true);
+    await signer.close();
+  });
+
+  it('refuses the signatures of a key that cannot sign, and signs the others of the same turn', async () => {
+    const good = headerOf((await testKeys('ES256')).store.current());
+    const ed = generateKeyPairSync('ed25519'); // no SHA-256 signatures: node:crypto refuses them
+    const bad = headerOf({ ...good.key, privateKey: ed.privateKey, publicKey: ed.publicKey, alg: 'RS256' });
+    const signer = new BatchSigner();
+    const payload = payloadOf();
+    const settled = await Promise.allSettled([signer.sign(good, payload), signer.sign(bad, payload), signer.sign(good, payload)]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((settled[1] as PromiseRejectedResult).reason)).toMatch(/signing failed/);
+    for (const s of [settled[0], settled[2]]) expect(signs(good, payload, (s as PromiseFulfilledResult<string>).value)).toBe(true);
+    await signer.close();
+  });
+
+  it('holds the process open while it signs, and not once the signatures are in', async () => {
+    const header = headerOf((await testKeys('ES256')).store.current());
+    const signer = new BatchSigner();
+    await signer.sign(header, payloadOf()); // the thread is up
+    const idle = holding();
+    const signing = Promise.all(Array.from({ length: 20 }, () => signer.sign(header, payloadOf())));
+    await new Promise((resolve) => setImmediate(resolve)); // the batch is sent
+    expect(holding()).toBe(idle + 1);
+    await signing;
+    expect(holding()).toBe(idle);
     await signer.close();
   });
 
   it('refuses the signatures under way when its thread stops, and starts a new thread for the next', async () => {
-    const key = (await testKeys('ES256')).store.current();
+    const header = headerOf((await testKeys('ES256')).store.current());
     const signer = new BatchSigner();
-    await signer.sign(randomBytes(10), key); // the thread is up
-    const underWay = Array.from({ length: 20 }, () => signer.sign(randomBytes(2400), key));
+    await signer.sign(header, payloadOf(10)); // the thread is up
+    const underWay = Array.from({ length: 20 }, () => signer.sign(header, payloadOf(2400)));
     const settling = Promise.allSettled(underWay);
     await new Promise((resolve) => setImmediate(resolve)); // the batch is sent
     await signer.close();
     const settled = await settling;
     expect(settled.some((s) => s.status === 'rejected' && /signing thread/.test(String(s.reason)))).toBe(true);
 
-    const input = randomBytes(50);
-    expect(checks(key.publicKey, 'ES256')(input, await signer.sign(Buffer.from(input), key))).toBe(true); // a new thread, given the key again
+    const payload = payloadOf(50);
+    expect(signs(header, payload, await signer.sign(header, payload))).toBe(true); // a new thread, given the key again
     await signer.close();
   });
 });
