@@ -12,6 +12,10 @@ const UNTIL_WORD = 5;
 const JTI = 24;
 const SIGNATURE = 40;
 
+/** A hex digit's value by its char code (a jti is lowercase hex). */
+const HEX_VALUE = new Uint8Array(128);
+for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+
 
 /**
  * Tokens minted recently, for the minter to hand out again: a fixed table in one Buffer, off the
@@ -124,7 +128,13 @@ export class ReuseTable {
     w[at + 3] = this.d3;
     w[at + IAT_WORD] = iat;
     w[at + UNTIL_WORD] = reuseUntil;
-    this.table.write(jti.replaceAll('-', ''), slot * this.slotBytes + JTI, 16, 'hex');
+    // Read straight from the UUID's text: dropping its dashes first was a string per token, and
+    // with the hex write, 3-4 times the cost.
+    const table = this.table;
+    for (let c = 0, b = slot * this.slotBytes + JTI; c < 36; c += 2) {
+      if (c === 8 || c === 13 || c === 18 || c === 23) c++;
+      table[b++] = (HEX_VALUE[jti.charCodeAt(c)]! << 4) | HEX_VALUE[jti.charCodeAt(c + 1)]!;
+    }
     this.table.write(signature, slot * this.slotBytes + SIGNATURE, this.signatureBytes, 'base64url');
   }
 
