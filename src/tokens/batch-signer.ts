@@ -1,5 +1,6 @@
 import { sign } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { TemporarilyUnavailableError } from '../domain/errors.js';
 import type { SigningKey } from '../keys/keys.js';
 
 /**
@@ -154,11 +155,16 @@ export class BatchSigner {
     });
   }
 
-  /** Stops the thread; signatures under way are refused. A later signature starts a new one. */
+  /**
+   * Stops the thread; signatures under way are refused. A later signature starts a new one. The
+   * refusal is a 503 (the server is shutting down; another replica, or this one restarted, will
+   * answer): requests still waiting when the shutdown's grace ends were answered as bugs, a 500
+   * and an error with its stack each.
+   */
   async close(): Promise<void> {
     const worker = this.worker;
     if (worker === undefined) return;
-    this.stopped(worker, new Error('the signing thread was stopped'));
+    this.stopped(worker, new TemporarilyUnavailableError('the server is shutting down; try again', { retryAfterSeconds: 1 }));
     await worker.terminate();
   }
 
@@ -241,7 +247,7 @@ export class BatchSigner {
     this.worker?.unref();
   }
 
-  /** The thread is gone: what it was signing is refused, and the next batch starts another. */
+  /** The thread is gone: what it was signing is refused (with `err` as it is), and the next batch starts another. */
   private stopped(worker: Worker, err: Error): void {
     if (this.worker !== worker) return;
     this.worker = undefined;
