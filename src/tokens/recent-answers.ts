@@ -7,6 +7,17 @@ import type { AnswerAudit, DecidedAnswer, TokenAnswer, TokenRequest, TokenRespon
 /** How long the answer to an identical request is handed out again without deciding anew. */
 const ANSWER_REUSE_MS = 1000;
 
+/** Answers to requests that proved something, kept at once (at least: see MAX_ANONYMOUS_ANSWERS). */
+const MAX_ANSWERS = 500;
+
+/**
+ * Answers to anonymous requests kept at once, on top of MAX_ANSWERS: a public image's pullers
+ * repeating themselves are served again, and a flood of anonymous requests with fresh names (which
+ * prove nothing and cost nothing to send) is kept to this share, so it never pushes out what
+ * the authenticated clients hold. Past it, anonymous answers are decided each time.
+ */
+const MAX_ANONYMOUS_ANSWERS = 100;
+
 /** Options of the recent answers. */
 export interface RecentAnswersOptions {
   /** Key of the keyed hash that names recent answers. */
@@ -33,6 +44,7 @@ class RecentAnswer {
     readonly head: Buffer,
     readonly exp: number,
     readonly audit: AnswerAudit,
+    readonly anonymous: boolean,
   ) {}
 }
 
@@ -65,6 +77,8 @@ class Decision {
 export class RecentAnswers implements LocalCopy {
   /** Entries hold an encoded answer (~3 KB) and are useless after a second, hence the small cap. */
   private readonly answers: LRUCache<string, RecentAnswer>;
+  /** Anonymous answers among them (at most MAX_ANONYMOUS_ANSWERS). */
+  private anonymousHeld = 0;
   /** Counts invalidations, so a decision under way during one is not kept. */
   private epoch = 0;
   /** Decisions under way, by answer key. */
@@ -94,12 +108,17 @@ export class RecentAnswers implements LocalCopy {
     this.clock = options.now ?? Date.now;
     const now = options.now;
     this.answers = new LRUCache<string, RecentAnswer>({
-      max: 500,
+      // Anonymous answers join only below their share, so once that share is full every eviction
+      // an anonymous answer causes is of an entry above the authenticated clients' MAX_ANSWERS.
+      max: MAX_ANSWERS + MAX_ANONYMOUS_ANSWERS,
       ttl: ANSWER_REUSE_MS,
       ttlAutopurge: false,
       ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
       // However an answer leaves (replaced, expired, evicted, forgotten), its reuses are audited.
-      dispose: (answer) => this.auditReuses(answer),
+      dispose: (answer) => {
+        if (answer.anonymous) this.anonymousHeld--;
+        this.auditReuses(answer);
+      },
     });
   }
 
@@ -179,9 +198,10 @@ export class RecentAnswers implements LocalCopy {
       const decided: DecidedAnswer = await this.tokens.answer(request);
       // Not kept when an invalidation came while deciding: the decision may predate it. A refresh
       // token is never handed out twice.
-      if (decided.response.refresh_token === undefined && epoch === this.epoch) {
+      if (decided.response.refresh_token === undefined && epoch === this.epoch && (!decided.anonymous || this.anonymousHeld < MAX_ANONYMOUS_ANSWERS)) {
         this.unheld = undefined;
-        this.answers.set(answerKey, new RecentAnswer(decided.head, decided.exp, decided.audit));
+        if (decided.anonymous) this.anonymousHeld++;
+        this.answers.set(answerKey, new RecentAnswer(decided.head, decided.exp, decided.audit, decided.anonymous));
       }
       return decided;
     } finally {

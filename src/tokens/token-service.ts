@@ -97,6 +97,8 @@ export interface DecidedAnswer extends TokenAnswer {
   /** When its token expires, in seconds since the epoch. */
   exp: number;
   audit: AnswerAudit;
+  /** Whether the request proved nothing (no identity): such answers get a share of their own where they are kept. */
+  anonymous: boolean;
 }
 
 /**
@@ -216,6 +218,7 @@ export class TokenService {
       body,
       head,
       exp: Math.floor(now / 1000) + minted.expiresIn,
+      anonymous: identity === undefined,
       audit: {
         account: identity?.account ?? '',
         provider: identity?.provider ?? 'anonymous',

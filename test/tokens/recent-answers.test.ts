@@ -44,6 +44,38 @@ describe('RecentAnswers', () => {
     expect(decisions()).toBe(5);
   });
 
+  it('keeps anonymous answers to a share of their own: a flood of fresh anonymous requests never pushes out what logged-in clients hold', async () => {
+    let now = Date.now();
+    const s = services({}, { now: () => now });
+    const decisions = countDecisions(s);
+    // 500 logged-in clients' answers (alice from as many addresses), then 2,000 anonymous requests
+    // for names nobody asked for before, within the same second.
+    const clients = Array.from({ length: 500 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+    for (const clientIp of clients) await s.tokens.issue(request({ clientIp }));
+    const anonymous = (i: number, clientIp = '192.0.2.7') => request({ credentials: { kind: 'anonymous' }, account: undefined, clientIp, scopes: [`repository:someone/name-${i}:pull`] });
+    for (let i = 0; i < 2_000; i++) await s.tokens.issue(anonymous(i));
+    expect(decisions()).toBe(2_500);
+
+    now += 300;
+    for (const clientIp of clients) await s.tokens.issue(request({ clientIp }));
+    expect(decisions()).toBe(2_500); // every logged-in client's answer was still held
+
+    // Anonymous answers are still handed out again within their share: the first 100 of the flood
+    // were kept, the others decided anew.
+    await s.tokens.issue(anonymous(0));
+    expect(decisions()).toBe(2_500);
+    await s.tokens.issue(anonymous(1_999));
+    expect(decisions()).toBe(2_501);
+
+    // A second later the share is free again for a public image's pullers.
+    now += 1_100;
+    s.tokens.sweep();
+    await s.tokens.issue(anonymous(5_000, '192.0.2.8'));
+    now += 100;
+    await s.tokens.issue(anonymous(5_000, '192.0.2.8'));
+    expect(decisions()).toBe(2_502);
+  });
+
   it('audits an answer handed out again in one line per answer, with the count, once its second is over', async () => {
     let now = Date.now();
     const log = captureLog('info');
