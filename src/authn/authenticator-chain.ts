@@ -43,19 +43,16 @@ export class AuthenticatorChain {
    * refuses is not recalled: the login then refuses it, through the brute-force limits.
    */
   async recall(username: string, password: string, context: LoginContext): Promise<Extract<AuthnResult, { kind: 'ok' }> | undefined> {
-    // An indexed loop, and the gate asked here rather than through admitResult (a frame and an
-    // await of its own): a fleet's clients recall once a second each.
+    // An indexed loop: a fleet's clients recall once a second each.
     const backends = this.backends;
     for (let i = 0; i < backends.length; i++) {
       const backend = backends[i]!;
       const result = backend.recall === undefined ? undefined : await backend.recall(username, password, context);
       if (result?.kind === 'ok') {
         // A remembered verification proves nothing new (and may be older than another replica's).
-        const admission = await this.gate.admit(result.identity, NOT_PROVEN);
-        if (admission.kind !== 'ok') return undefined;
-        if (!result.maker) return result;
-        const maker = await this.gate.makerNow(result.maker);
-        return maker ? { ...result, maker } : undefined;
+        // Admitted as every other result is (admitResult): one place says what admission takes.
+        const admitted = await this.admitResult(result, false);
+        return admitted.kind === 'ok' ? admitted : undefined;
       }
       if (result?.kind !== 'no_match') return undefined;
     }
@@ -98,9 +95,6 @@ export class AuthenticatorChain {
     return { ...result, maker };
   }
 }
-
-/** The gate's options for an identity from a copy Wharf kept (one object for every recall). */
-const NOT_PROVEN = Object.freeze({ proven: false });
 
 /** The identity as the backend that proved it sees it now; undefined when that backend is gone from the config or no longer vouches for it. */
 export async function refreshedIdentity(backends: readonly PasswordAuthenticator[], identity: Identity, binding: string | undefined): Promise<Identity | undefined> {
