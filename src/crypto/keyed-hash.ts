@@ -17,7 +17,7 @@ export function keyedHash(key: Buffer, ...parts: string[]): string {
  * allows length extension to whoever sees a digest; these digests are never written anywhere.
  */
 export function inProcessKeyedHash(key: Buffer, purpose: string): (text: string) => string {
-  const prefix = `${createHmac('sha256', key).update(purpose).digest('base64')}\n`;
+  const prefix = subkeyPrefix(key, purpose);
   return (text) => hash('sha256', prefix + text, 'base64');
 }
 
@@ -30,6 +30,11 @@ export function inProcessKeyedHash(key: Buffer, purpose: string): (text: string)
  * the key, no name can be computed or reversed.
  */
 export function storedKeyedHash(key: Buffer, purpose: string): (text: string) => string {
-  const prefix = `${createHmac('sha256', key).update(purpose).digest('base64')}\n`;
+  const prefix = subkeyPrefix(key, purpose);
   return (text) => hash('sha512-256', prefix + text, 'base64url');
+}
+
+/** The subkey derived from `key` for one purpose, as the prefix the prefix-keyed hashes above put before their text. */
+function subkeyPrefix(key: Buffer, purpose: string): string {
+  return `${createHmac('sha256', key).update(purpose).digest('base64')}\n`;
 }
