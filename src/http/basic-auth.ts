@@ -51,12 +51,17 @@ const scratch = Buffer.alloc((MAX_AUTHORIZATION_LENGTH / 4) * 3);
  */
 function decodeCredentials(encoded: string): string {
   const length = scratch.write(encoded, 'base64');
-  let ascii = true;
-  for (let i = 0; i < length && ascii; i++) ascii = scratch[i]! < 0x80;
-  if (ascii) return scratch.toString('latin1', 0, length);
   try {
-    return utf8.decode(scratch.subarray(0, length));
-  } catch {
-    throw new InvalidRequestError('Basic credentials are not valid UTF-8');
+    let ascii = true;
+    for (let i = 0; i < length && ascii; i++) ascii = scratch[i]! < 0x80;
+    if (ascii) return scratch.toString('latin1', 0, length);
+    try {
+      return utf8.decode(scratch.subarray(0, length));
+    } catch {
+      throw new InvalidRequestError('Basic credentials are not valid UTF-8');
+    }
+  } finally {
+    // The buffer outlives the request: the password it held is not left in it for the next one.
+    scratch.fill(0, 0, length);
   }
 }
