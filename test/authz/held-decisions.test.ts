@@ -45,6 +45,18 @@ async function commands(): Promise<Record<string, number>> {
   return stats;
 }
 
+/**
+ * Asks `authorizer` again for what it decided just before (Redis's counters reset in between):
+ * the answer must come with no promise and no Redis command. Returns its decisions, summarised.
+ */
+async function askedAgainInProcess(authorizer: RemoteAuthorizer, again: AuthorizationRequest) {
+  await client.config('RESETSTAT');
+  const answer = authorizer.authorize(again);
+  expect(answer).not.toBeInstanceOf(Promise);
+  expect(await commands()).toEqual({});
+  return summary(answer as ScopeDecision[]);
+}
+
 /** One replica: its cache composed as the service composes it, its metrics, and a remote authorizer over them. */
 async function replica() {
   const config = cacheSchema.parse({ type: 'redis', url: redis.url });
@@ -96,12 +108,8 @@ describe('decisions held in the first tier', () => {
   it('are answered with no promise and no Redis command, and counted as hits as before', async () => {
     const { authorizer, scrape } = await replica();
     await authorizer.authorize(request('repository:alice/app:pull'));
-    await client.config('RESETSTAT');
 
-    const again = authorizer.authorize(request('repository:alice/app:pull'));
-    expect(again).not.toBeInstanceOf(Promise);
-    expect(summary(again as ScopeDecision[])).toEqual([['cache', ['pull']]]);
-    expect(await commands()).toEqual({});
+    expect(await askedAgainInProcess(authorizer, request('repository:alice/app:pull'))).toEqual([['cache', ['pull']]]);
     expect(asked).toEqual([['alice/app']]);
     // The first request missed both tiers and read Redis; the second was a hit in process, counted alike.
     expect(await scrape('wharf_cache_lookups_total')).toEqual(['wharf_cache_lookups_total{kind="authz",result="miss"} 1', 'wharf_cache_lookups_total{kind="authz",result="hit"} 1']);
@@ -148,11 +156,7 @@ describe('decisions held in the first tier', () => {
   it('include anonymous decisions, which stay in process', async () => {
     const { authorizer } = await replica();
     await authorizer.authorize(anonymousRequest('repository:hub/base:pull'));
-    await client.config('RESETSTAT');
-    const again = authorizer.authorize(anonymousRequest('repository:hub/base:pull'));
-    expect(again).not.toBeInstanceOf(Promise);
-    expect(summary(again as ScopeDecision[])).toEqual([['cache', ['pull']]]);
-    expect(await commands()).toEqual({});
+    expect(await askedAgainInProcess(authorizer, anonymousRequest('repository:hub/base:pull'))).toEqual([['cache', ['pull']]]);
     expect(asked).toEqual([['hub/base']]);
   });
 });
