@@ -4,10 +4,14 @@ import { AccountBindings } from '../../src/accounts/account-bindings.js';
 import { AccountGate } from '../../src/accounts/account-gate.js';
 import type { AuthnResult } from '../../src/authn/authenticator.js';
 import { OidcTokenAuthenticator } from '../../src/authn/oidc-token/oidc-token-authenticator.js';
+import { oidcTokenBackend } from '../../src/authn/oidc-token/oidc-token-backend.js';
 import { oidcTokenAuthnSchema } from '../../src/authn/oidc-token/oidc-token-config.js';
 import { passwordBackends } from '../../src/authn/registry.js';
+import { StaticAclAuthorizer } from '../../src/authz/static-acl/static-acl.js';
+import { parseConfig } from '../../src/config/load.js';
 import { actionsInScope } from '../../src/domain/credential-scope.js';
 import type { Identity } from '../../src/domain/identity.js';
+import { parseScope } from '../../src/domain/scope.js';
 import { startClusterIssuer, type ClusterIssuer } from '../support/cluster-issuer.js';
 import { captureLog } from '../support/log-capture.js';
 import { shutDown } from '../support/shut-down.js';
@@ -192,5 +196,94 @@ describe('oidc-token: Kubernetes service-account tokens', () => {
     expect(identityOf(await login(token)).owner).toEqual({ source: `oidc-token:${cluster.issuer}`, subject: uid });
     const noUid = await cluster.mint({ namespace: 'team-a', claims: { 'kubernetes.io': { namespace: 'team-a', serviceaccount: { name: 'default' } } } });
     expect(reasonOf(await login(noUid))).toBe('rule 0 matched but its owner claim "kubernetes.io.serviceaccount.uid" is missing or not a string');
+  });
+
+  describe('two clusters side by side', () => {
+    /** prod (`cluster`) and dev (`stranger`, trusted here), each admitting its namespaces, named or not. */
+    function twoClusters(names: { prod?: string; dev?: string }) {
+      const log = captureLog('debug');
+      const config = oidcTokenAuthnSchema.parse({
+        type: 'oidc-token',
+        issuers: [
+          { issuer: cluster.issuer, audiences: ['wharf'], ...(names.prod ? { cluster: names.prod } : {}) },
+          { issuer: stranger.issuer, audiences: ['wharf'], ...(names.dev ? { cluster: names.dev } : {}) },
+        ],
+        rules: [
+          { issuer: cluster.issuer, account: 'prod-${kubernetes.io.namespace}' },
+          { issuer: stranger.issuer, account: 'dev-${kubernetes.io.namespace}' },
+        ],
+      });
+      const auth = new OidcTokenAuthenticator(config, { logger: log.logger, now: clock });
+      return { config, events: log.events, login: async (issuer: ClusterIssuer, namespace: string) => identityOf(await auth.login('kubelet', await issuer.mint({ namespace }), ctx)) };
+    }
+    // The ACL a platform writes for a payments team that deploys to prod only.
+    const acl = new StaticAclAuthorizer(
+      parseConfig({
+        authz: {
+          acl: {
+            rules: [
+              { group: 'prod:system:serviceaccounts:payments', name: 'payments/*', actions: ['push', 'pull'] },
+              { group: 'system:serviceaccounts:payments', name: 'payments/*', actions: ['pull'] },
+              { group: '*:system:serviceaccounts', name: 'base/*', actions: ['pull'] },
+            ],
+          },
+        },
+      }, {}).authz.acl,
+      undefined,
+      (identity) => passwordBackends.groupsOf(identity),
+    );
+    const granted = async (identity: Identity, scope: string) => (await acl.authorize({ identity, service: 'registry', clientIp: ctx.clientIp, scopes: [parseScope(scope)] }))[0]!.granted;
+
+    it('names each cluster in its groups, so a rule for prod’s payments namespace does not admit dev’s', async () => {
+      const { login, events } = twoClusters({ prod: 'prod', dev: 'dev' });
+      const prod = await login(cluster, 'payments');
+      const dev = await login(stranger, 'payments');
+      expect(passwordBackends.groupsOf(prod)).toEqual(['prod:system:serviceaccounts', 'prod:system:serviceaccounts:payments']);
+      expect(passwordBackends.groupsOf(dev)).toEqual(['dev:system:serviceaccounts', 'dev:system:serviceaccounts:payments']);
+      expect(await granted(prod, 'repository:payments/api:push,pull')).toEqual(['push', 'pull']);
+      // Neither the prod rule nor the unprefixed one (which a named cluster never matches) admits dev.
+      expect(await granted(dev, 'repository:payments/api:push,pull')).toEqual([]);
+      // A rule for every cluster says so with a wildcard.
+      expect(await granted(dev, 'repository:base/debian:pull')).toEqual(['pull']);
+      // The audit line and the webhook's attributes say which cluster.
+      expect(prod.attributes.kubernetes).toMatchObject({ namespace: 'payments', cluster: 'prod' });
+      expect(events('oidc_token_login').map((e) => (e.kubernetes as { cluster?: string }).cluster)).toEqual(['prod', 'dev']);
+    });
+
+    it('without names, gives both clusters Kubernetes’ own groups: the ambiguity config check warns about', async () => {
+      const { login, config } = twoClusters({});
+      const dev = await login(stranger, 'payments');
+      expect(passwordBackends.groupsOf(dev)).toEqual(['system:serviceaccounts', 'system:serviceaccounts:payments']);
+      expect(await granted(dev, 'repository:payments/api:push,pull')).toEqual(['pull']);
+      const findings = await oidcTokenBackend.preflight!(config, { path: 'authn.0', env: {} });
+      expect(findings.map((f) => [f.severity, f.path])).toEqual([
+        ['warning', 'authn.0.issuers.0.cluster'],
+        ['warning', 'authn.0.issuers.1.cluster'],
+      ]);
+      expect(findings[1]!.message).toBe(
+        `2 issuers admit Kubernetes service accounts, and those of ${stranger.issuer} get groups (system:serviceaccounts:NAMESPACE) that the other clusters' namespaces of the same name get too: name the cluster (cluster: NAME) and write ACL group rules for NAME:system:serviceaccounts:NAMESPACE`,
+      );
+      // Named, or one cluster alone, there is nothing to warn about.
+      expect(await oidcTokenBackend.preflight!(twoClusters({ prod: 'prod', dev: 'dev' }).config, { path: 'authn.0', env: {} })).toEqual([]);
+      expect(await oidcTokenBackend.preflight!(oidcTokenAuthnSchema.parse({ type: 'oidc-token', issuers: [{ issuer: cluster.issuer, audiences: ['wharf'] }], rules: [teamRule()] }), { path: 'authn.0', env: {} })).toEqual([]);
+    });
+
+    it('refuses a cluster name that is not a DNS label, is Kubernetes’ own prefix, or is given twice', () => {
+      const problems = (prod: string, dev: string) => {
+        const parsed = oidcTokenAuthnSchema.safeParse({
+          type: 'oidc-token',
+          issuers: [{ issuer: cluster.issuer, audiences: ['wharf'], cluster: prod }, { issuer: stranger.issuer, audiences: ['wharf'], cluster: dev }],
+          rules: [teamRule()],
+        });
+        return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+      };
+      expect(problems('prod', 'dev')).toEqual([]);
+      expect(problems('Prod', 'dev:x')).toEqual([
+        'issuers.0.cluster: must be a DNS label: lower-case letters, digits and -, at most 63',
+        'issuers.1.cluster: must be a DNS label: lower-case letters, digits and -, at most 63',
+      ]);
+      expect(problems('system', 'dev')).toEqual(['issuers.0.cluster: system is the prefix of Kubernetes’ own groups: name the cluster otherwise']);
+      expect(problems('prod', 'prod')).toEqual([`issuers.1.cluster: cluster prod is already the name of ${cluster.issuer}: each cluster needs a name of its own`]);
+    });
   });
 });

@@ -17,6 +17,8 @@ export interface KubernetesFacts {
   readonly pod?: KubernetesObjectRef;
   /** Set when the cluster binds tokens to nodes (pod-bound tokens since 1.30). */
   readonly node?: KubernetesObjectRef;
+  /** The issuer's `cluster` name, when it has one (Wharf's configuration, not the token's). */
+  readonly cluster?: string;
 }
 
 /** A namespace name (RFC 1123 label, as Kubernetes validates it). */
@@ -53,9 +55,15 @@ export function kubernetesFacts(payload: JWTPayload): { facts: KubernetesFacts }
   return { facts };
 }
 
-/** The groups Kubernetes itself puts a service account in: every service account, and those of its namespace. */
-export function kubernetesGroups(facts: KubernetesFacts): string[] {
-  return ['system:serviceaccounts', `system:serviceaccounts:${facts.namespace}`];
+/**
+ * The groups Kubernetes itself puts a service account in: every service account, and those of its
+ * namespace. With `cluster` (the issuer's `cluster`), each is prefixed with `cluster:`, so ACL rules
+ * can tell two clusters' namespaces of the same name apart, and the unprefixed names are not given:
+ * a rule written for them cannot admit a cluster named later by mistake.
+ */
+export function kubernetesGroups(facts: KubernetesFacts, cluster?: string): string[] {
+  const prefix = cluster === undefined ? '' : `${cluster}:`;
+  return [`${prefix}system:serviceaccounts`, `${prefix}system:serviceaccounts:${facts.namespace}`];
 }
 
 function objectRef(value: unknown): KubernetesObjectRef | undefined {

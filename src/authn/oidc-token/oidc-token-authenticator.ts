@@ -127,10 +127,13 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
     };
     if (typeof payload.jti === 'string') attributes.jti = payload.jti;
     if (outcome.namespace !== undefined) attributes.namespace = outcome.namespace;
-    if (kubernetes) {
-      // Named as Kubernetes names them, so ACL `group` rules read like RBAC bindings.
-      attributes.kubernetes = kubernetes.facts;
-      attributes.groups = kubernetesGroups(kubernetes.facts);
+    const cluster = issuer.config.cluster;
+    const facts = kubernetes && (cluster === undefined ? kubernetes.facts : { ...kubernetes.facts, cluster });
+    if (facts) {
+      // Named as Kubernetes names them, so ACL `group` rules read like RBAC bindings; prefixed with
+      // the cluster's name when the issuer has one.
+      attributes.kubernetes = facts;
+      attributes.groups = kubernetesGroups(facts, cluster);
     }
     if (outcome.pull) attributes.pull = outcome.pull;
     this.log.info(
@@ -142,7 +145,7 @@ export class OidcTokenAuthenticator implements PasswordAuthenticator {
         rule: outcome.rule,
         claims: outcome.claims,
         expiresAt,
-        ...(kubernetes ? { kubernetes: kubernetes.facts } : {}),
+        ...(facts ? { kubernetes: facts } : {}),
         ...(outcome.pull ? { pull: outcome.pull } : {}),
       },
       'ID token accepted',

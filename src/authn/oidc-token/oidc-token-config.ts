@@ -39,6 +39,18 @@ export const oidcTokenIssuerSchema = z.strictObject({
    * over HTTPS and only to the issuer's or `jwksUri`'s origin. Default none (anonymous).
    */
   bearerTokenFile: z.string().min(1).optional(),
+  /**
+   * The cluster's name, for an issuer that is a Kubernetes API server: its service accounts'
+   * groups then name it (`NAME:system:serviceaccounts`, `NAME:system:serviceaccounts:NS`) in place of
+   * the groups Kubernetes gives them, which do not say which cluster a token came from: with two
+   * clusters, an ACL rule for `system:serviceaccounts:payments` would admit the `payments`
+   * namespace of both. A DNS label (lower case, digits, `-`). Default none (Kubernetes' own names).
+   */
+  cluster: z
+    .string()
+    .regex(/^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and -, at most 63')
+    .refine((name) => name !== 'system', 'system is the prefix of Kubernetes’ own groups: name the cluster otherwise')
+    .optional(),
   /** Accepted `aud` values; a token must carry at least one. Required, non-empty: an issuer's tokens for other audiences must not log in here. */
   audiences: z.array(z.string().min(1)).min(1, 'give at least one audience (e.g. the one your CI jobs request)'),
   /** Accepted signature algorithms. Default `[RS256, ES256]`. `none` and HS* are not accepted at all. */
@@ -120,6 +132,14 @@ export const oidcTokenAuthnSchema = z
       byIssuer.set(issuer.issuer, issuer);
     });
     config.issuers.forEach((issuer, i) => issuerProblems(issuer).forEach(([field, message]) => ctx.addIssue({ code: 'custom', path: ['issuers', i, field], message })));
+    // Two clusters under one name would share their groups again.
+    const clusters = new Map<string, string>();
+    config.issuers.forEach((issuer, i) => {
+      if (issuer.cluster === undefined) return;
+      const other = clusters.get(issuer.cluster);
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'cluster'], message: `cluster ${issuer.cluster} is already the name of ${other}: each cluster needs a name of its own` });
+      else clusters.set(issuer.cluster, issuer.issuer);
+    });
     config.rules.forEach((rule, i) => {
       (rule.pull ?? []).forEach((template, j) => {
         try {
