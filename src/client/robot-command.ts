@@ -1,11 +1,11 @@
 import { homedir as osHomedir } from 'node:os';
-import { parseArgs } from 'node:util';
 import { parseScopeShorthand, type CredentialScopeEntry } from '../domain/credential-scope.js';
 import { WharfError } from '../domain/errors.js';
+import { parseCommandLine } from './command-line.js';
 import type { CliIo } from './io.js';
 import { API_EXIT, callApi, wharfBase } from './api-call.js';
 import { sanitize } from './login/sanitize.js';
-import { describeScope, duration, storedCredential, type TokenDeps } from './token-command.js';
+import { credentialOptions, describeScope, expiresInDays, storedCredential, type TokenDeps } from './token-command.js';
 
 /** What `wharf robot --help` prints. */
 export const ROBOT_USAGE = `usage: wharf robot create NAME --scope SCOPE [--scope SCOPE]... [--expires 90d] [--label LABEL] [common options]
@@ -45,30 +45,15 @@ export async function robotCommand(argv: string[], io: CliIo, overrides: Partial
     io.stderr(`wharf robot: ${message}\n${ROBOT_USAGE}`);
     return EXIT.usage;
   };
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        scope: { type: 'string', multiple: true, default: [] },
-        expires: { type: 'string' },
-        label: { type: 'string' },
-        admin: { type: 'boolean', default: false },
-        registry: { type: 'string' },
-        wharf: { type: 'string' },
-        insecure: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
+  const parsed = parseCommandLine(
+    argv,
+    io,
+    { ...credentialOptions(), admin: { type: 'boolean', default: false } },
+    ROBOT_USAGE,
+    usage,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout(ROBOT_USAGE);
-    return EXIT.ok;
-  }
   const [action, name, ...extra] = positionals;
   if (action === undefined || !['create', 'list', 'delete'].includes(action)) return usage('say create NAME, list or delete NAME');
   if ((action !== 'list') !== (name !== undefined) || extra.length > 0) return usage(`${action} takes ${action === 'list' ? 'no NAME' : 'one NAME'}`);
@@ -76,10 +61,10 @@ export async function robotCommand(argv: string[], io: CliIo, overrides: Partial
   let body: Record<string, unknown> | undefined;
   if (action === 'create') {
     if (values.scope.length === 0) return usage('create needs --scope (a robot has no rights of its own)');
-    const days = values.expires === undefined ? undefined : duration(values.expires, 'd');
-    if (values.expires !== undefined && (days === undefined || days < 86_400 || days % 86_400 !== 0)) return usage('--expires takes whole days, e.g. 90d');
+    const days = expiresInDays(values.expires);
+    if (days === false) return usage('--expires takes whole days, e.g. 90d');
     try {
-      body = { name, scope: values.scope.map(parseScopeShorthand), ...(days ? { expiresInDays: days / 86_400 } : {}), ...(values.label ? { label: values.label } : {}) };
+      body = { name, scope: values.scope.map(parseScopeShorthand), ...(days ? { expiresInDays: days } : {}), ...(values.label ? { label: values.label } : {}) };
     } catch (err) {
       if (err instanceof WharfError) return usage(err.message);
       throw err;

@@ -1,8 +1,8 @@
 import { homedir as osHomedir } from 'node:os';
-import { parseArgs } from 'node:util';
 import { parseScopeShorthand, type CredentialScopeEntry } from '../domain/credential-scope.js';
 import { WharfError } from '../domain/errors.js';
 import { CredentialFileError, credentialsFilePath, FileCredentialStore, normalizeServerUrl, type StoredCredential } from './credential-store.js';
+import { parseCommandLine } from './command-line.js';
 import type { CliIo } from './io.js';
 import { API_EXIT, callApi, wharfBase } from './api-call.js';
 import { sanitize } from './login/sanitize.js';
@@ -54,6 +54,28 @@ export function duration(text: string, unit: 'd' | 'h'): number | undefined {
   return Number(m[1]) * ((m[2] || unit) === 'd' ? 86_400 : 3600);
 }
 
+/**
+ * The options `wharf token` and `wharf robot` share: what the credential is, and which Wharf to
+ * ask. Made per call: parseArgs hands out the `--scope` default array itself.
+ */
+export function credentialOptions() {
+  return {
+    scope: { type: 'string', multiple: true, default: [] as string[] },
+    expires: { type: 'string' },
+    label: { type: 'string' },
+    registry: { type: 'string' },
+    wharf: { type: 'string' },
+    insecure: { type: 'boolean', default: false },
+  } as const;
+}
+
+/** `--expires` in whole days (`30d`, or `30`): undefined when not given, false when it is not whole days. */
+export function expiresInDays(expires: string | undefined): number | undefined | false {
+  if (expires === undefined) return undefined;
+  const seconds = duration(expires, 'd');
+  return seconds === undefined || seconds < 86_400 || seconds % 86_400 !== 0 ? false : seconds / 86_400;
+}
+
 /** A scope as one line. */
 export function describeScope(scope: CredentialScopeEntry[] | null): string {
   if (scope === null) return 'all of the account';
@@ -71,30 +93,15 @@ export async function tokenCommand(argv: string[], io: CliIo, overrides: Partial
     io.stderr(`wharf token: ${message}\n${TOKEN_USAGE}`);
     return EXIT.usage;
   };
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        scope: { type: 'string', multiple: true, default: [] },
-        expires: { type: 'string' },
-        label: { type: 'string' },
-        'retire-after': { type: 'string' },
-        registry: { type: 'string' },
-        wharf: { type: 'string' },
-        insecure: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
+  const parsed = parseCommandLine(
+    argv,
+    io,
+    { ...credentialOptions(), 'retire-after': { type: 'string' } },
+    TOKEN_USAGE,
+    usage,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout(TOKEN_USAGE);
-    return EXIT.ok;
-  }
   const [action, id, ...extra] = positionals;
   if (action === undefined || !['create', 'list', 'rotate', 'revoke'].includes(action)) return usage('say create, list, rotate ID or revoke ID');
   if ((action === 'rotate' || action === 'revoke') !== (id !== undefined) || extra.length > 0) return usage(`${action} takes ${action === 'rotate' || action === 'revoke' ? 'one ID' : 'no ID'}`);
@@ -103,9 +110,9 @@ export async function tokenCommand(argv: string[], io: CliIo, overrides: Partial
   try {
     if (action === 'create') {
       if (!values.label) return usage('create needs --label');
-      const days = values.expires === undefined ? undefined : duration(values.expires, 'd');
-      if (values.expires !== undefined && (days === undefined || days < 86_400 || days % 86_400 !== 0)) return usage('--expires takes whole days, e.g. 30d');
-      body = { label: values.label, ...(values.scope.length ? { scope: values.scope.map(parseScopeShorthand) } : {}), ...(days ? { expiresInDays: days / 86_400 } : {}) };
+      const days = expiresInDays(values.expires);
+      if (days === false) return usage('--expires takes whole days, e.g. 30d');
+      body = { label: values.label, ...(values.scope.length ? { scope: values.scope.map(parseScopeShorthand) } : {}), ...(days ? { expiresInDays: days } : {}) };
     }
     if (action === 'rotate' && values['retire-after'] !== undefined) {
       const seconds = duration(values['retire-after'], 'h');

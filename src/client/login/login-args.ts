@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { normalizeServerUrl } from '../credential-store.js';
+import { parseCommandLine } from '../command-line.js';
 import type { CliIo } from '../io.js';
 import { httpUrl } from './http-url.js';
 
@@ -38,28 +38,21 @@ export interface LoginOptions {
  * (exit 0) or the usage was wrong and has been reported on stderr (exit 2).
  */
 export function parseLoginArgs(argv: string[], io: CliIo): LoginOptions | number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        wharf: { type: 'string' },
-        insecure: { type: 'boolean', default: false },
-        'no-browser': { type: 'boolean', default: false },
-        store: { type: 'string', default: 'helper' },
-        'config-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    return usageError(io, (err as Error).message);
-  }
+  const parsed = parseCommandLine(
+    argv,
+    io,
+    {
+      wharf: { type: 'string' },
+      insecure: { type: 'boolean', default: false },
+      'no-browser': { type: 'boolean', default: false },
+      store: { type: 'string', default: 'helper' },
+      'config-dir': { type: 'string' },
+    },
+    LOGIN_USAGE,
+    (message) => usageError(io, message),
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout(LOGIN_USAGE);
-    return LOGIN_EXIT.ok;
-  }
   if (positionals.length !== 1) return usageError(io, positionals.length === 0 ? 'REGISTRY is required' : 'only one REGISTRY at a time');
   const registry = normalizeServerUrl(positionals[0] as string);
   if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:\d{1,5})?$/i.test(registry)) {

@@ -1,0 +1,29 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { CliIo } from './io.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const HELP = { help: { type: 'boolean', short: 'h', default: false } } as const;
+
+/** What parseArgs gives for `options` (and `--help`), positionals allowed. */
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof HELP; allowPositionals: true }>>;
+
+/**
+ * A client command's arguments, parsed the way every client command parses them: `--help` or `-h`
+ * prints `usage` on stdout and ends the command (exit 0); an unknown or malformed option goes to
+ * `usageError`, which reports it with the usage and gives the exit code. A number means the
+ * command is over.
+ */
+export function parseCommandLine<O extends Options>(argv: string[], io: CliIo, options: O, usage: string, usageError: (message: string) => number): Parsed<O> | number {
+  let parsed: Parsed<O>;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, ...HELP }, allowPositionals: true }) as Parsed<O>;
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout(usage);
+    return 0;
+  }
+  return parsed;
+}
