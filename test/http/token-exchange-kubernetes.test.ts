@@ -32,14 +32,17 @@ afterEach(async () => {
   }
 });
 
-/** The docs' setup: team-* namespaces pull their own repositories and base/*, as account NAMESPACE owned by (cluster, namespace). */
-async function wharf(): Promise<Running> {
+/**
+ * The docs' setup: team-* namespaces pull their own repositories and base/*, as account NAMESPACE
+ * owned by (cluster, namespace); base/* by an ACL rule for `baseGroup`, with the issuer named `cluster` when given.
+ */
+async function wharf({ cluster: name, baseGroup = 'system:serviceaccounts' }: { cluster?: string; baseGroup?: string } = {}): Promise<Running> {
   const config = parseConfig(
     {
       authn: [
         {
           type: 'oidc-token',
-          issuers: [{ issuer: cluster.issuer, audiences: ['wharf'] }],
+          issuers: [{ issuer: cluster.issuer, audiences: ['wharf'], ...(name ? { cluster: name } : {}) }],
           rules: [
             {
               issuer: cluster.issuer,
@@ -51,7 +54,7 @@ async function wharf(): Promise<Running> {
           ],
         },
       ],
-      authz: { acl: { rules: [{ group: 'system:serviceaccounts', name: 'base/*', actions: ['pull'] }, { account: 'team-*', name: '${account}/*', actions: ['push', 'pull'] }] } },
+      authz: { acl: { rules: [{ group: baseGroup, name: 'base/*', actions: ['pull'] }, { account: 'team-*', name: '${account}/*', actions: ['push', 'pull'] }] } },
     } as ConfigInput,
     {},
   );
@@ -92,6 +95,19 @@ describe('the token exchange with a cluster’s service-account tokens', () => {
 
     const teamB = await cluster.mint({ namespace: 'team-b' });
     expect((await exchange(r, { token: teamB, image: 'registry.example:5000/team-a/app:1.0' })).statusCode).toBe(403);
+  });
+
+  it('hands a pod of a named cluster a credential with that cluster’s groups: base images by its rule, not by Kubernetes’ own group', async () => {
+    const pull = async (r: Running) => {
+      const answer = await exchange(r, { token: await cluster.mint({ namespace: 'team-a' }), image: 'registry.example:5000/base/node:20' });
+      expect(answer.statusCode).toBe(200);
+      const got = answer.json<{ username: string; password: string }>();
+      return granted(r, got.username, got.password, 'base/node');
+    };
+    expect(await pull(await wharf({ cluster: 'prod', baseGroup: 'prod:system:serviceaccounts' }))).toEqual(['pull']);
+    expect(await pull(await wharf({ cluster: 'prod', baseGroup: 'dev:system:serviceaccounts' }))).toEqual([]);
+    expect(await pull(await wharf({ cluster: 'prod' }))).toEqual([]);
+    expect(await pull(await wharf())).toEqual(['pull']);
   });
 
   it('refuses a namespace no rule admits, a token for another audience, an expired and a not-yet-valid one, saying why', async () => {
