@@ -4,6 +4,7 @@ import { isAcceptableUsername } from '../../domain/identity.js';
 import type { TokenAnswer, TokenCredentials } from '../../tokens/token-service.js';
 import type { RecentAnswers } from '../../tokens/recent-answers.js';
 import { authorizationHeaders, parseBasicAuth } from '../basic-auth.js';
+import { TurnQueue } from '../turn-queue.js';
 
 type Params = Record<string, string | string[] | undefined>;
 
@@ -26,6 +27,7 @@ function tokenBody(reply: FastifyReply, answer: TokenAnswer): FastifyReply {
  */
 export async function tokenRoutes(app: FastifyInstance, options: { tokens: RecentAnswers }): Promise<void> {
   const { tokens } = options;
+  const turn = new TurnQueue();
 
   app.get('/token', routeOptions, (request, reply) => {
     const authorization = authorizationHeaders(request.raw.rawHeaders);
@@ -38,7 +40,8 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Recen
       tokenBody(reply, again);
       return;
     }
-    return answerGet(request, reply, authorization, asSent);
+    // Decided with the rest of this turn's token requests, once all are read (TurnQueue says why).
+    return turn.run(() => answerGet(request, reply, authorization, asSent));
   });
 
   async function answerGet(request: FastifyRequest, reply: FastifyReply, authorization: string | string[] | undefined, asSent: string | undefined) {
