@@ -19,8 +19,7 @@ export interface MintRequest {
 export interface MintedToken {
   token: string;
   expiresIn: number;
-  issuedAt: Date;
-  /** `issuedAt` in ISO 8601, as answers carry it (`issued_at`). */
+  /** When it was issued (`iat`), in ISO 8601, as answers carry it (`issued_at`). */
   issuedAtText: string;
   jti: string;
   /** The signing key's id, for the audit log. */
@@ -152,7 +151,7 @@ export class TokenMinter {
         const jti = recent.jti(slot);
         const payload = this.payload(claims, iat, exp, jti);
         const signature = recent.signature(slot);
-        return { token: `${header.encoded}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: true, headerDot: header.bytes, payload, signature };
+        return { token: `${header.encoded}.${payload}.${signature}`, expiresIn: exp - Math.floor(nowMs / 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: true, headerDot: header.bytes, payload, signature };
       }
     }
     const iat = Math.floor(nowMs / 1000);
@@ -165,7 +164,7 @@ export class TokenMinter {
     const signature = await this.signer.sign(header, payload);
     // Rounded up, so a slot is never given away while its token may still be handed out.
     if (recent !== undefined && digest !== undefined) recent.store(digest, iat, Math.ceil(iat + (exp - iat) * reuseFraction), jti, signature, Math.floor(this.now() / 1000));
-    return { token: `${header.encoded}.${payload}.${signature}`, expiresIn: exp - iat, issuedAt: new Date(iat * 1000), issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: false, headerDot: header.bytes, payload, signature };
+    return { token: `${header.encoded}.${payload}.${signature}`, expiresIn: exp - iat, issuedAtText: this.isoText(iat), jti, kid: key.kid, reused: false, headerDot: header.bytes, payload, signature };
   }
 
   /**

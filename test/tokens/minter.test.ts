@@ -47,7 +47,7 @@ describe('TokenMinter', () => {
     expect(typeof payload.aud).toBe('string');
     expect(payload.jti).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(minted.expiresIn).toBe(300);
-    expect(minted.issuedAt.getTime()).toBe(now);
+    expect(Date.parse(minted.issuedAtText)).toBe(now);
   });
 
   it('says when each token was issued, over more issue times than it keeps texts for', async () => {
