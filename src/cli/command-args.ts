@@ -1,7 +1,8 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { parseCommandLine } from '../client/command-line.js';
+import type { CliIo } from '../client/io.js';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
-import type { CliIo } from '../client/io.js';
 
 /** Parsed options and positionals of one subcommand. */
 export interface CommandArgs {
@@ -10,26 +11,21 @@ export interface CommandArgs {
 }
 
 /**
- * Parses a subcommand's arguments the same way for every command: `--help`/`-h` prints its usage
- * on stdout (exit 0), and an unknown or malformed option names the command's `--help` (exit 2)
- * instead of a stack. Returns the exit code when the command should stop.
+ * Parses a server subcommand's arguments as the client commands' are (parseCommandLine):
+ * `--help`/`-h` prints its usage on stdout (exit 0), and an unknown or malformed option names the
+ * command's `--help` (exit 2) instead of a stack. Returns the exit code when the command should stop.
  */
 export function parseCommandArgs(
   io: CliIo,
   spec: { command: string; usage: string; options: ParseArgsOptionsConfig; positionals?: boolean },
   argv: string[],
 ): CommandArgs | number {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: spec.positionals ?? false, strict: true });
-  } catch (err) {
-    io.stderr(`wharf ${spec.command}: ${(err as Error).message}\nSee 'wharf ${spec.command} --help'.\n`);
+  const usageError = (message: string) => {
+    io.stderr(`wharf ${spec.command}: ${message}\nSee 'wharf ${spec.command} --help'.\n`);
     return 2;
-  }
-  if ((parsed.values as Record<string, unknown>).help) {
-    io.stdout(spec.usage);
-    return 0;
-  }
+  };
+  const parsed = parseCommandLine(argv, io, spec.options, spec.usage, usageError, spec.positionals ?? false);
+  if (typeof parsed === 'number') return parsed;
   return { values: parsed.values as CommandArgs['values'], positionals: parsed.positionals };
 }
 

@@ -12,12 +12,12 @@ type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; o
  * A client command's arguments, parsed the way every client command parses them: `--help` or `-h`
  * prints `usage` on stdout and ends the command (exit 0); an unknown or malformed option goes to
  * `usageError`, which reports it with the usage and gives the exit code. A number means the
- * command is over.
+ * command is over. Positionals are allowed unless `allowPositionals` is false (then one is an error).
  */
-export function parseCommandLine<O extends Options>(argv: string[], io: CliIo, options: O, usage: string, usageError: (message: string) => number): Parsed<O> | number {
+export function parseCommandLine<O extends Options>(argv: string[], io: CliIo, options: O, usage: string, usageError: (message: string) => number, allowPositionals = true): Parsed<O> | number {
   let parsed: Parsed<O>;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, ...HELP }, allowPositionals: true }) as Parsed<O>;
+    parsed = parseArgs({ args: argv, options: { ...options, ...HELP }, allowPositionals }) as Parsed<O>;
   } catch (err) {
     return usageError((err as Error).message);
   }
