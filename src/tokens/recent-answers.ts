@@ -86,11 +86,11 @@ export class RecentAnswers implements LocalCopy {
   private readonly answerHash: (text: string) => string;
   private readonly clock: () => number;
   /**
-   * The last as-sent key computed, with what it names: a request answerAgain did not find comes
-   * straight (synchronously) to `answer` with the same strings, which then need no second hash,
-   * and a client repeating itself needs none at all.
+   * The last request named by sentKey, with its name: a client repeating itself (the same header,
+   * URL and address, as new strings) needs no hash at all.
    */
-  private lastSent: string | undefined;
+  private lastAuthorization: string | undefined;
+  private lastUrl: string | undefined;
   private lastIp: string | undefined;
   private lastKey = '';
   /**
@@ -127,15 +127,30 @@ export class RecentAnswers implements LocalCopy {
   }
 
   /**
-   * The answer given in the last second to a request sent exactly as `asSent` (see
-   * TokenRequest.asSent) from the same address, if any. Synchronous and parse-free: this is what
-   * a busy client's repeated requests cost.
+   * The name of a GET request as sent: its Authorization header (undefined when absent, which is
+   * anonymous, where an empty one is a 401), its URL and the client's address, everything its
+   * answer depends on. The route computes it once and hands it to answerAgain and, on a miss, in
+   * TokenRequest.sentKey to `answer`: a request is decided in a later turn (the route's turn
+   * queue), after its neighbours were named, so a name kept here for it would be gone by then.
    */
-  answerAgain(asSent: string, clientIp: string): TokenAnswer | undefined {
-    const key = this.asSentKey(asSent, clientIp);
-    const recent = this.answers.get(key);
+  sentKey(authorization: string | undefined, url: string, clientIp: string): string {
+    if (authorization === this.lastAuthorization && url === this.lastUrl && clientIp === this.lastIp) return this.lastKey;
+    const key = this.answerHash(`sent\0${clientIp}\0${authorization === undefined ? '-' : `=${authorization}`}\n${url}`);
+    this.lastAuthorization = authorization;
+    this.lastUrl = url;
+    this.lastIp = clientIp;
+    this.lastKey = key;
+    return key;
+  }
+
+  /**
+   * The answer given in the last second to the request named `sentKey` (see sentKey), if any.
+   * Synchronous and parse-free: this is what a busy client's repeated requests cost.
+   */
+  answerAgain(sentKey: string): TokenAnswer | undefined {
+    const recent = this.answers.get(sentKey);
     if (recent === undefined) {
-      this.unheld = key;
+      this.unheld = sentKey;
       return undefined;
     }
     return this.reuse(recent);
@@ -246,17 +261,8 @@ export class RecentAnswers implements LocalCopy {
   private answerKey(request: TokenRequest): string | undefined {
     const c = request.credentials;
     if (request.offline || c.kind === 'refresh_token') return undefined;
-    if (request.asSent !== undefined) return this.asSentKey(request.asSent, request.clientIp);
+    if (request.sentKey !== undefined) return request.sentKey;
     const who = c.kind === 'password' ? ['password', c.username, c.password] : ['anonymous', '', ''];
     return this.answerHash(['parsed', ...who, request.service ?? '', request.account ?? '', request.scopes.join('\n'), request.clientIp, request.grantType, request.clientId ?? ''].join('\0'));
-  }
-
-  private asSentKey(asSent: string, clientIp: string): string {
-    if (asSent === this.lastSent && clientIp === this.lastIp) return this.lastKey;
-    const key = this.answerHash(`sent\0${clientIp}\0${asSent}`);
-    this.lastSent = asSent;
-    this.lastIp = clientIp;
-    this.lastKey = key;
-    return key;
   }
 }

@@ -29,11 +29,11 @@ export interface TokenRequest {
   /** `password` and `refresh_token` for POST, `get` for the GET form; for the audit log. */
   readonly grantType: string;
   /**
-   * The request exactly as sent, when that alone determines every field above (a GET: its
-   * Authorization header and URL). Its answer is then found again (RecentAnswers.answerAgain)
-   * before any parsing.
+   * The name of the request exactly as sent (RecentAnswers.sentKey), when that alone determines
+   * every field above (a GET: its Authorization header and URL). Its answer is then found again
+   * (RecentAnswers.answerAgain) before any parsing, and kept under this name.
    */
-  readonly asSent?: string | undefined;
+  readonly sentKey?: string | undefined;
 }
 
 /**

@@ -72,6 +72,26 @@ describe('a GET /token repeated within a second', () => {
     expect(decisions().slice(decided).map((l) => l.clientIp)).toEqual(['10.0.0.2']);
   });
 
+  it('hands each of many different requests arriving together its own answer, then again its own', async () => {
+    // Decided in one turn, after all were read: each must be kept under its own name, not the
+    // name of the last one read.
+    const requests = ['alice', 'bob'].flatMap((user) =>
+      ['app', 'lib', 'web'].map((repo) => ({ user, url: `/token?service=registry&scope=repository:${user}/${repo}:pull`, ip: `10.0.1.${repo.length}` })),
+    );
+    const send = () => Promise.all(requests.map((r) => get({ authorization: basic(r.user, password) }, r.url, r.ip)));
+    const decided = decisions().length;
+    const first = await send();
+    expect(decisions().length).toBe(decided + requests.length);
+    const again = await send();
+    expect(decisions().length).toBe(decided + requests.length);
+    for (const [i, r] of requests.entries()) {
+      const claims = decodeJwt(again[i]!.json().token);
+      expect(claims.sub).toBe(r.user);
+      expect(claims.access).toEqual([{ type: 'repository', name: r.url.split(':')[1], actions: ['pull'] }]);
+      expect(claims.jti).toBe(jti(first[i]!.json()));
+    }
+  });
+
   it('tells an empty Authorization header from none: anonymous is answered, an empty header is a 401', async () => {
     const anonymous = await get({}, `${URL}&anon=1`);
     expect(anonymous.statusCode).toBe(200);

@@ -34,17 +34,17 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Recen
     // A GET is all in its Authorization header and URL: a client repeating one within the reuse
     // window gets the same answer before anything is parsed (repeated headers are refused below).
     // An absent header and an empty one differ: the first is anonymous, the second a 401.
-    const asSent = Array.isArray(authorization) ? undefined : `${authorization === undefined ? '-' : `=${authorization}`}\n${request.url}`;
-    const again = asSent === undefined ? undefined : tokens.answerAgain(asSent, request.ip);
+    const sentKey = Array.isArray(authorization) ? undefined : tokens.sentKey(authorization, request.url, request.ip);
+    const again = sentKey === undefined ? undefined : tokens.answerAgain(sentKey);
     if (again) {
       tokenBody(reply, again);
       return;
     }
     // Decided with the rest of this turn's token requests, once all are read (TurnQueue says why).
-    return turn.run(() => answerGet(request, reply, authorization, asSent));
+    return turn.run(() => answerGet(request, reply, authorization, sentKey));
   });
 
-  async function answerGet(request: FastifyRequest, reply: FastifyReply, authorization: string | string[] | undefined, asSent: string | undefined) {
+  async function answerGet(request: FastifyRequest, reply: FastifyReply, authorization: string | string[] | undefined, sentKey: string | undefined) {
     const query = (request.query ?? {}) as Params;
     const basic = parseBasicAuth(authorization);
     const answer = await tokens.answer({
@@ -56,7 +56,7 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Recen
       clientId: one(query, 'client_id'),
       clientIp: request.ip,
       grantType: 'get',
-      asSent,
+      sentKey,
     });
     return tokenBody(reply, answer);
   }
