@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileCredentialStore } from '../../src/client/credential-store.js';
 import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
-import { startRegistry, type RegistryHandle } from '../support/registry.js';
+import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
-import { runWharfCli, startWharf, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { shutDown } from '../support/shut-down.js';
+import { storeLoginCredential } from '../support/stored-credential.js';
+import { runWharfCli, startWharfAndRegistry, writeConfig, type WharfHandle } from '../support/wharf.js';
 
 // Robot accounts made with `wharf robot`, by an administrator and by a person with the credential
 // a sign-in stored, used by skopeo against a real registry; `wharf accounts list` names them.
@@ -42,31 +43,14 @@ describe('robot accounts against a real registry', () => {
       },
       work,
     );
-    const cli = await runWharfCli(['registry-config', '--config', configFile, '--out', join(work, 'registry'), '--listen', `127.0.0.1:${registryPort}`]);
-    expect(cli.code, cli.stderr).toBe(0);
-    wharf = await startWharf(configFile, { WHARF_ADMIN_SECRET: adminSecret });
-    registry = await startRegistry({ configFile: join(work, 'registry', 'config.yml') });
+    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort, { WHARF_ADMIN_SECRET: adminSecret }));
     image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'robots' });
     const push = await skopeoCopy(image.ref, repo('alice/app:v1'), { creds: `alice:${alicePassword}` });
     expect(push.code, push.stderr).toBe(0);
-    // What `wharf login` leaves behind: an unscoped credential of alice's in the helper's store.
-    const minted = await fetch(`${wharf.url}/api/v1/credentials`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminSecret}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ account: 'alice', label: 'laptop' }),
-    });
-    const answer = await minted.text();
-    expect(minted.status, answer).toBe(201);
-    const credentialsFile = join(work, 'wharf-credentials.json');
-    await new FileCredentialStore(credentialsFile).store({ serverUrl: registry.host, username: 'alice', secret: (JSON.parse(answer) as { secret: string }).secret });
-    cliEnv = { WHARF_CREDENTIALS_FILE: credentialsFile, HOME: work };
+    cliEnv = await storeLoginCredential({ wharfUrl: wharf.url, registryHost: registry.host, adminSecret, work, account: 'alice' });
   });
 
-  afterAll(async () => {
-    await registry?.stop();
-    await wharf?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => shutDown(registry, wharf, work));
 
   it("an administrator's pull-only robot pulls and cannot push; wharf accounts list names it and its maker", async () => {
     const created = await runWharfCli(['robot', 'create', 'mirror', '--scope', 'repository:alice/*:pull', '--expires', '90d', '--admin', '--wharf', wharf.url], { env: { ...cliEnv, WHARF_ADMIN_SECRET: adminSecret } });

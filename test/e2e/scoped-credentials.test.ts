@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileCredentialStore } from '../../src/client/credential-store.js';
 import { buildOciImage } from '../support/oci-image.js';
 import { freePort } from '../support/ports.js';
 import { requireCommand } from '../support/prerequisites.js';
@@ -12,6 +11,7 @@ import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
 import { runWharfCli, startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
 import { shutDown } from '../support/shut-down.js';
+import { storeLoginCredential } from '../support/stored-credential.js';
 
 // A pull-only credential for one repository, minted through the credential API by `wharf token`
 // with the credential a sign-in stored, used by skopeo against a real registry.
@@ -45,18 +45,7 @@ describe('a scoped credential against a real registry', () => {
       const push = await skopeoCopy(image.ref, repo(name), { creds: `alice:${alicePassword}` });
       expect(push.code, push.stderr).toBe(0);
     }
-    // What `wharf login` leaves behind: an unscoped credential of alice's in the helper's store
-    // (minted here by an administrator, as a deploy host's would be).
-    const minted = await fetch(`${wharf.url}/api/v1/credentials`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminSecret}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ account: 'alice', label: 'laptop' }),
-    });
-    const answer = await minted.text();
-    expect(minted.status, answer).toBe(201);
-    const credentialsFile = join(work, 'wharf-credentials.json');
-    await new FileCredentialStore(credentialsFile).store({ serverUrl: registry.host, username: 'alice', secret: (JSON.parse(answer) as { secret: string }).secret });
-    cliEnv = { WHARF_CREDENTIALS_FILE: credentialsFile, HOME: work };
+    cliEnv = await storeLoginCredential({ wharfUrl: wharf.url, registryHost: registry.host, adminSecret, work, account: 'alice' });
   });
 
   afterAll(() => shutDown(registry, wharf, work));
