@@ -1,23 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOciImage } from '../support/oci-image.js';
-import { freePort } from '../support/ports.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
 import { shutDown } from '../support/shut-down.js';
-import { storeLoginCredential } from '../support/stored-credential.js';
-import { runWharfCli, startWharfAndRegistry, writeConfig, type WharfHandle } from '../support/wharf.js';
+import { startAliceBesideRegistry, storeLoginCredential } from '../support/alice-beside-registry.js';
+import { runWharfCli, type WharfHandle } from '../support/wharf.js';
 
 // Robot accounts made with `wharf robot`, by an administrator and by a person with the credential
 // a sign-in stored, used by skopeo against a real registry; `wharf accounts list` names them.
 describe('robot accounts against a real registry', () => {
-  const alicePassword = randomBytes(12).toString('base64url');
-  const adminSecret = randomBytes(16).toString('hex');
+  let alicePassword: string;
+  let adminSecret: string;
   let work: string;
   let configFile: string;
   let wharf: WharfHandle;
@@ -27,23 +21,11 @@ describe('robot accounts against a real registry', () => {
   const repo = (name: string) => `docker://${registry.host}/${name}`;
 
   beforeAll(async () => {
-    requireCommand('/usr/bin/docker-registry', 'docker-registry');
-    requireCommand('/usr/bin/skopeo', 'skopeo');
-    work = await mkdtemp(join(tmpdir(), 'wharf-robots-'));
-    const [wharfPort, registryPort] = [await freePort(), await freePort()];
-    configFile = await writeConfig(
-      {
-        server: { host: '127.0.0.1', port: wharfPort },
-        dataDir: join(work, 'data'),
-        token: { issuer: 'wharf-e2e', service: 'registry-e2e' },
-        authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(alicePassword, 10) } } }],
-        // alice owns her namespace; robots may push and pull anything by their own rule, so what
-        // stops one is its scope and, for alice's, alice's rights.
-        authz: { acl: { rules: [{ account: 'alice', name: 'alice/*', actions: ['push', 'pull'] }, { account: 'robot-*', name: '*', actions: ['push', 'pull'] }] } },
-      },
-      work,
-    );
-    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort, { WHARF_ADMIN_SECRET: adminSecret }));
+    // alice owns her namespace; robots may push and pull anything by their own rule, so what
+    // stops one is its scope and, for alice's, alice's rights.
+    ({ work, configFile, wharf, registry, alicePassword, adminSecret } = await startAliceBesideRegistry('robots', {
+      acl: { rules: [{ account: 'alice', name: 'alice/*', actions: ['push', 'pull'] }, { account: 'robot-*', name: '*', actions: ['push', 'pull'] }] },
+    }));
     image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'robots' });
     const push = await skopeoCopy(image.ref, repo('alice/app:v1'), { creds: `alice:${alicePassword}` });
     expect(push.code, push.stderr).toBe(0);

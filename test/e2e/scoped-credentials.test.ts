@@ -1,23 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOciImage } from '../support/oci-image.js';
-import { freePort } from '../support/ports.js';
-import { requireCommand } from '../support/prerequisites.js';
 import { type RegistryHandle } from '../support/registry.js';
 import { skopeoCopy, skopeoInspect } from '../support/skopeo.js';
-import { runWharfCli, startWharfAndRegistry, type WharfHandle, writeConfig } from '../support/wharf.js';
+import { runWharfCli, type WharfHandle } from '../support/wharf.js';
 import { shutDown } from '../support/shut-down.js';
-import { storeLoginCredential } from '../support/stored-credential.js';
+import { startAliceBesideRegistry, storeLoginCredential } from '../support/alice-beside-registry.js';
 
 // A pull-only credential for one repository, minted through the credential API by `wharf token`
 // with the credential a sign-in stored, used by skopeo against a real registry.
 describe('a scoped credential against a real registry', () => {
-  const alicePassword = randomBytes(12).toString('base64url');
-  const adminSecret = randomBytes(16).toString('hex');
+  let alicePassword: string;
+  let adminSecret: string;
   let work: string;
   let wharf: WharfHandle;
   let registry: RegistryHandle;
@@ -26,20 +20,7 @@ describe('a scoped credential against a real registry', () => {
   const repo = (name: string) => `docker://${registry.host}/${name}`;
 
   beforeAll(async () => {
-    requireCommand('/usr/bin/docker-registry', 'docker-registry');
-    requireCommand('/usr/bin/skopeo', 'skopeo');
-    work = await mkdtemp(join(tmpdir(), 'wharf-scoped-'));
-    const [wharfPort, registryPort] = [await freePort(), await freePort()];
-    const configFile = await writeConfig(
-      {
-        server: { host: '127.0.0.1', port: wharfPort },
-        dataDir: join(work, 'data'),
-        token: { issuer: 'wharf-e2e', service: 'registry-e2e' },
-        authn: [{ type: 'static', users: { alice: { passwordHash: await bcrypt.hash(alicePassword, 10) } } }],
-      },
-      work,
-    );
-    ({ wharf, registry } = await startWharfAndRegistry(configFile, work, registryPort, { WHARF_ADMIN_SECRET: adminSecret }));
+    ({ work, wharf, registry, alicePassword, adminSecret } = await startAliceBesideRegistry('scoped'));
     image = await buildOciImage(join(work, 'image'), { tag: 'v1', content: 'scoped credentials' });
     for (const name of ['alice/app:v1', 'alice/other:v1']) {
       const push = await skopeoCopy(image.ref, repo(name), { creds: `alice:${alicePassword}` });
