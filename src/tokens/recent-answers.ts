@@ -93,12 +93,6 @@ export class RecentAnswers implements LocalCopy {
   private lastUrl: string | undefined;
   private lastIp: string | undefined;
   private lastKey = '';
-  /**
-   * A key the answers were found not to hold, with nothing stored since: answerAgain's miss, which
-   * `answer` then need not look up again. Entries only come in through `set` (which clears this), and
-   * a miss removed any stale entry, so the key is still absent.
-   */
-  private unheld: string | undefined;
 
   constructor(
     private readonly tokens: TokenService,
@@ -149,11 +143,7 @@ export class RecentAnswers implements LocalCopy {
    */
   answerAgain(sentKey: string): TokenAnswer | undefined {
     const recent = this.answers.get(sentKey);
-    if (recent === undefined) {
-      this.unheld = sentKey;
-      return undefined;
-    }
-    return this.reuse(recent);
+    return recent === undefined ? undefined : this.reuse(recent);
   }
 
   /** The answer with its JSON body: a recent one, one being decided, or a new decision. */
@@ -161,11 +151,11 @@ export class RecentAnswers implements LocalCopy {
     // Not async itself: a miss (all of distinct traffic) costs one async frame, decide's.
     const answerKey = this.answerKey(request);
     if (answerKey === undefined) return this.tokens.answer(request);
-    if (answerKey !== this.unheld) {
-      const recent = this.answers.get(answerKey);
-      const again = recent && this.reuse(recent);
-      if (again) return Promise.resolve(again);
-    }
+    // Looked up again although answerAgain missed it: the request waited for its turn, in which an
+    // identical one may have been answered.
+    const recent = this.answers.get(answerKey);
+    const again = recent && this.reuse(recent);
+    if (again) return Promise.resolve(again);
     // Identical requests arriving while one is being decided (a CI fleet's connections all miss
     // when the last answer's second is over) wait for that decision instead of repeating it, as
     // long as it began within the reuse window: a slow upstream must not stretch what "recent"
@@ -214,7 +204,6 @@ export class RecentAnswers implements LocalCopy {
       // Not kept when an invalidation came while deciding: the decision may predate it. A refresh
       // token is never handed out twice.
       if (decided.response.refresh_token === undefined && epoch === this.epoch && (!decided.anonymous || this.anonymousHeld < MAX_ANONYMOUS_ANSWERS)) {
-        this.unheld = undefined;
         if (decided.anonymous) this.anonymousHeld++;
         this.answers.set(answerKey, new RecentAnswer(decided.head, decided.exp, decided.audit, decided.anonymous));
       }
