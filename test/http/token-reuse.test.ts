@@ -76,7 +76,7 @@ describe('a GET /token repeated within a second', () => {
     // Decided in one turn, after all were read: each must be kept under its own name, not the
     // name of the last one read.
     const requests = ['alice', 'bob'].flatMap((user) =>
-      ['app', 'lib', 'web'].map((repo) => ({ user, url: `/token?service=registry&scope=repository:${user}/${repo}:pull`, ip: `10.0.1.${repo.length}` })),
+      ['app', 'lib', 'web'].map((repo, i) => ({ user, url: `/token?service=registry&scope=repository:${user}/${repo}:pull`, ip: `10.0.1.${i + 1}` })),
     );
     const send = () => Promise.all(requests.map((r) => get({ authorization: basic(r.user, password) }, r.url, r.ip)));
     const decided = decisions().length;
