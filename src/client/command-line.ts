@@ -9,7 +9,8 @@ const HELP = { help: { type: 'boolean', short: 'h', default: false } } as const;
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof HELP; allowPositionals: true }>>;
 
 /**
- * A client command's arguments, parsed the way every client command parses them: `--help` or `-h`
+ * A command's arguments, parsed the way every `wharf` command parses them (the client commands, and
+ * the server's through parseCommandArgs): `--help` or `-h`
  * prints `usage` on stdout and ends the command (exit 0); an unknown or malformed option goes to
  * `usageError`, which reports it with the usage and gives the exit code. A number means the
  * command is over. Positionals are allowed unless `allowPositionals` is false (then one is an error).
