@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TemporarilyUnavailableError } from '../../src/domain/errors.js';
 import type { SigningKey } from '../../src/keys/keys.js';
-import { BatchSigner, type KeyHeader } from '../../src/tokens/batch-signer.js';
+import { BatchSigner, startSigningThread, type KeyHeader } from '../../src/tokens/batch-signer.js';
 import { testKeys } from '../support/keys.js';
 
 // BatchSigner (src/tokens/batch-signer.ts): the minter's signatures, made on a thread of their own
@@ -44,6 +44,32 @@ describe('BatchSigner', () => {
     // The payload alone, without the header, is not what was signed.
     expect(signs({ ...header, bytes: Buffer.alloc(0) }, payloads[0]!, signatures[0]!)).toBe(false);
     if (alg === 'ES256') expect(new Set(signatures.map((s) => Buffer.from(s, 'base64url').length))).toEqual(new Set([64]));
+    await signer.close();
+  });
+
+  it('sends a busy turn’s first signatures to the thread while the turn goes on, eight at a time, and the rest when it ends', async () => {
+    const header = headerOf((await testKeys('ES256')).store.current());
+    // What the thread is sent, and whether the turn had ended by then.
+    const sent: Array<{ payloads: number; turnEnded: boolean }> = [];
+    let turnEnded = false;
+    const signer = new BatchSigner(() => {
+      const thread = startSigningThread();
+      const post = thread.postMessage.bind(thread);
+      thread.postMessage = (message: { payloads?: string[] }) => {
+        if (message.payloads) sent.push({ payloads: message.payloads.length, turnEnded });
+        post(message);
+      };
+      return thread;
+    });
+    setImmediate(() => (turnEnded = true));
+    const payloads = Array.from({ length: 20 }, () => payloadOf());
+    const signatures = await Promise.all(payloads.map((payload) => signer.sign(header, payload)));
+    expect(sent).toEqual([
+      { payloads: 8, turnEnded: false },
+      { payloads: 8, turnEnded: false },
+      { payloads: 4, turnEnded: true },
+    ]);
+    expect(signatures.every((s, i) => signs(header, payloads[i]!, s))).toBe(true);
     await signer.close();
   });
 
