@@ -66,16 +66,17 @@ function combineStats(stats) {
 }
 
 /**
- * Node flags production runs Wharf with: the heap cap of the Kubernetes manifest, read from it so
- * the benchmark cannot drift from what is deployed. Without a cap, V8 sizes the old generation from
- * this machine's RAM and lets dead objects pile up to several hundred MB before collecting them.
+ * Node flags production runs Wharf with: the heap cap, young generation and V8 helper threads of
+ * the Kubernetes manifest, read from it so the benchmark cannot drift from what is deployed.
+ * Without a cap, V8 sizes the old generation from this machine's RAM and lets dead objects pile up
+ * to several hundred MB before collecting them.
  */
 export function productionNodeFlags() {
   const manifest = readFileSync(join(ROOT, 'deploy', 'wharf-deployment.yaml'), 'utf8');
   // Wharf runs with the V8 flags the deployment gives it (NODE_OPTIONS), heap cap first.
   const options = /name: NODE_OPTIONS\s+value: ([^\n]+)/.exec(manifest)?.[1]?.trim().split(/\s+/) ?? [];
   if (!options.some((o) => /^--max-old-space-size=\d+$/.test(o))) throw new BenchError('deploy/wharf-deployment.yaml sets no --max-old-space-size in NODE_OPTIONS');
-  return options.filter((o) => /^--max-(old|semi)-space-size=\d+$/.test(o));
+  return options.filter((o) => /^--(max-(old|semi)-space-size|v8-pool-size)=\d+$/.test(o));
 }
 
 /**

@@ -29,7 +29,7 @@ const IPV4 = Array.from({ length: 20 }, (_, i) => `198.51.100.${i + 1}`);
 const IPV6_64 = '2001:db8:77:1';
 const FLOODER = IPV4[0]!;
 
-/** The V8 flags production runs with (the Kubernetes manifest's NODE_OPTIONS): a heap cap, a small young generation. */
+/** The V8 flags production runs with (the Kubernetes manifest's NODE_OPTIONS): a heap cap, a small young generation, one V8 helper thread. */
 const PRODUCTION_NODE_OPTIONS = /name: NODE_OPTIONS\s+value: (.+)/.exec(readFileSync(new URL('../../deploy/wharf-deployment.yaml', import.meta.url), 'utf8'))![1]!.trim();
 
 function randomIpv6(): string {
