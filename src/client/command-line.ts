@@ -10,10 +10,10 @@ type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; o
 
 /**
  * A command's arguments, parsed the way every `wharf` command parses them (the client commands, and
- * the server's through parseCommandArgs): `--help` or `-h`
- * prints `usage` on stdout and ends the command (exit 0); an unknown or malformed option goes to
- * `usageError`, which reports it with the usage and gives the exit code. A number means the
- * command is over. Positionals are allowed unless `allowPositionals` is false (then one is an error).
+ * the server's through parseCommandArgs): `--help` or `-h` prints `usage` on stdout and ends the
+ * command (exit 0); an unknown or malformed option goes to `usageError`, which reports it with the
+ * usage and gives the exit code. A number means the command is over. Positionals are allowed unless
+ * `allowPositionals` is false (then one is an error).
  */
 export function parseCommandLine<O extends Options>(argv: string[], io: CliIo, options: O, usage: string, usageError: (message: string) => number, allowPositionals = true): Parsed<O> | number {
   let parsed: Parsed<O>;
