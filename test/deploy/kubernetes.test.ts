@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -191,6 +192,22 @@ describe('deploy/ (Kubernetes)', () => {
     expect(limitMiB).toBeGreaterThan(0);
     expect(heapMiB, `NODE_OPTIONS=${options}`).toBeGreaterThan(0);
     expect(heapMiB).toBeLessThanOrEqual(limitMiB * 0.7); // code, buffers and the young generation live outside it
+  });
+
+  it('starts node with flags it accepts: NODE_OPTIONS as the variable, the rest on the image’s entrypoint', () => {
+    // Node refuses some V8 flags in NODE_OPTIONS (--heap-growing-percent among them) and exits
+    // at once, so a flag in the wrong place is a pod that never starts.
+    const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(runtimeStage)?.[1] ?? '[]') as string[];
+    expect(entrypoint.length, 'the Dockerfile’s ENTRYPOINT as a JSON array').toBeGreaterThan(1);
+    const command = (container.command ?? entrypoint) as string[];
+    // The image's entrypoint, with flags between node and the script.
+    expect(command[0]).toBe(entrypoint[0]);
+    expect(command.slice(-(entrypoint.length - 1))).toEqual(entrypoint.slice(1));
+    const flags = command.slice(1, command.length - (entrypoint.length - 1));
+    for (const flag of flags) expect(flag).toMatch(/^--[a-z][a-z0-9-]*(=\S+)?$/);
+    const run = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: literalEnv.NODE_OPTIONS ?? '' }, encoding: 'utf8' });
+    expect(run.stderr, `node ${flags.join(' ')} with NODE_OPTIONS=${literalEnv.NODE_OPTIONS}`).toBe('');
+    expect(run.status).toBe(0);
   });
 
   it('keeps Kubernetes’ service-link variables out of the WHARF_* and REGISTRY_* namespaces', () => {
