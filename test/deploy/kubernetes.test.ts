@@ -196,7 +196,9 @@ describe('deploy/ (Kubernetes)', () => {
 
   it('starts node with flags it accepts: NODE_OPTIONS as the variable, the rest on the image’s entrypoint', () => {
     // Node refuses some V8 flags in NODE_OPTIONS (--heap-growing-percent among them) and exits
-    // at once, so a flag in the wrong place is a pod that never starts.
+    // at once, so a flag in the wrong place is a pod that never starts. Checked with this machine's
+    // node, not the image's (the Dockerfile's base may be a newer major): it catches a flag in the
+    // wrong place or misspelt, not one that a later Node dropped.
     const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(runtimeStage)?.[1] ?? '[]') as string[];
     expect(entrypoint.length, 'the Dockerfile’s ENTRYPOINT as a JSON array').toBeGreaterThan(1);
     const command = (container.command ?? entrypoint) as string[];
